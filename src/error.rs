@@ -1,0 +1,99 @@
+//! Typed errors, rendered once by `main` as `procmux: error: …`.
+
+use std::fmt;
+use std::io;
+
+/// Everything that can stop procmux before or while it supervises.
+#[derive(Debug)]
+pub enum Error {
+    /// A file the user wrote (Procfile, `.env`) is missing, unreadable or malformed.
+    /// `line` is `None` when the problem is the file as a whole.
+    Input {
+        file: String,
+        line: Option<usize>,
+        message: String,
+    },
+    /// A flag or argument that cannot be honoured.
+    Usage(String),
+    /// The operating system refused something procmux needs (poll, signals, stdout).
+    Os {
+        context: &'static str,
+        source: io::Error,
+    },
+}
+
+impl Error {
+    pub fn input(file: &str, line: Option<usize>, message: impl Into<String>) -> Self {
+        Error::Input {
+            file: file.to_owned(),
+            line,
+            message: message.into(),
+        }
+    }
+
+    pub fn os(context: &'static str, source: io::Error) -> Self {
+        Error::Os { context, source }
+    }
+
+    /// The process exit code for this error: 2 for anything the user can fix in their input,
+    /// 1 when the machine refused.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Input { .. } | Error::Usage(_) => 2,
+            Error::Os { .. } => 1,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Input {
+                file,
+                line: Some(line),
+                message,
+            } => {
+                write!(f, "{file}:{line}: {message}")
+            }
+            Error::Input {
+                file,
+                line: None,
+                message,
+            } => write!(f, "{file}: {message}"),
+            Error::Usage(message) => f.write_str(message),
+            Error::Os { context, source } => write!(f, "{context}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// A parse error located at a line of the text being parsed; the caller adds the file name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineError {
+    /// 1-based line number; `None` for an error about the whole text.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl LineError {
+    pub fn at(line: usize, message: impl Into<String>) -> Self {
+        LineError {
+            line: Some(line),
+            message: message.into(),
+        }
+    }
+
+    pub fn whole(message: impl Into<String>) -> Self {
+        LineError {
+            line: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn in_file(self, file: &str) -> Error {
+        Error::input(file, self.line, self.message)
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

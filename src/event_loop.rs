@@ -1,0 +1,379 @@
+//! The supervisor's event loop.
+//!
+//! # Theory of operation
+//!
+//! One thread, one `mio::Poll`. Registered: the read end of every child's output pipe
+//! (token = index into `processes`) and signal-hook's self-pipe for SIGINT, SIGTERM, SIGHUP,
+//! SIGCHLD, SIGUSR1 and SIGUSR2 (registered before the first spawn, so no exit is missed).
+//!
+//! Each iteration:
+//! 1. poll, with a timeout only when something is due: a pipe still holding data (zero), a
+//!    partial line waiting for its idle flush, or a shutdown deadline. Idle children cost no
+//!    wake-ups.
+//! 2. pump the pipes with data: read into the process's buffer until `WouldBlock`, at most
+//!    [`READS_PER_WAKE`] reads each, so a chatty child cannot starve the others (a pipe cut off
+//!    by the budget stays queued in `readable`, since mio is edge-triggered).
+//! 3. handle signals: SIGCHLD reaps every exited child with `waitpid(-1, WNOHANG)` (signals
+//!    coalesce); an exit is final when `waitpid` says so, not at EOF, because a grandchild may
+//!    hold the pipe open. Before the exit line is printed, what the pipe holds is drained.
+//! 4. run due timers: idle partial lines, shutdown deadlines.
+//! 5. hand every event to the [`Supervisor`] and carry out its actions.
+//!
+//! procmux is a child subreaper, so every descendant that outlives its parent becomes its
+//! child. Hence "no descendant left" is exactly "`waitpid` says ECHILD", and that ends the loop
+//! once a shutdown started. What the pipes still hold is then drained and written.
+//!
+//! Invariants between iterations: `readable` lists each process at most once (`queued`); a
+//! process's buffer holds no complete line (they are written as soon as read); every live
+//! process's pid is in `by_pid`.
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::time::{Duration, Instant};
+
+use mio::unix::pipe::Receiver;
+use mio::{Events, Interest, Poll, Token};
+use nix::errno::Errno;
+use nix::sys::signal::Signal;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+use signal_hook_mio::v1_0::Signals;
+
+use crate::color;
+use crate::config::StartConfig;
+use crate::error::{Error, Result};
+use crate::output::{Clock, Output, Prefix};
+use crate::process::{Process, Pump, State};
+use crate::spawn::{self, Launch};
+use crate::supervisor::{Action, Exit, Supervisor};
+use crate::sys;
+
+const SIGNALS: Token = Token(usize::MAX);
+/// Reads per pipe per wake-up before the other pipes get their turn.
+const READS_PER_WAKE: usize = 4;
+/// Reads allowed when draining a pipe whose process just exited (bounded: a grandchild may
+/// keep writing).
+const READS_AT_EXIT: usize = 64;
+/// Reads allowed per pipe in the final drain, after every descendant is gone.
+const READS_AT_END: usize = 4096;
+/// How long a partial line (a prompt) may stay idle before it is printed on its own.
+pub const PARTIAL_IDLE: Duration = Duration::from_millis(50);
+
+/// Runs `procmux start` to the end and returns its exit code.
+pub fn run(config: StartConfig) -> Result<i32> {
+    sys::raise_fd_limit();
+    sys::become_subreaper().map_err(|e| Error::os("becoming a child subreaper", e))?;
+    let poll = Poll::new().map_err(|e| Error::os("creating the poll instance", e))?;
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGUSR1, SIGUSR2])
+        .map_err(|e| Error::os("installing signal handlers", e))?;
+    poll.registry()
+        .register(&mut signals, SIGNALS, Interest::READABLE)
+        .map_err(|e| Error::os("registering signals", e))?;
+    let mut event_loop = EventLoop::new(config, poll, signals);
+    event_loop.spawn_all();
+    event_loop.run()?;
+    Ok(event_loop.supervisor.exit_code())
+}
+
+struct EventLoop {
+    config: StartConfig,
+    poll: Poll,
+    signals: Signals,
+    processes: Vec<Process>,
+    by_pid: HashMap<Pid, usize>,
+    /// Pipes that may still hold data; `spare` is swapped in while they are pumped.
+    readable: Vec<usize>,
+    spare: Vec<usize>,
+    output: Output,
+    system: Prefix,
+    supervisor: Supervisor,
+    /// False once `waitpid` reported that procmux has no child left.
+    children_left: bool,
+    /// The closed stdout was reported to the supervisor.
+    output_closed_seen: bool,
+}
+
+impl EventLoop {
+    fn new(config: StartConfig, poll: Poll, signals: Signals) -> EventLoop {
+        let paint = |c| config.color.then_some(c);
+        let processes = config
+            .processes
+            .iter()
+            .map(|spec| {
+                let prefix = Prefix::new(
+                    &spec.label(),
+                    config.width,
+                    paint(color::for_index(spec.type_index)),
+                    config.timestamps,
+                );
+                Process::new(spec.clone(), prefix)
+            })
+            .collect();
+        let system = Prefix::new(
+            "system",
+            config.width,
+            paint(color::SYSTEM),
+            config.timestamps,
+        );
+        EventLoop {
+            output: Output::new(crate::output::Stdout, Clock::local(), config.color),
+            supervisor: Supervisor::new(config.timeout),
+            config,
+            poll,
+            signals,
+            processes,
+            by_pid: HashMap::new(),
+            readable: Vec::new(),
+            spare: Vec::new(),
+            system,
+            children_left: true,
+            output_closed_seen: false,
+        }
+    }
+
+    /// Starts every instance in Procfile order. A failed spawn counts as an exit with 127 and
+    /// stops the remaining spawns.
+    fn spawn_all(&mut self) {
+        for index in 0..self.processes.len() {
+            if let Err(error) = self.spawn_one(index) {
+                let process = &mut self.processes[index];
+                self.output.message(
+                    &mut process.prefix,
+                    format_args!("failed to start: {error}"),
+                );
+                process.state = State::Exited(Exit::Code(127));
+                let actions = self.supervisor.on_exit(Exit::Code(127), Instant::now());
+                self.execute(actions);
+                break;
+            }
+        }
+    }
+
+    fn spawn_one(&mut self, index: usize) -> io::Result<()> {
+        let process = &mut self.processes[index];
+        let label = process.spec.label();
+        let launch = Launch {
+            root: &self.config.project.root,
+            env: &self.config.project.env,
+            port: process.spec.port,
+            ps: &label,
+        };
+        let spawned = spawn::spawn(&process.spec.command, &launch)?;
+        let mut pipe = Receiver::from(spawned.output);
+        self.poll
+            .registry()
+            .register(&mut pipe, Token(index), Interest::READABLE)?;
+        process.attach(spawned.pid, pipe);
+        self.by_pid.insert(spawned.pid, index);
+        self.output.message(
+            &mut process.prefix,
+            format_args!("started with pid {}", spawned.pid),
+        );
+        Ok(())
+    }
+
+    fn run(&mut self) -> Result<()> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let timeout = self.next_timeout(Instant::now());
+            if let Err(error) = self.poll.poll(&mut events, timeout) {
+                if error.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(Error::os("polling", error));
+            }
+            let mut signalled = false;
+            for event in events.iter() {
+                match event.token() {
+                    SIGNALS => signalled = true,
+                    Token(index) => self.queue(index),
+                }
+            }
+            self.pump_readable();
+            if signalled {
+                self.handle_signals();
+            }
+            self.run_timers(Instant::now());
+            if self.output.is_closed() && !self.output_closed_seen {
+                self.output_closed_seen = true;
+                let actions = self.supervisor.on_output_closed(Instant::now());
+                self.execute(actions);
+            }
+            if self.supervisor.is_stopping() {
+                // Catch exits whose SIGCHLD is still in flight, and learn whether any child is left.
+                self.reap();
+                if !self.children_left || self.supervisor.is_abandoned() {
+                    break;
+                }
+            }
+        }
+        self.drain_all();
+        Ok(())
+    }
+
+    fn next_timeout(&self, now: Instant) -> Option<Duration> {
+        if !self.readable.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let flushes = self.processes.iter().filter_map(|p| p.flush_at);
+        flushes
+            .chain(self.supervisor.deadline())
+            .min()
+            .map(|due| due.saturating_duration_since(now))
+    }
+
+    fn queue(&mut self, index: usize) {
+        if let Some(process) = self.processes.get_mut(index)
+            && !process.queued
+        {
+            process.queued = true;
+            self.readable.push(index);
+        }
+    }
+
+    fn pump_readable(&mut self) {
+        std::mem::swap(&mut self.readable, &mut self.spare);
+        let mut batch = std::mem::take(&mut self.spare);
+        let mut now = None;
+        for &index in &batch {
+            let process = &mut self.processes[index];
+            match process.pump(&mut self.output, READS_PER_WAKE) {
+                Pump::More => {
+                    self.readable.push(index);
+                    continue;
+                }
+                Pump::Drained => process.queued = false,
+                Pump::Closed => {
+                    process.queued = false;
+                    process.close(self.poll.registry(), &mut self.output);
+                }
+            }
+            process.flush_at = if process.has_partial() {
+                Some(*now.get_or_insert_with(Instant::now) + PARTIAL_IDLE)
+            } else {
+                None
+            };
+        }
+        batch.clear();
+        self.spare = batch;
+    }
+
+    fn handle_signals(&mut self) {
+        let pending: Vec<i32> = self.signals.pending().collect();
+        for signal in pending {
+            if signal == SIGCHLD {
+                self.reap();
+                continue;
+            }
+            let Ok(signal) = Signal::try_from(signal) else {
+                continue;
+            };
+            let actions = self.supervisor.on_signal(signal, Instant::now());
+            self.execute(actions);
+        }
+    }
+
+    /// Reaps every exited child; records whether any child is left.
+    fn reap(&mut self) {
+        loop {
+            let (pid, exit) = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => (pid, Exit::Code(code)),
+                Ok(WaitStatus::Signaled(pid, signal, _)) => (pid, Exit::Signal(signal)),
+                Ok(WaitStatus::StillAlive) => {
+                    self.children_left = true;
+                    return;
+                }
+                Ok(_) | Err(Errno::EINTR) => continue,
+                Err(_) => {
+                    // ECHILD: no child at all, and as subreaper no descendant either.
+                    self.children_left = false;
+                    return;
+                }
+            };
+            // Orphans adopted as subreaper are reaped silently.
+            if let Some(index) = self.by_pid.remove(&pid) {
+                self.on_exit(index, exit);
+            }
+        }
+    }
+
+    fn on_exit(&mut self, index: usize, exit: Exit) {
+        let process = &mut self.processes[index];
+        match process.pump(&mut self.output, READS_AT_EXIT) {
+            Pump::Closed => process.close(self.poll.registry(), &mut self.output),
+            Pump::Drained | Pump::More => process.flush_partial(&mut self.output),
+        }
+        process.state = State::Exited(exit);
+        self.output
+            .message(&mut process.prefix, format_args!("{exit}"));
+        let actions = self.supervisor.on_exit(exit, Instant::now());
+        self.execute(actions);
+    }
+
+    fn run_timers(&mut self, now: Instant) {
+        for process in &mut self.processes {
+            if process.flush_at.is_some_and(|due| due <= now) {
+                process.flush_partial(&mut self.output);
+            }
+        }
+        if self.supervisor.deadline().is_some_and(|due| due <= now) {
+            let actions = self.supervisor.on_tick(now);
+            self.execute(actions);
+        }
+    }
+
+    fn execute(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Say(message) => {
+                    self.output
+                        .message(&mut self.system, format_args!("{message}"));
+                }
+                Action::Terminate => self.signal_everything(Signal::SIGTERM),
+                Action::Kill => {
+                    let remaining = sys::descendants(Pid::this()).len();
+                    self.output.message(
+                        &mut self.system,
+                        format_args!("sending SIGKILL to {remaining} processes"),
+                    );
+                    self.signal_everything(Signal::SIGKILL);
+                }
+                Action::KillRemaining => self.signal_everything(Signal::SIGKILL),
+                Action::Forward(signal) => {
+                    for pgid in self.process_groups() {
+                        sys::signal_group(pgid, signal);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends `signal` once to every process group, and once to every descendant that left its
+    /// group (a daemon that called `setsid`, an orphan adopted by procmux).
+    fn signal_everything(&mut self, signal: Signal) {
+        let groups: HashSet<Pid> = self.process_groups().collect();
+        for &pgid in &groups {
+            sys::signal_group(pgid, signal);
+        }
+        for descendant in sys::descendants(Pid::this()) {
+            if !groups.contains(&descendant.pgid) {
+                sys::signal_process(descendant.pid, signal);
+            }
+        }
+    }
+
+    fn process_groups(&self) -> impl Iterator<Item = Pid> + '_ {
+        self.processes.iter().filter_map(|p| p.pgid)
+    }
+
+    /// After the last descendant is gone: write what the pipes still hold.
+    fn drain_all(&mut self) {
+        for process in &mut self.processes {
+            if process.pipe_mut().is_some() {
+                process.pump(&mut self.output, READS_AT_END);
+                process.close(self.poll.registry(), &mut self.output);
+            }
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! procmux: run the processes of a Procfile and multiplex their output into one prefixed,
+//! colourised stream on stdout.
+//!
+//! The crate is laid out one concept per module: pure parsers (`procfile`, `dotenv`,
+//! `formation`, `line_buffer`), the resolved configuration (`cli` → `config`), the output
+//! writer (`output`, `color`), the shutdown policy (`supervisor`), and the OS-facing parts
+//! (`spawn`, `sys`, `process`, `event_loop`).
+
+mod cli;
+mod color;
+mod config;
+mod dotenv;
+mod error;
+mod event_loop;
+mod formation;
+mod line_buffer;
+mod output;
+mod process;
+mod procfile;
+mod spawn;
+mod supervisor;
+mod sys;
+
+use std::ffi::OsString;
+
+use clap::Parser;
+
+use crate::cli::{Arguments, Command};
+use crate::config::{Project, StartConfig};
+pub use crate::error::Error;
+
+/// Runs procmux with the given command line and returns its exit code.
+pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let arguments = match Arguments::try_parse_from(args) {
+        Ok(arguments) => arguments,
+        Err(error) => {
+            let code = error.exit_code();
+            if error.use_stderr() {
+                eprint!("procmux: {}", error.render());
+            } else {
+                // --help and --version: stdout, exit 0.
+                let _ = error.print();
+            }
+            return code;
+        }
+    };
+    match execute(arguments.command) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("procmux: error: {error}");
+            error.exit_code()
+        }
+    }
+}
+
+fn execute(command: Command) -> Result<i32, Error> {
+    match command {
+        Command::Start(args) => event_loop::run(StartConfig::resolve(&args)?),
+        Command::Check(args) => {
+            let project = Project::load(&args)?;
+            let names: Vec<&str> = project.procfile.names().collect();
+            println!("valid procfile detected ({})", names.join(", "));
+            Ok(0)
+        }
+    }
+}

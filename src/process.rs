@@ -1,0 +1,133 @@
+//! One supervised instance at run time: its state, its pipe and its line buffer.
+
+use std::io::{self, Read};
+use std::time::Instant;
+
+use mio::Registry;
+use mio::unix::pipe::Receiver;
+use nix::unistd::Pid;
+
+use crate::config::ProcessSpec;
+use crate::line_buffer::LineBuffer;
+use crate::output::{Output, Prefix};
+use crate::supervisor::Exit;
+
+/// Initial read buffer of a process; a pipe holds 64 KiB by default.
+pub const BUFFER_INITIAL: usize = 64 * 1024;
+/// Longest line written whole: 1 MiB plus its newline. Longer lines are cut into pieces.
+pub const BUFFER_MAX: usize = 1024 * 1024 + 1;
+
+/// Where a process is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Not started yet (or never, when an earlier spawn failed).
+    Pending,
+    Running {
+        pid: Pid,
+    },
+    Exited(Exit),
+}
+
+/// What one `pump` call left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pump {
+    /// The pipe said `WouldBlock`: wait for the next readiness event.
+    Drained,
+    /// The read budget ran out with data possibly left: come back without waiting.
+    More,
+    /// EOF or no pipe: every writer is gone.
+    Closed,
+}
+
+pub struct Process {
+    pub spec: ProcessSpec,
+    pub prefix: Prefix,
+    pub state: State,
+    /// The process group, kept after the leader exits: other members may live on.
+    pub pgid: Option<Pid>,
+    pipe: Option<Receiver>,
+    buffer: LineBuffer,
+    /// When the partial line is printed if no more bytes arrive.
+    pub flush_at: Option<Instant>,
+    /// Queued in the event loop's list of pipes with data possibly left.
+    pub queued: bool,
+}
+
+impl Process {
+    pub fn new(spec: ProcessSpec, prefix: Prefix) -> Process {
+        Process {
+            spec,
+            prefix,
+            state: State::Pending,
+            pgid: None,
+            pipe: None,
+            buffer: LineBuffer::new(BUFFER_INITIAL, BUFFER_MAX),
+            flush_at: None,
+            queued: false,
+        }
+    }
+
+    pub fn attach(&mut self, pid: Pid, pipe: Receiver) {
+        self.state = State::Running { pid };
+        self.pgid = Some(pid);
+        self.pipe = Some(pipe);
+    }
+
+    pub fn pipe_mut(&mut self) -> Option<&mut Receiver> {
+        self.pipe.as_mut()
+    }
+
+    /// Reads at most `max_reads` times, writing every complete line as it arrives. A line that
+    /// fills the buffer is written as a piece of its own.
+    pub fn pump<W: io::Write>(&mut self, output: &mut Output<W>, max_reads: usize) -> Pump {
+        let Some(pipe) = &self.pipe else {
+            return Pump::Closed;
+        };
+        let mut reads = 0;
+        while reads < max_reads {
+            let spare = self.buffer.spare();
+            if spare.is_empty() {
+                output.piece(&mut self.prefix, self.buffer.partial());
+                self.buffer.consume_cut();
+                continue;
+            }
+            reads += 1;
+            match (&*pipe).read(spare) {
+                Ok(0) => return Pump::Closed,
+                Ok(n) => {
+                    self.buffer.commit(n);
+                    output.lines(&mut self.prefix, self.buffer.lines());
+                    self.buffer.consume_lines();
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Pump::Drained,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Any other read error ends this pipe as EOF would.
+                Err(_) => return Pump::Closed,
+            }
+        }
+        Pump::More
+    }
+
+    /// True when a line without its newline is waiting.
+    pub fn has_partial(&self) -> bool {
+        !self.buffer.partial().is_empty()
+    }
+
+    /// Writes the partial line as a line of its own (idle prompt, exit, EOF).
+    pub fn flush_partial<W: io::Write>(&mut self, output: &mut Output<W>) {
+        if self.has_partial() {
+            output.piece(&mut self.prefix, self.buffer.partial());
+            self.buffer.consume_partial();
+        }
+        self.flush_at = None;
+    }
+
+    /// Closes the pipe after EOF: flushes the partial line and stops polling it.
+    pub fn close<W: io::Write>(&mut self, registry: &Registry, output: &mut Output<W>) {
+        if let Some(mut pipe) = self.pipe.take() {
+            // Deregistering a pipe that is about to be closed cannot meaningfully fail.
+            let _ = registry.deregister(&mut pipe);
+        }
+        self.flush_partial(output);
+    }
+}

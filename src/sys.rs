@@ -1,0 +1,141 @@
+//! Thin wrappers over the OS calls the supervisor needs: subreaping, fd limits, signalling
+//! groups, and finding every descendant through `/proc`.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::os::fd::AsFd;
+
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+
+/// Makes procmux the reaper of every orphaned descendant (Linux), so a process that leaves its
+/// group, or whose parent dies, is still ours to find and stop.
+pub fn become_subreaper() -> io::Result<()> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    nix::sys::prctl::set_child_subreaper(true)?;
+    Ok(())
+}
+
+/// Raises the soft limit of open files to the hard limit: each process holds one pipe.
+pub fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+    {
+        // Best effort: with the old limit procmux still works for smaller formations.
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+}
+
+pub fn set_nonblocking(fd: impl AsFd) -> io::Result<()> {
+    let flags = OFlag::from_bits_truncate(fcntl(fd.as_fd(), FcntlArg::F_GETFL)?);
+    fcntl(fd.as_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok(())
+}
+
+/// Sends `signal` to process group `pgid`; a group that is already gone is not an error.
+pub fn signal_group(pgid: Pid, signal: Signal) {
+    // ESRCH (group empty) is the expected race; EPERM cannot happen for our own children.
+    let _ = killpg(pgid, signal);
+}
+
+/// Sends `signal` to one process, ignoring one that is already gone.
+pub fn signal_process(pid: Pid, signal: Signal) {
+    let _ = kill(pid, signal);
+}
+
+/// A process found under `/proc`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Descendant {
+    pub pid: Pid,
+    pub pgid: Pid,
+}
+
+/// Every live (non-zombie) descendant of `ancestor`, read from `/proc/*/stat`. Empty where
+/// `/proc` is not available.
+pub fn descendants(ancestor: Pid) -> Vec<Descendant> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut children: HashMap<i32, Vec<(i32, i32)>> = HashMap::new();
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if let Some(stat) = read_stat(pid)
+            && stat.state != 'Z'
+        {
+            children
+                .entry(stat.ppid)
+                .or_default()
+                .push((pid, stat.pgid));
+        }
+    }
+    let mut found = Vec::new();
+    let mut queue = vec![ancestor.as_raw()];
+    while let Some(parent) = queue.pop() {
+        for &(pid, pgid) in children.get(&parent).into_iter().flatten() {
+            found.push(Descendant {
+                pid: Pid::from_raw(pid),
+                pgid: Pid::from_raw(pgid),
+            });
+            queue.push(pid);
+        }
+    }
+    found
+}
+
+struct Stat {
+    state: char,
+    ppid: i32,
+    pgid: i32,
+}
+
+/// Parses `/proc/PID/stat`: the command name may contain spaces and parentheses, so the
+/// fields are read after the last `)`.
+fn read_stat(pid: i32) -> Option<Stat> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &text[text.rfind(')')? + 1..];
+    let mut fields = after.split_ascii_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    let pgid = fields.next()?.parse().ok()?;
+    Some(Stat { state, ppid, pgid })
+}
+
+/// True while `pid` exists and is not a zombie.
+#[cfg(test)]
+pub fn is_alive(pid: Pid) -> bool {
+    match kill(pid, None) {
+        Err(nix::errno::Errno::ESRCH) => false,
+        _ => read_stat(pid.as_raw()).is_none_or(|s| s.state != 'Z'),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    #[test]
+    fn finds_own_descendants_and_their_groups() {
+        let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = Pid::from_raw(child.id() as i32);
+        let found = descendants(Pid::this());
+        assert!(
+            found
+                .iter()
+                .any(|d| d.pid == pid && d.pgid == nix::unistd::getpgrp())
+        );
+        assert!(is_alive(pid));
+        signal_process(pid, Signal::SIGKILL);
+        child.wait().unwrap();
+        assert!(!is_alive(pid));
+    }
+}
