@@ -82,7 +82,11 @@ impl Project {
             )));
         }
         let env_files = if args.env.is_empty() {
-            let default = root.join(".env");
+            let default = if root == Path::new(".") {
+                PathBuf::from(".env")
+            } else {
+                root.join(".env")
+            };
             if default.exists() {
                 vec![default]
             } else {

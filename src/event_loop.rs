@@ -59,6 +59,10 @@ const READS_AT_EXIT: usize = 64;
 const READS_AT_END: usize = 4096;
 /// How long a partial line (a prompt) may stay idle before it is printed on its own.
 pub const PARTIAL_IDLE: Duration = Duration::from_millis(50);
+/// The same for a partial line longer than `PIPE_BUF`: the writer's `write` was not atomic,
+/// so it is most likely still writing (and merely descheduled); wait longer before cutting.
+pub const LONG_PARTIAL_IDLE: Duration = Duration::from_secs(1);
+const PIPE_BUF: usize = 4096;
 
 /// Runs `procmux start` to the end and returns its exit code.
 pub fn run(config: StartConfig) -> Result<i32> {
@@ -249,10 +253,11 @@ impl EventLoop {
                     process.close(self.poll.registry(), &mut self.output);
                 }
             }
-            process.flush_at = if process.has_partial() {
-                Some(*now.get_or_insert_with(Instant::now) + PARTIAL_IDLE)
-            } else {
-                None
+            let partial = process.partial_len();
+            process.flush_at = match partial {
+                0 => None,
+                1..=PIPE_BUF => Some(*now.get_or_insert_with(Instant::now) + PARTIAL_IDLE),
+                _ => Some(*now.get_or_insert_with(Instant::now) + LONG_PARTIAL_IDLE),
             };
         }
         batch.clear();

@@ -108,14 +108,14 @@ impl Process {
         Pump::More
     }
 
-    /// True when a line without its newline is waiting.
-    pub fn has_partial(&self) -> bool {
-        !self.buffer.partial().is_empty()
+    /// Bytes of the line still waiting for its newline.
+    pub fn partial_len(&self) -> usize {
+        self.buffer.partial().len()
     }
 
     /// Writes the partial line as a line of its own (idle prompt, exit, EOF).
     pub fn flush_partial<W: io::Write>(&mut self, output: &mut Output<W>) {
-        if self.has_partial() {
+        if self.partial_len() > 0 {
             output.piece(&mut self.prefix, self.buffer.partial());
             self.buffer.consume_partial();
         }

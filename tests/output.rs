@@ -1,0 +1,261 @@
+//! The output stream: exact bytes, colour rules, whole lines under load, odd bytes.
+
+mod support;
+
+use support::{App, lines_of, normalize_pids};
+
+#[test]
+fn exact_bytes_match_foreman_without_colour() {
+    let app = App::new("web: echo hello\n");
+    let done = app
+        .procmux(&["start", "--no-timestamp", "--color", "never"])
+        .run();
+    assert_eq!(done.code, Some(0));
+    assert_eq!(
+        normalize_pids(&done.text()),
+        "web.1  | started with pid N\n\
+         web.1  | hello\n\
+         web.1  | exited with code 0\n\
+         system | sending SIGTERM to all processes\n"
+    );
+}
+
+#[test]
+fn padding_follows_the_longest_procfile_name() {
+    let app = App::new("web: sleep 30\nscheduler: sleep 30\nquick: echo out\n");
+    let done = app
+        .procmux(&["start", "--no-timestamp", "-m", "web=10,quick=1", "quick"])
+        .run();
+    // Only quick runs (web gets no instance when names are given): width is
+    // len("scheduler") + digits(1) + 1 = 11, from every Procfile name.
+    assert_eq!(
+        normalize_pids(&done.text()),
+        "quick.1     | started with pid N\n\
+         quick.1     | out\n\
+         quick.1     | exited with code 0\n\
+         system      | sending SIGTERM to all processes\n"
+    );
+}
+
+#[test]
+fn timestamps_are_local_hh_mm_ss() {
+    let app = App::new("web: echo hello\n");
+    let text = app.procmux(&["start"]).run().text();
+    let line = text
+        .lines()
+        .find(|l| l.ends_with("| hello"))
+        .expect("hello line");
+    let (stamp, rest) = line.split_at(9);
+    assert_eq!(rest, "web.1  | hello");
+    let bytes = stamp.as_bytes();
+    assert!(
+        bytes.len() == 9
+            && bytes[2] == b':'
+            && bytes[5] == b':'
+            && bytes[8] == b' '
+            && [0, 1, 3, 4, 6, 7]
+                .iter()
+                .all(|&i| bytes[i].is_ascii_digit()),
+        "bad timestamp in {line:?}"
+    );
+}
+
+#[test]
+fn colour_rules() {
+    let app = App::new("web: echo hi\n");
+    let colored = |args: &[&str], env: &[(&str, &str)]| {
+        let mut procmux = app.procmux(args);
+        for (k, v) in env {
+            procmux = procmux.env(k, v);
+        }
+        procmux.run().text().contains('\x1b')
+    };
+    // stdout is a pipe here, so `auto` means no colour unless forced.
+    assert!(!colored(&["start"], &[]));
+    assert!(colored(
+        &["start", "--color", "always"],
+        &[("NO_COLOR", "1")]
+    ));
+    assert!(colored(&["start"], &[("CLICOLOR_FORCE", "1")]));
+    assert!(!colored(
+        &["start"],
+        &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]
+    ));
+    assert!(!colored(
+        &["start", "--color", "never"],
+        &[("CLICOLOR_FORCE", "1")]
+    ));
+}
+
+#[test]
+fn colour_wraps_the_prefix_and_resets_every_line() {
+    let app = App::new("web: printf 'a\\033[1mbold\\n'\n");
+    let text = app
+        .procmux(&["start", "--no-timestamp", "--color", "always"])
+        .run()
+        .text();
+    assert!(
+        text.contains("\x1b[36mweb.1  | \x1b[0ma\x1b[1mbold\x1b[0m\n"),
+        "{text:?}"
+    );
+    assert!(
+        text.contains("\x1b[37msystem | \x1b[0msending SIGTERM to all processes\x1b[0m\n"),
+        "{text:?}"
+    );
+}
+
+#[test]
+fn colours_cycle_by_procfile_order() {
+    let entries: String = (0..7)
+        .map(|i| format!("p{i}: echo x; sleep 30\n"))
+        .collect();
+    let app = App::new(&entries);
+    let running = app
+        .procmux(&["start", "--no-timestamp", "--color", "always"])
+        .spawn();
+    running.wait_for_count("| \x1b[0mx", 7);
+    running.signal(nix::sys::signal::Signal::SIGTERM);
+    let text = running.wait().text();
+    for (i, code) in ["36", "33", "32", "35", "31", "34", "36"]
+        .iter()
+        .enumerate()
+    {
+        assert!(
+            text.contains(&format!("\x1b[{code}mp{i}.1   | \x1b[0mx")),
+            "p{i} not in {code}: {text:?}"
+        );
+    }
+}
+
+/// Four writers with lines of 1 B, 4 KiB, 64 KiB and 1 MiB: every line arrives whole, with
+/// one prefix, in order.
+#[test]
+fn concurrent_writers_lines_arrive_whole_and_in_order() {
+    let app = App::new(
+        "tiny: python3 writer.py 1 20000\n\
+         small: python3 writer.py 4096 2000\n\
+         medium: python3 writer.py 65536 200\n\
+         large: python3 writer.py 1048576 12\n",
+    );
+    app.write(
+        "writer.py",
+        "import sys, time\n\
+         size, count = int(sys.argv[1]), int(sys.argv[2])\n\
+         out = sys.stdout.buffer\n\
+         for i in range(count):\n\
+         \x20   head = (b'%d ' % i) if size > 16 else b''\n\
+         \x20   out.write(head + b'x' * (size - len(head)) + b'\\n')\n\
+         out.flush()\n\
+         print('done', flush=True)\n\
+         time.sleep(60)\n",
+    );
+    let running = app.procmux(&["start", "--no-timestamp"]).spawn();
+    running.wait_for_count("| done", 4);
+    running.signal(nix::sys::signal::Signal::SIGTERM);
+    let done = running.wait();
+    assert_eq!(done.code, Some(143));
+    for (label, size, count) in [
+        ("tiny.1", 1, 20000),
+        ("small.1", 4096, 2000),
+        ("medium.1", 65536, 200),
+        ("large.1", 1048576, 12),
+    ] {
+        let lines: Vec<&[u8]> = lines_of(&done.stdout, label)
+            .into_iter()
+            .filter(|l| {
+                !l.starts_with(b"started with") && !l.starts_with(b"terminated") && *l != b"done"
+            })
+            .collect();
+        assert_eq!(lines.len(), count, "{label}: line count");
+        for (i, line) in lines.iter().enumerate() {
+            assert_eq!(line.len(), size, "{label}: line {i} length");
+            if size > 16 {
+                let head = format!("{i} ");
+                assert!(
+                    line.starts_with(head.as_bytes()),
+                    "{label}: line {i} out of order"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_line_over_one_mib_is_cut_without_loss() {
+    let app = App::new("big: python3 -c \"import sys; sys.stdout.write('y' * 2621440 + '\\n')\"\n");
+    let done = app.procmux(&["start", "--no-timestamp"]).run();
+    let pieces: Vec<&[u8]> = lines_of(&done.stdout, "big.1")
+        .into_iter()
+        .filter(|l| l.iter().all(|&b| b == b'y'))
+        .collect();
+    assert!(
+        pieces.len() >= 3,
+        "expected the line cut in pieces, got {}",
+        pieces.len()
+    );
+    assert!(pieces.iter().all(|p| p.len() <= 1024 * 1024 + 1));
+    assert_eq!(pieces.iter().map(|p| p.len()).sum::<usize>(), 2621440);
+}
+
+#[test]
+fn a_line_of_exactly_one_mib_is_whole() {
+    let app = App::new("big: python3 -c \"import sys; sys.stdout.write('z' * 1048576 + '\\n')\"\n");
+    let done = app.procmux(&["start", "--no-timestamp"]).run();
+    let lines = lines_of(&done.stdout, "big.1");
+    assert!(
+        lines.iter().any(|l| l.len() == 1048576),
+        "no whole 1 MiB line"
+    );
+    assert!(!lines.contains(&&b""[..]), "an empty line was invented");
+}
+
+#[test]
+fn last_line_without_newline_is_printed_before_the_exit_line() {
+    let app = App::new("web: printf 'no newline'\n");
+    let done = app.procmux(&["start", "--no-timestamp"]).run();
+    assert!(
+        normalize_pids(&done.text()).contains("web.1  | no newline\nweb.1  | exited with code 0\n"),
+        "{}",
+        done.text()
+    );
+}
+
+#[test]
+fn bytes_pass_through_unchanged() {
+    let app = App::new("bin: printf 'a\\000b\\377\\376\\033[31mc\\r\\n'\n");
+    let done = app
+        .procmux(&["start", "--no-timestamp", "--color", "never"])
+        .run();
+    assert!(
+        done.stdout
+            .windows(22)
+            .any(|w| w == b"bin.1  | a\0b\xff\xfe\x1b[31mc\r\n"),
+        "{:?}",
+        done.text()
+    );
+}
+
+#[test]
+fn idle_partial_line_is_shown_while_the_process_runs() {
+    let app = App::new(
+        "prompt: printf 'name? '; sleep 30\nother: sleep 0.1; echo other-line; sleep 30\n",
+    );
+    let running = app.procmux(&["start", "--no-timestamp"]).spawn();
+    running.wait_for("prompt.1 | name? \n");
+    let text = running.wait_for("other.1  | other-line\n");
+    assert!(text.contains("other-line"));
+    running.signal(nix::sys::signal::Signal::SIGINT);
+    assert_eq!(running.wait().code, Some(130));
+}
+
+#[test]
+fn stderr_and_stdout_share_the_stream_in_order() {
+    let app = App::new("web: echo one; echo two >&2; echo three\n");
+    let done = app.procmux(&["start", "--no-timestamp"]).run();
+    assert!(
+        done.text()
+            .contains("web.1  | one\nweb.1  | two\nweb.1  | three\n"),
+        "{}",
+        done.text()
+    );
+}

@@ -1,0 +1,283 @@
+//! Shutdown: signals, timeouts, grandchildren and escaped daemons proven gone by pid, exit codes.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use support::{App, DEADLINE, assert_all_gone, pids_after};
+
+/// A process with a grandchild in its group: the shell prints both pids.
+const TREE: &str = "web: sleep 1000 & echo \"ready $$ $!\"; wait\n";
+
+fn teardown_by(signal: Signal, code: i32) {
+    let app = App::new(TREE);
+    let mut running = app.procmux(&["start", "--no-timestamp"]).spawn();
+    running.wait_for("ready ");
+    let pids = running.pids_after("ready");
+    assert_eq!(pids.len(), 2);
+    running.signal(signal);
+    let done = running.wait();
+    assert_eq!(done.code, Some(code), "{}", done.text());
+    let text = done.text();
+    assert!(
+        text.contains(&format!(
+            "system | {} received, starting shutdown\n",
+            signal.as_str()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("system | sending SIGTERM to all processes\n"),
+        "{text}"
+    );
+    assert!(text.contains("web.1  | terminated by SIGTERM\n"), "{text}");
+    assert_all_gone(&pids);
+}
+
+#[test]
+fn sigint_stops_the_tree_and_exits_130() {
+    teardown_by(Signal::SIGINT, 130);
+}
+
+#[test]
+fn sigterm_stops_the_tree_and_exits_143() {
+    teardown_by(Signal::SIGTERM, 143);
+}
+
+#[test]
+fn sighup_stops_the_tree_and_exits_129() {
+    teardown_by(Signal::SIGHUP, 129);
+}
+
+#[test]
+fn each_process_gets_exactly_one_sigterm() {
+    let app = App::new(
+        "web: trap 'echo got-term; exit 0' TERM; echo ready; while :; do sleep 0.05; done\n",
+    );
+    let running = app.procmux(&["start", "--no-timestamp"]).spawn();
+    running.wait_for("| ready");
+    running.signal(Signal::SIGINT);
+    let done = running.wait();
+    assert_eq!(
+        done.text().matches("got-term").count(),
+        1,
+        "{}",
+        done.text()
+    );
+    assert!(done.text().contains("web.1  | exited with code 0"));
+}
+
+#[test]
+fn term_ignoring_process_is_killed_after_the_timeout() {
+    let app = App::new("stubborn: trap '' TERM; sleep 1000 & echo \"ready $$ $!\"; wait\n");
+    let mut running = app.procmux(&["start", "--no-timestamp", "-t", "1"]).spawn();
+    running.wait_for("ready ");
+    let pids = running.pids_after("ready");
+    let start = Instant::now();
+    running.signal(Signal::SIGTERM);
+    let done = running.wait();
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(900),
+        "killed before the timeout: {elapsed:?}"
+    );
+    assert!(elapsed < Duration::from_secs(4), "took {elapsed:?}");
+    assert_eq!(done.code, Some(143));
+    let text = done.text();
+    assert!(
+        text.contains("system     | sending SIGKILL to 2 processes\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("stubborn.1 | terminated by SIGKILL\n"),
+        "{text}"
+    );
+    assert_all_gone(&pids);
+}
+
+#[test]
+fn second_interrupt_kills_at_once() {
+    let app =
+        App::new("stubborn: trap '' TERM INT; echo \"ready $$\"; while :; do sleep 0.05; done\n");
+    let mut running = app
+        .procmux(&["start", "--no-timestamp", "-t", "60"])
+        .spawn();
+    running.wait_for("ready ");
+    let pids = running.pids_after("ready");
+    running.signal(Signal::SIGINT);
+    running.wait_for("sending SIGTERM");
+    let start = Instant::now();
+    running.signal(Signal::SIGINT);
+    let done = running.wait();
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "second Ctrl-C took {:?}",
+        start.elapsed()
+    );
+    assert_eq!(done.code, Some(130));
+    assert!(
+        done.text().contains("SIGINT received again"),
+        "{}",
+        done.text()
+    );
+    assert_all_gone(&pids);
+}
+
+#[test]
+fn daemon_that_left_its_group_is_still_stopped() {
+    let app = App::new(
+        "web: setsid sh -c 'echo \"daemon $$\"; exec sleep 1000' & sleep 1000 & echo \"ready $$ $!\"; wait\n",
+    );
+    let mut running = app.procmux(&["start", "--no-timestamp"]).spawn();
+    running.wait_for("daemon ");
+    running.wait_for("ready ");
+    let mut pids = running.pids_after("daemon");
+    pids.extend(running.pids_after("ready"));
+    assert_eq!(pids.len(), 3);
+    running.signal(Signal::SIGTERM);
+    let done = running.wait();
+    assert_eq!(done.code, Some(143));
+    assert_all_gone(&pids);
+}
+
+#[test]
+fn orphaned_daemon_of_an_exited_process_is_stopped() {
+    // The shell exits at once; its setsid'd child is adopted by procmux (subreaper).
+    let app = App::new(
+        "web: setsid sh -c 'echo \"daemon $$\"; exec sleep 1000' & sleep 0.3\n\
+         other: sleep 1000\n",
+    );
+    let mut running = app.procmux(&["start", "--no-timestamp"]).spawn();
+    running.wait_for("daemon ");
+    let pids = running.pids_after("daemon");
+    let done = running.wait();
+    assert_eq!(done.code, Some(0));
+    assert!(
+        done.text().contains("web.1   | exited with code 0"),
+        "{}",
+        done.text()
+    );
+    assert_all_gone(&pids);
+}
+
+#[test]
+fn first_exit_decides_the_exit_code() {
+    let app = App::new("failing: sleep 0.2; exit 3\nserver: echo \"ready $$\"; exec sleep 1000\n");
+    let mut running = app.procmux(&["start", "--no-timestamp"]).spawn();
+    running.wait_for("ready ");
+    let pids = running.pids_after("ready");
+    let done = running.wait();
+    assert_eq!(done.code, Some(3));
+    let text = done.text();
+    assert!(
+        text.contains(
+            "failing.1 | exited with code 3\nsystem    | sending SIGTERM to all processes\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("server.1  | terminated by SIGTERM"), "{text}");
+    assert_all_gone(&pids);
+}
+
+#[test]
+fn death_by_signal_exits_128_plus_n() {
+    let app = App::new("crash: sleep 0.1; kill -KILL $$\nserver: sleep 1000\n");
+    let done = app.procmux(&["start", "--no-timestamp"]).run();
+    assert_eq!(done.code, Some(137));
+    assert!(
+        done.text().contains("crash.1  | terminated by SIGKILL"),
+        "{}",
+        done.text()
+    );
+}
+
+#[test]
+fn usr1_is_forwarded_to_every_process() {
+    let app = App::new(
+        "a: trap 'echo a-got-usr1' USR1; echo ready; while :; do sleep 0.05; done\n\
+         b: trap 'echo b-got-usr1' USR1; echo ready; while :; do sleep 0.05; done\n",
+    );
+    let running = app.procmux(&["start", "--no-timestamp"]).spawn();
+    running.wait_for_count("| ready", 2);
+    running.signal(Signal::SIGUSR1);
+    running.wait_for("a-got-usr1");
+    running.wait_for("b-got-usr1");
+    running.signal(Signal::SIGTERM);
+    assert_eq!(running.wait().code, Some(143));
+}
+
+#[test]
+fn output_written_during_shutdown_is_drained() {
+    let app = App::new(
+        "slow: trap 'i=0; while [ $i -lt 500 ]; do echo bye-$i; i=$((i+1)); done; exit 0' TERM; \
+         echo ready; while :; do sleep 0.05; done\n",
+    );
+    let running = app.procmux(&["start", "--no-timestamp"]).spawn();
+    running.wait_for("| ready");
+    running.signal(Signal::SIGTERM);
+    let done = running.wait();
+    let text = done.text();
+    assert!(
+        text.contains("slow.1 | bye-0\n") && text.contains("slow.1 | bye-499\n"),
+        "{text}"
+    );
+    let last_bye = text.rfind("bye-499").unwrap();
+    assert!(
+        text[last_bye..].contains("slow.1 | exited with code 0"),
+        "{text}"
+    );
+}
+
+/// `procmux start | head -n 5`: the reader goes away; procmux stops everything and exits 0.
+#[test]
+fn closed_stdout_stops_everything() {
+    let app = App::new("chatty: sleep 1000 & echo \"gc $!\"; exec yes\n");
+    let (mut child, stdout) = app.procmux(&["start", "--no-timestamp"]).spawn_raw();
+    let mut reader = BufReader::new(stdout);
+    let mut pids = Vec::new();
+    let mut line = String::new();
+    for _ in 0..5 {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        pids.extend(pids_after(&line, "gc"));
+    }
+    drop(reader);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > DEADLINE {
+            let _ = child.kill();
+            panic!("procmux kept running after its stdout closed");
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(0));
+    assert_all_gone(&pids);
+}
+
+#[test]
+fn shell_pipeline_into_head_leaves_nothing_running() {
+    let app = App::new("chatty: sleep 1000 & echo \"gc $!\"; exec yes\n");
+    let script = format!(
+        "'{}' start --no-timestamp | head -n 5",
+        env!("CARGO_BIN_EXE_procmux")
+    );
+    let output = std::process::Command::new("timeout")
+        .args(["20", "sh", "-c", &script])
+        .current_dir(app.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(text.lines().count(), 5, "{text}");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "pipeline timed out or failed"
+    );
+    assert_all_gone(&pids_after(&text, "gc"));
+}

@@ -1,0 +1,301 @@
+//! Drives the real `procmux` binary against real Procfiles and real child processes.
+//!
+//! Every wait has a deadline; `Running` kills procmux and every pid a test learned about if a
+//! test fails half-way, so a failure never leaves processes behind.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// Generous: CI machines are slow and shared. Tests finish far sooner when things work.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A temporary app directory holding a Procfile and whatever else a test writes.
+pub struct App {
+    dir: tempfile::TempDir,
+}
+
+impl App {
+    pub fn new(procfile: &str) -> App {
+        let app = App {
+            dir: tempfile::tempdir().expect("temp dir"),
+        };
+        app.write("Procfile", procfile);
+        app
+    }
+
+    pub fn write(&self, name: &str, content: impl AsRef<[u8]>) -> &App {
+        fs::write(self.dir.path().join(name), content).expect("write test file");
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `procmux ARGS…` run in the app directory with a neutral environment: no colour
+    /// variables, no inherited PORT, unbuffered Python.
+    pub fn procmux(&self, args: &[&str]) -> Procmux {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_procmux"));
+        command
+            .args(args)
+            .current_dir(self.path())
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR")
+            .env_remove("CLICOLOR_FORCE")
+            .env_remove("PORT")
+            .env("TERM", "xterm")
+            .env("PYTHONUNBUFFERED", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Procmux { command }
+    }
+}
+
+pub struct Procmux {
+    command: Command,
+}
+
+impl Procmux {
+    pub fn env(mut self, key: &str, value: &str) -> Procmux {
+        self.command.env(key, value);
+        self
+    }
+
+    pub fn spawn(mut self) -> Running {
+        let mut child = self.command.spawn().expect("spawn procmux");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let (done_tx, done) = mpsc::channel();
+        let stdout_pipe = child.stdout.take().expect("stdout");
+        let sink = Arc::clone(&stdout);
+        thread::spawn(move || {
+            collect(stdout_pipe, &sink);
+            let _ = done_tx.send(());
+        });
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let mut stderr_pipe = child.stderr.take().expect("stderr");
+        let sink = Arc::clone(&stderr);
+        thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = stderr_pipe.read_to_end(&mut buf);
+            sink.lock().unwrap().extend_from_slice(&buf);
+        });
+        Running {
+            child: Some(child),
+            stdout,
+            stderr,
+            stdout_done: done,
+            pids: Vec::new(),
+        }
+    }
+
+    /// Spawns with stdout left for the caller to read (and close).
+    pub fn spawn_raw(mut self) -> (Child, ChildStdout) {
+        let mut child = self.command.spawn().expect("spawn procmux");
+        let stdout = child.stdout.take().expect("stdout");
+        (child, stdout)
+    }
+
+    /// Runs to the end and returns (exit code, stdout, stderr).
+    pub fn run(self) -> Finished {
+        self.spawn().wait()
+    }
+}
+
+fn collect(mut pipe: ChildStdout, sink: &Mutex<Vec<u8>>) {
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        match pipe.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => sink.lock().unwrap().extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+pub struct Finished {
+    pub code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Finished {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+pub struct Running {
+    child: Option<Child>,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    stdout_done: Receiver<()>,
+    /// Pids the test learned about, killed on drop if still alive.
+    pids: Vec<Pid>,
+}
+
+impl Running {
+    pub fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.as_ref().expect("running").id() as i32)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until stdout contains `needle`; returns all stdout so far.
+    pub fn wait_for(&self, needle: &str) -> String {
+        self.wait_until(|text| text.contains(needle), needle)
+    }
+
+    /// Waits until stdout contains `needle` `count` times.
+    pub fn wait_for_count(&self, needle: &str, count: usize) -> String {
+        self.wait_until(|text| text.matches(needle).count() >= count, needle)
+    }
+
+    fn wait_until(&self, done: impl Fn(&str) -> bool, what: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let text = self.text();
+            if done(&text) {
+                return text;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "timed out waiting for {what:?}; stdout so far:\n{text}"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Records pids to clean up (and to check) from every `TAG <pid>…` line seen so far.
+    pub fn pids_after(&mut self, tag: &str) -> Vec<Pid> {
+        let pids = pids_after(&self.text(), tag);
+        self.pids.extend(&pids);
+        pids
+    }
+
+    pub fn signal(&self, signal: Signal) {
+        kill(self.pid(), signal).expect("signal procmux");
+    }
+
+    /// Waits (bounded) for procmux to exit and for its stdout to close.
+    pub fn wait(mut self) -> Finished {
+        let mut child = self.child.take().expect("running");
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if start.elapsed() > DEADLINE {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "procmux did not exit in {DEADLINE:?}; stdout:\n{}",
+                    self.text()
+                );
+            }
+            thread::sleep(Duration::from_millis(5));
+        };
+        let _ = self.stdout_done.recv_timeout(DEADLINE);
+        thread::sleep(Duration::from_millis(20));
+        let stderr = String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned();
+        Finished {
+            code: status.code(),
+            stdout: self.stdout.lock().unwrap().clone(),
+            stderr,
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for &pid in &self.pids {
+            let _ = kill(pid, Signal::SIGKILL);
+        }
+    }
+}
+
+/// Every whitespace-separated number after `TAG` on lines that contain `TAG `.
+pub fn pids_after(text: &str, tag: &str) -> Vec<Pid> {
+    let marker = format!("{tag} ");
+    text.lines()
+        .filter_map(|line| line.split_once(&marker).map(|(_, rest)| rest))
+        .flat_map(|rest| {
+            rest.split_whitespace()
+                .filter_map(|w| w.parse::<i32>().ok())
+        })
+        .map(Pid::from_raw)
+        .collect()
+}
+
+/// True while `pid` exists and is not a zombie.
+pub fn alive(pid: Pid) -> bool {
+    if kill(pid, None).is_err() {
+        return false;
+    }
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_none_or(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Asserts that every pid is gone, allowing a short time for the kernel to finish the job.
+pub fn assert_all_gone(pids: &[Pid]) {
+    assert!(!pids.is_empty(), "the test learned no pids to check");
+    let start = Instant::now();
+    while pids.iter().any(|&p| alive(p)) {
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "still alive: {:?}",
+            pids.iter().filter(|&&p| alive(p)).collect::<Vec<_>>()
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// stdout with `started with pid N` numbers replaced by `N`, for byte-exact comparisons.
+pub fn normalize_pids(text: &str) -> String {
+    text.lines()
+        .map(|line| match line.split_once("started with pid ") {
+            Some((head, _)) => format!("{head}started with pid N\n"),
+            None => format!("{line}\n"),
+        })
+        .collect()
+}
+
+/// The lines of `text` written under `label`, without their prefix.
+pub fn lines_of<'a>(text: &'a [u8], label: &str) -> Vec<&'a [u8]> {
+    let marker = format!("{label} ");
+    text.split(|&b| b == b'\n')
+        .filter(|line| line.starts_with(marker.as_bytes()))
+        .map(|line| {
+            let at = line
+                .windows(3)
+                .position(|w| w == b" | ")
+                .expect("separator");
+            &line[at + 3..]
+        })
+        .collect()
+}
+
+pub fn script_path(app: &App, name: &str, body: &str) -> PathBuf {
+    app.write(name, body);
+    app.path().join(name)
+}
