@@ -141,6 +141,17 @@ impl Prefix {
     }
 }
 
+/// Blocks until stdout can take more bytes.
+fn wait_writable() -> io::Result<()> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let stdout = io::stdout();
+    let mut fds = [PollFd::new(stdout.as_fd(), PollFlags::POLLOUT)];
+    match poll(&mut fds, PollTimeout::NONE) {
+        Ok(_) | Err(nix::errno::Errno::EINTR) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Where [`Output`] writes: procmux's stdout, or a `Vec<u8>` in tests.
 pub struct Stdout;
 
@@ -150,7 +161,14 @@ impl Write for Stdout {
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        Ok(nix::sys::uio::writev(io::stdout().as_fd(), bufs)?)
+        loop {
+            match nix::sys::uio::writev(io::stdout().as_fd(), bufs) {
+                // procmux never sets O_NONBLOCK on stdout, but it may inherit it (the flag
+                // belongs to the open file, shared with the shell): wait, as a blocking write would.
+                Err(nix::errno::Errno::EAGAIN) => wait_writable()?,
+                result => return Ok(result?),
+            }
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {

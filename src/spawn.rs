@@ -29,15 +29,17 @@ pub struct Launch<'a> {
 
 /// Spawns `command` with stdin from `/dev/null` and stdout and stderr into one pipe, so their
 /// relative order is kept. The child leads a new process group, so a terminal's Ctrl-C reaches
-/// only procmux and procmux can signal the whole group. std's spawn resets the signal mask and
-/// SIGPIPE; handlers procmux installed are reset by `exec`.
+/// only procmux and procmux can signal the whole group. The child starts with an empty signal
+/// mask (std) and every disposition at its default ([`sys::reset_signal_dispositions`]).
 pub fn spawn(command: &str, launch: &Launch<'_>) -> io::Result<Spawned> {
     let (reader, writer) = pipe2(OFlag::O_CLOEXEC)?;
     sys::set_nonblocking(&reader)?;
     let stderr = writer.try_clone()?;
     // `Command` owns the write ends; it is dropped on return so procmux holds none of them and
     // sees EOF once every writer in the child's tree is gone.
-    let child = Command::new("/bin/sh")
+    let mut command_line = Command::new("/bin/sh");
+    sys::reset_signal_dispositions(&mut command_line);
+    let child = command_line
         .arg("-c")
         .arg(shell_line(command).as_ref())
         .current_dir(launch.root)

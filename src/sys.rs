@@ -5,9 +5,11 @@ use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::os::fd::AsFd;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
 
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
-use nix::sys::signal::{Signal, kill, killpg};
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, kill, killpg, sigaction};
 use nix::unistd::Pid;
 
 /// Makes procmux the reaper of every orphaned descendant (Linux), so a process that leaves its
@@ -33,6 +35,29 @@ pub fn set_nonblocking(fd: impl AsFd) -> io::Result<()> {
     let flags = OFlag::from_bits_truncate(fcntl(fd.as_fd(), FcntlArg::F_GETFL)?);
     fcntl(fd.as_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
     Ok(())
+}
+
+/// Makes `command`'s child start with every signal at its default disposition. std already
+/// empties the signal mask; this also undoes dispositions procmux inherited as ignored (a
+/// script's `procmux start &` ignores SIGINT and SIGQUIT, `nohup` ignores SIGHUP), which
+/// `exec` would otherwise pass on, leaving children deaf to those signals.
+#[allow(unsafe_code)]
+pub fn reset_signal_dispositions(command: &mut Command) {
+    // SAFETY: the closure runs in the child between fork and exec, where only
+    // async-signal-safe functions may be called: it only builds plain values on the stack and
+    // calls sigaction(2), which is async-signal-safe, and it allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+            for signal in Signal::iterator() {
+                if signal != Signal::SIGKILL && signal != Signal::SIGSTOP {
+                    // Failure would leave one disposition as inherited; nothing better to do.
+                    let _ = sigaction(signal, &default);
+                }
+            }
+            Ok(())
+        });
+    }
 }
 
 /// Sends `signal` to process group `pgid`; a group that is already gone is not an error.

@@ -281,3 +281,22 @@ fn shell_pipeline_into_head_leaves_nothing_running() {
     );
     assert_all_gone(&pids_after(&text, "gc"));
 }
+
+#[test]
+fn signals_ignored_by_procmux_reach_children_at_their_default() {
+    // A script's `procmux start &` or `nohup` leaves signals ignored; children must not inherit that.
+    let app = App::new("web: echo \"ready $$\"; exec sleep 1000\nother: sleep 1000\n");
+    let mut running = app
+        .shell("trap '' QUIT HUP; exec \"$PROCMUX\" start --no-timestamp")
+        .spawn();
+    running.wait_for("ready ");
+    let pids = running.pids_after("ready");
+    nix::sys::signal::kill(pids[0], Signal::SIGQUIT).unwrap();
+    let done = running.wait();
+    assert!(
+        done.text().contains("web.1   | terminated by SIGQUIT"),
+        "{}",
+        done.text()
+    );
+    assert_eq!(done.code, Some(128 + 3));
+}

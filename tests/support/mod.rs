@@ -47,8 +47,22 @@ impl App {
     /// variables, no inherited PORT, unbuffered Python.
     pub fn procmux(&self, args: &[&str]) -> Procmux {
         let mut command = Command::new(env!("CARGO_BIN_EXE_procmux"));
+        command.args(args);
+        self.neutral(command)
+    }
+
+    /// `sh -c SCRIPT` with `$PROCMUX` naming the binary, in the same neutral environment (for
+    /// tests that need a shell to set something up before it `exec`s procmux).
+    pub fn shell(&self, script: &str) -> Procmux {
+        let mut command = Command::new("sh");
         command
-            .args(args)
+            .args(["-c", script])
+            .env("PROCMUX", env!("CARGO_BIN_EXE_procmux"));
+        self.neutral(command)
+    }
+
+    fn neutral(&self, mut command: Command) -> Procmux {
+        command
             .current_dir(self.path())
             .env_remove("NO_COLOR")
             .env_remove("CLICOLOR")
