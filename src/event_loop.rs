@@ -253,12 +253,11 @@ impl EventLoop {
                     process.close(self.poll.registry(), &mut self.output);
                 }
             }
-            let partial = process.partial_len();
-            process.flush_at = match partial {
-                0 => None,
-                1..=PIPE_BUF => Some(*now.get_or_insert_with(Instant::now) + PARTIAL_IDLE),
-                _ => Some(*now.get_or_insert_with(Instant::now) + LONG_PARTIAL_IDLE),
-            };
+            if process.partial_len() == 0 {
+                process.flush_at = None;
+            } else {
+                schedule_flush(process, *now.get_or_insert_with(Instant::now));
+            }
         }
         batch.clear();
         self.spare = batch;
@@ -317,9 +316,25 @@ impl EventLoop {
     }
 
     fn run_timers(&mut self, now: Instant) {
-        for process in &mut self.processes {
-            if process.flush_at.is_some_and(|due| due <= now) {
-                process.flush_partial(&mut self.output);
+        for index in 0..self.processes.len() {
+            let process = &mut self.processes[index];
+            if process.flush_at.is_none_or(|due| due > now) {
+                continue;
+            }
+            // The deadline may have passed while procmux was busy (a slow stdout reader), not
+            // while the child was idle: read first, and print the partial line only if the
+            // child really wrote nothing more.
+            let before = process.bytes_read();
+            match process.pump(&mut self.output, READS_PER_WAKE) {
+                Pump::Closed => process.close(self.poll.registry(), &mut self.output),
+                Pump::Drained if process.bytes_read() == before => {
+                    process.flush_partial(&mut self.output);
+                }
+                Pump::Drained => schedule_flush(process, now),
+                Pump::More => {
+                    schedule_flush(process, now);
+                    self.queue(index);
+                }
             }
         }
         if self.supervisor.deadline().is_some_and(|due| due <= now) {
@@ -381,4 +396,15 @@ impl EventLoop {
             }
         }
     }
+}
+
+/// Sets when `process`'s partial line is printed if nothing more arrives: soon for a short
+/// one (a prompt), later for one longer than `PIPE_BUF`, whose writer is most likely still
+/// writing. With no partial line there is nothing to schedule.
+fn schedule_flush(process: &mut Process, now: Instant) {
+    process.flush_at = match process.partial_len() {
+        0 => None,
+        1..=PIPE_BUF => Some(now + PARTIAL_IDLE),
+        _ => Some(now + LONG_PARTIAL_IDLE),
+    };
 }

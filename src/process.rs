@@ -47,6 +47,8 @@ pub struct Process {
     pub pgid: Option<Pid>,
     pipe: Option<Receiver>,
     buffer: LineBuffer,
+    /// Bytes read from the pipe so far, to tell whether a read brought anything.
+    bytes_read: u64,
     /// When the partial line is printed if no more bytes arrive.
     pub flush_at: Option<Instant>,
     /// Queued in the event loop's list of pipes with data possibly left.
@@ -62,6 +64,7 @@ impl Process {
             pgid: None,
             pipe: None,
             buffer: LineBuffer::new(BUFFER_INITIAL, BUFFER_MAX),
+            bytes_read: 0,
             flush_at: None,
             queued: false,
         }
@@ -95,6 +98,7 @@ impl Process {
             match (&*pipe).read(spare) {
                 Ok(0) => return Pump::Closed,
                 Ok(n) => {
+                    self.bytes_read += n as u64;
                     self.buffer.commit(n);
                     output.lines(&mut self.prefix, self.buffer.lines());
                     self.buffer.consume_lines();
@@ -106,6 +110,10 @@ impl Process {
             }
         }
         Pump::More
+    }
+
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
     }
 
     /// Bytes of the line still waiting for its newline.

@@ -1,0 +1,625 @@
+//! The procmux benchmark: `cargo bench --bench procmux` (add `-- --quick` for a short run).
+//!
+//! Every figure is measured in the same run as the limits it is compared with, because these
+//! machines are noisy and absolute times drift:
+//! - **direct**: the writers (`cat` of a pre-made file) write straight into `/dev/null`;
+//! - **relay limit**: the same writers write into one pipe read by `cat > /dev/null` — one pipe
+//!   hop, the least any supervisor must do;
+//! - **procmux → /dev/null** and **procmux → pipe** (`| cat > /dev/null`, two hops);
+//! - honcho and foreman, when they are installed (`pip install honcho`,
+//!   `apt-get install ruby-foreman`), on a smaller workload since they are ~1000× slower.
+//!
+//! Writers must not stop the stack when they finish (any exit stops everything), so each one
+//! signals a FIFO and sleeps; a `done` process exits when all have signalled.
+//! procmux's own CPU time and peak RSS are read from `/proc/PID` (CPU at 10 ms resolution,
+//! from the zombie before it is reaped; RSS as `VmHWM`, sampled every 2 ms).
+
+use std::fmt::Write as _;
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{Id, WaitPidFlag, waitid};
+use nix::time::{ClockId, clock_gettime};
+use nix::unistd::Pid;
+
+const BIN: &str = env!("CARGO_BIN_EXE_procmux");
+
+struct Opts {
+    writers: usize,
+    lines: usize,
+    runs: usize,
+    idle_secs: u64,
+    peers: bool,
+}
+
+impl Opts {
+    fn parse() -> Opts {
+        let mut opts = Opts {
+            writers: 4,
+            lines: 500_000,
+            runs: 5,
+            idle_secs: 10,
+            peers: true,
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            let mut value = || {
+                args.next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("a number after the flag")
+            };
+            match arg.as_str() {
+                "--quick" => (opts.lines, opts.runs, opts.idle_secs) = (100_000, 3, 3),
+                "--writers" => opts.writers = value(),
+                "--lines" => opts.lines = value(),
+                "--runs" => opts.runs = value(),
+                "--no-peers" => opts.peers = false,
+                _ => {} // `cargo bench` passes `--bench`
+            }
+        }
+        opts
+    }
+}
+
+/// One measured run.
+#[derive(Clone, Copy, Default)]
+struct Sample {
+    wall: Duration,
+    /// procmux's own user+system time, when procmux ran.
+    cpu: Option<Duration>,
+    /// procmux's peak RSS in KiB, when procmux ran.
+    rss_kib: Option<u64>,
+}
+
+fn main() {
+    let opts = Opts::parse();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path();
+    println!("# procmux benchmark\n");
+    println!("machine: {}", machine());
+    println!("procmux: {BIN}\n");
+
+    let mut table = String::new();
+    throughput(&opts, dir, 100, opts.lines, &mut table);
+    throughput(&opts, dir, 1024, opts.lines / 10, &mut table);
+    println!("{table}");
+    check_integrity(&opts, dir);
+    latency(dir);
+    idle_cpu(dir, opts.idle_secs);
+    for count in [100, 1000] {
+        spawn_and_shutdown(dir, count);
+    }
+    for writers in [4, 64, 1000] {
+        peak_rss(dir, writers);
+    }
+}
+
+fn machine() -> String {
+    let cpu = fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l[l.find(':').unwrap() + 2..].to_owned())
+        })
+        .unwrap_or_default();
+    let cores = thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!("{cores} cores, {cpu}, Linux {}", kernel.trim())
+}
+
+/// A file of `count` lines of `size` bytes (newline included), each starting `TAG SEQ `.
+fn make_lines(path: &Path, tag: &str, size: usize, count: usize) {
+    let mut out = std::io::BufWriter::new(File::create(path).expect("create data file"));
+    let mut line = Vec::with_capacity(size);
+    for i in 0..count {
+        line.clear();
+        write!(line, "{tag} {i:07} ").unwrap();
+        line.resize(size - 1, b'x');
+        line.push(b'\n');
+        out.write_all(&line).unwrap();
+    }
+    out.flush().unwrap();
+}
+
+/// A Procfile of `writers` writers that each run `writer(i)` and then signal `fifo`, and a
+/// `done` entry that exits once all have signalled.
+fn writer_procfile(
+    dir: &Path,
+    name: &str,
+    writers: usize,
+    writer: impl Fn(usize) -> String,
+) -> PathBuf {
+    let fifo = dir.join(format!("{name}.fifo"));
+    let _ = fs::remove_file(&fifo);
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let mut text = String::new();
+    for i in 0..writers {
+        writeln!(
+            text,
+            "w{i}: {}; printf x > '{}'; exec sleep 100000",
+            writer(i),
+            fifo.display()
+        )
+        .unwrap();
+    }
+    writeln!(
+        text,
+        "done: exec 3<>'{}'; head -c {writers} <&3 > /dev/null",
+        fifo.display()
+    )
+    .unwrap();
+    let path = dir.join(format!("{name}.Procfile"));
+    fs::write(&path, text).unwrap();
+    path
+}
+
+fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut String) {
+    let data = dir.join(format!("lines{size}"));
+    make_lines(&data, "w", size, lines);
+    let p = opts.writers;
+    let cats = |sink: &str| {
+        format!(
+            "for i in $(seq {p}); do cat '{}'{sink} & done; wait",
+            data.display()
+        )
+    };
+    let procfile = writer_procfile(dir, "tp", p, |_| format!("cat '{}'", data.display()));
+    let total_lines = (p * lines) as f64;
+    let total_bytes = (p * lines * size) as f64;
+
+    let direct = median(opts.runs, || time_shell(&cats(" > /dev/null")));
+    let relay = median(opts.runs, || {
+        time_shell(&format!("({}) | cat > /dev/null", cats("")))
+    });
+    let to_null = median(opts.runs, || {
+        run_procmux(&procfile, &["--color", "never"], Sink::DevNull)
+    });
+    let to_pipe = median(opts.runs, || {
+        run_procmux(&procfile, &["--color", "never"], Sink::Pipe)
+    });
+
+    writeln!(
+        table,
+        "## Throughput: {p} writers × {lines} lines of {size} B (median of {})\n",
+        opts.runs
+    )
+    .unwrap();
+    writeln!(
+        table,
+        "| run | wall | lines/s | MB/s | × relay limit | procmux CPU | procmux peak RSS |"
+    )
+    .unwrap();
+    writeln!(table, "|---|---|---|---|---|---|---|").unwrap();
+    let mut row = |name: &str,
+                   s: Sample,
+                   lines_total: f64,
+                   bytes_total: f64,
+                   relay_wall: Option<Duration>| {
+        let secs = s.wall.as_secs_f64();
+        let ratio = relay_wall.map_or("".into(), |r| format!("{:.2}×", secs / r.as_secs_f64()));
+        let cpu = s.cpu.map_or("".into(), |c| format!("{} ms", c.as_millis()));
+        let rss = s
+            .rss_kib
+            .map_or("".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
+        writeln!(
+            table,
+            "| {name} | {:.1} ms | {:.2} M | {:.0} | {ratio} | {cpu} | {rss} |",
+            secs * 1e3,
+            lines_total / secs / 1e6,
+            bytes_total / secs / 1e6
+        )
+        .unwrap();
+    };
+    row(
+        "writers → /dev/null (direct)",
+        direct,
+        total_lines,
+        total_bytes,
+        Some(relay.wall),
+    );
+    row(
+        "writers → one pipe → cat (relay limit)",
+        relay,
+        total_lines,
+        total_bytes,
+        Some(relay.wall),
+    );
+    row(
+        "procmux → /dev/null",
+        to_null,
+        total_lines,
+        total_bytes,
+        Some(relay.wall),
+    );
+    row(
+        "procmux → pipe → cat",
+        to_pipe,
+        total_lines,
+        total_bytes,
+        Some(relay.wall),
+    );
+    if opts.peers {
+        let small_lines = 20_000.min(lines);
+        let small = dir.join(format!("small{size}"));
+        make_lines(&small, "w", size, small_lines);
+        let peer_procfile =
+            writer_procfile(dir, "peer", p, |_| format!("cat '{}'", small.display()));
+        let (l, b) = ((p * small_lines) as f64, (p * small_lines * size) as f64);
+        for (name, program, args) in [
+            (
+                "honcho",
+                "honcho",
+                vec![
+                    "-f".to_owned(),
+                    peer_procfile.display().to_string(),
+                    "start".to_owned(),
+                ],
+            ),
+            (
+                "foreman",
+                "foreman",
+                vec![
+                    "start".to_owned(),
+                    "-f".to_owned(),
+                    peer_procfile.display().to_string(),
+                ],
+            ),
+        ] {
+            if which(program) {
+                let cmd = format!("{program} {} > /dev/null 2>&1", args.join(" "));
+                let s = time_shell(&cmd);
+                row(
+                    &format!("{name} → /dev/null ({small_lines} lines each)"),
+                    s,
+                    l,
+                    b,
+                    None,
+                );
+            }
+        }
+    }
+    table.push('\n');
+}
+
+fn which(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn median(runs: usize, mut f: impl FnMut() -> Sample) -> Sample {
+    let mut samples: Vec<Sample> = (0..runs.max(1)).map(|_| f()).collect();
+    samples.sort_by_key(|s| s.wall);
+    samples[samples.len() / 2]
+}
+
+fn time_shell(script: &str) -> Sample {
+    let start = Instant::now();
+    let status = Command::new("sh")
+        .args(["-c", script])
+        .status()
+        .expect("sh");
+    assert!(status.success(), "{script} failed");
+    Sample {
+        wall: start.elapsed(),
+        ..Sample::default()
+    }
+}
+
+enum Sink {
+    DevNull,
+    Pipe,
+}
+
+/// Runs `procmux start -f PROCFILE ARGS…` to the end, measuring wall time (until the last
+/// byte is consumed) and procmux's own CPU and peak RSS.
+fn run_procmux(procfile: &Path, args: &[&str], sink: Sink) -> Sample {
+    let start = Instant::now();
+    let mut command = Command::new(BIN);
+    command
+        .args(["start", "-f"])
+        .arg(procfile)
+        .args(args)
+        .stdin(Stdio::null());
+    let (mut child, consumer) = match sink {
+        Sink::DevNull => (
+            command
+                .stdout(File::create("/dev/null").unwrap())
+                .spawn()
+                .expect("procmux"),
+            None,
+        ),
+        Sink::Pipe => {
+            let mut child = command.stdout(Stdio::piped()).spawn().expect("procmux");
+            let out = child.stdout.take().unwrap();
+            let cat = Command::new("cat")
+                .stdin(out)
+                .stdout(File::create("/dev/null").unwrap())
+                .spawn()
+                .unwrap();
+            (child, Some(cat))
+        }
+    };
+    let (cpu, rss) = watch(&child);
+    let status = child.wait().unwrap();
+    assert!(status.code().is_some(), "procmux died: {status:?}");
+    if let Some(mut cat) = consumer {
+        cat.wait().unwrap();
+    }
+    Sample {
+        wall: start.elapsed(),
+        cpu: Some(cpu),
+        rss_kib: Some(rss),
+    }
+}
+
+/// Samples `VmHWM` until `child` exits, then reads its CPU time from the unreaped zombie.
+fn watch(child: &Child) -> (Duration, u64) {
+    let pid = Pid::from_raw(child.id() as i32);
+    let exited = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&exited);
+    let waiter = thread::spawn(move || {
+        let _ = waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT);
+        flag.store(true, Ordering::SeqCst);
+    });
+    let mut peak = 0;
+    while !exited.load(Ordering::SeqCst) {
+        peak = peak.max(vm_hwm(pid).unwrap_or(0));
+        thread::sleep(Duration::from_millis(2));
+    }
+    waiter.join().unwrap();
+    (cpu_time(pid), peak)
+}
+
+fn vm_hwm(pid: Pid) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// User + system time of `pid` from `/proc/PID/stat` (clock ticks of 10 ms).
+fn cpu_time(pid: Pid) -> Duration {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .filter_map(|f| f.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    // After the state field: ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+    let ticks = fields.get(10).copied().unwrap_or(0) + fields.get(11).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+fn voluntary_switches(pid: Pid) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            let line = s
+                .lines()
+                .find(|l| l.starts_with("voluntary_ctxt_switches:"))?
+                .to_owned();
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+/// Every line arrives whole, attributed to its writer, in order.
+fn check_integrity(opts: &Opts, dir: &Path) {
+    let p = opts.writers;
+    for i in 0..p {
+        make_lines(
+            &dir.join(format!("check{i}")),
+            &format!("w{i}"),
+            100,
+            opts.lines,
+        );
+    }
+    let procfile = writer_procfile(dir, "check", p, |i| {
+        format!("cat '{}'", dir.join(format!("check{i}")).display())
+    });
+    let mut child = Command::new(BIN)
+        .args(["start", "--no-timestamp", "--color", "never", "-f"])
+        .arg(&procfile)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let reader = BufReader::with_capacity(1 << 20, child.stdout.take().unwrap());
+    let mut next = vec![0usize; p];
+    let mut bad = 0;
+    for line in reader.split(b'\n') {
+        let line = line.unwrap();
+        let Some(at) = line.windows(3).position(|w| w == b" | ") else {
+            bad += 1;
+            continue;
+        };
+        let (label, content) = (&line[..at], &line[at + 3..]);
+        let label = String::from_utf8_lossy(label);
+        let Some(index) = label
+            .trim()
+            .strip_prefix('w')
+            .and_then(|l| l.strip_suffix(".1"))
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
+            continue; // system and done lines
+        };
+        if content.starts_with(b"started with") || content.starts_with(b"terminated") {
+            continue;
+        }
+        let expected = format!("w{index} {:07} ", next[index]);
+        if content.len() == 99
+            && content.starts_with(expected.as_bytes())
+            && content[expected.len()..].iter().all(|&b| b == b'x')
+        {
+            next[index] += 1;
+        } else {
+            if bad < 3 {
+                eprintln!(
+                    "unexpected line from w{index} (wanted {expected:?}): {:?}",
+                    String::from_utf8_lossy(&line[..line.len().min(120)])
+                );
+            }
+            bad += 1;
+        }
+    }
+    child.wait().unwrap();
+    let complete = next.iter().all(|&n| n == opts.lines);
+    println!(
+        "## Integrity\n\n{p} writers × {} lines: {} lines arrived whole, attributed and in order; {bad} bad; {}\n",
+        opts.lines,
+        next.iter().sum::<usize>(),
+        if complete && bad == 0 { "PASS" } else { "FAIL" }
+    );
+}
+
+fn monotonic_ns() -> i64 {
+    let t = clock_gettime(ClockId::CLOCK_MONOTONIC).unwrap();
+    t.tv_sec() * 1_000_000_000 + t.tv_nsec()
+}
+
+/// A child prints its CLOCK_MONOTONIC time ~1000 times a second; the harness compares with the
+/// arrival time on procmux's stdout.
+fn latency(dir: &Path) {
+    let script = dir.join("latency.py");
+    fs::write(
+        &script,
+        "import time\nfor _ in range(2000):\n    print(time.monotonic_ns(), flush=True)\n    time.sleep(0.001)\n",
+    )
+    .unwrap();
+    let procfile = dir.join("latency.Procfile");
+    fs::write(
+        &procfile,
+        format!("clock: python3 '{}'\n", script.display()),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["start", "--no-timestamp", "--color", "never", "-f"])
+        .arg(&procfile)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let reader = BufReader::new(child.stdout.take().unwrap());
+    let mut delays: Vec<i64> = Vec::new();
+    for line in reader.lines() {
+        let now = monotonic_ns();
+        let line = line.unwrap();
+        if let Some(sent) = line
+            .split(" | ")
+            .nth(1)
+            .and_then(|v| v.trim().parse::<i64>().ok())
+        {
+            delays.push(now - sent);
+        }
+    }
+    child.wait().unwrap();
+    delays.sort_unstable();
+    let pct = |p: f64| delays[((delays.len() as f64 - 1.0) * p) as usize] as f64 / 1e6;
+    println!(
+        "## Latency\n\n{} lines at ~1k lines/s: median {:.3} ms, p99 {:.3} ms, max {:.3} ms (child write → line read from procmux's stdout)\n",
+        delays.len(),
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
+}
+
+/// Starts `procmux` on `count` sleeping processes and returns it once every one has started.
+fn start_sleepers(
+    dir: &Path,
+    count: usize,
+) -> (Child, Duration, mpsc::Receiver<()>, Arc<AtomicU64>) {
+    let procfile = dir.join("sleep.Procfile");
+    fs::write(&procfile, "sleeper: exec sleep 100000\n").unwrap();
+    let start = Instant::now();
+    let mut child = Command::new(BIN)
+        .args(["start", "--no-timestamp", "--color", "never", "-m"])
+        .arg(format!("sleeper={count}"))
+        .arg("-f")
+        .arg(&procfile)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let reader = BufReader::new(child.stdout.take().unwrap());
+    let (started_tx, started) = mpsc::channel();
+    let terminated = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&terminated);
+    thread::spawn(move || {
+        let mut seen = 0;
+        for line in reader.lines().map_while(Result::ok) {
+            if line.contains("started with pid") {
+                seen += 1;
+                if seen == count {
+                    let _ = started_tx.send(());
+                }
+            } else if line.contains("terminated by") {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    (child, start.elapsed(), started, terminated)
+}
+
+fn idle_cpu(dir: &Path, secs: u64) {
+    let (mut child, _, started, _) = start_sleepers(dir, 100);
+    started
+        .recv_timeout(Duration::from_secs(60))
+        .expect("100 sleepers started");
+    let pid = Pid::from_raw(child.id() as i32);
+    thread::sleep(Duration::from_millis(200));
+    let (cpu0, switches0) = (cpu_time(pid), voluntary_switches(pid));
+    thread::sleep(Duration::from_secs(secs));
+    let (cpu1, switches1) = (cpu_time(pid), voluntary_switches(pid));
+    kill(pid, Signal::SIGTERM).unwrap();
+    child.wait().unwrap();
+    println!(
+        "## Idle\n\n100 sleeping children for {secs} s: procmux used {} ms CPU and woke {} times\n",
+        (cpu1 - cpu0).as_millis(),
+        switches1 - switches0
+    );
+}
+
+fn spawn_and_shutdown(dir: &Path, count: usize) {
+    let start = Instant::now();
+    let (mut child, _, started, _) = start_sleepers(dir, count);
+    started
+        .recv_timeout(Duration::from_secs(60))
+        .expect("sleepers started");
+    let spawned = start.elapsed();
+    let pid = Pid::from_raw(child.id() as i32);
+    let rss = vm_hwm(pid).unwrap_or(0);
+    let stop = Instant::now();
+    kill(pid, Signal::SIGTERM).unwrap();
+    child.wait().unwrap();
+    let shutdown = stop.elapsed();
+    println!(
+        "## {count} processes\n\nall started in {:.0} ms; SIGTERM to exit (all gone) in {:.0} ms; procmux RSS {:.1} MiB\n",
+        spawned.as_secs_f64() * 1e3,
+        shutdown.as_secs_f64() * 1e3,
+        rss as f64 / 1024.0
+    );
+}
+
+fn peak_rss(dir: &Path, writers: usize) {
+    let data = dir.join("rss-lines");
+    make_lines(&data, "w", 100, 10_000);
+    let procfile = writer_procfile(dir, "rss", writers, |_| format!("cat '{}'", data.display()));
+    let null = run_procmux(&procfile, &["--color", "never"], Sink::DevNull);
+    let pipe = run_procmux(&procfile, &["--color", "never"], Sink::Pipe);
+    println!(
+        "## Peak RSS, {writers} writers × 10000 lines\n\nprocmux → /dev/null: {:.1} MiB; → pipe: {:.1} MiB\n",
+        null.rss_kib.unwrap_or(0) as f64 / 1024.0,
+        pipe.rss_kib.unwrap_or(0) as f64 / 1024.0
+    );
+}
