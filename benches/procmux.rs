@@ -30,6 +30,18 @@ use nix::time::{ClockId, clock_gettime};
 use nix::unistd::Pid;
 
 const BIN: &str = env!("CARGO_BIN_EXE_procmux");
+/// Ports go up by 100 per Procfile entry: more writers than this run as extra instances of
+/// `w0` (see [`formation`]).
+const MAX_TYPES: usize = 64;
+
+/// The `-m` value that runs `writers` writers from [`writer_procfile`]'s Procfile.
+fn formation(writers: usize) -> String {
+    if writers > MAX_TYPES {
+        format!("w0={}", writers - MAX_TYPES + 1)
+    } else {
+        "all=1".to_owned()
+    }
+}
 
 struct Opts {
     writers: usize,
@@ -141,7 +153,7 @@ fn writer_procfile(
     let _ = fs::remove_file(&fifo);
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
     let mut text = String::new();
-    for i in 0..writers {
+    for i in 0..writers.min(MAX_TYPES) {
         writeln!(
             text,
             "w{i}: {}; printf x > '{}'; exec sleep 100000",
@@ -615,8 +627,9 @@ fn peak_rss(dir: &Path, writers: usize) {
     let data = dir.join("rss-lines");
     make_lines(&data, "w", 100, 10_000);
     let procfile = writer_procfile(dir, "rss", writers, |_| format!("cat '{}'", data.display()));
-    let null = run_procmux(&procfile, &["--color", "never"], Sink::DevNull);
-    let pipe = run_procmux(&procfile, &["--color", "never"], Sink::Pipe);
+    let m = formation(writers);
+    let null = run_procmux(&procfile, &["--color", "never", "-m", &m], Sink::DevNull);
+    let pipe = run_procmux(&procfile, &["--color", "never", "-m", &m], Sink::Pipe);
     println!(
         "## Peak RSS, {writers} writers × 10000 lines\n\nprocmux → /dev/null: {:.1} MiB; → pipe: {:.1} MiB\n",
         null.rss_kib.unwrap_or(0) as f64 / 1024.0,

@@ -43,8 +43,9 @@ use signal_hook_mio::v1_0::Signals;
 use crate::color;
 use crate::config::StartConfig;
 use crate::error::{Error, Result};
+use crate::line_buffer::ReadBuffer;
 use crate::output::{Clock, Output, Prefix};
-use crate::process::{Process, Pump, State};
+use crate::process::{MAX_LINE, Process, Pump, READ_SIZE, State};
 use crate::spawn::{self, Launch};
 use crate::supervisor::{Action, Exit, Supervisor};
 use crate::sys;
@@ -89,6 +90,8 @@ struct EventLoop {
     /// Pipes that may still hold data; `spare` is swapped in while they are pumped.
     readable: Vec<usize>,
     spare: Vec<usize>,
+    /// The read buffer every pipe is read into.
+    scratch: ReadBuffer,
     output: Output,
     system: Prefix,
     supervisor: Supervisor,
@@ -122,6 +125,7 @@ impl EventLoop {
         );
         EventLoop {
             output: Output::new(crate::output::Stdout, Clock::local(), config.color),
+            scratch: ReadBuffer::new(READ_SIZE, MAX_LINE),
             supervisor: Supervisor::new(config.timeout),
             config,
             poll,
@@ -242,7 +246,7 @@ impl EventLoop {
         let mut now = None;
         for &index in &batch {
             let process = &mut self.processes[index];
-            match process.pump(&mut self.output, READS_PER_WAKE) {
+            match process.pump(&mut self.scratch, &mut self.output, READS_PER_WAKE) {
                 Pump::More => {
                     self.readable.push(index);
                     continue;
@@ -304,7 +308,7 @@ impl EventLoop {
 
     fn on_exit(&mut self, index: usize, exit: Exit) {
         let process = &mut self.processes[index];
-        match process.pump(&mut self.output, READS_AT_EXIT) {
+        match process.pump(&mut self.scratch, &mut self.output, READS_AT_EXIT) {
             Pump::Closed => process.close(self.poll.registry(), &mut self.output),
             Pump::Drained | Pump::More => process.flush_partial(&mut self.output),
         }
@@ -325,7 +329,7 @@ impl EventLoop {
             // while the child was idle: read first, and print the partial line only if the
             // child really wrote nothing more.
             let before = process.bytes_read();
-            match process.pump(&mut self.output, READS_PER_WAKE) {
+            match process.pump(&mut self.scratch, &mut self.output, READS_PER_WAKE) {
                 Pump::Closed => process.close(self.poll.registry(), &mut self.output),
                 Pump::Drained if process.bytes_read() == before => {
                     process.flush_partial(&mut self.output);
@@ -391,7 +395,7 @@ impl EventLoop {
     fn drain_all(&mut self) {
         for process in &mut self.processes {
             if process.pipe_mut().is_some() {
-                process.pump(&mut self.output, READS_AT_END);
+                process.pump(&mut self.scratch, &mut self.output, READS_AT_END);
                 process.close(self.poll.registry(), &mut self.output);
             }
         }

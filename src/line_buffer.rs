@@ -1,126 +1,135 @@
-//! The reusable read buffer of one child pipe, and the zero-copy line splitter over it.
+//! The zero-copy line splitter: one read buffer shared by every process, and the partial
+//! line each process has written so far.
 //!
-//! Bytes are read once into `buf` and written out from it: the writer borrows the complete
-//! lines as one slice (`lines`), writes them with their prefixes, and only then the buffer is
-//! told to `consume_lines`. The partial tail after the last newline stays where it is until
-//! the next `spare` call moves it to the front (at most one partial line is ever copied).
+//! A read lands in the shared [`ReadBuffer`], right behind a copy of the reading process's
+//! partial line, and every complete line is written out straight from there (the writer
+//! borrows them as one slice). Only what follows the last newline is copied out again and
+//! kept per process. So bytes are read once, lines are never copied, and memory is one read
+//! buffer plus one partial line per process — usually a few bytes — instead of a buffer per
+//! process.
 //!
-//! Memory is bounded: the buffer starts empty, grows by doubling from `initial` only while a
-//! single line does not fit, never beyond `max`, and shrinks back once it is empty again. A line
-//! longer than `max` is cut: `spare` returns an empty slice, and the caller writes the `partial`
-//! as a piece of its own (`consume_cut`). If the byte right after such a cut is the newline that
-//! ends the line, it is dropped, so a line of exactly `max` bytes comes out as one piece and no
-//! empty line is invented.
+//! A line longer than `max` is cut: once the partial line holds `max` bytes the caller writes
+//! it as a piece of its own (`consume_cut`). If the byte right after such a cut is the newline
+//! that ends the line, it is dropped, so a line of exactly `max` bytes comes out as one piece
+//! and no empty line is invented.
+
+use std::ops::Range;
 
 use memchr::memrchr;
 
+/// Partial lines above this capacity are given back once they are written.
+const SHRINK_ABOVE: usize = 64 * 1024;
+
+/// The read buffer every process's reads land in.
+pub struct ReadBuffer {
+    buf: Vec<u8>,
+}
+
+impl ReadBuffer {
+    /// Room for a partial line of up to `max_line` bytes plus a read of `read_size` bytes.
+    /// Pages that are never touched cost no memory.
+    pub fn new(read_size: usize, max_line: usize) -> ReadBuffer {
+        ReadBuffer {
+            buf: vec![0; read_size + max_line],
+        }
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.buf
+    }
+}
+
+/// One process's partial line, between reads.
 #[derive(Debug)]
 pub struct LineBuffer {
-    /// Storage; `buf.len()` is the current capacity. Bytes past `end` are scratch.
-    buf: Vec<u8>,
-    /// First byte not yet written out. Invariant: `start <= lines_end <= end <= buf.len()`.
-    start: usize,
-    /// One past the last newline in `buf[..end]`, or `start` when there is none after it.
-    lines_end: usize,
-    /// One past the last byte read.
-    end: usize,
-    /// The last piece was cut because it filled the buffer; a newline arriving next ends it.
+    /// Bytes after the last newline seen; never more than `max`.
+    tail: Vec<u8>,
+    /// The last piece was cut because it reached `max`; a newline arriving next ends it.
     after_cut: bool,
-    initial: usize,
     max: usize,
 }
 
 impl LineBuffer {
-    /// A buffer that allocates nothing until the first read, grows from `initial` to `max`.
-    pub fn new(initial: usize, max: usize) -> LineBuffer {
-        assert!(
-            initial >= 1 && initial <= max,
-            "LineBuffer sizes: 1 <= initial <= max"
-        );
+    pub fn new(max: usize) -> LineBuffer {
+        assert!(max >= 1, "LineBuffer max must be at least 1");
         LineBuffer {
-            buf: Vec::new(),
-            start: 0,
-            lines_end: 0,
-            end: 0,
+            tail: Vec::new(),
             after_cut: false,
-            initial,
             max,
         }
     }
 
-    /// Room to read into, after moving the partial tail to the front or growing. Empty only
-    /// when the buffer holds `max` bytes without a newline: the caller must cut it first.
-    pub fn spare(&mut self) -> &mut [u8] {
-        if self.start == self.end {
-            self.start = 0;
-            self.lines_end = 0;
-            self.end = 0;
-            if self.buf.len() > self.initial {
-                self.buf = vec![0; self.initial];
+    /// Copies the partial line to the front of `scratch` and returns `(held, room)`: the
+    /// caller reads at most `room` bytes into `scratch[held..]`. `room` is at least
+    /// `read_size` (more behind a long partial line, so its copies stay linear), never takes
+    /// the line past `max`, and is 0 only when the line is full: cut it first.
+    pub fn load(&self, scratch: &mut [u8], read_size: usize) -> (usize, usize) {
+        let held = self.tail.len();
+        scratch[..held].copy_from_slice(&self.tail);
+        let room = read_size
+            .max(held)
+            .min(self.max - held)
+            .min(scratch.len() - held);
+        (held, room)
+    }
+
+    /// Takes the `n` bytes read into `scratch` behind the `held` bytes `load` put there.
+    /// Returns the range of `scratch` holding complete lines (each ending in `\n`, possibly
+    /// none) and keeps what follows the last newline as the partial line.
+    pub fn split(&mut self, scratch: &[u8], held: usize, n: usize) -> Range<usize> {
+        let end = held + n;
+        let mut start = 0;
+        if n > 0 && std::mem::take(&mut self.after_cut) && held == 0 && scratch[0] == b'\n' {
+            start = 1;
+        }
+        let new_from = held.max(start);
+        match memrchr(b'\n', &scratch[new_from..end]) {
+            Some(i) => {
+                let lines_end = new_from + i + 1;
+                self.replace_tail(&scratch[lines_end..end]);
+                start..lines_end
             }
-        } else if self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.lines_end -= self.start;
-            self.end -= self.start;
-            self.start = 0;
-        }
-        if self.end == self.buf.len() && self.buf.len() < self.max {
-            let grown = (self.buf.len() * 2).clamp(self.initial, self.max);
-            self.buf.resize(grown, 0);
-        }
-        &mut self.buf[self.end..]
-    }
-
-    /// Records that `n` bytes were read into the slice `spare` returned.
-    pub fn commit(&mut self, n: usize) {
-        let from = self.end;
-        self.end += n;
-        debug_assert!(self.end <= self.buf.len());
-        if n > 0 && self.after_cut {
-            self.after_cut = false;
-            if self.buf[from] == b'\n' {
-                self.start += 1;
-                self.lines_end = self.start;
+            None => {
+                // No newline: the partial line only grows, by the bytes just read.
+                self.tail.extend_from_slice(&scratch[new_from..end]);
+                start..start
             }
         }
-        let scan_from = from.max(self.start);
-        if let Some(i) = memrchr(b'\n', &self.buf[scan_from..self.end]) {
-            self.lines_end = scan_from + i + 1;
-        }
     }
 
-    /// Every complete line held, each ending in `\n`, as one slice.
-    pub fn lines(&self) -> &[u8] {
-        &self.buf[self.start..self.lines_end]
-    }
-
-    /// Marks the slice `lines` returned as written.
-    pub fn consume_lines(&mut self) {
-        self.start = self.lines_end;
-    }
-
-    /// The bytes after the last newline: a line still being written.
+    /// The line still being written.
     pub fn partial(&self) -> &[u8] {
-        &self.buf[self.lines_end..self.end]
+        &self.tail
+    }
+
+    /// True when the partial line reached `max`: the caller must write it as a piece.
+    pub fn is_full(&self) -> bool {
+        self.tail.len() >= self.max
     }
 
     /// Marks the partial line as written in full (the child closed its pipe or went idle).
     pub fn consume_partial(&mut self) {
-        debug_assert_eq!(self.start, self.lines_end, "consume_lines first");
-        self.start = self.end;
-        self.lines_end = self.end;
+        self.replace_tail(&[]);
     }
 
-    /// Marks the partial line as written because it filled the buffer.
+    /// Marks the partial line as written because it reached `max`.
     pub fn consume_cut(&mut self) {
         self.consume_partial();
         self.after_cut = true;
     }
 
-    /// Bytes held for the current capacity, for memory accounting in tests.
+    fn replace_tail(&mut self, bytes: &[u8]) {
+        if self.tail.capacity() > SHRINK_ABOVE && bytes.len() <= SHRINK_ABOVE / 2 {
+            self.tail = Vec::new();
+        }
+        self.tail.clear();
+        self.tail.extend_from_slice(bytes);
+    }
+
+    /// Bytes held for the partial line, for memory accounting in tests.
     #[cfg(test)]
     pub fn capacity(&self) -> usize {
-        self.buf.len()
+        self.tail.capacity()
     }
 }
 
@@ -128,34 +137,34 @@ impl LineBuffer {
 mod tests {
     use super::*;
 
-    /// Feeds `input` in chunks of the given sizes (cycled) and returns the pieces emitted, in
-    /// the order a writer would see them.
-    fn split(input: &[u8], initial: usize, max: usize, chunks: &[usize]) -> Vec<Vec<u8>> {
-        let mut lb = LineBuffer::new(initial, max);
+    /// Feeds `input` in reads of the given sizes (cycled, each capped by the room offered) and
+    /// returns the pieces emitted, in the order a writer would see them.
+    fn split(input: &[u8], read_size: usize, max: usize, chunks: &[usize]) -> Vec<Vec<u8>> {
+        let mut scratch = ReadBuffer::new(read_size, max);
+        let scratch = scratch.as_mut_slice();
+        let mut lb = LineBuffer::new(max);
         let mut out = Vec::new();
         let mut rest = input;
         let mut sizes = chunks.iter().cycle();
         while !rest.is_empty() {
-            let spare = lb.spare();
-            if spare.is_empty() {
+            if lb.is_full() {
                 out.push(lb.partial().to_vec());
                 lb.consume_cut();
                 continue;
             }
-            let n = (*sizes.next().unwrap())
-                .min(spare.len())
-                .min(rest.len())
-                .max(1);
-            spare[..n].copy_from_slice(&rest[..n]);
-            lb.commit(n);
+            let (held, room) = lb.load(scratch, read_size);
+            assert!(room > 0);
+            let n = (*sizes.next().unwrap()).min(room).min(rest.len());
+            scratch[held..held + n].copy_from_slice(&rest[..n]);
             rest = &rest[n..];
+            let lines = lb.split(scratch, held, n);
+            let lines = &scratch[lines];
             out.extend(
-                lb.lines()
+                lines
                     .split_inclusive(|&b| b == b'\n')
                     .map(|l| l[..l.len() - 1].to_vec()),
             );
-            lb.consume_lines();
-            assert!(lb.capacity() <= max);
+            assert!(lb.partial().len() <= max);
         }
         if !lb.partial().is_empty() {
             out.push(lb.partial().to_vec());
@@ -180,18 +189,21 @@ mod tests {
     }
 
     #[test]
-    fn splits_lines_and_keeps_the_partial_tail() {
-        let mut lb = LineBuffer::new(16, 64);
-        let spare = lb.spare();
-        spare[..8].copy_from_slice(b"ab\ncd\nef");
-        lb.commit(8);
-        assert_eq!(lb.lines(), b"ab\ncd\n");
-        lb.consume_lines();
+    fn splits_lines_and_keeps_the_partial_line() {
+        let mut scratch = ReadBuffer::new(16, 64);
+        let scratch = scratch.as_mut_slice();
+        let mut lb = LineBuffer::new(64);
+        let (held, room) = lb.load(scratch, 16);
+        assert_eq!((held, room), (0, 16));
+        scratch[..8].copy_from_slice(b"ab\ncd\nef");
+        let lines = lb.split(scratch, 0, 8);
+        assert_eq!(&scratch[lines], b"ab\ncd\n");
         assert_eq!(lb.partial(), b"ef");
-        let spare = lb.spare();
-        spare[..2].copy_from_slice(b"g\n");
-        lb.commit(2);
-        assert_eq!(lb.lines(), b"efg\n");
+        let (held, _) = lb.load(scratch, 16);
+        assert_eq!(held, 2);
+        scratch[2..4].copy_from_slice(b"g\n");
+        let lines = lb.split(scratch, 2, 2);
+        assert_eq!(&scratch[lines], b"efg\n");
         assert_eq!(lb.partial(), b"");
     }
 
@@ -211,24 +223,24 @@ mod tests {
     }
 
     #[test]
-    fn grows_for_long_lines_and_shrinks_back() {
-        let mut lb = LineBuffer::new(4, 1024);
-        let mut rest: &[u8] = &[b'x'; 100];
+    fn long_partial_lines_are_given_back_once_written() {
+        let mut lb = LineBuffer::new(1 << 20);
+        let mut scratch = ReadBuffer::new(4096, 1 << 20);
+        let scratch = scratch.as_mut_slice();
+        let mut rest: &[u8] = &[b'x'; 200_000];
         while !rest.is_empty() {
-            let spare = lb.spare();
-            let n = spare.len().min(rest.len()).min(7);
-            spare[..n].copy_from_slice(&rest[..n]);
-            lb.commit(n);
+            let (held, room) = lb.load(scratch, 4096);
+            let n = room.min(rest.len());
+            scratch[held..held + n].copy_from_slice(&rest[..n]);
             rest = &rest[n..];
+            lb.split(scratch, held, n);
         }
-        assert!(lb.capacity() >= 100);
-        let spare = lb.spare();
-        spare[0] = b'\n';
-        lb.commit(1);
-        assert_eq!(lb.lines().len(), 101);
-        lb.consume_lines();
-        lb.spare();
-        assert_eq!(lb.capacity(), 4);
+        assert!(lb.capacity() >= 200_000);
+        let (held, _) = lb.load(scratch, 4096);
+        scratch[held] = b'\n';
+        let lines = lb.split(scratch, held, 1);
+        assert_eq!(lines.len(), 200_001);
+        assert!(lb.capacity() <= SHRINK_ABOVE);
     }
 
     /// A small deterministic generator, so the randomized test needs no extra crate.
@@ -248,7 +260,7 @@ mod tests {
     #[test]
     fn random_chunking_matches_naive_splitter() {
         let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
-        for _ in 0..2000 {
+        for _ in 0..3000 {
             let len = rng.below(300);
             let newline_every = 1 + rng.below(40) as u64;
             let input: Vec<u8> = (0..len)
@@ -261,12 +273,12 @@ mod tests {
                 })
                 .collect();
             let max = 1 + rng.below(64);
-            let initial = 1 + rng.below(max as u64);
+            let read_size = 1 + rng.below(80);
             let chunks: Vec<usize> = (0..1 + rng.below(5)).map(|_| 1 + rng.below(80)).collect();
             assert_eq!(
-                split(&input, initial, max, &chunks),
+                split(&input, read_size, max, &chunks),
                 naive(&input, max),
-                "input {:?} initial {initial} max {max} chunks {chunks:?}",
+                "input {:?} read_size {read_size} max {max} chunks {chunks:?}",
                 String::from_utf8_lossy(&input)
             );
         }

@@ -8,14 +8,14 @@ use mio::unix::pipe::Receiver;
 use nix::unistd::Pid;
 
 use crate::config::ProcessSpec;
-use crate::line_buffer::LineBuffer;
+use crate::line_buffer::{LineBuffer, ReadBuffer};
 use crate::output::{Output, Prefix};
 use crate::supervisor::Exit;
 
-/// Initial read buffer of a process; a pipe holds 64 KiB by default.
-pub const BUFFER_INITIAL: usize = 64 * 1024;
+/// Bytes asked for per read; a pipe holds 64 KiB by default.
+pub const READ_SIZE: usize = 64 * 1024;
 /// Longest line written whole: 1 MiB plus its newline. Longer lines are cut into pieces.
-pub const BUFFER_MAX: usize = 1024 * 1024 + 1;
+pub const MAX_LINE: usize = 1024 * 1024 + 1;
 
 /// Where a process is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +63,7 @@ impl Process {
             state: State::Pending,
             pgid: None,
             pipe: None,
-            buffer: LineBuffer::new(BUFFER_INITIAL, BUFFER_MAX),
+            buffer: LineBuffer::new(MAX_LINE),
             bytes_read: 0,
             flush_at: None,
             queued: false,
@@ -80,28 +80,32 @@ impl Process {
         self.pipe.as_mut()
     }
 
-    /// Reads at most `max_reads` times, writing every complete line as it arrives. A line that
-    /// fills the buffer is written as a piece of its own.
-    pub fn pump<W: io::Write>(&mut self, output: &mut Output<W>, max_reads: usize) -> Pump {
+    /// Reads at most `max_reads` times into the shared `scratch`, writing every complete line
+    /// straight from it. A line that reaches [`MAX_LINE`] is written as a piece of its own.
+    pub fn pump<W: io::Write>(
+        &mut self,
+        scratch: &mut ReadBuffer,
+        output: &mut Output<W>,
+        max_reads: usize,
+    ) -> Pump {
         let Some(pipe) = &self.pipe else {
             return Pump::Closed;
         };
+        let scratch = scratch.as_mut_slice();
         let mut reads = 0;
         while reads < max_reads {
-            let spare = self.buffer.spare();
-            if spare.is_empty() {
+            if self.buffer.is_full() {
                 output.piece(&mut self.prefix, self.buffer.partial());
                 self.buffer.consume_cut();
-                continue;
             }
             reads += 1;
-            match (&*pipe).read(spare) {
+            let (held, room) = self.buffer.load(scratch, READ_SIZE);
+            match (&*pipe).read(&mut scratch[held..held + room]) {
                 Ok(0) => return Pump::Closed,
                 Ok(n) => {
                     self.bytes_read += n as u64;
-                    self.buffer.commit(n);
-                    output.lines(&mut self.prefix, self.buffer.lines());
-                    self.buffer.consume_lines();
+                    let lines = self.buffer.split(scratch, held, n);
+                    output.lines(&mut self.prefix, &scratch[lines]);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Pump::Drained,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
