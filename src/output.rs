@@ -338,6 +338,17 @@ mod tests {
     }
 
     #[test]
+    fn a_new_second_allocates_nothing() {
+        let mut clock = Clock::local();
+        clock.set(NOON);
+        let before = crate::alloc_count::this_thread();
+        for second in NOON..NOON + 5000 {
+            clock.set(second);
+        }
+        assert_eq!(crate::alloc_count::this_thread() - before, 0);
+    }
+
+    #[test]
     fn hms_wraps_days_and_negative_offsets() {
         assert_eq!(&hms(0), b"00:00:00");
         assert_eq!(&hms(86_399), b"23:59:59");

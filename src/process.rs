@@ -143,3 +143,74 @@ impl Process {
         self.flush_partial(output);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::OwnedFd;
+
+    use nix::fcntl::OFlag;
+
+    use super::*;
+    use crate::alloc_count;
+    use crate::output::Clock;
+
+    /// A sink that only counts bytes, so the sink itself never allocates.
+    struct Counter(usize);
+    impl io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+            let n = bufs.iter().map(|b| b.len()).sum();
+            self.0 += n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn process_on_pipe() -> (Process, OwnedFd) {
+        let (reader, writer) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        crate::sys::set_nonblocking(&reader).unwrap();
+        let spec = ProcessSpec {
+            name: "w".into(),
+            instance: 1,
+            command: String::new(),
+            port: 5000,
+            type_index: 0,
+        };
+        let prefix = Prefix::new("w.1", 6, Some(nu_ansi_term::Color::Cyan), true);
+        let mut process = Process::new(spec, prefix);
+        process.attach(Pid::this(), Receiver::from(reader));
+        (process, writer)
+    }
+
+    /// Lines of 100 bytes that do not end on a line boundary, so partial lines are carried.
+    fn chunk() -> Vec<u8> {
+        let line: Vec<u8> = [b'x'; 99].iter().copied().chain([b'\n']).collect();
+        line.iter().copied().cycle().take(50_050).collect()
+    }
+
+    #[test]
+    fn pumping_lines_allocates_nothing_per_line() {
+        let (mut process, writer) = process_on_pipe();
+        let mut scratch = ReadBuffer::new(READ_SIZE, MAX_LINE);
+        let mut output = Output::new(Counter(0), Clock::local(), true);
+        let chunk = chunk();
+        let mut pump_all = |process: &mut Process, output: &mut Output<Counter>| {
+            nix::unistd::write(&writer, &chunk).unwrap();
+            while process.pump(&mut scratch, output, 4) == Pump::More {}
+        };
+        // Warm up: the partial line gets its capacity, the clock its first second.
+        pump_all(&mut process, &mut output);
+        pump_all(&mut process, &mut output);
+        let before = alloc_count::this_thread();
+        for _ in 0..200 {
+            pump_all(&mut process, &mut output);
+        }
+        let allocations = alloc_count::this_thread() - before;
+        assert_eq!(allocations, 0, "allocations while relaying 100,100 lines");
+    }
+}
