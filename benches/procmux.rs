@@ -49,6 +49,7 @@ struct Opts {
     runs: usize,
     idle_secs: u64,
     peers: bool,
+    throughput_only: bool,
 }
 
 impl Opts {
@@ -59,6 +60,7 @@ impl Opts {
             runs: 5,
             idle_secs: 10,
             peers: true,
+            throughput_only: false,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -73,6 +75,7 @@ impl Opts {
                 "--lines" => opts.lines = value(),
                 "--runs" => opts.runs = value(),
                 "--no-peers" => opts.peers = false,
+                "--throughput-only" => opts.throughput_only = true,
                 _ => {} // `cargo bench` passes `--bench`
             }
         }
@@ -102,6 +105,9 @@ fn main() {
     throughput(&opts, dir, 100, opts.lines, &mut table);
     throughput(&opts, dir, 1024, opts.lines / 10, &mut table);
     println!("{table}");
+    if opts.throughput_only {
+        return;
+    }
     check_integrity(&opts, dir);
     latency(dir);
     idle_cpu(dir, opts.idle_secs);
