@@ -229,9 +229,9 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
             .map_or("".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
         writeln!(
             table,
-            "| {name} | {:.1} ms | {:.2} M | {:.0} | {ratio} | {cpu} | {rss} |",
+            "| {name} | {:.1} ms | {} | {:.0} | {ratio} | {cpu} | {rss} |",
             secs * 1e3,
-            lines_total / secs / 1e6,
+            rate(lines_total / secs),
             bytes_total / secs / 1e6
         )
         .unwrap();
@@ -305,6 +305,15 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
         }
     }
     table.push('\n');
+}
+
+/// `23.04 M` or `43.7 k`.
+fn rate(per_second: f64) -> String {
+    if per_second >= 1e6 {
+        format!("{:.2} M", per_second / 1e6)
+    } else {
+        format!("{:.1} k", per_second / 1e3)
+    }
 }
 
 fn which(program: &str) -> bool {
