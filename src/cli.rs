@@ -1,13 +1,35 @@
-//! The command line, as clap sees it. [`crate::config`] turns it into plain values; nothing past
-//! that boundary knows about clap.
+//! The command line, as clap sees it. [`crate::config`] turns it (with `procmux.toml` and the
+//! environment) into plain values; nothing past that boundary knows about clap.
+//!
+//! Every `start` option has an environment-variable form (`PROCMUX_PORT`, …). Options are
+//! `Option`s with no clap default, so that [`crate::config`] can apply the documented
+//! precedence: flag > environment variable > `procmux.toml` > built-in default.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::Shell;
+
+const EXAMPLES: &str = "\
+Examples:
+  procmux start                         run every process of ./Procfile
+  procmux start web worker              run only web and worker
+  procmux start -m web=2,worker=0       two web instances, no worker
+  procmux start -f Procfile.dev -p 3000 another Procfile, ports from 3000
+  procmux start --no-prefix -q clock    raw lines, clock's output hidden
+  procmux run rails console             a one-off command in the app's environment
+  procmux run web                       the web entry's command, in the foreground
+  procmux check                         validate Procfile, env files and procmux.toml
+  procmux completions bash > /etc/bash_completion.d/procmux";
 
 /// Run the processes of a Procfile and multiplex their output into one prefixed stream.
+///
+/// procmux starts every process of a Procfile, prefixes each line they write with the time and
+/// the process name, and writes one stream to stdout. It writes nothing to disk. Ctrl-C stops
+/// every process and every process they started: SIGTERM first, SIGKILL after --timeout.
 #[derive(Debug, Parser)]
-#[command(name = "procmux", version, propagate_version = true)]
+#[command(name = "procmux", version, propagate_version = true, after_help = EXAMPLES)]
 pub struct Arguments {
     #[command(subcommand)]
     pub command: Command,
@@ -15,26 +37,54 @@ pub struct Arguments {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Start the processes (all types, or the NAMEs given) and stream their output.
+    /// Start the processes (all types, or the NAMEs given) and stream their output
     Start(StartArgs),
-    /// Validate the Procfile and env files without starting anything.
+    /// Run one command in the app's environment, in the foreground
+    ///
+    /// The command gets the environment `start` would give it (env files, PORT, PS=run.1), the
+    /// terminal's stdin, stdout and stderr, and procmux exits with its status (128+N when it
+    /// dies of signal N). A lone argument naming a Procfile entry runs that entry's command.
+    Run(RunArgs),
+    /// Validate the Procfile, env files and procmux.toml without starting anything
     Check(ProjectArgs),
+    /// Print a shell completion script to stdout
+    Completions {
+        /// The shell to complete for
+        shell: Shell,
+    },
+    /// Print the man page (roff) to stdout
+    Man,
 }
 
-/// Where the app is: options shared by every subcommand.
+/// Where the app is: options shared by every subcommand that reads it.
 #[derive(Debug, Args)]
 pub struct ProjectArgs {
     /// Procfile to read [default: ./Procfile]
-    #[arg(short = 'f', long = "procfile", value_name = "FILE")]
+    #[arg(
+        short = 'f',
+        long = "procfile",
+        value_name = "FILE",
+        env = "PROCMUX_PROCFILE"
+    )]
     pub procfile: Option<PathBuf>,
 
     /// Working directory of the processes, where .env is looked up [default: the Procfile's directory]
-    #[arg(short = 'd', long = "root", value_name = "DIR")]
+    #[arg(short = 'd', long = "root", value_name = "DIR", env = "PROCMUX_ROOT")]
     pub root: Option<PathBuf>,
 
     /// Env files to load, in order, later values winning [default: .env in the root, if present]
-    #[arg(short = 'e', long = "env", value_name = "FILE", value_delimiter = ',')]
+    #[arg(
+        short = 'e',
+        long = "env",
+        value_name = "FILE",
+        value_delimiter = ',',
+        env = "PROCMUX_ENV"
+    )]
     pub env: Vec<PathBuf>,
+
+    /// Config file [default: procmux.toml next to the Procfile, if present]
+    #[arg(long = "config", value_name = "FILE", env = "PROCMUX_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -42,32 +92,87 @@ pub struct StartArgs {
     #[command(flatten)]
     pub project: ProjectArgs,
 
-    /// Instances per process type, e.g. web=2,worker=0; all=N sets the default
-    #[arg(short = 'm', long = "formation", value_name = "FORMATION")]
+    /// Instances per process type, e.g. web=2,worker=0; all=N sets the default [default: 1 each]
+    #[arg(
+        short = 'm',
+        long = "formation",
+        value_name = "FORMATION",
+        env = "PROCMUX_FORMATION"
+    )]
     pub formation: Option<String>,
 
-    /// Base port: PORT is base + 100 × type index + instance − 1 [default: PORT from .env or the environment, else 5000]
-    #[arg(short = 'p', long = "port", value_name = "N")]
+    /// Base port: PORT is base + 100 × type index + instance − 1 [default: PORT from the env files or the environment, else 5000]
+    #[arg(short = 'p', long = "port", value_name = "N", env = "PROCMUX_PORT")]
     pub port: Option<u16>,
 
-    /// Seconds to wait after SIGTERM before SIGKILL
-    #[arg(short = 't', long = "timeout", value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
-    pub timeout: f64,
+    /// Seconds to wait after SIGTERM before SIGKILL [default: 5]
+    #[arg(short = 't', long = "timeout", value_name = "SECONDS", value_parser = parse_seconds, env = "PROCMUX_TIMEOUT")]
+    pub timeout: Option<f64>,
 
     /// Leave the HH:MM:SS timestamp out of each line
-    #[arg(long = "no-timestamp")]
+    #[arg(long = "no-timestamp", env = "PROCMUX_NO_TIMESTAMP")]
     pub no_timestamp: bool,
 
-    /// When to colour the output
-    #[arg(long = "color", value_name = "WHEN", default_value = "auto")]
-    pub color: ColorArg,
+    /// Write the processes' lines as they are, without time or name (for another log tool)
+    #[arg(long = "no-prefix", env = "PROCMUX_NO_PREFIX")]
+    pub no_prefix: bool,
+
+    /// When to colour the output [default: auto]
+    #[arg(long = "color", value_name = "WHEN", env = "PROCMUX_COLOR")]
+    pub color: Option<ColorArg>,
+
+    /// Run these processes but hide their output (their start and exit are still shown)
+    #[arg(
+        short = 'q',
+        long = "quiet",
+        value_name = "NAME",
+        value_delimiter = ',',
+        env = "PROCMUX_QUIET"
+    )]
+    pub quiet: Vec<String>,
 
     /// Process types to start [default: all]
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+impl StartArgs {
+    /// What `check` validates: `start` with no option but the project's.
+    pub fn defaults(project: ProjectArgs) -> StartArgs {
+        StartArgs {
+            project,
+            formation: None,
+            port: None,
+            timeout: None,
+            no_timestamp: false,
+            no_prefix: false,
+            color: None,
+            quiet: Vec::new(),
+            names: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+
+    /// Base port for PORT [default: PORT from the env files or the environment, else 5000]
+    #[arg(short = 'p', long = "port", value_name = "N", env = "PROCMUX_PORT")]
+    pub port: Option<u16>,
+
+    /// The command and its arguments, or the name of a Procfile entry
+    #[arg(
+        value_name = "COMMAND",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorArg {
     Auto,
     Always,
@@ -75,10 +180,7 @@ pub enum ColorArg {
 }
 
 fn parse_seconds(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(s) if s.is_finite() && (0.0..=86_400.0).contains(&s) => Ok(s),
-        _ => Err("expected a number of seconds between 0 and 86400".to_owned()),
-    }
+    crate::config::check_seconds(text.parse::<f64>().ok())
 }
 
 #[cfg(test)]

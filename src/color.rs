@@ -2,8 +2,9 @@
 
 use nu_ansi_term::Color;
 
-/// The user's `--color` choice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The user's `--color` choice (or `color = "…"` in `procmux.toml`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ColorChoice {
     Auto,
     Always,

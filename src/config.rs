@@ -1,22 +1,31 @@
-//! Turns the command line into a [`Project`] and a [`StartConfig`] of plain values: files read
-//! and parsed, formation expanded into instances, ports assigned, colour decided. Every user
+//! Turns the command line, the environment and `procmux.toml` into plain values: files read and
+//! parsed, formation expanded into instances, ports assigned, colour decided. Every user
 //! mistake is found here, before any process starts.
+//!
+//! Precedence, for every option: flag > environment variable (clap reads both) >
+//! `procmux.toml` > built-in default.
 
+use std::ffi::OsString;
 use std::fs;
 use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{ColorArg, ProjectArgs, StartArgs};
+use toml::Spanned;
+
+use crate::cli::{ColorArg, ProjectArgs, RunArgs, StartArgs};
 use crate::color::{self, ColorChoice};
+use crate::config_file::{self, FileConfig};
 use crate::dotenv;
 use crate::error::{Error, Result};
 use crate::formation::Formation;
 use crate::procfile::Procfile;
 
 const DEFAULT_PORT: u16 = 5000;
+const DEFAULT_TIMEOUT: f64 = 5.0;
 
-/// The app as files describe it: the Procfile, where it runs, and its `.env` variables.
+/// The app as files describe it: the Procfile, where it runs, its `.env` variables and its
+/// `procmux.toml`.
 #[derive(Debug)]
 pub struct Project {
     pub procfile: Procfile,
@@ -25,6 +34,23 @@ pub struct Project {
     pub root: PathBuf,
     /// Variables from the env files, each key once, later files winning.
     pub env: Vec<(String, String)>,
+    pub file: Option<ConfigFile>,
+}
+
+/// A `procmux.toml` that was found and parsed.
+#[derive(Debug)]
+pub struct ConfigFile {
+    pub name: String,
+    text: String,
+    pub config: FileConfig,
+}
+
+impl ConfigFile {
+    /// An error located at `span` of this file.
+    fn error_at(&self, span: std::ops::Range<usize>, message: impl Into<String>) -> Error {
+        let (line, column) = FileConfig::locate(&self.text, span);
+        Error::input(&self.name, Some(line), message).with_column(column)
+    }
 }
 
 /// One instance to run.
@@ -38,6 +64,8 @@ pub struct ProcessSpec {
     pub port: u16,
     /// Index of the type in the Procfile, which picks its colour.
     pub type_index: usize,
+    /// Run it, but do not show its output.
+    pub quiet: bool,
 }
 
 impl ProcessSpec {
@@ -55,25 +83,56 @@ pub struct StartConfig {
     pub timeout: Duration,
     pub color: bool,
     pub timestamps: bool,
+    /// False for `--no-prefix`: child lines are written as they are.
+    pub prefix: bool,
     /// Width that labels are padded to.
     pub width: usize,
 }
 
+/// What `procmux run` runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunCommand {
+    /// A Procfile entry's command or a single command line: through `/bin/sh -c`.
+    Shell(String),
+    /// A program and its arguments, executed directly.
+    Program(Vec<OsString>),
+}
+
+/// Everything `procmux run` needs, resolved.
+#[derive(Debug)]
+pub struct RunConfig {
+    pub project: Project,
+    pub port: u16,
+    pub command: RunCommand,
+}
+
 impl Project {
-    pub fn load(args: &ProjectArgs) -> Result<Project> {
-        let procfile_path = args
+    /// Reads the config file, the Procfile and the env files. `run` works without a Procfile
+    /// (`procfile_required` false) unless one was named.
+    pub fn load(args: &ProjectArgs, procfile_required: bool) -> Result<Project> {
+        let file = find_config_file(args)?;
+        let from_file = |pick: fn(&FileConfig) -> Option<&String>| {
+            let file = file.as_ref()?;
+            let value = pick(&file.config)?;
+            Some(relative_to(Path::new(&file.name).parent(), value))
+        };
+        let named = args
             .procfile
             .clone()
-            .unwrap_or_else(|| PathBuf::from("Procfile"));
+            .or_else(|| from_file(|c| c.procfile.as_ref()));
+        let procfile_path = named.clone().unwrap_or_else(|| PathBuf::from("Procfile"));
         let procfile_name = procfile_path.display().to_string();
-        let text = read_text(&procfile_path, &procfile_name)?;
-        let procfile = Procfile::parse(&text).map_err(|e| e.in_file(&procfile_name))?;
-        let root = match &args.root {
-            Some(root) => root.clone(),
-            None => match procfile_path.parent() {
-                Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
-                _ => PathBuf::from("."),
-            },
+        let procfile = if procfile_required || named.is_some() || procfile_path.exists() {
+            let text = read_text(&procfile_path, &procfile_name)?;
+            Procfile::parse(&text).map_err(|e| e.in_file(&procfile_name))?
+        } else {
+            Procfile {
+                entries: Vec::new(),
+            }
+        };
+        let root = match args.root.clone().or_else(|| from_file(|c| c.root.as_ref())) {
+            Some(root) => root,
+            None => relative_to(procfile_path.parent(), "."),
         };
         if !root.is_dir() {
             return Err(Error::Usage(format!(
@@ -81,53 +140,108 @@ impl Project {
                 root.display()
             )));
         }
-        let env_files = if args.env.is_empty() {
-            let default = if root == Path::new(".") {
-                PathBuf::from(".env")
-            } else {
-                root.join(".env")
-            };
+        let env_files = if !args.env.is_empty() {
+            args.env.clone()
+        } else if let Some(list) = file
+            .as_ref()
+            .and_then(|f| f.config.env.as_ref().map(|e| (f, e)))
+        {
+            let (file, names) = list;
+            names
+                .iter()
+                .map(|n| relative_to(Path::new(&file.name).parent(), n))
+                .collect()
+        } else {
+            let default = relative_to(Some(&root), ".env");
             if default.exists() {
                 vec![default]
             } else {
                 Vec::new()
             }
-        } else {
-            args.env.clone()
         };
         let env = load_env(&env_files)?;
-        Ok(Project {
+        let project = Project {
             procfile,
             procfile_name,
             root,
             env,
-        })
+            file,
+        };
+        project.check_file_names()?;
+        Ok(project)
     }
 
     /// The value of `name` from the env files.
     pub fn env_value(&self, name: &str) -> Option<&str> {
         dotenv::lookup(&self.env, name)
     }
+
+    /// Every process name the config file mentions must be in the Procfile.
+    fn check_file_names(&self) -> Result<()> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        let quiet = file.config.quiet.iter().flatten();
+        for name in file.config.process.keys().chain(quiet) {
+            if self.procfile.position(name.get_ref()).is_none() {
+                return Err(file.error_at(name.span(), self.unknown_message(name.get_ref())));
+            }
+        }
+        Ok(())
+    }
+
+    /// `no process named "wrker" (did you mean "worker"?)`.
+    fn unknown_message(&self, name: &str) -> String {
+        let known: Vec<&str> = self.procfile.names().collect();
+        let hint = match closest(name, &known) {
+            Some(close) => format!("did you mean \"{close}\"?"),
+            None if known.is_empty() => "the Procfile defines none".to_owned(),
+            None => format!("defined: {}", known.join(", ")),
+        };
+        format!("no process named \"{name}\" ({hint})")
+    }
+
+    fn unknown_name(&self, name: &str, context: &str) -> Error {
+        Error::input(
+            &self.procfile_name,
+            None,
+            format!("{context}{}", self.unknown_message(name)),
+        )
+    }
+
+    /// `-p`/`PROCMUX_PORT`, else the config file's `port`, else `PORT` from the env files, else
+    /// from the environment, else 5000.
+    fn base_port(&self, flag: Option<u16>) -> Result<u32> {
+        if let Some(port) = flag.or(self.file.as_ref().and_then(|f| f.config.port)) {
+            return Ok(port.into());
+        }
+        let (value, source) = match self.env_value("PORT") {
+            Some(value) => (value.to_owned(), "the env file"),
+            None => match std::env::var("PORT") {
+                Ok(value) => (value, "the environment"),
+                Err(_) => return Ok(DEFAULT_PORT.into()),
+            },
+        };
+        value.trim().parse::<u16>().map(u32::from).map_err(|_| {
+            Error::Usage(format!(
+                "PORT from {source} is not a port number: \"{value}\""
+            ))
+        })
+    }
 }
 
 impl StartConfig {
     pub fn resolve(args: &StartArgs) -> Result<StartConfig> {
-        let project = Project::load(&args.project)?;
-        let formation = match &args.formation {
-            Some(spec) => {
-                Formation::parse(spec).map_err(|e| Error::Usage(format!("--formation {e}")))?
-            }
-            None => Formation::default(),
-        };
-        if let Some(name) = formation.unknown_names(&project.procfile).next() {
-            return Err(unknown_name(&project, name, "--formation: "));
-        }
+        let project = Project::load(&args.project, true)?;
+        let settings = project.file.as_ref().map(|f| &f.config);
+        let formation = resolve_formation(&project, args.formation.as_deref())?;
         for name in &args.names {
             if project.procfile.position(name).is_none() {
-                return Err(unknown_name(&project, name, ""));
+                return Err(project.unknown_name(name, ""));
             }
         }
-        let base = base_port(args.port, &project)?;
+        let quiet = resolve_quiet(&project, &args.quiet)?;
+        let base = project.base_port(args.port)?;
         let mut processes = Vec::new();
         let mut largest_count = 0;
         for (type_index, entry) in project.procfile.entries.iter().enumerate() {
@@ -147,6 +261,7 @@ impl StartConfig {
                     command: entry.command.clone(),
                     port,
                     type_index,
+                    quiet: quiet.contains(&entry.name),
                 });
             }
         }
@@ -156,56 +271,171 @@ impl StartConfig {
         let longest_name = project.procfile.names().map(str::len).max().unwrap_or(0);
         let width = (longest_name + largest_count.to_string().len() + 1).max(6);
         let choice = match args.color {
-            ColorArg::Auto => ColorChoice::Auto,
-            ColorArg::Always => ColorChoice::Always,
-            ColorArg::Never => ColorChoice::Never,
+            Some(ColorArg::Auto) => ColorChoice::Auto,
+            Some(ColorArg::Always) => ColorChoice::Always,
+            Some(ColorArg::Never) => ColorChoice::Never,
+            None => settings.and_then(|s| s.color).unwrap_or(ColorChoice::Auto),
         };
         let color = color::enabled(
             choice,
             &|name| std::env::var(name).ok(),
             io::stdout().is_terminal(),
         );
+        let timeout = match (args.timeout, settings.and_then(|s| s.timeout.as_ref())) {
+            (Some(seconds), _) => seconds,
+            (None, Some(seconds)) => file_seconds(&project, seconds)?,
+            (None, None) => DEFAULT_TIMEOUT,
+        };
+        let timestamps = !args.no_timestamp && settings.and_then(|s| s.timestamp).unwrap_or(true);
+        let prefix = !args.no_prefix && settings.and_then(|s| s.prefix).unwrap_or(true);
         Ok(StartConfig {
             project,
             processes,
-            timeout: Duration::from_secs_f64(args.timeout),
+            timeout: Duration::from_secs_f64(timeout),
             color,
-            timestamps: !args.no_timestamp,
+            timestamps,
+            prefix,
             width,
         })
     }
 }
 
-/// `-p`, else `PORT` from the env files, else from the environment, else 5000.
-fn base_port(flag: Option<u16>, project: &Project) -> Result<u32> {
-    if let Some(port) = flag {
-        return Ok(port.into());
+impl RunConfig {
+    pub fn resolve(args: &RunArgs) -> Result<RunConfig> {
+        let project = Project::load(&args.project, false)?;
+        let base = project.base_port(args.port)?;
+        let port = u16::try_from(base).unwrap_or(DEFAULT_PORT);
+        let command = match args.command.as_slice() {
+            [single] => {
+                let text = single.to_string_lossy();
+                match project.procfile.entries.iter().find(|e| e.name == text) {
+                    Some(entry) => RunCommand::Shell(entry.command.clone()),
+                    None if text.contains(char::is_whitespace) => {
+                        RunCommand::Shell(text.into_owned())
+                    }
+                    None => RunCommand::Program(args.command.clone()),
+                }
+            }
+            _ => RunCommand::Program(args.command.clone()),
+        };
+        Ok(RunConfig {
+            project,
+            port,
+            command,
+        })
     }
-    let (value, source) = match project.env_value("PORT") {
-        Some(value) => (value.to_owned(), "the env file"),
-        None => match std::env::var("PORT") {
-            Ok(value) => (value, "the environment"),
-            Err(_) => return Ok(DEFAULT_PORT.into()),
-        },
+}
+
+/// `-m`, else the file's `formation` with its `[process.NAME] count`s, else one of each.
+fn resolve_formation(project: &Project, flag: Option<&str>) -> Result<Formation> {
+    if let Some(spec) = flag {
+        let formation =
+            Formation::parse(spec).map_err(|e| Error::Usage(format!("--formation {e}")))?;
+        if let Some(name) = formation.unknown_names(&project.procfile).next() {
+            return Err(project.unknown_name(name, "--formation: "));
+        }
+        return Ok(formation);
+    }
+    let Some(file) = &project.file else {
+        return Ok(Formation::default());
     };
-    value.trim().parse::<u16>().map(u32::from).map_err(|_| {
-        Error::Usage(format!(
-            "PORT from {source} is not a port number: \"{value}\""
-        ))
+    let mut formation = match &file.config.formation {
+        Some(spec) => {
+            let parsed = Formation::parse(spec.get_ref())
+                .map_err(|e| file.error_at(spec.span(), format!("formation {e}")))?;
+            if let Some(name) = parsed.unknown_names(&project.procfile).next() {
+                return Err(file.error_at(
+                    spec.span(),
+                    format!("formation: {}", project.unknown_message(name)),
+                ));
+            }
+            parsed
+        }
+        None => Formation::default(),
+    };
+    for (name, process) in &file.config.process {
+        if let Some(count) = process.count {
+            formation.set(name.get_ref(), count);
+        }
+    }
+    Ok(formation)
+}
+
+/// `-q`, else the file's `quiet` list and `[process.NAME] quiet = true`.
+fn resolve_quiet(project: &Project, flag: &[String]) -> Result<Vec<String>> {
+    if !flag.is_empty() {
+        for name in flag {
+            if project.procfile.position(name).is_none() {
+                return Err(project.unknown_name(name, "--quiet: "));
+            }
+        }
+        return Ok(flag.to_vec());
+    }
+    let Some(file) = &project.file else {
+        return Ok(Vec::new());
+    };
+    let listed = file
+        .config
+        .quiet
+        .iter()
+        .flatten()
+        .map(|n| n.get_ref().clone());
+    let marked = file
+        .config
+        .process
+        .iter()
+        .filter(|(_, p)| p.quiet == Some(true))
+        .map(|(n, _)| n.get_ref().clone());
+    Ok(listed.chain(marked).collect())
+}
+
+fn file_seconds(project: &Project, seconds: &Spanned<f64>) -> Result<f64> {
+    check_seconds(Some(*seconds.get_ref())).map_err(|message| {
+        let file = project.file.as_ref().expect("a value from the file");
+        file.error_at(seconds.span(), format!("timeout: {message}"))
     })
 }
 
-fn unknown_name(project: &Project, name: &str, context: &str) -> Error {
-    let known: Vec<&str> = project.procfile.names().collect();
-    let hint = match closest(name, &known) {
-        Some(close) => format!("did you mean \"{close}\"?"),
-        None => format!("defined: {}", known.join(", ")),
+/// A timeout must be a number of seconds between 0 and a day.
+pub fn check_seconds(seconds: Option<f64>) -> Result<f64, String> {
+    match seconds {
+        Some(s) if s.is_finite() && (0.0..=86_400.0).contains(&s) => Ok(s),
+        _ => Err("expected a number of seconds between 0 and 86400".to_owned()),
+    }
+}
+
+/// `--config FILE`, else `procmux.toml` next to the named Procfile, else in the current
+/// directory; `None` when there is none.
+fn find_config_file(args: &ProjectArgs) -> Result<Option<ConfigFile>> {
+    let path = match &args.config {
+        Some(path) => path.clone(),
+        None => {
+            let dir = args.procfile.as_deref().and_then(Path::parent);
+            let candidate = relative_to(dir, config_file::DEFAULT_NAME);
+            if !candidate.exists() {
+                return Ok(None);
+            }
+            candidate
+        }
     };
-    Error::input(
-        &project.procfile_name,
-        None,
-        format!("{context}no process named \"{name}\" ({hint})"),
-    )
+    let name = path.display().to_string();
+    let text = read_text(&path, &name)?;
+    let config = FileConfig::parse(&text).map_err(|e| {
+        let error = Error::input(&name, e.line, e.message);
+        match e.column {
+            Some(column) => error.with_column(column),
+            None => error,
+        }
+    })?;
+    Ok(Some(ConfigFile { name, text, config }))
+}
+
+/// `dir/rest`, without a leading `./` when `dir` is the current directory.
+fn relative_to(dir: Option<&Path>, rest: &str) -> PathBuf {
+    match dir {
+        Some(dir) if !dir.as_os_str().is_empty() && dir != Path::new(".") => dir.join(rest),
+        _ => PathBuf::from(rest),
+    }
 }
 
 /// The known name within edit distance 2 of `name`, if one is.
@@ -280,5 +510,22 @@ mod tests {
         assert_eq!(closest("wrker", &["web", "worker"]), Some("worker"));
         assert_eq!(closest("zzzzzz", &["web", "worker"]), None);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn relative_paths_skip_the_current_directory() {
+        assert_eq!(
+            relative_to(Some(Path::new(".")), ".env"),
+            PathBuf::from(".env")
+        );
+        assert_eq!(
+            relative_to(Some(Path::new("")), ".env"),
+            PathBuf::from(".env")
+        );
+        assert_eq!(relative_to(None, "Procfile"), PathBuf::from("Procfile"));
+        assert_eq!(
+            relative_to(Some(Path::new("app")), ".env"),
+            PathBuf::from("app/.env")
+        );
     }
 }

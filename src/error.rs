@@ -6,11 +6,12 @@ use std::io;
 /// Everything that can stop procmux before or while it supervises.
 #[derive(Debug)]
 pub enum Error {
-    /// A file the user wrote (Procfile, `.env`) is missing, unreadable or malformed.
-    /// `line` is `None` when the problem is the file as a whole.
+    /// A file the user wrote (Procfile, `.env`, `procmux.toml`) is missing, unreadable or
+    /// malformed. `line` is `None` when the problem is the file as a whole.
     Input {
         file: String,
         line: Option<usize>,
+        column: Option<usize>,
         message: String,
     },
     /// A flag or argument that cannot be honoured.
@@ -27,7 +28,26 @@ impl Error {
         Error::Input {
             file: file.to_owned(),
             line,
+            column: None,
             message: message.into(),
+        }
+    }
+
+    /// Adds the column to an input error located at a line.
+    pub fn with_column(self, column: usize) -> Self {
+        match self {
+            Error::Input {
+                file,
+                line,
+                message,
+                ..
+            } => Error::Input {
+                file,
+                line,
+                column: Some(column),
+                message,
+            },
+            other => other,
         }
     }
 
@@ -50,16 +70,19 @@ impl fmt::Display for Error {
         match self {
             Error::Input {
                 file,
-                line: Some(line),
+                line,
+                column,
                 message,
             } => {
-                write!(f, "{file}:{line}: {message}")
+                f.write_str(file)?;
+                if let Some(line) = line {
+                    write!(f, ":{line}")?;
+                }
+                if let Some(column) = column {
+                    write!(f, ":{column}")?;
+                }
+                write!(f, ": {message}")
             }
-            Error::Input {
-                file,
-                line: None,
-                message,
-            } => write!(f, "{file}: {message}"),
             Error::Usage(message) => f.write_str(message),
             Error::Os { context, source } => write!(f, "{context}: {source}"),
         }

@@ -58,12 +58,14 @@ const READS_PER_WAKE: usize = 4;
 const READS_AT_EXIT: usize = 64;
 /// Reads allowed per pipe in the final drain, after every descendant is gone.
 const READS_AT_END: usize = 4096;
-/// How long a partial line (a prompt) may stay idle before it is printed on its own.
+/// How long a short partial line (a prompt) may stay idle before it is printed on its own.
 pub const PARTIAL_IDLE: Duration = Duration::from_millis(50);
-/// The same for a partial line longer than `PIPE_BUF`: the writer's `write` was not atomic,
-/// so it is most likely still writing (and merely descheduled); wait longer before cutting.
+/// Partial lines up to this length count as prompts.
+const PROMPT_MAX: usize = 256;
+/// How long a longer partial line may stay idle: its writer is most likely in the middle of
+/// a line that its buffered `write`s split (a busy machine can deschedule it for a while), so
+/// cutting it early would break a line that was never meant to be shown in parts.
 pub const LONG_PARTIAL_IDLE: Duration = Duration::from_secs(1);
-const PIPE_BUF: usize = 4096;
 
 /// Runs `procmux start` to the end and returns its exit code.
 pub fn run(config: StartConfig) -> Result<i32> {
@@ -108,13 +110,19 @@ impl EventLoop {
             .processes
             .iter()
             .map(|spec| {
-                let prefix = Prefix::new(
+                let label = Prefix::new(
                     &spec.label(),
                     config.width,
                     paint(color::for_index(spec.type_index)),
                     config.timestamps,
                 );
-                Process::new(spec.clone(), prefix)
+                // With --no-prefix child lines go out bare; procmux's own lines keep the label.
+                let lines = if config.prefix {
+                    None
+                } else {
+                    Some(Prefix::bare())
+                };
+                Process::new(spec.clone(), label, lines)
             })
             .collect();
         let system = Prefix::new(
@@ -124,7 +132,7 @@ impl EventLoop {
             config.timestamps,
         );
         EventLoop {
-            output: Output::new(crate::output::Stdout, Clock::local(), config.color),
+            output: Output::new(crate::output::Stdout, Clock::local()),
             scratch: ReadBuffer::new(READ_SIZE, MAX_LINE),
             supervisor: Supervisor::new(config.timeout),
             config,
@@ -146,10 +154,8 @@ impl EventLoop {
         for index in 0..self.processes.len() {
             if let Err(error) = self.spawn_one(index) {
                 let process = &mut self.processes[index];
-                self.output.message(
-                    &mut process.prefix,
-                    format_args!("failed to start: {error}"),
-                );
+                self.output
+                    .message(&mut process.label, format_args!("failed to start: {error}"));
                 process.state = State::Exited(Exit::Code(127));
                 let actions = self.supervisor.on_exit(Exit::Code(127), Instant::now());
                 self.execute(actions);
@@ -175,7 +181,7 @@ impl EventLoop {
         process.attach(spawned.pid, pipe);
         self.by_pid.insert(spawned.pid, index);
         self.output.message(
-            &mut process.prefix,
+            &mut process.label,
             format_args!("started with pid {}", spawned.pid),
         );
         Ok(())
@@ -314,7 +320,7 @@ impl EventLoop {
         }
         process.state = State::Exited(exit);
         self.output
-            .message(&mut process.prefix, format_args!("{exit}"));
+            .message(&mut process.label, format_args!("{exit}"));
         let actions = self.supervisor.on_exit(exit, Instant::now());
         self.execute(actions);
     }
@@ -403,12 +409,12 @@ impl EventLoop {
 }
 
 /// Sets when `process`'s partial line is printed if nothing more arrives: soon for a short
-/// one (a prompt), later for one longer than `PIPE_BUF`, whose writer is most likely still
-/// writing. With no partial line there is nothing to schedule.
+/// one (a prompt), later for a longer one, whose writer is most likely still writing. With no
+/// partial line there is nothing to schedule.
 fn schedule_flush(process: &mut Process, now: Instant) {
     process.flush_at = match process.partial_len() {
         0 => None,
-        1..=PIPE_BUF => Some(now + PARTIAL_IDLE),
+        1..=PROMPT_MAX => Some(now + PARTIAL_IDLE),
         _ => Some(now + LONG_PARTIAL_IDLE),
     };
 }

@@ -40,18 +40,25 @@ impl Formation {
             .filter(|n| procfile.position(n).is_none())
     }
 
-    /// Instances of `name` to run. `selected` is the `start NAME…` list: when it is not empty,
-    /// types outside it run no instance (as in foreman).
-    pub fn count(&self, name: &str, selected: &[String]) -> usize {
-        if !selected.is_empty() && !selected.iter().any(|s| s == name) {
-            return 0;
+    /// Sets the count of `name` unless the formation already names it.
+    pub fn set(&mut self, name: &str, count: usize) {
+        if !self.counts.iter().any(|(n, _)| n == name) {
+            self.counts.push((name.to_owned(), count));
         }
-        self.counts
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|&(_, c)| c)
-            .or(self.all)
-            .unwrap_or(1)
+    }
+
+    /// Instances of `name` to run. `selected` is the `start NAME…` list: when it is not empty,
+    /// only those types run, each with its own count or else one (`all=N` does not apply, so
+    /// `start web -m all=0` runs web), as in foreman.
+    pub fn count(&self, name: &str, selected: &[String]) -> usize {
+        let explicit = self.counts.iter().find(|(n, _)| n == name).map(|&(_, c)| c);
+        if selected.is_empty() {
+            explicit.or(self.all).unwrap_or(1)
+        } else if selected.iter().any(|s| s == name) {
+            explicit.unwrap_or(1)
+        } else {
+            0
+        }
     }
 }
 
@@ -82,12 +89,25 @@ mod tests {
 
     #[test]
     fn selected_names_exclude_the_others() {
-        let f = Formation::parse("web=2").unwrap();
         let selected = vec!["web".to_owned()];
+        let f = Formation::parse("web=2").unwrap();
         assert_eq!(
             (f.count("web", &selected), f.count("worker", &selected)),
             (2, 0)
         );
+        let f = Formation::parse("all=0").unwrap();
+        assert_eq!(
+            (f.count("web", &selected), f.count("worker", &selected)),
+            (1, 0)
+        );
+    }
+
+    #[test]
+    fn set_fills_in_only_unnamed_types() {
+        let mut f = Formation::parse("web=3").unwrap();
+        f.set("web", 5);
+        f.set("worker", 2);
+        assert_eq!((f.count("web", &[]), f.count("worker", &[])), (3, 2));
     }
 
     #[test]

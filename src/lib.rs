@@ -9,6 +9,7 @@
 mod cli;
 mod color;
 mod config;
+mod config_file;
 mod dotenv;
 mod error;
 mod event_loop;
@@ -17,16 +18,17 @@ mod line_buffer;
 mod output;
 mod process;
 mod procfile;
+mod run;
 mod spawn;
 mod supervisor;
 mod sys;
 
 use std::ffi::OsString;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
-use crate::cli::{Arguments, Command};
-use crate::config::{Project, StartConfig};
+use crate::cli::{Arguments, Command, StartArgs};
+use crate::config::{RunConfig, StartConfig};
 pub use crate::error::Error;
 
 /// Runs procmux with the given command line and returns its exit code.
@@ -56,10 +58,23 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
 fn execute(command: Command) -> Result<i32, Error> {
     match command {
         Command::Start(args) => event_loop::run(StartConfig::resolve(&args)?),
+        Command::Run(args) => run::run(RunConfig::resolve(&args)?),
         Command::Check(args) => {
-            let project = Project::load(&args)?;
-            let names: Vec<&str> = project.procfile.names().collect();
+            // Everything `start` would check, without starting anything.
+            let config = StartConfig::resolve(&StartArgs::defaults(args))?;
+            let names: Vec<&str> = config.project.procfile.names().collect();
             println!("valid procfile detected ({})", names.join(", "));
+            Ok(0)
+        }
+        Command::Completions { shell } => {
+            let mut command = Arguments::command();
+            clap_complete::generate(shell, &mut command, "procmux", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Arguments::command())
+                .render(&mut std::io::stdout())
+                .map_err(|e| Error::os("writing the man page", e))?;
             Ok(0)
         }
     }

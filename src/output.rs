@@ -106,9 +106,11 @@ fn hms(local_second: i64) -> [u8; STAMP_LEN] {
     ]
 }
 
-/// The bytes written before each line of one process (or of `system`).
+/// The bytes written before (and after) each line of one process (or of `system`).
 pub struct Prefix {
     bytes: Vec<u8>,
+    /// Bytes ending every line: `\n`, or a reset then `\n` when the prefix is coloured.
+    line_end: &'static [u8],
     /// Where the `HH:MM:SS` stamp sits in `bytes`, when timestamps are on.
     stamp_at: Option<usize>,
     /// The clock second the stamp shows.
@@ -131,9 +133,25 @@ impl Prefix {
         if let Some(color) = color {
             bytes.extend_from_slice(color.suffix().to_string().as_bytes());
         }
+        let line_end = if color.is_some() {
+            RESET_NEWLINE
+        } else {
+            b"\n"
+        };
         Prefix {
             bytes,
+            line_end,
             stamp_at,
+            second: i64::MIN,
+        }
+    }
+
+    /// No prefix at all (`--no-prefix`): lines are written as the child wrote them.
+    pub fn bare() -> Prefix {
+        Prefix {
+            bytes: Vec::new(),
+            line_end: b"\n",
+            stamp_at: None,
             second: i64::MIN,
         }
     }
@@ -188,8 +206,6 @@ impl Write for Stdout {
 pub struct Output<W: Write = Stdout> {
     sink: Sink<W>,
     clock: Clock,
-    /// Bytes ending every line: `\n`, or a reset then `\n` when colouring.
-    line_end: &'static [u8],
     /// Short lines with their prefixes, gathered for one `write`; reused, never reallocated.
     batch: Vec<u8>,
     /// Reused for procmux's own messages.
@@ -197,15 +213,13 @@ pub struct Output<W: Write = Stdout> {
 }
 
 impl<W: Write> Output<W> {
-    pub fn new(sink: W, clock: Clock, color: bool) -> Output<W> {
-        let line_end = if color { RESET_NEWLINE } else { b"\n" };
+    pub fn new(sink: W, clock: Clock) -> Output<W> {
         Output {
             sink: Sink {
                 inner: sink,
                 closed: false,
             },
             clock,
-            line_end,
             batch: Vec::with_capacity(BATCH_CAPACITY),
             scratch: Vec::new(),
         }
@@ -234,18 +248,18 @@ impl<W: Write> Output<W> {
                 self.sink.write_all(&mut [
                     IoSlice::new(&prefix.bytes),
                     IoSlice::new(line),
-                    IoSlice::new(self.line_end),
+                    IoSlice::new(prefix.line_end),
                 ]);
                 continue;
             }
-            if self.batch.len() + prefix.bytes.len() + line.len() + self.line_end.len()
+            if self.batch.len() + prefix.bytes.len() + line.len() + prefix.line_end.len()
                 > BATCH_CAPACITY
             {
                 self.flush_batch();
             }
             self.batch.extend_from_slice(&prefix.bytes);
             self.batch.extend_from_slice(line);
-            self.batch.extend_from_slice(self.line_end);
+            self.batch.extend_from_slice(prefix.line_end);
         }
         debug_assert_eq!(from, lines.len(), "lines() takes only complete lines");
         self.flush_batch();
@@ -261,7 +275,7 @@ impl<W: Write> Output<W> {
         self.sink.write_all(&mut [
             IoSlice::new(&prefix.bytes),
             IoSlice::new(bytes),
-            IoSlice::new(self.line_end),
+            IoSlice::new(prefix.line_end),
         ]);
     }
 
@@ -326,7 +340,7 @@ mod tests {
         timestamps: bool,
         f: impl FnOnce(&mut Output<Vec<u8>>, &mut Prefix),
     ) -> String {
-        let mut out = Output::new(Vec::new(), Clock::frozen(NOON), color);
+        let mut out = Output::new(Vec::new(), Clock::frozen(NOON));
         let mut prefix = Prefix::new("web.1", 6, color.then_some(Color::Cyan), timestamps);
         f(&mut out, &mut prefix);
         String::from_utf8(out.into_sink()).unwrap()
@@ -426,7 +440,6 @@ mod tests {
                 budget: 1000,
             },
             Clock::frozen(NOON),
-            false,
         );
         let mut prefix = Prefix::new("w.1", 6, None, false);
         out.lines(&mut prefix, b"abc\ndef\n");

@@ -41,7 +41,10 @@ pub enum Pump {
 
 pub struct Process {
     pub spec: ProcessSpec,
-    pub prefix: Prefix,
+    /// Written before procmux's own lines about this process (`started with pid N`).
+    pub label: Prefix,
+    /// Written before the child's lines, when it differs from `label` (`--no-prefix`).
+    bare: Option<Prefix>,
     pub state: State,
     /// The process group, kept after the leader exits: other members may live on.
     pub pgid: Option<Pid>,
@@ -56,10 +59,11 @@ pub struct Process {
 }
 
 impl Process {
-    pub fn new(spec: ProcessSpec, prefix: Prefix) -> Process {
+    pub fn new(spec: ProcessSpec, label: Prefix, bare: Option<Prefix>) -> Process {
         Process {
             spec,
-            prefix,
+            label,
+            bare,
             state: State::Pending,
             pgid: None,
             pipe: None,
@@ -95,7 +99,12 @@ impl Process {
         let mut reads = 0;
         while reads < max_reads {
             if self.buffer.is_full() {
-                output.piece(&mut self.prefix, self.buffer.partial());
+                if !self.spec.quiet {
+                    output.piece(
+                        self.bare.as_mut().unwrap_or(&mut self.label),
+                        self.buffer.partial(),
+                    );
+                }
                 self.buffer.consume_cut();
             }
             reads += 1;
@@ -105,7 +114,12 @@ impl Process {
                 Ok(n) => {
                     self.bytes_read += n as u64;
                     let lines = self.buffer.split(scratch, held, n);
-                    output.lines(&mut self.prefix, &scratch[lines]);
+                    if !self.spec.quiet {
+                        output.lines(
+                            self.bare.as_mut().unwrap_or(&mut self.label),
+                            &scratch[lines],
+                        );
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Pump::Drained,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -128,7 +142,12 @@ impl Process {
     /// Writes the partial line as a line of its own (idle prompt, exit, EOF).
     pub fn flush_partial<W: io::Write>(&mut self, output: &mut Output<W>) {
         if self.partial_len() > 0 {
-            output.piece(&mut self.prefix, self.buffer.partial());
+            if !self.spec.quiet {
+                output.piece(
+                    self.bare.as_mut().unwrap_or(&mut self.label),
+                    self.buffer.partial(),
+                );
+            }
             self.buffer.consume_partial();
         }
         self.flush_at = None;
@@ -180,9 +199,10 @@ mod tests {
             command: String::new(),
             port: 5000,
             type_index: 0,
+            quiet: false,
         };
         let prefix = Prefix::new("w.1", 6, Some(nu_ansi_term::Color::Cyan), true);
-        let mut process = Process::new(spec, prefix);
+        let mut process = Process::new(spec, prefix, None);
         process.attach(Pid::this(), Receiver::from(reader));
         (process, writer)
     }
@@ -197,7 +217,7 @@ mod tests {
     fn pumping_lines_allocates_nothing_per_line() {
         let (mut process, writer) = process_on_pipe();
         let mut scratch = ReadBuffer::new(READ_SIZE, MAX_LINE);
-        let mut output = Output::new(Counter(0), Clock::local(), true);
+        let mut output = Output::new(Counter(0), Clock::local());
         let chunk = chunk();
         let mut pump_all = |process: &mut Process, output: &mut Output<Counter>| {
             nix::unistd::write(&writer, &chunk).unwrap();

@@ -1,0 +1,181 @@
+//! `procmux.toml`: defaults for `start`'s options and a `[process.NAME]` table per process.
+//!
+//! Parsing is pure: text in, [`FileConfig`] out. Unknown keys and wrong types are errors with
+//! the line and column of the offending key or value, never ignored. Paths in the file are
+//! relative to the file's directory; names are checked against the Procfile by
+//! [`crate::config`], which reports them with [`FileConfig::locate`].
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::color::ColorChoice;
+
+/// The file's name when none is given.
+pub const DEFAULT_NAME: &str = "procmux.toml";
+
+/// Everything `procmux.toml` may say. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// The Procfile, relative to this file.
+    pub procfile: Option<String>,
+    /// Working directory of the processes, relative to this file.
+    pub root: Option<String>,
+    /// Env files, in order, relative to this file.
+    pub env: Option<Vec<String>>,
+    /// As `-m`: `"web=2,worker=0"`.
+    pub formation: Option<Spanned<String>>,
+    pub port: Option<u16>,
+    /// Seconds between SIGTERM and SIGKILL.
+    pub timeout: Option<Spanned<f64>>,
+    pub color: Option<ColorChoice>,
+    /// `false` is `--no-timestamp`.
+    pub timestamp: Option<bool>,
+    /// `false` is `--no-prefix`.
+    pub prefix: Option<bool>,
+    /// As `-q`: processes whose output is hidden.
+    pub quiet: Option<Vec<Spanned<String>>>,
+    /// Per-process settings.
+    #[serde(default)]
+    pub process: BTreeMap<Spanned<String>, ProcessConfig>,
+}
+
+/// `[process.NAME]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessConfig {
+    /// Instances to run, as `-m NAME=COUNT`.
+    pub count: Option<usize>,
+    /// Hide this process's output, as `-q NAME`.
+    pub quiet: Option<bool>,
+}
+
+/// A parse error at a 1-based line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileError {
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl FileConfig {
+    pub fn parse(text: &str) -> Result<FileConfig, FileError> {
+        toml::from_str(text).map_err(|e| {
+            let (line, column) = match e.span() {
+                Some(span) => {
+                    let (line, column) = line_column(text, span.start);
+                    (Some(line), Some(column))
+                }
+                None => (None, None),
+            };
+            FileError {
+                line,
+                column,
+                message: e.message().trim().to_owned(),
+            }
+        })
+    }
+
+    /// The 1-based line and column of a span, for errors found after parsing.
+    pub fn locate(text: &str, span: Range<usize>) -> (usize, usize) {
+        line_column(text, span.start)
+    }
+}
+
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(before.chars().count(), |nl| {
+        before[nl + 1..].chars().count()
+    }) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key() {
+        let text = r#"
+procfile = "Procfile.dev"
+root = "app"
+env = [".env", ".env.local"]
+formation = "web=2,worker=0"
+port = 3000
+timeout = 2.5
+color = "always"
+timestamp = false
+prefix = false
+quiet = ["clock"]
+
+[process.web]
+count = 3
+quiet = false
+"#;
+        let config = FileConfig::parse(text).unwrap();
+        assert_eq!(config.procfile.as_deref(), Some("Procfile.dev"));
+        assert_eq!(config.env.unwrap(), [".env", ".env.local"]);
+        assert_eq!(config.formation.unwrap().into_inner(), "web=2,worker=0");
+        assert_eq!(config.port, Some(3000));
+        assert_eq!(*config.timeout.unwrap().get_ref(), 2.5);
+        assert_eq!(config.color, Some(ColorChoice::Always));
+        assert_eq!(
+            (config.timestamp, config.prefix),
+            (Some(false), Some(false))
+        );
+        let (name, web) = config.process.iter().next().unwrap();
+        assert_eq!(name.get_ref(), "web");
+        assert_eq!((web.count, web.quiet), (Some(3), Some(false)));
+        assert!(FileConfig::parse("").is_ok());
+    }
+
+    #[test]
+    fn errors_have_line_and_column() {
+        let cases: [(&str, usize, usize, &str); 5] = [
+            (
+                "port = 3000\ncolour = \"always\"\n",
+                2,
+                1,
+                "unknown field `colour`",
+            ),
+            (
+                "port = \"3000\"\n",
+                1,
+                8,
+                "invalid type: string \"3000\", expected u16",
+            ),
+            (
+                "color = \"sometimes\"\n",
+                1,
+                9,
+                "unknown variant `sometimes`",
+            ),
+            (
+                "[process.web]\ncount = 2\nrestart = true\n",
+                3,
+                1,
+                "unknown field `restart`",
+            ),
+            ("port = \n", 1, 8, "string values must be quoted"),
+        ];
+        for (text, line, column, start) in cases {
+            let err = FileConfig::parse(text).unwrap_err();
+            assert_eq!(
+                (err.line, err.column),
+                (Some(line), Some(column)),
+                "{text:?}: {err:?}"
+            );
+            assert!(err.message.starts_with(start), "{text:?}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn line_column_counts_characters() {
+        assert_eq!(line_column("ab\ncé=", 6), (2, 3));
+        assert_eq!(line_column("x", 0), (1, 1));
+    }
+}
