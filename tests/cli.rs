@@ -318,3 +318,54 @@ fn man_page_help_and_version() {
         usage.stderr
     );
 }
+
+/// Every `procmux …` command in the README's "Coming from foreman / honcho / overmind" table
+/// runs and succeeds against a small app.
+#[test]
+fn readme_migration_commands_work() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("## Coming from foreman / honcho / overmind")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("the migration section");
+    let commands: Vec<&str> = section
+        .lines()
+        .filter(|line| line.starts_with("| `"))
+        .filter_map(|row| row.split(" | ").nth(1))
+        .flat_map(|cell| cell.split('`').skip(1).step_by(2))
+        .filter(|command| command.starts_with("procmux "))
+        .collect();
+    assert!(commands.len() >= 8, "found only {commands:?}");
+
+    let procfile =
+        "web: echo web; sleep 0.2\nworker: echo worker; sleep 5\nclock: echo tick; sleep 5\n";
+    let app = App::new(procfile);
+    app.write("Procfile.dev", procfile);
+    app.write(".env", "A=1\n");
+    app.write(".env.local", "B=2\n");
+    std::fs::create_dir(app.path().join("bin")).unwrap();
+    app.write("bin/rails", "#!/bin/sh\necho \"rails $*\"\n");
+    std::fs::set_permissions(
+        app.path().join("bin/rails"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let path = format!(
+        "{}/bin:{}",
+        app.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    for command in commands {
+        let words: Vec<&str> = command.split_whitespace().skip(1).collect();
+        let done = app.procmux(&words).env("PATH", &path).run();
+        assert_eq!(
+            done.code,
+            Some(0),
+            "{command}: {}\n{}",
+            done.stderr,
+            done.text()
+        );
+    }
+}
