@@ -109,9 +109,33 @@ pub struct StartArgs {
     #[arg(short = 't', long = "timeout", value_name = "SECONDS", value_parser = parse_seconds, env = "PROCMUX_TIMEOUT")]
     pub timeout: Option<f64>,
 
-    /// Leave the HH:MM:SS timestamp out of each line
+    /// Leave the timestamp out of each line (same as --timestamp none)
     #[arg(long = "no-timestamp", env = "PROCMUX_NO_TIMESTAMP")]
     pub no_timestamp: bool,
+
+    /// How to stamp each line: local HH:MM:SS, utc HH:MM:SS, iso (RFC 3339 with ms), ms (HH:MM:SS.mmm), none [default: local]
+    #[arg(long = "timestamp", value_name = "FORMAT", env = "PROCMUX_TIMESTAMP")]
+    pub timestamp: Option<TimestampArg>,
+
+    /// Output format: prefixed text lines, or one JSON object per line [default: text]
+    #[arg(long = "format", value_name = "FORMAT", env = "PROCMUX_FORMAT")]
+    pub format: Option<FormatArg>,
+
+    /// Give each process a pseudo-terminal (line-buffered output, colours kept) [default: auto: when stdout is a terminal]
+    #[arg(long = "pty", value_name = "WHEN", env = "PROCMUX_PTY")]
+    pub pty: Option<PtyArg>,
+
+    /// stderr handling: merge (one stream, order kept) or mark (stderr lines marked with `!`) [default: merge]
+    #[arg(long = "stderr", value_name = "MODE", env = "PROCMUX_STDERR")]
+    pub stderr: Option<StderrArg>,
+
+    /// Remove terminal escape sequences (colours, cursor moves) from the processes' lines
+    #[arg(long = "strip-ansi", env = "PROCMUX_STRIP_ANSI")]
+    pub strip_ansi: bool,
+
+    /// Do not pass FORCE_COLOR=1 and CLICOLOR_FORCE=1 to processes on pipes when procmux colours
+    #[arg(long = "no-color-hint", env = "PROCMUX_NO_COLOR_HINT")]
+    pub no_color_hint: bool,
 
     /// Write the processes' lines as they are, without time or name (for another log tool)
     #[arg(long = "no-prefix", env = "PROCMUX_NO_PREFIX")]
@@ -145,6 +169,12 @@ impl StartArgs {
             port: None,
             timeout: None,
             no_timestamp: false,
+            timestamp: None,
+            format: None,
+            pty: None,
+            stderr: None,
+            strip_ansi: false,
+            no_color_hint: false,
             no_prefix: false,
             color: None,
             quiet: Vec::new(),
@@ -170,6 +200,34 @@ pub struct RunArgs {
         allow_hyphen_values = true
     )]
     pub command: Vec<OsString>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TimestampArg {
+    Local,
+    Utc,
+    Iso,
+    Ms,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PtyArg {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StderrArg {
+    Merge,
+    Mark,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

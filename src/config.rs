@@ -13,13 +13,16 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use crate::cli::{ColorArg, ProjectArgs, RunArgs, StartArgs};
+use crate::cli::{
+    ColorArg, FormatArg, ProjectArgs, PtyArg, RunArgs, StartArgs, StderrArg, TimestampArg,
+};
 use crate::color::{self, ColorChoice};
-use crate::config_file::{self, FileConfig};
+use crate::config_file::{self, FileConfig, OutputFormat, PtyChoice, StderrMode, TimestampSetting};
 use crate::dotenv;
 use crate::error::{Error, Result};
 use crate::formation::Formation;
 use crate::procfile::Procfile;
+use crate::timestamp::TimestampFormat;
 
 const DEFAULT_PORT: u16 = 5000;
 const DEFAULT_TIMEOUT: f64 = 5.0;
@@ -66,6 +69,8 @@ pub struct ProcessSpec {
     pub type_index: usize,
     /// Run it, but do not show its output.
     pub quiet: bool,
+    /// Give it a pseudo-terminal instead of pipes.
+    pub pty: bool,
 }
 
 impl ProcessSpec {
@@ -82,7 +87,14 @@ pub struct StartConfig {
     pub processes: Vec<ProcessSpec>,
     pub timeout: Duration,
     pub color: bool,
-    pub timestamps: bool,
+    pub timestamp: TimestampFormat,
+    /// `--format json`.
+    pub json: bool,
+    pub strip_ansi: bool,
+    /// `--stderr mark`: stderr on its own pipe, its lines marked.
+    pub mark_stderr: bool,
+    /// Pass `FORCE_COLOR=1` and `CLICOLOR_FORCE=1` to processes on pipes.
+    pub color_hint: bool,
     /// False for `--no-prefix`: child lines are written as they are.
     pub prefix: bool,
     /// Width that labels are padded to.
@@ -241,6 +253,27 @@ impl StartConfig {
             }
         }
         let quiet = resolve_quiet(&project, &args.quiet)?;
+        let stdout_is_tty = io::stdout().is_terminal();
+        let pty_default = match args.pty {
+            Some(PtyArg::Always) => true,
+            Some(PtyArg::Never) => false,
+            Some(PtyArg::Auto) => stdout_is_tty,
+            None => match settings.and_then(|s| s.pty) {
+                Some(PtyChoice::Always) => true,
+                Some(PtyChoice::Never) => false,
+                Some(PtyChoice::Auto) | None => stdout_is_tty,
+            },
+        };
+        let pty_for = |name: &str| {
+            let per_process = settings
+                .and_then(|s| s.process.iter().find(|(n, _)| n.get_ref() == name))
+                .and_then(|(_, p)| p.pty);
+            // The flag beats the file's per-process setting, which beats the file's default.
+            match args.pty {
+                Some(_) => pty_default,
+                None => per_process.unwrap_or(pty_default),
+            }
+        };
         let base = project.base_port(args.port)?;
         let mut processes = Vec::new();
         let mut largest_count = 0;
@@ -262,6 +295,7 @@ impl StartConfig {
                     port,
                     type_index,
                     quiet: quiet.contains(&entry.name),
+                    pty: pty_for(&entry.name),
                 });
             }
         }
@@ -276,24 +310,52 @@ impl StartConfig {
             Some(ColorArg::Never) => ColorChoice::Never,
             None => settings.and_then(|s| s.color).unwrap_or(ColorChoice::Auto),
         };
-        let color = color::enabled(
-            choice,
-            &|name| std::env::var(name).ok(),
-            io::stdout().is_terminal(),
-        );
+        let color = color::enabled(choice, &|name| std::env::var(name).ok(), stdout_is_tty);
         let timeout = match (args.timeout, settings.and_then(|s| s.timeout.as_ref())) {
             (Some(seconds), _) => seconds,
             (None, Some(seconds)) => file_seconds(&project, seconds)?,
             (None, None) => DEFAULT_TIMEOUT,
         };
-        let timestamps = !args.no_timestamp && settings.and_then(|s| s.timestamp).unwrap_or(true);
+        let timestamp = match (args.no_timestamp, args.timestamp) {
+            (true, _) => TimestampFormat::None,
+            (false, Some(format)) => match format {
+                TimestampArg::Local => TimestampFormat::Local,
+                TimestampArg::Utc => TimestampFormat::Utc,
+                TimestampArg::Iso => TimestampFormat::Iso,
+                TimestampArg::Ms => TimestampFormat::Ms,
+                TimestampArg::None => TimestampFormat::None,
+            },
+            (false, None) => settings
+                .and_then(|s| s.timestamp)
+                .map_or(TimestampFormat::Local, TimestampSetting::format),
+        };
         let prefix = !args.no_prefix && settings.and_then(|s| s.prefix).unwrap_or(true);
+        let json = match args.format {
+            Some(format) => format == FormatArg::Json,
+            None => settings.and_then(|s| s.format) == Some(OutputFormat::Json),
+        };
+        let mark_stderr = match args.stderr {
+            Some(mode) => mode == StderrArg::Mark,
+            None => settings.and_then(|s| s.stderr) == Some(StderrMode::Mark),
+        };
+        let strip_ansi = args.strip_ansi || settings.and_then(|s| s.strip_ansi).unwrap_or(false);
+        let hint_wanted =
+            !args.no_color_hint && settings.and_then(|s| s.color_hint).unwrap_or(true);
+        // The user's own setting, in the environment or an env file, always wins.
+        let user_set = ["FORCE_COLOR", "CLICOLOR_FORCE"]
+            .iter()
+            .any(|name| std::env::var_os(name).is_some() || project.env_value(name).is_some());
+        let color_hint = hint_wanted && color && !json && !strip_ansi && !user_set;
         Ok(StartConfig {
             project,
             processes,
             timeout: Duration::from_secs_f64(timeout),
-            color,
-            timestamps,
+            color: color && !json,
+            timestamp,
+            json,
+            strip_ansi,
+            mark_stderr,
+            color_hint,
             prefix,
             width,
         })

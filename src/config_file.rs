@@ -12,6 +12,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::color::ColorChoice;
+use crate::timestamp::TimestampFormat;
 
 /// The file's name when none is given.
 pub const DEFAULT_NAME: &str = "procmux.toml";
@@ -32,8 +33,17 @@ pub struct FileConfig {
     /// Seconds between SIGTERM and SIGKILL.
     pub timeout: Option<Spanned<f64>>,
     pub color: Option<ColorChoice>,
-    /// `false` is `--no-timestamp`.
-    pub timestamp: Option<bool>,
+    /// `"local"`, `"utc"`, `"iso"`, `"ms"`, `"none"`; `false` is `"none"`, `true` `"local"`.
+    pub timestamp: Option<TimestampSetting>,
+    /// `"text"` or `"json"`.
+    pub format: Option<OutputFormat>,
+    /// `"auto"`, `"always"` or `"never"`.
+    pub pty: Option<PtyChoice>,
+    /// `"merge"` or `"mark"`.
+    pub stderr: Option<StderrMode>,
+    pub strip_ansi: Option<bool>,
+    /// `false` is `--no-color-hint`.
+    pub color_hint: Option<bool>,
     /// `false` is `--no-prefix`.
     pub prefix: Option<bool>,
     /// As `-q`: processes whose output is hidden.
@@ -51,6 +61,48 @@ pub struct ProcessConfig {
     pub count: Option<usize>,
     /// Hide this process's output, as `-q NAME`.
     pub quiet: Option<bool>,
+    /// Give this process a pty (`true`) or pipes (`false`), whatever `--pty` says.
+    pub pty: Option<bool>,
+}
+
+/// `timestamp = …`: a format, or a boolean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum TimestampSetting {
+    On(bool),
+    Format(TimestampFormat),
+}
+
+impl TimestampSetting {
+    pub fn format(self) -> TimestampFormat {
+        match self {
+            TimestampSetting::On(true) => TimestampFormat::Local,
+            TimestampSetting::On(false) => TimestampFormat::None,
+            TimestampSetting::Format(format) => format,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PtyChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StderrMode {
+    Merge,
+    Mark,
 }
 
 /// A parse error at a 1-based line and column.
@@ -108,7 +160,12 @@ formation = "web=2,worker=0"
 port = 3000
 timeout = 2.5
 color = "always"
-timestamp = false
+timestamp = "iso"
+format = "json"
+pty = "never"
+stderr = "mark"
+strip_ansi = true
+color_hint = false
 prefix = false
 quiet = ["clock"]
 
@@ -123,13 +180,20 @@ quiet = false
         assert_eq!(config.port, Some(3000));
         assert_eq!(*config.timeout.unwrap().get_ref(), 2.5);
         assert_eq!(config.color, Some(ColorChoice::Always));
+        assert_eq!(config.timestamp.unwrap().format(), TimestampFormat::Iso);
+        assert_eq!(config.prefix, Some(false));
+        assert_eq!(config.format, Some(OutputFormat::Json));
+        assert_eq!(config.pty, Some(PtyChoice::Never));
+        assert_eq!(config.stderr, Some(StderrMode::Mark));
         assert_eq!(
-            (config.timestamp, config.prefix),
-            (Some(false), Some(false))
+            (config.strip_ansi, config.color_hint),
+            (Some(true), Some(false))
         );
         let (name, web) = config.process.iter().next().unwrap();
         assert_eq!(name.get_ref(), "web");
         assert_eq!((web.count, web.quiet), (Some(3), Some(false)));
+        let config = FileConfig::parse("timestamp = false\n").unwrap();
+        assert_eq!(config.timestamp.unwrap().format(), TimestampFormat::None);
         assert!(FileConfig::parse("").is_ok());
     }
 

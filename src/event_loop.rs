@@ -2,9 +2,10 @@
 //!
 //! # Theory of operation
 //!
-//! One thread, one `mio::Poll`. Registered: the read end of every child's output pipe
-//! (token = index into `processes`) and signal-hook's self-pipe for SIGINT, SIGTERM, SIGHUP,
-//! SIGCHLD, SIGUSR1 and SIGUSR2 (registered before the first spawn, so no exit is missed).
+//! One thread, one `mio::Poll`. Registered: the read end of every output stream of every child
+//! (a pipe, or a pty master; token = index into `sources`) and signal-hook's self-pipe for
+//! SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGUSR1, SIGUSR2 and SIGWINCH (registered before the first
+//! spawn, so no exit is missed).
 //!
 //! Each iteration:
 //! 1. poll, with a timeout only when something is due: a pipe still holding data (zero), a
@@ -23,32 +24,35 @@
 //! child. Hence "no descendant left" is exactly "`waitpid` says ECHILD", and that ends the loop
 //! once a shutdown started. What the pipes still hold is then drained and written.
 //!
-//! Invariants between iterations: `readable` lists each process at most once (`queued`); a
-//! process's buffer holds no complete line (they are written as soon as read); every live
-//! process's pid is in `by_pid`.
+//! Invariants between iterations: `readable` lists each source at most once (`queued`); a
+//! source holds no complete line (they are written as soon as read), only a partial one; every
+//! live process's pid is in `by_pid`.
 
 use std::collections::{HashMap, HashSet};
-use std::io;
+use std::io::{self, IsTerminal};
 use std::time::{Duration, Instant};
 
 use mio::unix::pipe::Receiver;
 use mio::{Events, Interest, Poll, Token};
 use nix::errno::Errno;
+use nix::pty::Winsize;
 use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
-use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH};
 use signal_hook_mio::v1_0::Signals;
 
 use crate::color;
 use crate::config::StartConfig;
 use crate::error::{Error, Result};
 use crate::line_buffer::ReadBuffer;
-use crate::output::{Clock, Output, Prefix};
-use crate::process::{MAX_LINE, Process, Pump, READ_SIZE, State};
-use crate::spawn::{self, Launch};
+use crate::output::{Event, Output, Prefix, Stream, Subject};
+use crate::process::{Process, State};
+use crate::source::{MAX_LINE, Pump, READ_SIZE, Source};
+use crate::spawn::{self, Launch, Wiring};
 use crate::supervisor::{Action, Exit, Supervisor};
 use crate::sys;
+use crate::timestamp::{Clock, TimestampFormat};
 
 const SIGNALS: Token = Token(usize::MAX);
 /// Reads per pipe per wake-up before the other pipes get their turn.
@@ -66,13 +70,15 @@ const PROMPT_MAX: usize = 256;
 /// a line that its buffered `write`s split (a busy machine can deschedule it for a while), so
 /// cutting it early would break a line that was never meant to be shown in parts.
 pub const LONG_PARTIAL_IDLE: Duration = Duration::from_secs(1);
+/// A pty's size when procmux's stdout is not a terminal and `COLUMNS`/`LINES` are not set.
+const DEFAULT_SIZE: (u16, u16) = (80, 24);
 
 /// Runs `procmux start` to the end and returns its exit code.
 pub fn run(config: StartConfig) -> Result<i32> {
     sys::raise_fd_limit();
     sys::become_subreaper().map_err(|e| Error::os("becoming a child subreaper", e))?;
     let poll = Poll::new().map_err(|e| Error::os("creating the poll instance", e))?;
-    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGUSR1, SIGUSR2])
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGUSR1, SIGUSR2, SIGWINCH])
         .map_err(|e| Error::os("installing signal handlers", e))?;
     poll.registry()
         .register(&mut signals, SIGNALS, Interest::READABLE)
@@ -88,8 +94,10 @@ struct EventLoop {
     poll: Poll,
     signals: Signals,
     processes: Vec<Process>,
+    /// Every output stream of every process; a token is an index here.
+    sources: Vec<Source>,
     by_pid: HashMap<Pid, usize>,
-    /// Pipes that may still hold data; `spare` is swapped in while they are pumped.
+    /// Sources that may still hold data; `spare` is swapped in while they are pumped.
     readable: Vec<usize>,
     spare: Vec<usize>,
     /// The read buffer every pipe is read into.
@@ -105,40 +113,31 @@ struct EventLoop {
 
 impl EventLoop {
     fn new(config: StartConfig, poll: Poll, signals: Signals) -> EventLoop {
-        let paint = |c| config.color.then_some(c);
         let processes = config
             .processes
             .iter()
             .map(|spec| {
-                let label = Prefix::new(
-                    &spec.label(),
-                    config.width,
-                    paint(color::for_index(spec.type_index)),
-                    config.timestamps,
-                );
-                // With --no-prefix child lines go out bare; procmux's own lines keep the label.
-                let lines = if config.prefix {
-                    None
-                } else {
-                    Some(Prefix::bare())
-                };
-                Process::new(spec.clone(), label, lines)
+                let color = config.color.then(|| color::for_index(spec.type_index));
+                let label = Prefix::text(&spec.label(), config.width, color, config.timestamp, '|');
+                Process::new(spec.clone(), label)
             })
             .collect();
-        let system = Prefix::new(
-            "system",
-            config.width,
-            paint(color::SYSTEM),
-            config.timestamps,
-        );
+        let system_color = config.color.then_some(color::SYSTEM);
+        let system = Prefix::text("system", config.width, system_color, config.timestamp, '|');
+        let clock = Clock::new(if config.json {
+            TimestampFormat::Iso
+        } else {
+            config.timestamp
+        });
         EventLoop {
-            output: Output::new(crate::output::Stdout, Clock::local()),
+            output: Output::new(crate::output::Stdout, clock, config.json, config.strip_ansi),
             scratch: ReadBuffer::new(READ_SIZE, MAX_LINE),
             supervisor: Supervisor::new(config.timeout),
             config,
             poll,
             signals,
             processes,
+            sources: Vec::new(),
             by_pid: HashMap::new(),
             readable: Vec::new(),
             spare: Vec::new(),
@@ -154,8 +153,12 @@ impl EventLoop {
         for index in 0..self.processes.len() {
             if let Err(error) = self.spawn_one(index) {
                 let process = &mut self.processes[index];
+                let subject = Subject::Process {
+                    name: &process.spec.name,
+                    instance: process.spec.instance,
+                };
                 self.output
-                    .message(&mut process.label, format_args!("failed to start: {error}"));
+                    .event(&mut process.label, subject, Event::FailedToStart(&error));
                 process.state = State::Exited(Exit::Code(127));
                 let actions = self.supervisor.on_exit(Exit::Code(127), Instant::now());
                 self.execute(actions);
@@ -165,26 +168,116 @@ impl EventLoop {
     }
 
     fn spawn_one(&mut self, index: usize) -> io::Result<()> {
-        let process = &mut self.processes[index];
-        let label = process.spec.label();
+        let spec = &self.processes[index].spec;
+        let label = spec.label();
+        let wiring = match (spec.pty, self.config.mark_stderr) {
+            (true, split_stderr) => Wiring::Pty {
+                size: self.pty_size(),
+                split_stderr,
+            },
+            (false, true) => Wiring::Split,
+            (false, false) => Wiring::Merged,
+        };
+        let mut env = self.config.project.env.clone();
+        if self.config.color_hint && !spec.pty {
+            env.push(("FORCE_COLOR".to_owned(), "1".to_owned()));
+            env.push(("CLICOLOR_FORCE".to_owned(), "1".to_owned()));
+        }
         let launch = Launch {
             root: &self.config.project.root,
-            env: &self.config.project.env,
-            port: process.spec.port,
+            env: &env,
+            port: spec.port,
             ps: &label,
         };
-        let spawned = spawn::spawn(&process.spec.command, &launch)?;
-        let mut pipe = Receiver::from(spawned.output);
-        self.poll
-            .registry()
-            .register(&mut pipe, Token(index), Interest::READABLE)?;
-        process.attach(spawned.pid, pipe);
+        let spawned = spawn::spawn(&spec.command, &launch, wiring)?;
+        for (stream, fd) in spawned.outputs {
+            let token = self.sources.len();
+            let mut pipe = Receiver::from(fd);
+            self.poll
+                .registry()
+                .register(&mut pipe, Token(token), Interest::READABLE)?;
+            let prefix = self.stream_prefix(index, spawned.pid, stream);
+            let quiet = self.processes[index].spec.quiet;
+            self.sources.push(Source::new(pipe, prefix, quiet));
+            let process = &mut self.processes[index];
+            process.sources.push(token);
+            if spawned.pty == Some(stream) {
+                process.pty = Some(token);
+            }
+        }
+        let process = &mut self.processes[index];
+        process.state = State::Running { pid: spawned.pid };
+        process.pgid = Some(spawned.pid);
         self.by_pid.insert(spawned.pid, index);
-        self.output.message(
+        let subject = Subject::Process {
+            name: &process.spec.name,
+            instance: process.spec.instance,
+        };
+        self.output.event(
             &mut process.label,
-            format_args!("started with pid {}", spawned.pid),
+            subject,
+            Event::Started { pid: spawned.pid },
         );
         Ok(())
+    }
+
+    /// The prefix of one output stream: JSON head, bare (`--no-prefix`), or the label with
+    /// `|` (or `!` for a marked stderr).
+    fn stream_prefix(&self, index: usize, pid: Pid, stream: Stream) -> Prefix {
+        let spec = &self.processes[index].spec;
+        if self.config.json {
+            Prefix::json(&spec.name, spec.instance, pid, stream)
+        } else if !self.config.prefix {
+            Prefix::bare()
+        } else {
+            let color = self.config.color.then(|| color::for_index(spec.type_index));
+            Prefix::text(
+                &spec.label(),
+                self.config.width,
+                color,
+                self.config.timestamp,
+                stream.separator(),
+            )
+        }
+    }
+
+    /// procmux's terminal size (or `COLUMNS`/`LINES`, or 80×24) less the prefix's width.
+    fn pty_size(&self) -> Winsize {
+        let stdout = io::stdout();
+        let (cols, rows) = match sys::window_size(&stdout).filter(|_| stdout.is_terminal()) {
+            Some(size) => (size.ws_col, size.ws_row),
+            None => {
+                let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u16>().ok());
+                (
+                    var("COLUMNS").unwrap_or(DEFAULT_SIZE.0),
+                    var("LINES").unwrap_or(DEFAULT_SIZE.1),
+                )
+            }
+        };
+        let prefix_width = if self.config.json || !self.config.prefix {
+            0
+        } else {
+            let stamp = self.config.timestamp.width();
+            stamp + usize::from(stamp > 0) + self.config.width + 3
+        };
+        let cols = (usize::from(cols).saturating_sub(prefix_width)).max(20) as u16;
+        Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        }
+    }
+
+    /// SIGWINCH: every pty follows procmux's terminal.
+    fn resize_ptys(&mut self) {
+        let size = self.pty_size();
+        for process in &self.processes {
+            if let Some(pipe) = process.pty.and_then(|token| self.sources[token].pipe()) {
+                // A pty whose child is gone may refuse; nothing to resize then.
+                let _ = sys::set_window_size(pipe, &size);
+            }
+        }
     }
 
     fn run(&mut self) -> Result<()> {
@@ -230,19 +323,19 @@ impl EventLoop {
         if !self.readable.is_empty() {
             return Some(Duration::ZERO);
         }
-        let flushes = self.processes.iter().filter_map(|p| p.flush_at);
+        let flushes = self.sources.iter().filter_map(|s| s.flush_at);
         flushes
             .chain(self.supervisor.deadline())
             .min()
             .map(|due| due.saturating_duration_since(now))
     }
 
-    fn queue(&mut self, index: usize) {
-        if let Some(process) = self.processes.get_mut(index)
-            && !process.queued
+    fn queue(&mut self, token: usize) {
+        if let Some(source) = self.sources.get_mut(token)
+            && !source.queued
         {
-            process.queued = true;
-            self.readable.push(index);
+            source.queued = true;
+            self.readable.push(token);
         }
     }
 
@@ -250,23 +343,23 @@ impl EventLoop {
         std::mem::swap(&mut self.readable, &mut self.spare);
         let mut batch = std::mem::take(&mut self.spare);
         let mut now = None;
-        for &index in &batch {
-            let process = &mut self.processes[index];
-            match process.pump(&mut self.scratch, &mut self.output, READS_PER_WAKE) {
+        for &token in &batch {
+            let source = &mut self.sources[token];
+            match source.pump(&mut self.scratch, &mut self.output, READS_PER_WAKE) {
                 Pump::More => {
-                    self.readable.push(index);
+                    self.readable.push(token);
                     continue;
                 }
-                Pump::Drained => process.queued = false,
+                Pump::Drained => source.queued = false,
                 Pump::Closed => {
-                    process.queued = false;
-                    process.close(self.poll.registry(), &mut self.output);
+                    source.queued = false;
+                    source.close(self.poll.registry(), &mut self.output);
                 }
             }
-            if process.partial_len() == 0 {
-                process.flush_at = None;
+            if source.partial_len() == 0 {
+                source.flush_at = None;
             } else {
-                schedule_flush(process, *now.get_or_insert_with(Instant::now));
+                schedule_flush(source, *now.get_or_insert_with(Instant::now));
             }
         }
         batch.clear();
@@ -276,15 +369,17 @@ impl EventLoop {
     fn handle_signals(&mut self) {
         let pending: Vec<i32> = self.signals.pending().collect();
         for signal in pending {
-            if signal == SIGCHLD {
-                self.reap();
-                continue;
+            match signal {
+                SIGCHLD => self.reap(),
+                SIGWINCH => self.resize_ptys(),
+                _ => {
+                    let Ok(signal) = Signal::try_from(signal) else {
+                        continue;
+                    };
+                    let actions = self.supervisor.on_signal(signal, Instant::now());
+                    self.execute(actions);
+                }
             }
-            let Ok(signal) = Signal::try_from(signal) else {
-                continue;
-            };
-            let actions = self.supervisor.on_signal(signal, Instant::now());
-            self.execute(actions);
         }
     }
 
@@ -307,43 +402,50 @@ impl EventLoop {
             };
             // Orphans adopted as subreaper are reaped silently.
             if let Some(index) = self.by_pid.remove(&pid) {
-                self.on_exit(index, exit);
+                self.on_exit(index, pid, exit);
             }
         }
     }
 
-    fn on_exit(&mut self, index: usize, exit: Exit) {
-        let process = &mut self.processes[index];
-        match process.pump(&mut self.scratch, &mut self.output, READS_AT_EXIT) {
-            Pump::Closed => process.close(self.poll.registry(), &mut self.output),
-            Pump::Drained | Pump::More => process.flush_partial(&mut self.output),
+    fn on_exit(&mut self, index: usize, pid: Pid, exit: Exit) {
+        for &token in &self.processes[index].sources {
+            let source = &mut self.sources[token];
+            match source.pump(&mut self.scratch, &mut self.output, READS_AT_EXIT) {
+                Pump::Closed => source.close(self.poll.registry(), &mut self.output),
+                Pump::Drained | Pump::More => source.flush_partial(&mut self.output),
+            }
         }
+        let process = &mut self.processes[index];
         process.state = State::Exited(exit);
+        let subject = Subject::Process {
+            name: &process.spec.name,
+            instance: process.spec.instance,
+        };
         self.output
-            .message(&mut process.label, format_args!("{exit}"));
+            .event(&mut process.label, subject, Event::Exited { pid, exit });
         let actions = self.supervisor.on_exit(exit, Instant::now());
         self.execute(actions);
     }
 
     fn run_timers(&mut self, now: Instant) {
-        for index in 0..self.processes.len() {
-            let process = &mut self.processes[index];
-            if process.flush_at.is_none_or(|due| due > now) {
+        for token in 0..self.sources.len() {
+            let source = &mut self.sources[token];
+            if source.flush_at.is_none_or(|due| due > now) {
                 continue;
             }
             // The deadline may have passed while procmux was busy (a slow stdout reader), not
             // while the child was idle: read first, and print the partial line only if the
             // child really wrote nothing more.
-            let before = process.bytes_read();
-            match process.pump(&mut self.scratch, &mut self.output, READS_PER_WAKE) {
-                Pump::Closed => process.close(self.poll.registry(), &mut self.output),
-                Pump::Drained if process.bytes_read() == before => {
-                    process.flush_partial(&mut self.output);
+            let before = source.bytes_read();
+            match source.pump(&mut self.scratch, &mut self.output, READS_PER_WAKE) {
+                Pump::Closed => source.close(self.poll.registry(), &mut self.output),
+                Pump::Drained if source.bytes_read() == before => {
+                    source.flush_partial(&mut self.output);
                 }
-                Pump::Drained => schedule_flush(process, now),
+                Pump::Drained => schedule_flush(source, now),
                 Pump::More => {
-                    schedule_flush(process, now);
-                    self.queue(index);
+                    schedule_flush(source, now);
+                    self.queue(token);
                 }
             }
         }
@@ -358,15 +460,14 @@ impl EventLoop {
             match action {
                 Action::Say(message) => {
                     self.output
-                        .message(&mut self.system, format_args!("{message}"));
+                        .event(&mut self.system, Subject::System, Event::Message(&message));
                 }
                 Action::Terminate => self.signal_everything(Signal::SIGTERM),
                 Action::Kill => {
                     let remaining = sys::descendants(Pid::this()).len();
-                    self.output.message(
-                        &mut self.system,
-                        format_args!("sending SIGKILL to {remaining} processes"),
-                    );
+                    let message = format!("sending SIGKILL to {remaining} processes");
+                    self.output
+                        .event(&mut self.system, Subject::System, Event::Message(&message));
                     self.signal_everything(Signal::SIGKILL);
                 }
                 Action::KillRemaining => self.signal_everything(Signal::SIGKILL),
@@ -399,20 +500,20 @@ impl EventLoop {
 
     /// After the last descendant is gone: write what the pipes still hold.
     fn drain_all(&mut self) {
-        for process in &mut self.processes {
-            if process.pipe_mut().is_some() {
-                process.pump(&mut self.scratch, &mut self.output, READS_AT_END);
-                process.close(self.poll.registry(), &mut self.output);
+        for source in &mut self.sources {
+            if source.is_open() {
+                source.pump(&mut self.scratch, &mut self.output, READS_AT_END);
+                source.close(self.poll.registry(), &mut self.output);
             }
         }
     }
 }
 
-/// Sets when `process`'s partial line is printed if nothing more arrives: soon for a short
+/// Sets when `source`'s partial line is printed if nothing more arrives: soon for a short
 /// one (a prompt), later for a longer one, whose writer is most likely still writing. With no
 /// partial line there is nothing to schedule.
-fn schedule_flush(process: &mut Process, now: Instant) {
-    process.flush_at = match process.partial_len() {
+fn schedule_flush(source: &mut Source, now: Instant) {
+    source.flush_at = match source.partial_len() {
         0 => None,
         1..=PROMPT_MAX => Some(now + PARTIAL_IDLE),
         _ => Some(now + LONG_PARTIAL_IDLE),

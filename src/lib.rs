@@ -6,6 +6,7 @@
 //! writer (`output`, `color`), the shutdown policy (`supervisor`), and the OS-facing parts
 //! (`spawn`, `sys`, `process`, `event_loop`).
 
+mod ansi;
 mod cli;
 mod color;
 mod config;
@@ -14,14 +15,17 @@ mod dotenv;
 mod error;
 mod event_loop;
 mod formation;
+mod json;
 mod line_buffer;
 mod output;
 mod process;
 mod procfile;
 mod run;
+mod source;
 mod spawn;
 mod supervisor;
 mod sys;
+mod timestamp;
 
 use std::ffi::OsString;
 

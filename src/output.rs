@@ -1,29 +1,38 @@
-//! The one writer of procmux's stdout: prefixes, timestamps and batched writes.
+//! The one writer of procmux's stdout: prefixes, timestamps, JSON lines and batched writes.
 //!
 //! Child lines and procmux's own messages all go through [`Output`], so lines never interleave
 //! mid-line: each call writes whole lines, and a short write is finished before anything else is
-//! written. The prefix is precomputed per process, its timestamp patched in place at most once
-//! a second. Short lines are gathered, each behind its prefix, in one reused 64 KiB buffer and
-//! written with one `write`: measured against `writev` of prefix and line slices, this moves
-//! the same lines into a pipe at a quarter of the CPU (the kernel's per-iovec cost dominates
-//! for 100-byte lines). Lines over 2 KiB are not copied: they go out with `writev` straight
-//! from the read buffer. Nothing is allocated per line or per batch. Stdout stays blocking, so
-//! a slow reader stalls procmux and, through the full pipes, the children: nothing grows
-//! without bound.
+//! written. The prefix is precomputed per output stream of a process, its timestamp patched in
+//! place only when the clock's text changes.
 //!
-//! Output format, byte-identical to foreman without colour:
-//! `HH:MM:SS NAME.N<pad> | line`. With colour the prefix (up to and including ` | `) is in the
-//! type's colour and every line ends with a reset, so a child's unterminated escape sequence
-//! cannot bleed into the next prefix.
+//! Text lines take a fast path: short lines are gathered, each behind its prefix, in one reused
+//! 64 KiB buffer and written with one `write`. Measured against `writev` of prefix and line
+//! slices, this moves the same lines into a pipe at a quarter of the CPU (the kernel's
+//! per-iovec cost dominates for 100-byte lines). Lines over 2 KiB are not copied: they go out
+//! with `writev` straight from the read buffer. JSON lines and `--strip-ansi` must transform
+//! the bytes, so they stream through the same buffer, flushed whenever it fills: a 1 MiB line
+//! needs no more memory. Nothing is allocated per line or per batch.
+//!
+//! Stdout stays blocking, so a slow reader stalls procmux and, through the full pipes, the
+//! children: nothing grows without bound.
+//!
+//! Text format, byte-identical to foreman without colour: `HH:MM:SS NAME.N<pad> | line`
+//! (`!` instead of `|` for stderr lines under `--stderr mark`). With colour the prefix, up to
+//! and including the separator, is in the type's colour and every line ends with a reset, so a
+//! child's unterminated escape sequence cannot bleed into the next prefix.
 
-use std::fmt;
+use std::fmt::Display;
 use std::io::{self, IoSlice, Write};
 use std::os::fd::AsFd;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use jiff::tz::TimeZone;
 use memchr::memchr_iter;
+use nix::unistd::Pid;
 use nu_ansi_term::Color;
+
+use crate::ansi;
+use crate::json;
+use crate::supervisor::Exit;
+use crate::timestamp::{Clock, TimestampFormat};
 
 /// Lines up to this length are copied into the batch buffer; longer ones are written from
 /// the read buffer with `writev`, where the copy would cost more than the extra iovecs.
@@ -31,105 +40,63 @@ const COPY_LIMIT: usize = 2048;
 /// Bytes gathered before a `write`: the size of a default pipe.
 const BATCH_CAPACITY: usize = 64 * 1024;
 const RESET_NEWLINE: &[u8] = b"\x1b[0m\n";
-const STAMP_LEN: usize = 8;
+const JSON_END: &[u8] = b"\"}\n";
 
-/// Local wall-clock seconds, formatted `HH:MM:SS` only when the second changes.
-pub struct Clock {
-    zone: TimeZone,
-    /// Unix second that `text` shows; `i64::MIN` before the first refresh.
-    second: i64,
-    text: [u8; STAMP_LEN],
-    /// A frozen clock (tests) never refreshes.
-    frozen: bool,
+/// Which output stream of a process a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
 }
 
-impl Clock {
-    /// The system's local time zone, or UTC when it cannot be determined.
-    pub fn local() -> Clock {
-        let zone = TimeZone::try_system().unwrap_or(TimeZone::UTC);
-        Clock {
-            zone,
-            second: i64::MIN,
-            text: *b"00:00:00",
-            frozen: false,
+impl Stream {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
         }
     }
 
-    /// A clock that always shows `unix_second` in UTC.
-    #[cfg(test)]
-    pub fn frozen(unix_second: i64) -> Clock {
-        let mut clock = Clock {
-            zone: TimeZone::UTC,
-            second: i64::MIN,
-            text: [0; 8],
-            frozen: false,
-        };
-        clock.set(unix_second);
-        clock.frozen = true;
-        clock
-    }
-
-    fn refresh(&mut self) {
-        if self.frozen {
-            return;
+    /// The text-format separator: `|`, or `!` marking stderr lines.
+    pub fn separator(self) -> char {
+        match self {
+            Stream::Stdout => '|',
+            Stream::Stderr => '!',
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        if now != self.second {
-            self.set(now);
-        }
-    }
-
-    fn set(&mut self, unix_second: i64) {
-        let offset = jiff::Timestamp::from_second(unix_second)
-            .map_or(0, |ts| self.zone.to_offset(ts).seconds());
-        self.second = unix_second;
-        self.text = hms(unix_second + i64::from(offset));
     }
 }
 
-/// `HH:MM:SS` of the time of day of `local_second`.
-fn hms(local_second: i64) -> [u8; STAMP_LEN] {
-    let of_day = local_second.rem_euclid(86_400);
-    let (h, m, s) = (of_day / 3600, of_day / 60 % 60, of_day % 60);
-    let digit = |v: i64| b'0' + v as u8;
-    [
-        digit(h / 10),
-        digit(h % 10),
-        b':',
-        digit(m / 10),
-        digit(m % 10),
-        b':',
-        digit(s / 10),
-        digit(s % 10),
-    ]
-}
-
-/// The bytes written before (and after) each line of one process (or of `system`).
+/// The bytes written before (and after) each line of one stream (or of `system`).
 pub struct Prefix {
     bytes: Vec<u8>,
-    /// Bytes ending every line: `\n`, or a reset then `\n` when the prefix is coloured.
+    /// Bytes ending every line: `\n`, a reset then `\n` when coloured, `"}\n` for JSON.
     line_end: &'static [u8],
-    /// Where the `HH:MM:SS` stamp sits in `bytes`, when timestamps are on.
+    /// Where the timestamp sits in `bytes`, when there is one.
     stamp_at: Option<usize>,
-    /// The clock second the stamp shows.
-    second: i64,
+    /// The clock key the stamp shows.
+    key: i64,
 }
 
 impl Prefix {
-    /// `label` (`web.1`, `system`) left-justified to `width`, in `color` when it is set.
-    pub fn new(label: &str, width: usize, color: Option<Color>, timestamps: bool) -> Prefix {
+    /// `[time ]label<pad> | `, in `color` when it is set.
+    pub fn text(
+        label: &str,
+        width: usize,
+        color: Option<Color>,
+        stamp: TimestampFormat,
+        separator: char,
+    ) -> Prefix {
         let mut bytes = Vec::new();
         if let Some(color) = color {
             bytes.extend_from_slice(color.prefix().to_string().as_bytes());
         }
-        let stamp_at = timestamps.then(|| {
+        let stamp_at = (stamp != TimestampFormat::None).then(|| {
             let at = bytes.len();
-            bytes.extend_from_slice(b"00:00:00 ");
+            bytes.resize(at + stamp.width(), b'0');
+            bytes.push(b' ');
             at
         });
-        bytes.extend_from_slice(format!("{label:<width$} | ").as_bytes());
+        bytes.extend_from_slice(format!("{label:<width$} {separator} ").as_bytes());
         if let Some(color) = color {
             bytes.extend_from_slice(color.suffix().to_string().as_bytes());
         }
@@ -142,7 +109,25 @@ impl Prefix {
             bytes,
             line_end,
             stamp_at,
-            second: i64::MIN,
+            key: i64::MIN,
+        }
+    }
+
+    /// The constant head of a JSON line: `{"ts":"…","name":…,"line":"`.
+    pub fn json(name: &str, instance: usize, pid: Pid, stream: Stream) -> Prefix {
+        let mut bytes = b"{\"ts\":\"".to_vec();
+        let at = bytes.len();
+        bytes.resize(at + TimestampFormat::Iso.width(), b'0');
+        let fields = format!(
+            "\",\"name\":\"{name}\",\"instance\":{instance},\"pid\":{pid},\"stream\":\"{}\",\"line\":\"",
+            stream.name()
+        );
+        bytes.extend_from_slice(fields.as_bytes());
+        Prefix {
+            bytes,
+            line_end: JSON_END,
+            stamp_at: Some(at),
+            key: i64::MIN,
         }
     }
 
@@ -152,18 +137,40 @@ impl Prefix {
             bytes: Vec::new(),
             line_end: b"\n",
             stamp_at: None,
-            second: i64::MIN,
+            key: i64::MIN,
         }
     }
 
     fn sync(&mut self, clock: &Clock) {
         if let Some(at) = self.stamp_at
-            && self.second != clock.second
+            && self.key != clock.key()
         {
-            self.bytes[at..at + STAMP_LEN].copy_from_slice(&clock.text);
-            self.second = clock.second;
+            let text = clock.text();
+            self.bytes[at..at + text.len()].copy_from_slice(text);
+            self.key = clock.key();
         }
     }
+}
+
+/// What procmux reports.
+pub enum Event<'a> {
+    Started {
+        pid: Pid,
+    },
+    Exited {
+        pid: Pid,
+        exit: Exit,
+    },
+    FailedToStart(&'a dyn Display),
+    /// A supervisor message (`sending SIGTERM to all processes`).
+    Message(&'a dyn Display),
+}
+
+/// Whom an [`Event`] is about.
+#[derive(Clone, Copy)]
+pub enum Subject<'a> {
+    System,
+    Process { name: &'a str, instance: usize },
 }
 
 /// Blocks until stdout can take more bytes.
@@ -182,7 +189,7 @@ pub struct Stdout;
 
 impl Write for Stdout {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        Ok(nix::unistd::write(io::stdout().as_fd(), buf)?)
+        self.write_vectored(&[IoSlice::new(buf)])
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
@@ -206,20 +213,26 @@ impl Write for Stdout {
 pub struct Output<W: Write = Stdout> {
     sink: Sink<W>,
     clock: Clock,
-    /// Short lines with their prefixes, gathered for one `write`; reused, never reallocated.
+    json: bool,
+    strip_ansi: bool,
+    /// Lines gathered for one `write`; reused, never grown past its capacity.
     batch: Vec<u8>,
-    /// Reused for procmux's own messages.
+    /// Reused to format procmux's own messages.
     scratch: Vec<u8>,
 }
 
 impl<W: Write> Output<W> {
-    pub fn new(sink: W, clock: Clock) -> Output<W> {
+    /// `json` writes JSON lines (the clock should then be ISO); `strip_ansi` removes escape
+    /// sequences from child lines.
+    pub fn new(sink: W, clock: Clock, json: bool, strip_ansi: bool) -> Output<W> {
         Output {
             sink: Sink {
                 inner: sink,
                 closed: false,
             },
             clock,
+            json,
+            strip_ansi,
             batch: Vec::with_capacity(BATCH_CAPACITY),
             scratch: Vec::new(),
         }
@@ -230,36 +243,37 @@ impl<W: Write> Output<W> {
         self.sink.closed
     }
 
-    /// Writes each `\n`-terminated line of `lines` behind `prefix`: short lines gathered
-    /// into one buffer and written with one `write` per [`BATCH_CAPACITY`] bytes, long ones
-    /// written straight from `lines` with `writev`.
+    /// Writes each `\n`-terminated line of `lines` behind `prefix`.
     pub fn lines(&mut self, prefix: &mut Prefix, lines: &[u8]) {
         if self.sink.closed || lines.is_empty() {
             return;
         }
         self.clock.refresh();
         prefix.sync(&self.clock);
+        let plain = !self.json && !self.strip_ansi;
         let mut from = 0;
         for newline in memchr_iter(b'\n', lines) {
             let line = &lines[from..newline];
             from = newline + 1;
-            if line.len() > COPY_LIMIT {
+            if !plain {
+                self.transformed_line(prefix, line);
+            } else if line.len() > COPY_LIMIT {
                 self.flush_batch();
                 self.sink.write_all(&mut [
                     IoSlice::new(&prefix.bytes),
                     IoSlice::new(line),
                     IoSlice::new(prefix.line_end),
                 ]);
-                continue;
+            } else {
+                if self.batch.len() + prefix.bytes.len() + line.len() + prefix.line_end.len()
+                    > BATCH_CAPACITY
+                {
+                    self.flush_batch();
+                }
+                self.batch.extend_from_slice(&prefix.bytes);
+                self.batch.extend_from_slice(line);
+                self.batch.extend_from_slice(prefix.line_end);
             }
-            if self.batch.len() + prefix.bytes.len() + line.len() + prefix.line_end.len()
-                > BATCH_CAPACITY
-            {
-                self.flush_batch();
-            }
-            self.batch.extend_from_slice(&prefix.bytes);
-            self.batch.extend_from_slice(line);
-            self.batch.extend_from_slice(prefix.line_end);
         }
         debug_assert_eq!(from, lines.len(), "lines() takes only complete lines");
         self.flush_batch();
@@ -272,21 +286,124 @@ impl<W: Write> Output<W> {
         }
         self.clock.refresh();
         prefix.sync(&self.clock);
-        self.sink.write_all(&mut [
-            IoSlice::new(&prefix.bytes),
-            IoSlice::new(bytes),
-            IoSlice::new(prefix.line_end),
-        ]);
+        if self.json || self.strip_ansi {
+            self.transformed_line(prefix, bytes);
+            self.flush_batch();
+        } else {
+            self.sink.write_all(&mut [
+                IoSlice::new(&prefix.bytes),
+                IoSlice::new(bytes),
+                IoSlice::new(prefix.line_end),
+            ]);
+        }
     }
 
-    /// Writes one of procmux's own messages behind `prefix`.
-    pub fn message(&mut self, prefix: &mut Prefix, text: fmt::Arguments<'_>) {
-        let mut scratch = std::mem::take(&mut self.scratch);
-        scratch.clear();
+    /// Reports `event` about `subject`: a text line behind `label`, or a JSON object.
+    pub fn event(&mut self, label: &mut Prefix, subject: Subject<'_>, event: Event<'_>) {
+        if self.sink.closed {
+            return;
+        }
+        let mut text = std::mem::take(&mut self.scratch);
+        text.clear();
         // Writing into a Vec cannot fail.
-        let _ = scratch.write_fmt(text);
-        self.piece(prefix, &scratch);
-        self.scratch = scratch;
+        let _ = match &event {
+            Event::Started { pid } => write!(text, "started with pid {pid}"),
+            Event::Exited { exit, .. } => write!(text, "{exit}"),
+            Event::FailedToStart(error) => write!(text, "failed to start: {error}"),
+            Event::Message(message) => write!(text, "{message}"),
+        };
+        if self.json {
+            self.clock.refresh();
+            self.json_event(subject, &event, &text);
+        } else {
+            let strip = std::mem::replace(&mut self.strip_ansi, false);
+            self.piece(label, &text);
+            self.strip_ansi = strip;
+        }
+        self.scratch = text;
+    }
+
+    fn json_event(&mut self, subject: Subject<'_>, event: &Event<'_>, text: &[u8]) {
+        let kind = match event {
+            Event::Started { .. } => "started",
+            Event::Exited { .. } => "exited",
+            Event::FailedToStart(_) => "failed",
+            Event::Message(_) => "shutdown",
+        };
+        let mut head = [0u8; 160];
+        let mut cursor = io::Cursor::new(&mut head[..]);
+        let _ = write!(cursor, "{{\"ts\":\"");
+        let _ = cursor.write_all(self.clock.text());
+        let _ = write!(cursor, "\",\"name\":\"system\",\"event\":\"{kind}\"");
+        if let Subject::Process { name, instance } = subject {
+            let _ = write!(cursor, ",\"process\":\"{name}\",\"instance\":{instance}");
+        }
+        match event {
+            Event::Started { pid } => {
+                let _ = write!(cursor, ",\"pid\":{pid}");
+            }
+            Event::Exited {
+                pid,
+                exit: Exit::Code(code),
+            } => {
+                let _ = write!(cursor, ",\"pid\":{pid},\"code\":{code}");
+            }
+            Event::Exited {
+                pid,
+                exit: Exit::Signal(signal),
+            } => {
+                let _ = write!(cursor, ",\"pid\":{pid},\"signal\":\"{}\"", signal.as_str());
+            }
+            Event::FailedToStart(_) | Event::Message(_) => {}
+        }
+        let _ = write!(cursor, ",\"message\":\"");
+        let used = cursor.position() as usize;
+        self.put(&head[..used]);
+        self.escape(text);
+        self.put(b"\"}\n");
+        self.flush_batch();
+    }
+
+    /// A line that JSON or `--strip-ansi` transforms, streamed through the batch buffer.
+    fn transformed_line(&mut self, prefix: &Prefix, line: &[u8]) {
+        self.put(&prefix.bytes);
+        let mut valid = true;
+        if self.strip_ansi {
+            for run in ansi::visible(line) {
+                valid &= self.write_run(run);
+            }
+        } else {
+            valid = self.write_run(line);
+        }
+        if valid {
+            self.put(prefix.line_end);
+        } else {
+            // Lossless: the exact bytes the child wrote, next to the readable string.
+            self.put(b"\",\"line_base64\":\"");
+            let (sink, batch) = (&mut self.sink, &mut self.batch);
+            json::base64(line, &mut |bytes| put(sink, batch, bytes));
+            self.put(JSON_END);
+        }
+    }
+
+    /// Writes a run of a line's bytes, escaped for JSON if need be; false when it was not
+    /// valid UTF-8 (only JSON cares).
+    fn write_run(&mut self, run: &[u8]) -> bool {
+        if self.json {
+            self.escape(run)
+        } else {
+            self.put(run);
+            true
+        }
+    }
+
+    fn escape(&mut self, text: &[u8]) -> bool {
+        let (sink, batch) = (&mut self.sink, &mut self.batch);
+        json::escape(text, &mut |bytes| put(sink, batch, bytes))
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        put(&mut self.sink, &mut self.batch, bytes);
     }
 
     fn flush_batch(&mut self) {
@@ -299,6 +416,20 @@ impl<W: Write> Output<W> {
     #[cfg(test)]
     fn into_sink(self) -> W {
         self.sink.inner
+    }
+}
+
+/// Appends `bytes` to `batch`, writing the batch out first when they would not fit; bytes
+/// larger than the whole batch go straight to the sink.
+fn put<W: Write>(sink: &mut Sink<W>, batch: &mut Vec<u8>, bytes: &[u8]) {
+    if batch.len() + bytes.len() > BATCH_CAPACITY {
+        sink.write_all(&mut [IoSlice::new(batch)]);
+        batch.clear();
+    }
+    if bytes.len() > BATCH_CAPACITY {
+        sink.write_all(&mut [IoSlice::new(bytes)]);
+    } else {
+        batch.extend_from_slice(bytes);
     }
 }
 
@@ -331,35 +462,64 @@ impl<W: Write> Sink<W> {
 
 #[cfg(test)]
 mod tests {
+    use jiff::tz::TimeZone;
+
     use super::*;
 
-    const NOON: i64 = 1_764_158_401; // 2025-11-26T12:00:01Z
+    /// 2025-11-26T12:00:01.234Z
+    const NOON_MS: i64 = 1_764_158_401_234;
+
+    fn clock(format: TimestampFormat) -> Clock {
+        Clock::frozen(format, NOON_MS, TimeZone::UTC)
+    }
 
     fn render(
         color: bool,
-        timestamps: bool,
+        stamp: TimestampFormat,
         f: impl FnOnce(&mut Output<Vec<u8>>, &mut Prefix),
     ) -> String {
-        let mut out = Output::new(Vec::new(), Clock::frozen(NOON));
-        let mut prefix = Prefix::new("web.1", 6, color.then_some(Color::Cyan), timestamps);
+        let mut out = Output::new(Vec::new(), clock(stamp), false, false);
+        let mut prefix = Prefix::text("web.1", 6, color.then_some(Color::Cyan), stamp, '|');
         f(&mut out, &mut prefix);
         String::from_utf8(out.into_sink()).unwrap()
     }
 
     #[test]
     fn foreman_format_without_colour() {
-        let text = render(false, true, |o, p| o.lines(p, b"hello\n\nworld\r\n"));
+        let text = render(false, TimestampFormat::Local, |o, p| {
+            o.lines(p, b"hello\n\nworld\r\n")
+        });
         assert_eq!(
             text,
             "12:00:01 web.1  | hello\n12:00:01 web.1  | \n12:00:01 web.1  | world\r\n"
         );
-        let text = render(false, false, |o, p| o.piece(p, b"prompt> "));
+        let text = render(false, TimestampFormat::None, |o, p| o.piece(p, b"prompt> "));
         assert_eq!(text, "web.1  | prompt> \n");
     }
 
     #[test]
+    fn other_timestamp_formats_and_the_stderr_marker() {
+        let text = render(false, TimestampFormat::Ms, |o, p| o.lines(p, b"x\n"));
+        assert_eq!(text, "12:00:01.234 web.1  | x\n");
+        let text = render(false, TimestampFormat::Iso, |o, p| o.lines(p, b"x\n"));
+        assert_eq!(text, "2025-11-26T12:00:01.234+00:00 web.1  | x\n");
+        let mut out = Output::new(Vec::new(), clock(TimestampFormat::None), false, false);
+        let mut prefix = Prefix::text(
+            "web.1",
+            6,
+            None,
+            TimestampFormat::None,
+            Stream::Stderr.separator(),
+        );
+        out.lines(&mut prefix, b"oops\n");
+        assert_eq!(out.into_sink(), b"web.1  ! oops\n");
+    }
+
+    #[test]
     fn colour_wraps_the_prefix_and_resets_after_each_line() {
-        let text = render(true, true, |o, p| o.lines(p, b"a\x1b[31mred\nb\n"));
+        let text = render(true, TimestampFormat::Local, |o, p| {
+            o.lines(p, b"a\x1b[31mred\nb\n")
+        });
         assert_eq!(
             text,
             "\x1b[36m12:00:01 web.1  | \x1b[0ma\x1b[31mred\x1b[0m\n\x1b[36m12:00:01 web.1  | \x1b[0mb\x1b[0m\n"
@@ -367,12 +527,22 @@ mod tests {
     }
 
     #[test]
-    fn message_and_many_lines_in_several_batches() {
+    fn events_and_many_lines_in_several_batches() {
         let many: Vec<u8> = (0..3000)
             .flat_map(|i| format!("{i}\n").into_bytes())
             .collect();
-        let text = render(false, false, |o, p| {
-            o.message(p, format_args!("started with pid {}", 42));
+        let text = render(false, TimestampFormat::None, |o, p| {
+            let subject = Subject::Process {
+                name: "web",
+                instance: 1,
+            };
+            o.event(
+                p,
+                subject,
+                Event::Started {
+                    pid: Pid::from_raw(42),
+                },
+            );
             o.lines(p, &many);
         });
         let lines: Vec<&str> = text.lines().collect();
@@ -385,7 +555,9 @@ mod tests {
     fn long_lines_bypass_the_batch_in_order() {
         let long = "y".repeat(COPY_LIMIT + 1);
         let input = format!("a\n{long}\nb\n");
-        let text = render(true, false, |o, p| o.lines(p, input.as_bytes()));
+        let text = render(true, TimestampFormat::None, |o, p| {
+            o.lines(p, input.as_bytes())
+        });
         let expected: String = ["a", &long, "b"]
             .iter()
             .map(|l| format!("\x1b[36mweb.1  | \x1b[0m{l}\x1b[0m\n"))
@@ -394,22 +566,70 @@ mod tests {
     }
 
     #[test]
-    fn a_new_second_allocates_nothing() {
-        let mut clock = Clock::local();
-        clock.set(NOON);
-        let before = crate::alloc_count::this_thread();
-        for second in NOON..NOON + 5000 {
-            clock.set(second);
-        }
-        assert_eq!(crate::alloc_count::this_thread() - before, 0);
+    fn strip_ansi_removes_escapes_from_child_lines_only() {
+        let mut out = Output::new(Vec::new(), clock(TimestampFormat::None), false, true);
+        let mut prefix = Prefix::text("web.1", 6, Some(Color::Cyan), TimestampFormat::None, '|');
+        out.lines(&mut prefix, b"\x1b[1;31mred\x1b[0m text\n");
+        let text = String::from_utf8(out.into_sink()).unwrap();
+        assert_eq!(text, "\x1b[36mweb.1  | \x1b[0mred text\x1b[0m\n");
+    }
+
+    fn json_output(f: impl FnOnce(&mut Output<Vec<u8>>, &mut Prefix)) -> String {
+        let mut out = Output::new(Vec::new(), clock(TimestampFormat::Iso), true, false);
+        let mut prefix = Prefix::json("web", 1, Pid::from_raw(4242), Stream::Stdout);
+        f(&mut out, &mut prefix);
+        String::from_utf8(out.into_sink()).unwrap()
     }
 
     #[test]
-    fn hms_wraps_days_and_negative_offsets() {
-        assert_eq!(&hms(0), b"00:00:00");
-        assert_eq!(&hms(86_399), b"23:59:59");
-        assert_eq!(&hms(-1), b"23:59:59");
-        assert_eq!(&hms(NOON), b"12:00:01");
+    fn json_lines() {
+        let text = json_output(|o, p| o.lines(p, b"say \"hi\"\tnow\n\xff\xfeok\n"));
+        let lines: Vec<&str> = text.lines().collect();
+        let head = r#"{"ts":"2025-11-26T12:00:01.234+00:00","name":"web","instance":1,"pid":4242,"stream":"stdout","line":""#;
+        assert_eq!(lines[0], format!(r#"{head}say \"hi\"\tnow"}}"#));
+        assert_eq!(
+            lines[1],
+            format!("{head}\u{fffd}\u{fffd}ok\",\"line_base64\":\"//5vaw==\"}}")
+        );
+    }
+
+    #[test]
+    fn json_events() {
+        let text = json_output(|o, p| {
+            let subject = Subject::Process {
+                name: "web",
+                instance: 2,
+            };
+            let pid = Pid::from_raw(7);
+            o.event(
+                p,
+                subject,
+                Event::Exited {
+                    pid,
+                    exit: Exit::Signal(nix::sys::signal::Signal::SIGTERM),
+                },
+            );
+            o.event(p, Subject::System, Event::Message(&"sending \"SIGTERM\""));
+        });
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            r#"{"ts":"2025-11-26T12:00:01.234+00:00","name":"system","event":"exited","process":"web","instance":2,"pid":7,"signal":"SIGTERM","message":"terminated by SIGTERM"}"#
+        );
+        assert_eq!(
+            lines[1],
+            r#"{"ts":"2025-11-26T12:00:01.234+00:00","name":"system","event":"shutdown","message":"sending \"SIGTERM\""}"#
+        );
+    }
+
+    #[test]
+    fn a_json_line_longer_than_the_batch_streams_through_it() {
+        let long = vec![b'"'; 3 * BATCH_CAPACITY];
+        let mut input = long.clone();
+        input.push(b'\n');
+        let text = json_output(|o, p| o.lines(p, &input));
+        assert!(text.ends_with("\"}\n"));
+        assert_eq!(text.matches("\\\"").count(), long.len());
     }
 
     /// A sink that accepts at most 7 bytes per call and fails after a budget.
@@ -434,14 +654,12 @@ mod tests {
 
     #[test]
     fn short_writes_are_finished_and_a_broken_sink_closes_the_output() {
-        let mut out = Output::new(
-            Trickle {
-                data: Vec::new(),
-                budget: 1000,
-            },
-            Clock::frozen(NOON),
-        );
-        let mut prefix = Prefix::new("w.1", 6, None, false);
+        let sink = Trickle {
+            data: Vec::new(),
+            budget: 1000,
+        };
+        let mut out = Output::new(sink, clock(TimestampFormat::None), false, false);
+        let mut prefix = Prefix::text("w.1", 6, None, TimestampFormat::None, '|');
         out.lines(&mut prefix, b"abc\ndef\n");
         assert_eq!(out.sink.inner.data, b"w.1    | abc\nw.1    | def\n");
         assert!(!out.is_closed());

@@ -1,4 +1,5 @@
-//! Starting one process instance: `/bin/sh -c`, its own process group, one output pipe.
+//! Starting one process instance: `/bin/sh -c`, its own process group (or session, with a pty),
+//! and its output wired to pipes or a pseudo-terminal.
 
 use std::borrow::Cow;
 use std::io;
@@ -8,54 +9,124 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use nix::fcntl::OFlag;
+use nix::pty::Winsize;
+use nix::sys::termios::{OutputFlags, SetArg, tcgetattr, tcsetattr};
 use nix::unistd::{Pid, pipe2};
 
+use crate::output::Stream;
 use crate::sys;
 
-/// A started process: its pid (also its process-group id) and the read end of its output.
+/// How a child's output reaches procmux.
+#[derive(Debug, Clone, Copy)]
+pub enum Wiring {
+    /// stdout and stderr into one pipe, so their relative order is kept; stdin `/dev/null`.
+    Merged,
+    /// stdout and stderr into separate pipes (`--stderr mark`); stdin `/dev/null`.
+    Split,
+    /// A pseudo-terminal as stdin, stdout and (unless `split_stderr`) stderr, so the child
+    /// line-buffers and keeps its colours.
+    Pty { size: Winsize, split_stderr: bool },
+}
+
+/// A started process: its pid (also its process-group id) and the read ends of its output.
 pub struct Spawned {
     pub pid: Pid,
-    pub output: OwnedFd,
+    pub outputs: Vec<(Stream, OwnedFd)>,
+    /// The stream of `outputs` that is a pty master.
+    pub pty: Option<Stream>,
 }
 
 /// What a process needs besides its command.
 pub struct Launch<'a> {
     pub root: &'a Path,
-    /// Variables overlaid on procmux's inherited environment (`.env`, then `PORT` and `PS`).
+    /// Variables overlaid on procmux's inherited environment (`.env`, colour hints), before
+    /// `PORT` and `PS`.
     pub env: &'a [(String, String)],
     pub port: u16,
     pub ps: &'a str,
 }
 
-/// Spawns `command` with stdin from `/dev/null` and stdout and stderr into one pipe, so their
-/// relative order is kept. The child leads a new process group, so a terminal's Ctrl-C reaches
-/// only procmux and procmux can signal the whole group. The child starts with an empty signal
-/// mask (std) and every disposition at its default ([`sys::reset_signal_dispositions`]).
-pub fn spawn(command: &str, launch: &Launch<'_>) -> io::Result<Spawned> {
-    let (reader, writer) = pipe2(OFlag::O_CLOEXEC)?;
-    sys::set_nonblocking(&reader)?;
-    let stderr = writer.try_clone()?;
-    // `Command` owns the write ends; it is dropped on return so procmux holds none of them and
-    // sees EOF once every writer in the child's tree is gone.
-    let mut command_line = Command::new("/bin/sh");
-    sys::reset_signal_dispositions(&mut command_line);
-    let child = command_line
+/// Spawns `command`. Without a pty the child leads a new process group, so a terminal's Ctrl-C
+/// reaches only procmux and procmux can signal the whole group; with one it leads a new
+/// session (and so a new group) with the pty as its controlling terminal. The child starts
+/// with an empty signal mask (std) and every disposition at its default.
+pub fn spawn(command: &str, launch: &Launch<'_>, wiring: Wiring) -> io::Result<Spawned> {
+    let mut child = Command::new("/bin/sh");
+    child
         .arg("-c")
         .arg(shell_line(command).as_ref())
         .current_dir(launch.root)
         .envs(launch.env.iter().map(|(k, v)| (k, v)))
         .env("PORT", launch.port.to_string())
-        .env("PS", launch.ps)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(writer))
-        .stderr(Stdio::from(stderr))
-        .process_group(0)
-        .spawn()?;
+        .env("PS", launch.ps);
+    sys::reset_signal_dispositions(&mut child);
+    let mut outputs = Vec::new();
+    let mut pty = None;
+    // The write ends live in `child` (the Command), dropped on return: procmux keeps none, so
+    // it sees EOF once every writer in the child's tree is gone.
+    match wiring {
+        Wiring::Merged => {
+            let (reader, writer) = output_pipe()?;
+            child
+                .stdin(Stdio::null())
+                .stderr(writer.try_clone()?)
+                .stdout(writer);
+            child.process_group(0);
+            outputs.push((Stream::Stdout, reader));
+        }
+        Wiring::Split => {
+            let (out_reader, out_writer) = output_pipe()?;
+            let (err_reader, err_writer) = output_pipe()?;
+            child
+                .stdin(Stdio::null())
+                .stdout(out_writer)
+                .stderr(err_writer);
+            child.process_group(0);
+            outputs.push((Stream::Stdout, out_reader));
+            outputs.push((Stream::Stderr, err_reader));
+        }
+        Wiring::Pty { size, split_stderr } => {
+            let (master, slave) = open_pty(&size)?;
+            child.stdin(slave.try_clone()?).stdout(slave.try_clone()?);
+            outputs.push((Stream::Stdout, master));
+            pty = Some(Stream::Stdout);
+            if split_stderr {
+                let (err_reader, err_writer) = output_pipe()?;
+                child.stderr(err_writer);
+                outputs.push((Stream::Stderr, err_reader));
+            } else {
+                child.stderr(slave);
+            }
+            sys::make_controlling_terminal(&mut child);
+        }
+    }
+    let spawned = child.spawn()?;
     // procmux reaps with waitpid(-1); the `Child` handle is not used to wait.
     Ok(Spawned {
-        pid: Pid::from_raw(child.id() as i32),
-        output: reader,
+        pid: Pid::from_raw(spawned.id() as i32),
+        outputs,
+        pty,
     })
+}
+
+/// A pipe whose read end is non-blocking and neither end leaks into other children.
+fn output_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (reader, writer) = pipe2(OFlag::O_CLOEXEC)?;
+    sys::set_nonblocking(&reader)?;
+    Ok((reader, writer))
+}
+
+/// A pty pair sized `size`, the master non-blocking, the slave not translating `\n` into
+/// `\r\n` (so lines arrive as the program wrote them).
+fn open_pty(size: &Winsize) -> io::Result<(OwnedFd, OwnedFd)> {
+    let pair = nix::pty::openpty(Some(size), None)?;
+    sys::set_cloexec(&pair.master)?;
+    sys::set_cloexec(&pair.slave)?;
+    sys::set_nonblocking(&pair.master)?;
+    let mut termios = tcgetattr(&pair.slave)?;
+    termios.output_flags.remove(OutputFlags::ONLCR);
+    tcsetattr(&pair.slave, SetArg::TCSANOW, &termios)?;
+    Ok((pair.master, pair.slave))
 }
 
 /// The text handed to `sh -c`: `exec COMMAND` when the command is one simple command, so the

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
@@ -57,6 +57,71 @@ pub fn reset_signal_dispositions(command: &mut Command) {
             }
             Ok(())
         });
+    }
+}
+
+/// Sets `FD_CLOEXEC`, so the fd does not leak into other children.
+pub fn set_cloexec(fd: impl AsFd) -> io::Result<()> {
+    use nix::fcntl::FdFlag;
+    fcntl(fd.as_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+    Ok(())
+}
+
+/// Makes `command`'s child the leader of a new session whose controlling terminal is its
+/// stdin (a pty slave): closing the pty then hangs up the whole session, and the child's
+/// process group is the session's (the child must not also ask for `process_group(0)`:
+/// `setsid` refuses a group leader).
+#[allow(unsafe_code)]
+pub fn make_controlling_terminal(command: &mut Command) {
+    // SAFETY: the closure runs in the child between fork and exec and calls only setsid(2)
+    // and ioctl(2), both async-signal-safe; it allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            nix::unistd::setsid()?;
+            if nix::libc::ioctl(0, nix::libc::TIOCSCTTY, 0) == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The window size of the terminal on `fd`, if it is one.
+#[allow(unsafe_code)]
+pub fn window_size(fd: impl AsFd) -> Option<nix::pty::Winsize> {
+    let mut size = nix::pty::Winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the valid, exclusively borrowed `size`.
+    let result = unsafe {
+        nix::libc::ioctl(
+            fd.as_fd().as_raw_fd(),
+            nix::libc::TIOCGWINSZ,
+            &mut size as *mut _,
+        )
+    };
+    (result == 0 && size.ws_col > 0).then_some(size)
+}
+
+/// Sets the window size of the pty whose master is `fd`; the kernel sends SIGWINCH to the
+/// pty's foreground process group.
+#[allow(unsafe_code)]
+pub fn set_window_size(fd: impl AsFd, size: &nix::pty::Winsize) -> io::Result<()> {
+    // SAFETY: TIOCSWINSZ reads one `winsize` from the valid `size`.
+    let result = unsafe {
+        nix::libc::ioctl(
+            fd.as_fd().as_raw_fd(),
+            nix::libc::TIOCSWINSZ,
+            size as *const _,
+        )
+    };
+    if result == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
     }
 }
 

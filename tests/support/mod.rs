@@ -87,6 +87,11 @@ impl Procmux {
         self
     }
 
+    pub fn env_remove(mut self, key: &str) -> Procmux {
+        self.command.env_remove(key);
+        self
+    }
+
     pub fn spawn(mut self) -> Running {
         let mut child = self.command.spawn().expect("spawn procmux");
         let stdout = Arc::new(Mutex::new(Vec::new()));
@@ -170,6 +175,18 @@ impl Running {
     /// Waits until stdout contains `needle`; returns all stdout so far.
     pub fn wait_for(&self, needle: &str) -> String {
         self.wait_until(|text| text.contains(needle), needle)
+    }
+
+    /// Waits at most `limit` for stdout to contain `needle`; true if it did.
+    pub fn appears_within(&self, needle: &str, limit: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self.text().contains(needle) {
+                return true;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        self.text().contains(needle)
     }
 
     /// Waits until stdout contains `needle` `count` times.

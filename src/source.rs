@@ -1,0 +1,220 @@
+//! One output stream of one process (its stdout, stderr, or pty) at run time: the pipe, its
+//! partial line and its prefix.
+
+use std::io::{self, Read};
+use std::time::Instant;
+
+use mio::Registry;
+use mio::unix::pipe::Receiver;
+
+use crate::line_buffer::{LineBuffer, ReadBuffer};
+use crate::output::{Output, Prefix};
+
+/// Bytes asked for per read; a pipe holds 64 KiB by default.
+pub const READ_SIZE: usize = 64 * 1024;
+/// Longest line written whole: 1 MiB plus its newline. Longer lines are cut into pieces.
+pub const MAX_LINE: usize = 1024 * 1024 + 1;
+
+/// What one `pump` call left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pump {
+    /// The pipe said `WouldBlock`: wait for the next readiness event.
+    Drained,
+    /// The read budget ran out with data possibly left: come back without waiting.
+    More,
+    /// EOF (or `EIO`, a pty's EOF) or no pipe: every writer is gone.
+    Closed,
+}
+
+pub struct Source {
+    pipe: Option<Receiver>,
+    buffer: LineBuffer,
+    prefix: Prefix,
+    /// Read, but never written (`--quiet`).
+    quiet: bool,
+    /// Bytes read so far, to tell whether a read brought anything.
+    bytes_read: u64,
+    /// When the partial line is printed if no more bytes arrive.
+    pub flush_at: Option<Instant>,
+    /// Queued in the event loop's list of pipes with data possibly left.
+    pub queued: bool,
+}
+
+impl Source {
+    pub fn new(pipe: Receiver, prefix: Prefix, quiet: bool) -> Source {
+        Source {
+            pipe: Some(pipe),
+            buffer: LineBuffer::new(MAX_LINE),
+            prefix,
+            quiet,
+            bytes_read: 0,
+            flush_at: None,
+            queued: false,
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.pipe.is_some()
+    }
+
+    /// The read end, for pty window-size changes.
+    pub fn pipe(&self) -> Option<&Receiver> {
+        self.pipe.as_ref()
+    }
+
+    /// Reads at most `max_reads` times into the shared `scratch`, writing every complete line
+    /// straight from it. A line that reaches [`MAX_LINE`] is written as a piece of its own.
+    pub fn pump<W: io::Write>(
+        &mut self,
+        scratch: &mut ReadBuffer,
+        output: &mut Output<W>,
+        max_reads: usize,
+    ) -> Pump {
+        let Some(pipe) = &self.pipe else {
+            return Pump::Closed;
+        };
+        let scratch = scratch.as_mut_slice();
+        for _ in 0..max_reads {
+            if self.buffer.is_full() {
+                if !self.quiet {
+                    output.piece(&mut self.prefix, self.buffer.partial());
+                }
+                self.buffer.consume_cut();
+            }
+            let (held, room) = self.buffer.load(scratch, READ_SIZE);
+            match (&*pipe).read(&mut scratch[held..held + room]) {
+                Ok(0) => return Pump::Closed,
+                Ok(n) => {
+                    self.bytes_read += n as u64;
+                    let lines = self.buffer.split(scratch, held, n);
+                    if !self.quiet {
+                        output.lines(&mut self.prefix, &scratch[lines]);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Pump::Drained,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Any other read error (a pty's EIO once the child side closed) is EOF.
+                Err(_) => return Pump::Closed,
+            }
+        }
+        Pump::More
+    }
+
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
+    /// Bytes of the line still waiting for its newline.
+    pub fn partial_len(&self) -> usize {
+        self.buffer.partial().len()
+    }
+
+    /// Writes the partial line as a line of its own (idle prompt, exit, EOF).
+    pub fn flush_partial<W: io::Write>(&mut self, output: &mut Output<W>) {
+        if self.partial_len() > 0 {
+            if !self.quiet {
+                output.piece(&mut self.prefix, self.buffer.partial());
+            }
+            self.buffer.consume_partial();
+        }
+        self.flush_at = None;
+    }
+
+    /// Closes the pipe after EOF: flushes the partial line and stops polling it.
+    pub fn close<W: io::Write>(&mut self, registry: &Registry, output: &mut Output<W>) {
+        if let Some(mut pipe) = self.pipe.take() {
+            // Deregistering a pipe that is about to be closed cannot meaningfully fail.
+            let _ = registry.deregister(&mut pipe);
+        }
+        self.flush_partial(output);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::OwnedFd;
+
+    use jiff::tz::TimeZone;
+    use nix::fcntl::OFlag;
+    use nu_ansi_term::Color;
+
+    use super::*;
+    use crate::alloc_count;
+    use crate::timestamp::{Clock, TimestampFormat};
+
+    /// A sink that only counts bytes, so the sink itself never allocates.
+    struct Counter(usize);
+    impl io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+            let n = bufs.iter().map(|b| b.len()).sum();
+            self.0 += n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn source_on_pipe() -> (Source, OwnedFd) {
+        let (reader, writer) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        crate::sys::set_nonblocking(&reader).unwrap();
+        let prefix = Prefix::text("w.1", 6, Some(Color::Cyan), TimestampFormat::Local, '|');
+        (Source::new(Receiver::from(reader), prefix, false), writer)
+    }
+
+    /// Lines of 100 bytes that do not end on a line boundary, so partial lines are carried.
+    fn chunk() -> Vec<u8> {
+        let line: Vec<u8> = [b'x'; 99].iter().copied().chain([b'\n']).collect();
+        line.iter().copied().cycle().take(50_050).collect()
+    }
+
+    #[test]
+    fn pumping_lines_allocates_nothing_per_line() {
+        let (mut source, writer) = source_on_pipe();
+        let mut scratch = ReadBuffer::new(READ_SIZE, MAX_LINE);
+        let mut output = Output::new(Counter(0), Clock::new(TimestampFormat::Local), false, false);
+        let chunk = chunk();
+        let mut pump_all = |source: &mut Source, output: &mut Output<Counter>| {
+            nix::unistd::write(&writer, &chunk).unwrap();
+            while source.pump(&mut scratch, output, 4) == Pump::More {}
+        };
+        // Warm up: the partial line gets its capacity, the clock its first second.
+        pump_all(&mut source, &mut output);
+        pump_all(&mut source, &mut output);
+        let before = alloc_count::this_thread();
+        for _ in 0..200 {
+            pump_all(&mut source, &mut output);
+        }
+        let allocations = alloc_count::this_thread() - before;
+        assert_eq!(allocations, 0, "allocations while relaying 100,100 lines");
+    }
+
+    #[test]
+    fn json_lines_allocate_nothing_either() {
+        let (reader, writer) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        crate::sys::set_nonblocking(&reader).unwrap();
+        let prefix = Prefix::json(
+            "w",
+            1,
+            nix::unistd::Pid::this(),
+            crate::output::Stream::Stdout,
+        );
+        let mut source = Source::new(Receiver::from(reader), prefix, false);
+        let mut scratch = ReadBuffer::new(READ_SIZE, MAX_LINE);
+        let clock = Clock::frozen(TimestampFormat::Iso, 0, TimeZone::UTC);
+        let mut output = Output::new(Counter(0), clock, true, false);
+        let chunk = chunk();
+        nix::unistd::write(&writer, &chunk).unwrap();
+        source.pump(&mut scratch, &mut output, 4);
+        let before = alloc_count::this_thread();
+        for _ in 0..50 {
+            nix::unistd::write(&writer, &chunk).unwrap();
+            while source.pump(&mut scratch, &mut output, 4) == Pump::More {}
+        }
+        assert_eq!(alloc_count::this_thread() - before, 0);
+    }
+}
