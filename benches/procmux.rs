@@ -11,8 +11,8 @@
 //!
 //! Writers must not stop the stack when they finish (any exit stops everything), so each one
 //! signals a FIFO and sleeps; a `done` process exits when all have signalled.
-//! procmux's own CPU time and peak RSS are read from `/proc/PID` (CPU at 10 ms resolution,
-//! from the zombie before it is reaped; RSS as `VmHWM`, sampled every 2 ms).
+//! procmux's own CPU time and peak RSS are read from `/proc/PID`, sampled every 2 ms while it
+//! runs (CPU at 10 ms resolution; RSS as `VmHWM`).
 
 use std::fmt::Write as _;
 use std::fs::{self, File};
@@ -203,6 +203,16 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
     let to_pipe = median(opts.runs, || {
         run_procmux(&procfile, &["--color", "never"], Sink::Pipe)
     });
+    let json = median(opts.runs, || {
+        run_procmux(&procfile, &["--format", "json"], Sink::DevNull)
+    });
+    let pty = median(opts.runs, || {
+        run_procmux(
+            &procfile,
+            &["--color", "never", "--pty", "always"],
+            Sink::DevNull,
+        )
+    });
 
     writeln!(
         table,
@@ -260,6 +270,20 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
     row(
         "procmux → pipe → cat",
         to_pipe,
+        total_lines,
+        total_bytes,
+        Some(relay.wall),
+    );
+    row(
+        "procmux --format json → /dev/null",
+        json,
+        total_lines,
+        total_bytes,
+        Some(relay.wall),
+    );
+    row(
+        "procmux --pty always → /dev/null",
+        pty,
         total_lines,
         total_bytes,
         Some(relay.wall),
@@ -399,13 +423,15 @@ fn watch(child: &Child) -> (Duration, u64) {
         let _ = waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT);
         flag.store(true, Ordering::SeqCst);
     });
-    let mut peak = 0;
+    let (mut peak, mut cpu) = (0, Duration::ZERO);
     while !exited.load(Ordering::SeqCst) {
         peak = peak.max(vm_hwm(pid).unwrap_or(0));
+        // Sampled while running: a zombie's /proc/PID/stat no longer shows all of its time.
+        cpu = cpu.max(cpu_time(pid));
         thread::sleep(Duration::from_millis(2));
     }
     waiter.join().unwrap();
-    (cpu_time(pid), peak)
+    (cpu.max(cpu_time(pid)), peak)
 }
 
 fn vm_hwm(pid: Pid) -> Option<u64> {
@@ -417,17 +443,18 @@ fn vm_hwm(pid: Pid) -> Option<u64> {
 /// User + system time of `pid` from `/proc/PID/stat` (clock ticks of 10 ms).
 fn cpu_time(pid: Pid) -> Duration {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<u64> = stat
+    let fields: Vec<&str> = stat
         .rsplit_once(')')
-        .map(|(_, rest)| {
-            rest.split_whitespace()
-                .filter_map(|f| f.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    // After the state field: ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
-    let ticks = fields.get(10).copied().unwrap_or(0) + fields.get(11).copied().unwrap_or(0);
-    Duration::from_millis(ticks * 10)
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    // From the state field on: state ppid pgrp session tty tpgid flags minflt cminflt majflt
+    // cmajflt utime stime (tpgid can be -1, so every field is kept as text).
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
 fn voluntary_switches(pid: Pid) -> u64 {
