@@ -53,6 +53,7 @@ use crate::spawn::{self, Launch, Wiring};
 use crate::supervisor::{Action, Exit, Supervisor};
 use crate::sys;
 use crate::timestamp::{Clock, TimestampFormat};
+use crate::watchdog::Watchdog;
 
 const SIGNALS: Token = Token(usize::MAX);
 /// Reads per pipe per wake-up before the other pipes get their turn.
@@ -76,6 +77,8 @@ const DEFAULT_SIZE: (u16, u16) = (80, 24);
 /// Runs `procmux start` to the end and returns its exit code.
 pub fn run(config: StartConfig) -> Result<i32> {
     sys::raise_fd_limit();
+    // Before procmux becomes a subreaper, so the detached watchdog is not adopted back.
+    let watchdog = Watchdog::start().ok();
     sys::become_subreaper().map_err(|e| Error::os("becoming a child subreaper", e))?;
     let poll = Poll::new().map_err(|e| Error::os("creating the poll instance", e))?;
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGUSR1, SIGUSR2, SIGWINCH])
@@ -83,9 +86,12 @@ pub fn run(config: StartConfig) -> Result<i32> {
     poll.registry()
         .register(&mut signals, SIGNALS, Interest::READABLE)
         .map_err(|e| Error::os("registering signals", e))?;
-    let mut event_loop = EventLoop::new(config, poll, signals);
+    let mut event_loop = EventLoop::new(config, poll, signals, watchdog);
     event_loop.spawn_all();
     event_loop.run()?;
+    if let Some(watchdog) = &mut event_loop.watchdog {
+        watchdog.dismiss();
+    }
     Ok(event_loop.supervisor.exit_code())
 }
 
@@ -109,10 +115,17 @@ struct EventLoop {
     children_left: bool,
     /// The closed stdout was reported to the supervisor.
     output_closed_seen: bool,
+    /// Kills every group if procmux dies without cleaning up (`None` if it could not start).
+    watchdog: Option<Watchdog>,
 }
 
 impl EventLoop {
-    fn new(config: StartConfig, poll: Poll, signals: Signals) -> EventLoop {
+    fn new(
+        config: StartConfig,
+        poll: Poll,
+        signals: Signals,
+        watchdog: Option<Watchdog>,
+    ) -> EventLoop {
         let processes = config
             .processes
             .iter()
@@ -144,6 +157,7 @@ impl EventLoop {
             system,
             children_left: true,
             output_closed_seen: false,
+            watchdog,
         }
     }
 
@@ -208,6 +222,9 @@ impl EventLoop {
         let process = &mut self.processes[index];
         process.state = State::Running { pid: spawned.pid };
         process.pgid = Some(spawned.pid);
+        if let Some(watchdog) = &mut self.watchdog {
+            watchdog.watch(spawned.pid);
+        }
         self.by_pid.insert(spawned.pid, index);
         let subject = Subject::Process {
             name: &process.spec.name,

@@ -26,6 +26,7 @@ mod spawn;
 mod supervisor;
 mod sys;
 mod timestamp;
+mod watchdog;
 
 use std::ffi::OsString;
 
@@ -37,6 +38,10 @@ pub use crate::error::Error;
 
 /// Runs procmux with the given command line and returns its exit code.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let args: Vec<OsString> = args.into_iter().collect();
+    if args.get(1).is_some_and(|a| a == watchdog::SUBCOMMAND) {
+        return watchdog::run();
+    }
     let arguments = match Arguments::try_parse_from(args) {
         Ok(arguments) => arguments,
         Err(error) => {

@@ -37,7 +37,8 @@ pub fn set_nonblocking(fd: impl AsFd) -> io::Result<()> {
     Ok(())
 }
 
-/// Makes `command`'s child start with every signal at its default disposition. std already
+/// Makes `command`'s child die with procmux (`PR_SET_PDEATHSIG`, Linux) and start with every
+/// signal at its default disposition. std already
 /// empties the signal mask; this also undoes dispositions procmux inherited as ignored (a
 /// script's `procmux start &` ignores SIGINT and SIGQUIT, `nohup` ignores SIGHUP), which
 /// `exec` would otherwise pass on, leaving children deaf to those signals.
@@ -45,9 +46,12 @@ pub fn set_nonblocking(fd: impl AsFd) -> io::Result<()> {
 pub fn reset_signal_dispositions(command: &mut Command) {
     // SAFETY: the closure runs in the child between fork and exec, where only
     // async-signal-safe functions may be called: it only builds plain values on the stack and
-    // calls sigaction(2), which is async-signal-safe, and it allocates nothing.
+    // calls prctl(2) and sigaction(2), both plain system calls, and it allocates nothing.
     unsafe {
         command.pre_exec(|| {
+            // If procmux dies, so does this child (the watchdog then handles the rest).
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
             let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
             for signal in Signal::iterator() {
                 if signal != Signal::SIGKILL && signal != Signal::SIGSTOP {

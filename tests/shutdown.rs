@@ -300,3 +300,45 @@ fn signals_ignored_by_procmux_reach_children_at_their_default() {
     );
     assert_eq!(done.code, Some(128 + 3));
 }
+
+/// procmux killed with SIGKILL cannot clean up itself: the watchdog (and PDEATHSIG on direct
+/// children) must, within a second.
+#[test]
+fn kill_9_of_procmux_leaves_nothing_alive() {
+    let app = App::new(
+        "web: sleep 1000 & echo \"ready $$ $!\"; wait\n\
+         worker: sh -c 'sleep 1000 & echo \"ready $$ $!\"; wait' & wait\n",
+    );
+    let mut running = app.procmux(&["start", "--no-timestamp"]).spawn();
+    running.wait_for_count("ready ", 2);
+    let pids = running.pids_after("ready");
+    assert_eq!(pids.len(), 4);
+    running.signal(Signal::SIGKILL);
+    let start = Instant::now();
+    let _ = running.wait();
+    support::assert_all_gone(&pids);
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn the_watchdog_leaves_after_a_clean_exit() {
+    let app = App::new("web: echo hi\n");
+    let done = app.procmux(&["start"]).run();
+    assert_eq!(done.code, Some(0));
+    // No stray `procmux __watchdog` from this run is left: find watchdogs whose cwd is ours.
+    std::thread::sleep(Duration::from_millis(200));
+    let ours = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let cwd = std::fs::read_link(e.path().join("cwd")).ok();
+            cmdline.windows(10).any(|w| w == b"__watchdog") && cwd.as_deref() == Some(app.path())
+        })
+        .count();
+    assert_eq!(ours, 0, "a watchdog outlived procmux");
+}

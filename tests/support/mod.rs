@@ -223,6 +223,9 @@ impl Running {
     /// Waits (bounded) for procmux to exit and for its stdout to close.
     pub fn wait(mut self) -> Finished {
         let mut child = self.child.take().expect("running");
+        // The pids are for the test to check now: dropping `self` must not kill them, or every
+        // "gone by pid" assertion would pass whatever procmux did.
+        let _ = std::mem::take(&mut self.pids);
         let start = Instant::now();
         let status = loop {
             if let Some(status) = child.try_wait().expect("try_wait") {
