@@ -155,6 +155,41 @@ pub struct StartArgs {
     )]
     pub quiet: Vec<String>,
 
+    /// These processes may exit without stopping the others
+    #[arg(
+        long = "may-exit",
+        value_name = "NAME",
+        value_delimiter = ',',
+        env = "PROCMUX_MAY_EXIT"
+    )]
+    pub may_exit: Vec<String>,
+
+    /// Restart these processes whenever they exit (with backoff)
+    #[arg(
+        long = "restart",
+        value_name = "NAME",
+        value_delimiter = ',',
+        env = "PROCMUX_RESTART"
+    )]
+    pub restart: Vec<String>,
+
+    /// Restart these processes after a failure (non-zero exit or a signal); a clean exit is let be
+    #[arg(
+        long = "restart-on-failure",
+        value_name = "NAME",
+        value_delimiter = ',',
+        env = "PROCMUX_RESTART_ON_FAILURE"
+    )]
+    pub restart_on_failure: Vec<String>,
+
+    /// Run until NAME exits and exit with its code (for CI: procmux start --exit-code-from tests)
+    #[arg(
+        long = "exit-code-from",
+        value_name = "NAME",
+        env = "PROCMUX_EXIT_CODE_FROM"
+    )]
+    pub exit_code_from: Option<String>,
+
     /// Process types to start [default: all]
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
@@ -178,6 +213,10 @@ impl StartArgs {
             no_prefix: false,
             color: None,
             quiet: Vec::new(),
+            may_exit: Vec::new(),
+            restart: Vec::new(),
+            restart_on_failure: Vec::new(),
+            exit_code_from: None,
             names: Vec::new(),
         }
     }

@@ -17,11 +17,16 @@ use crate::cli::{
     ColorArg, FormatArg, ProjectArgs, PtyArg, RunArgs, StartArgs, StderrArg, TimestampArg,
 };
 use crate::color::{self, ColorChoice};
+use crate::config_file::ProcessConfig;
 use crate::config_file::{self, FileConfig, OutputFormat, PtyChoice, StderrMode, TimestampSetting};
 use crate::dotenv;
 use crate::error::{Error, Result};
 use crate::formation::Formation;
+use crate::policy::{
+    ReadySpec, find_cycle, parse_on_exit, parse_on_give_up, parse_ready, parse_signal,
+};
 use crate::procfile::Procfile;
+use crate::supervisor::{OnExit, Policy, Readiness};
 use crate::timestamp::TimestampFormat;
 
 const DEFAULT_PORT: u16 = 5000;
@@ -56,8 +61,18 @@ impl ConfigFile {
     }
 }
 
+/// How the event loop detects a `Reported` readiness.
+#[derive(Debug, Clone)]
+pub enum Probe {
+    None,
+    /// A TCP connect to 127.0.0.1 on this port succeeds.
+    Tcp(u16),
+    /// A line of the process's output matches.
+    Log(regex::bytes::Regex),
+}
+
 /// One instance to run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ProcessSpec {
     /// The process type (Procfile entry name).
     pub name: String,
@@ -71,6 +86,8 @@ pub struct ProcessSpec {
     pub quiet: bool,
     /// Give it a pseudo-terminal instead of pipes.
     pub pty: bool,
+    pub policy: Policy,
+    pub probe: Probe,
 }
 
 impl ProcessSpec {
@@ -85,7 +102,6 @@ impl ProcessSpec {
 pub struct StartConfig {
     pub project: Project,
     pub processes: Vec<ProcessSpec>,
-    pub timeout: Duration,
     pub color: bool,
     pub timestamp: TimestampFormat,
     /// `--format json`.
@@ -99,6 +115,8 @@ pub struct StartConfig {
     pub prefix: bool,
     /// Width that labels are padded to.
     pub width: usize,
+    /// `--exit-code-from`: the instance whose exit decides procmux's code.
+    pub exit_code_from: Option<usize>,
 }
 
 /// What `procmux run` runs.
@@ -253,6 +271,12 @@ impl StartConfig {
             }
         }
         let quiet = resolve_quiet(&project, &args.quiet)?;
+        let default_timeout = match (args.timeout, settings.and_then(|s| s.timeout.as_ref())) {
+            (Some(seconds), _) => seconds,
+            (None, Some(seconds)) => file_seconds(&project, seconds, "timeout")?,
+            (None, None) => DEFAULT_TIMEOUT,
+        };
+        let types = resolve_types(&project, args, Duration::from_secs_f64(default_timeout))?;
         let stdout_is_tty = io::stdout().is_terminal();
         let pty_default = match args.pty {
             Some(PtyArg::Always) => true,
@@ -296,6 +320,12 @@ impl StartConfig {
                     type_index,
                     quiet: quiet.contains(&entry.name),
                     pty: pty_for(&entry.name),
+                    policy: types[type_index].policy.clone(),
+                    probe: match &types[type_index].ready {
+                        ReadySpec::Tcp(p) => Probe::Tcp(p.unwrap_or(port)),
+                        ReadySpec::Log(re) => Probe::Log(re.clone()),
+                        _ => Probe::None,
+                    },
                 });
             }
         }
@@ -311,10 +341,20 @@ impl StartConfig {
             None => settings.and_then(|s| s.color).unwrap_or(ColorChoice::Auto),
         };
         let color = color::enabled(choice, &|name| std::env::var(name).ok(), stdout_is_tty);
-        let timeout = match (args.timeout, settings.and_then(|s| s.timeout.as_ref())) {
-            (Some(seconds), _) => seconds,
-            (None, Some(seconds)) => file_seconds(&project, seconds)?,
-            (None, None) => DEFAULT_TIMEOUT,
+        link_instances(&project, &types, &mut processes)?;
+        let exit_code_from = match &args.exit_code_from {
+            Some(name) => {
+                if project.procfile.position(name).is_none() {
+                    return Err(project.unknown_name(name, "--exit-code-from: "));
+                }
+                let index = processes.iter().position(|p| &p.name == name);
+                Some(index.ok_or_else(|| {
+                    Error::Usage(format!(
+                        "--exit-code-from {name}: the formation runs no {name}"
+                    ))
+                })?)
+            }
+            None => None,
         };
         let timestamp = match (args.no_timestamp, args.timestamp) {
             (true, _) => TimestampFormat::None,
@@ -349,7 +389,6 @@ impl StartConfig {
         Ok(StartConfig {
             project,
             processes,
-            timeout: Duration::from_secs_f64(timeout),
             color: color && !json,
             timestamp,
             json,
@@ -358,6 +397,7 @@ impl StartConfig {
             color_hint,
             prefix,
             width,
+            exit_code_from,
         })
     }
 }
@@ -451,11 +491,189 @@ fn resolve_quiet(project: &Project, flag: &[String]) -> Result<Vec<String>> {
     Ok(listed.chain(marked).collect())
 }
 
-fn file_seconds(project: &Project, seconds: &Spanned<f64>) -> Result<f64> {
+fn file_seconds(project: &Project, seconds: &Spanned<f64>, key: &str) -> Result<f64> {
     check_seconds(Some(*seconds.get_ref())).map_err(|message| {
         let file = project.file.as_ref().expect("a value from the file");
-        file.error_at(seconds.span(), format!("timeout: {message}"))
+        file.error_at(seconds.span(), format!("{key}: {message}"))
     })
+}
+
+/// A process type's supervision, before instances exist.
+struct TypeSettings {
+    policy: Policy,
+    /// Procfile indices of the types in `after`.
+    after: Vec<usize>,
+    ready: ReadySpec,
+}
+
+/// Every Procfile entry's policy: defaults, then its `[process.NAME]` table, then the flags.
+fn resolve_types(
+    project: &Project,
+    args: &StartArgs,
+    timeout: Duration,
+) -> Result<Vec<TypeSettings>> {
+    for name in args
+        .may_exit
+        .iter()
+        .chain(&args.restart)
+        .chain(&args.restart_on_failure)
+    {
+        if project.procfile.position(name).is_none() {
+            return Err(project.unknown_name(name, ""));
+        }
+    }
+    let mut types = Vec::new();
+    for entry in &project.procfile.entries {
+        let mut settings = TypeSettings {
+            policy: Policy::foreman(timeout),
+            after: Vec::new(),
+            ready: ReadySpec::Started,
+        };
+        if let Some(file) = &project.file
+            && let Some((_, table)) = file
+                .config
+                .process
+                .iter()
+                .find(|(n, _)| n.get_ref() == &entry.name)
+        {
+            apply_table(project, file, table, &mut settings)?;
+        }
+        let named = |list: &[String]| list.iter().any(|n| n == &entry.name);
+        if named(&args.may_exit) {
+            settings.policy.on_exit = OnExit::Ignore;
+        }
+        if named(&args.restart) {
+            settings.policy.on_exit = OnExit::Restart;
+        }
+        if named(&args.restart_on_failure) {
+            settings.policy.on_exit = OnExit::RestartOnFailure;
+        }
+        types.push(settings);
+    }
+    let graph: Vec<Vec<usize>> = types.iter().map(|t| t.after.clone()).collect();
+    if let Some(cycle) = find_cycle(&graph) {
+        let names: Vec<&str> = cycle
+            .iter()
+            .map(|&i| project.procfile.entries[i].name.as_str())
+            .collect();
+        let message = format!(
+            "after: processes wait for each other: {}",
+            names.join(" → ")
+        );
+        let file = project.file.as_ref().expect("after comes from the file");
+        let first = &project.procfile.entries[cycle[0]].name;
+        let span = file
+            .config
+            .process
+            .iter()
+            .find(|(n, _)| n.get_ref() == first)
+            .and_then(|(_, t)| t.after.as_ref()?.first().map(Spanned::span))
+            .unwrap_or(0..0);
+        return Err(file.error_at(span, message));
+    }
+    Ok(types)
+}
+
+/// Applies one `[process.NAME]` table, reporting bad values at their place in the file.
+fn apply_table(
+    project: &Project,
+    file: &ConfigFile,
+    table: &ProcessConfig,
+    settings: &mut TypeSettings,
+) -> Result<()> {
+    let policy = &mut settings.policy;
+    let seconds = |value: &Option<Spanned<f64>>, key: &str| -> Result<Option<Duration>> {
+        value
+            .as_ref()
+            .map(|v| file_seconds(project, v, key).map(Duration::from_secs_f64))
+            .transpose()
+    };
+    if let Some(v) = &table.on_exit {
+        policy.on_exit = parse_on_exit(v.get_ref())
+            .map_err(|e| file.error_at(v.span(), format!("on_exit: {e}")))?;
+    }
+    if let Some(v) = &table.on_give_up {
+        policy.on_give_up = parse_on_give_up(v.get_ref())
+            .map_err(|e| file.error_at(v.span(), format!("on_give_up: {e}")))?;
+    }
+    if let Some(v) = &table.stop_signal {
+        policy.stop_signal = parse_signal(v.get_ref())
+            .map_err(|e| file.error_at(v.span(), format!("stop_signal: {e}")))?;
+    }
+    if let Some(d) = seconds(&table.stop_timeout, "stop_timeout")? {
+        policy.stop_timeout = d;
+    }
+    if let Some(d) = seconds(&table.restart_delay, "restart_delay")? {
+        policy.backoff.initial = d;
+    }
+    if let Some(d) = seconds(&table.restart_delay_max, "restart_delay_max")? {
+        policy.backoff.max = d;
+    }
+    if let Some(d) = seconds(&table.stable_after, "stable_after")? {
+        policy.backoff.stable_after = d;
+    }
+    if let Some(d) = seconds(&table.restart_window, "restart_window")? {
+        policy.backoff.window = d;
+    }
+    if let Some(n) = table.max_restarts {
+        policy.backoff.max_restarts = n;
+    }
+    if let Some(d) = seconds(&table.ready_timeout, "ready_timeout")? {
+        policy.ready_timeout = d;
+    }
+    if let Some(v) = &table.ready {
+        settings.ready =
+            parse_ready(v.get_ref()).map_err(|e| file.error_at(v.span(), format!("ready: {e}")))?;
+        policy.ready = match settings.ready {
+            ReadySpec::Started => Readiness::Started,
+            ReadySpec::Tcp(_) | ReadySpec::Log(_) => Readiness::Reported,
+            ReadySpec::ExitZero => Readiness::ExitZero,
+            ReadySpec::Delay(d) => Readiness::Delay(d),
+        };
+    }
+    for name in table.after.iter().flatten() {
+        match project.procfile.position(name.get_ref()) {
+            Some(index) => settings.after.push(index),
+            None => {
+                return Err(file.error_at(
+                    name.span(),
+                    format!("after: {}", project.unknown_message(name.get_ref())),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Turns each instance's `after` types into instance indices: it waits for every instance of
+/// those types.
+fn link_instances(
+    project: &Project,
+    types: &[TypeSettings],
+    processes: &mut [ProcessSpec],
+) -> Result<()> {
+    let type_of: Vec<usize> = processes.iter().map(|p| p.type_index).collect();
+    for process in processes.iter_mut() {
+        let mut after = Vec::new();
+        for &dependency in &types[process.type_index].after {
+            let instances: Vec<usize> = type_of
+                .iter()
+                .enumerate()
+                .filter(|&(_, &t)| t == dependency)
+                .map(|(i, _)| i)
+                .collect();
+            if instances.is_empty() {
+                let name = &project.procfile.entries[dependency].name;
+                return Err(Error::Usage(format!(
+                    "{} starts after {name}, but the formation runs no {name}",
+                    process.name
+                )));
+            }
+            after.extend(instances);
+        }
+        process.policy.after = after;
+    }
+    Ok(())
 }
 
 /// A timeout must be a number of seconds between 0 and a day.

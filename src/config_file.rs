@@ -63,6 +63,28 @@ pub struct ProcessConfig {
     pub quiet: Option<bool>,
     /// Give this process a pty (`true`) or pipes (`false`), whatever `--pty` says.
     pub pty: Option<bool>,
+    /// `"stop-all"`, `"ignore"`, `"restart"` or `"restart-on-failure"`.
+    pub on_exit: Option<Spanned<String>>,
+    /// Seconds before the first restart; doubles with each quick exit.
+    pub restart_delay: Option<Spanned<f64>>,
+    pub restart_delay_max: Option<Spanned<f64>>,
+    /// Seconds of running after which the restart delay starts over.
+    pub stable_after: Option<Spanned<f64>>,
+    /// Restarts allowed within `restart_window` seconds before giving up.
+    pub max_restarts: Option<u32>,
+    pub restart_window: Option<Spanned<f64>>,
+    /// `"stop-all"` or `"leave"`.
+    pub on_give_up: Option<Spanned<String>>,
+    /// `"TERM"`, `"INT"`, `"QUIT"`, `"HUP"`, `"USR1"`, … (with or without `SIG`).
+    pub stop_signal: Option<Spanned<String>>,
+    /// Seconds between the stop signal and SIGKILL for this process.
+    pub stop_timeout: Option<Spanned<f64>>,
+    /// Process types that must be ready first.
+    pub after: Option<Vec<Spanned<String>>>,
+    /// `"tcp:$PORT"`, `"log:REGEX"`, `"exit:0"`, `"delay:2s"`.
+    pub ready: Option<Spanned<String>>,
+    /// Seconds to become ready before the stack is stopped.
+    pub ready_timeout: Option<Spanned<f64>>,
 }
 
 /// `timestamp = …`: a format, or a boolean.

@@ -43,7 +43,7 @@ use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2, SI
 use signal_hook_mio::v1_0::Signals;
 
 use crate::color;
-use crate::config::StartConfig;
+use crate::config::{Probe, StartConfig};
 use crate::error::{Error, Result};
 use crate::line_buffer::ReadBuffer;
 use crate::output::{Event, Output, Prefix, Stream, Subject};
@@ -73,6 +73,10 @@ const PROMPT_MAX: usize = 256;
 pub const LONG_PARTIAL_IDLE: Duration = Duration::from_secs(1);
 /// A pty's size when procmux's stdout is not a terminal and `COLUMNS`/`LINES` are not set.
 const DEFAULT_SIZE: (u16, u16) = (80, 24);
+/// How often `ready = "tcp:…"` is tried.
+const PROBE_INTERVAL: Duration = Duration::from_millis(100);
+/// How long one TCP readiness connect may take (loopback answers at once).
+const PROBE_TIMEOUT: Duration = Duration::from_millis(50);
 
 /// Runs `procmux start` to the end and returns its exit code.
 pub fn run(config: StartConfig) -> Result<i32> {
@@ -87,7 +91,8 @@ pub fn run(config: StartConfig) -> Result<i32> {
         .register(&mut signals, SIGNALS, Interest::READABLE)
         .map_err(|e| Error::os("registering signals", e))?;
     let mut event_loop = EventLoop::new(config, poll, signals, watchdog);
-    event_loop.spawn_all();
+    let actions = event_loop.supervisor.start();
+    event_loop.execute(actions);
     event_loop.run()?;
     if let Some(watchdog) = &mut event_loop.watchdog {
         watchdog.dismiss();
@@ -117,6 +122,8 @@ struct EventLoop {
     output_closed_seen: bool,
     /// Kills every group if procmux dies without cleaning up (`None` if it could not start).
     watchdog: Option<Watchdog>,
+    /// When the TCP readiness probes run next, while any process waits for one.
+    next_probe: Option<Instant>,
 }
 
 impl EventLoop {
@@ -145,7 +152,12 @@ impl EventLoop {
         EventLoop {
             output: Output::new(crate::output::Stdout, clock, config.json, config.strip_ansi),
             scratch: ReadBuffer::new(READ_SIZE, MAX_LINE),
-            supervisor: Supervisor::new(config.timeout),
+            supervisor: Supervisor::new(
+                config.processes.iter().map(|p| p.label()).collect(),
+                config.processes.iter().map(|p| p.policy.clone()).collect(),
+                config.exit_code_from,
+            ),
+            next_probe: None,
             config,
             poll,
             signals,
@@ -161,11 +173,18 @@ impl EventLoop {
         }
     }
 
-    /// Starts every instance in Procfile order. A failed spawn counts as an exit with 127 and
-    /// stops the remaining spawns.
-    fn spawn_all(&mut self) {
-        for index in 0..self.processes.len() {
-            if let Err(error) = self.spawn_one(index) {
+    /// Starts instance `index` (again, after a restart) and tells the supervisor how it went.
+    fn spawn(&mut self, index: usize) {
+        let now = Instant::now();
+        let process = &mut self.processes[index];
+        if let Some(old) = process.pgid.take() {
+            // What a restarted process left behind in its old group goes with it.
+            sys::signal_group(old, process.spec.policy.stop_signal);
+            process.old_groups.push(old);
+        }
+        let actions = match self.spawn_one(index) {
+            Ok(()) => self.supervisor.on_spawned(index, now),
+            Err(error) => {
                 let process = &mut self.processes[index];
                 let subject = Subject::Process {
                     name: &process.spec.name,
@@ -174,9 +193,15 @@ impl EventLoop {
                 self.output
                     .event(&mut process.label, subject, Event::FailedToStart(&error));
                 process.state = State::Exited(Exit::Code(127));
-                let actions = self.supervisor.on_exit(Exit::Code(127), Instant::now());
-                self.execute(actions);
-                break;
+                self.supervisor.on_exit(index, Exit::Code(127), now)
+            }
+        };
+        self.execute(actions);
+        if self.supervisor.awaits_report(index)
+            && let Probe::Log(pattern) = &self.processes[index].spec.probe
+        {
+            for &token in &self.processes[index].sources {
+                self.sources[token].watch(pattern.clone());
             }
         }
     }
@@ -204,6 +229,8 @@ impl EventLoop {
             ps: &label,
         };
         let spawned = spawn::spawn(&spec.command, &launch, wiring)?;
+        self.processes[index].sources.clear();
+        self.processes[index].pty = None;
         for (stream, fd) in spawned.outputs {
             let token = self.sources.len();
             let mut pipe = Receiver::from(fd);
@@ -212,7 +239,7 @@ impl EventLoop {
                 .register(&mut pipe, Token(token), Interest::READABLE)?;
             let prefix = self.stream_prefix(index, spawned.pid, stream);
             let quiet = self.processes[index].spec.quiet;
-            self.sources.push(Source::new(pipe, prefix, quiet));
+            self.sources.push(Source::new(index, pipe, prefix, quiet));
             let process = &mut self.processes[index];
             process.sources.push(token);
             if spawned.pty == Some(stream) {
@@ -315,10 +342,16 @@ impl EventLoop {
                 }
             }
             self.pump_readable();
+            self.collect_log_readiness();
             if signalled {
                 self.handle_signals();
             }
             self.run_timers(Instant::now());
+            if self.supervisor.is_idle() {
+                // Every process was allowed to exit and did: nothing left to supervise.
+                let actions = self.supervisor.finish(Instant::now());
+                self.execute(actions);
+            }
             if self.output.is_closed() && !self.output_closed_seen {
                 self.output_closed_seen = true;
                 let actions = self.supervisor.on_output_closed(Instant::now());
@@ -327,6 +360,7 @@ impl EventLoop {
             if self.supervisor.is_stopping() {
                 // Catch exits whose SIGCHLD is still in flight, and learn whether any child is left.
                 self.reap();
+                self.report_gone_groups();
                 if !self.children_left || self.supervisor.is_abandoned() {
                     break;
                 }
@@ -343,6 +377,7 @@ impl EventLoop {
         let flushes = self.sources.iter().filter_map(|s| s.flush_at);
         flushes
             .chain(self.supervisor.deadline())
+            .chain(self.next_probe)
             .min()
             .map(|due| due.saturating_duration_since(now))
     }
@@ -440,7 +475,10 @@ impl EventLoop {
         };
         self.output
             .event(&mut process.label, subject, Event::Exited { pid, exit });
-        let actions = self.supervisor.on_exit(exit, Instant::now());
+        for &token in &process.sources {
+            self.sources[token].unwatch();
+        }
+        let actions = self.supervisor.on_exit(index, exit, Instant::now());
         self.execute(actions);
     }
 
@@ -470,6 +508,54 @@ impl EventLoop {
             let actions = self.supervisor.on_tick(now);
             self.execute(actions);
         }
+        self.probe_tcp(now);
+    }
+
+    /// Tells the supervisor about processes whose output matched their `ready = "log:…"`.
+    fn collect_log_readiness(&mut self) {
+        for token in 0..self.sources.len() {
+            if std::mem::take(&mut self.sources[token].matched) {
+                let index = self.sources[token].process;
+                let actions = self.supervisor.on_ready(index, Instant::now());
+                self.execute(actions);
+            }
+        }
+    }
+
+    /// Tries `ready = "tcp:…"` every [`PROBE_INTERVAL`] while a process waits for it.
+    fn probe_tcp(&mut self, now: Instant) {
+        if self.next_probe.is_some_and(|due| due > now) {
+            return;
+        }
+        self.next_probe = None;
+        for index in 0..self.processes.len() {
+            let Probe::Tcp(port) = self.processes[index].spec.probe else {
+                continue;
+            };
+            if !self.supervisor.awaits_report(index) {
+                continue;
+            }
+            let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            if std::net::TcpStream::connect_timeout(&address, PROBE_TIMEOUT).is_ok() {
+                let actions = self.supervisor.on_ready(index, now);
+                self.execute(actions);
+            } else {
+                self.next_probe = Some(now + PROBE_INTERVAL);
+            }
+        }
+    }
+
+    /// While stopping: tells the supervisor which signalled processes' groups are empty, so
+    /// that what they depend on can be stopped next.
+    fn report_gone_groups(&mut self) {
+        let signalled: Vec<usize> = self.supervisor.signalled().collect();
+        for index in signalled {
+            let alive = self.processes[index].pgid.is_some_and(sys::group_alive);
+            if !alive {
+                let actions = self.supervisor.on_group_gone(index, Instant::now());
+                self.execute(actions);
+            }
+        }
     }
 
     fn execute(&mut self, actions: Vec<Action>) {
@@ -479,12 +565,28 @@ impl EventLoop {
                     self.output
                         .event(&mut self.system, Subject::System, Event::Message(&message));
                 }
-                Action::Terminate => self.signal_everything(Signal::SIGTERM),
+                Action::Spawn(index) => self.spawn(index),
+                Action::Stop(index, signal) => {
+                    if let Some(pgid) = self.processes[index].pgid {
+                        sys::signal_group(pgid, signal);
+                    }
+                }
+                Action::KillGroup(index) => {
+                    if let Some(pgid) = self.processes[index].pgid {
+                        sys::signal_group(pgid, Signal::SIGKILL);
+                    }
+                }
+                Action::TerminateEscaped => self.signal_escaped(Signal::SIGTERM),
                 Action::Kill => {
                     let remaining = sys::descendants(Pid::this()).len();
-                    let message = format!("sending SIGKILL to {remaining} processes");
-                    self.output
-                        .event(&mut self.system, Subject::System, Event::Message(&message));
+                    if remaining > 0 {
+                        let message = format!("sending SIGKILL to {remaining} processes");
+                        self.output.event(
+                            &mut self.system,
+                            Subject::System,
+                            Event::Message(&message),
+                        );
+                    }
                     self.signal_everything(Signal::SIGKILL);
                 }
                 Action::KillRemaining => self.signal_everything(Signal::SIGKILL),
@@ -493,6 +595,17 @@ impl EventLoop {
                         sys::signal_group(pgid, signal);
                     }
                 }
+            }
+        }
+    }
+
+    /// Sends `signal` once to every descendant that left its group (a daemon that called
+    /// `setsid`, an orphan adopted by procmux).
+    fn signal_escaped(&mut self, signal: Signal) {
+        let groups: HashSet<Pid> = self.process_groups().collect();
+        for descendant in sys::descendants(Pid::this()) {
+            if !groups.contains(&descendant.pgid) {
+                sys::signal_process(descendant.pid, signal);
             }
         }
     }
@@ -511,8 +624,11 @@ impl EventLoop {
         }
     }
 
+    /// Every group procmux created, including those of earlier runs of restarted processes.
     fn process_groups(&self) -> impl Iterator<Item = Pid> + '_ {
-        self.processes.iter().filter_map(|p| p.pgid)
+        self.processes
+            .iter()
+            .flat_map(|p| p.pgid.iter().chain(&p.old_groups).copied())
     }
 
     /// After the last descendant is gone: write what the pipes still hold.

@@ -18,6 +18,7 @@ mod formation;
 mod json;
 mod line_buffer;
 mod output;
+mod policy;
 mod process;
 mod procfile;
 mod run;

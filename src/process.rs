@@ -24,6 +24,8 @@ pub struct Process {
     pub state: State,
     /// The process group, kept after the leader exits: other members may live on.
     pub pgid: Option<Pid>,
+    /// Groups of earlier runs (restarts), signalled too at shutdown.
+    pub old_groups: Vec<Pid>,
     /// Indices of its output streams in the event loop's sources.
     pub sources: Vec<usize>,
     /// The source that is a pty, whose window size follows procmux's terminal.
@@ -37,6 +39,7 @@ impl Process {
             label,
             state: State::Pending,
             pgid: None,
+            old_groups: Vec::new(),
             sources: Vec::new(),
             pty: None,
         }

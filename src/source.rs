@@ -27,6 +27,12 @@ pub enum Pump {
 }
 
 pub struct Source {
+    /// Index of the process in the event loop.
+    pub process: usize,
+    /// A readiness pattern to look for in each line, until it matches.
+    watch: Option<regex::bytes::Regex>,
+    /// `watch` matched a line.
+    pub matched: bool,
     pipe: Option<Receiver>,
     buffer: LineBuffer,
     prefix: Prefix,
@@ -41,8 +47,11 @@ pub struct Source {
 }
 
 impl Source {
-    pub fn new(pipe: Receiver, prefix: Prefix, quiet: bool) -> Source {
+    pub fn new(process: usize, pipe: Receiver, prefix: Prefix, quiet: bool) -> Source {
         Source {
+            process,
+            watch: None,
+            matched: false,
             pipe: Some(pipe),
             buffer: LineBuffer::new(MAX_LINE),
             prefix,
@@ -51,6 +60,17 @@ impl Source {
             flush_at: None,
             queued: false,
         }
+    }
+
+    /// Looks for `pattern` in every line from now on, until a line matches.
+    pub fn watch(&mut self, pattern: regex::bytes::Regex) {
+        self.watch = Some(pattern);
+        self.matched = false;
+    }
+
+    /// Stops looking (the process became ready another way, or is gone).
+    pub fn unwatch(&mut self) {
+        self.watch = None;
     }
 
     pub fn is_open(&self) -> bool {
@@ -87,6 +107,14 @@ impl Source {
                 Ok(n) => {
                     self.bytes_read += n as u64;
                     let lines = self.buffer.split(scratch, held, n);
+                    if let Some(pattern) = &self.watch
+                        && scratch[lines.clone()]
+                            .split(|&b| b == b'\n')
+                            .any(|l| pattern.is_match(l))
+                    {
+                        self.matched = true;
+                        self.watch = None;
+                    }
                     if !self.quiet {
                         output.lines(&mut self.prefix, &scratch[lines]);
                     }
@@ -163,7 +191,10 @@ mod tests {
         let (reader, writer) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
         crate::sys::set_nonblocking(&reader).unwrap();
         let prefix = Prefix::text("w.1", 6, Some(Color::Cyan), TimestampFormat::Local, '|');
-        (Source::new(Receiver::from(reader), prefix, false), writer)
+        (
+            Source::new(0, Receiver::from(reader), prefix, false),
+            writer,
+        )
     }
 
     /// Lines of 100 bytes that do not end on a line boundary, so partial lines are carried.
@@ -203,7 +234,7 @@ mod tests {
             nix::unistd::Pid::this(),
             crate::output::Stream::Stdout,
         );
-        let mut source = Source::new(Receiver::from(reader), prefix, false);
+        let mut source = Source::new(0, Receiver::from(reader), prefix, false);
         let mut scratch = ReadBuffer::new(READ_SIZE, MAX_LINE);
         let clock = Clock::frozen(TimestampFormat::Iso, 0, TimeZone::UTC);
         let mut output = Output::new(Counter(0), clock, true, false);

@@ -135,6 +135,11 @@ pub fn signal_group(pgid: Pid, signal: Signal) {
     let _ = killpg(pgid, signal);
 }
 
+/// True while process group `pgid` has a member (zombies included until reaped).
+pub fn group_alive(pgid: Pid) -> bool {
+    killpg(pgid, None).is_ok()
+}
+
 /// Sends `signal` to one process, ignoring one that is already gone.
 pub fn signal_process(pid: Pid, signal: Signal) {
     let _ = kill(pid, signal);

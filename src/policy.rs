@@ -1,0 +1,210 @@
+//! Per-process supervision settings, resolved from `procmux.toml` `[process.NAME]` tables and
+//! the `--may-exit`/`--restart`/`--restart-on-failure` flags into the supervisor's [`Policy`].
+//!
+//! Parsing of the small value languages (`ready = "tcp:$PORT"`, `"delay:2s"`, signal names)
+//! is pure and unit-tested; [`crate::config`] reports errors at the file's line and column.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use regex::bytes::Regex;
+
+use crate::supervisor::{OnExit, OnGiveUp};
+
+/// When a process counts as ready, as written in `ready = "…"`.
+#[derive(Debug, Clone)]
+pub enum ReadySpec {
+    Started,
+    /// A TCP connect to 127.0.0.1 on this port succeeds; `None` is the instance's `$PORT`.
+    Tcp(Option<u16>),
+    /// A line of its output matches.
+    Log(Regex),
+    ExitZero,
+    Delay(Duration),
+}
+
+pub fn parse_ready(text: &str) -> Result<ReadySpec, String> {
+    let (kind, value) = text.split_once(':').ok_or_else(|| {
+        format!("\"{text}\": expected tcp:PORT, log:REGEX, exit:0 or delay:DURATION")
+    })?;
+    match kind {
+        "tcp" if value == "$PORT" || value == "${PORT}" => Ok(ReadySpec::Tcp(None)),
+        "tcp" => value
+            .parse::<u16>()
+            .map(|port| ReadySpec::Tcp(Some(port)))
+            .map_err(|_| format!("\"{text}\": expected a port number or $PORT after tcp:")),
+        "log" => Regex::new(value).map(ReadySpec::Log).map_err(|e| {
+            format!(
+                "\"{text}\": invalid regex: {}",
+                e.to_string().lines().last().unwrap_or("")
+            )
+        }),
+        "exit" if value == "0" => Ok(ReadySpec::ExitZero),
+        "exit" => Err(format!("\"{text}\": only exit:0 is supported")),
+        "delay" => parse_duration(value)
+            .map(ReadySpec::Delay)
+            .map_err(|e| format!("\"{text}\": {e}")),
+        _ => Err(format!(
+            "\"{text}\": expected tcp:PORT, log:REGEX, exit:0 or delay:DURATION"
+        )),
+    }
+}
+
+/// `2s`, `500ms`, `1.5s`, `2m`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (text, 1.0)
+    };
+    match number.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 0.0 && n * scale <= 86_400.0 => {
+            Ok(Duration::from_secs_f64(n * scale))
+        }
+        _ => Err(format!("\"{text}\" is not a duration (like 2s, 500ms, 1m)")),
+    }
+}
+
+/// `TERM`, `SIGTERM`, `term`.
+pub fn parse_signal(text: &str) -> Result<Signal, String> {
+    let upper = text.trim().to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    match Signal::from_str(&name) {
+        Ok(Signal::SIGKILL | Signal::SIGSTOP) => Err(format!("\"{text}\" cannot be a stop signal")),
+        Ok(signal) => Ok(signal),
+        Err(_) => Err(format!(
+            "\"{text}\" is not a signal name (like TERM, INT, QUIT)"
+        )),
+    }
+}
+
+pub fn parse_on_exit(text: &str) -> Result<OnExit, String> {
+    match text {
+        "stop-all" => Ok(OnExit::StopAll),
+        "ignore" => Ok(OnExit::Ignore),
+        "restart" => Ok(OnExit::Restart),
+        "restart-on-failure" => Ok(OnExit::RestartOnFailure),
+        _ => Err(format!(
+            "\"{text}\": expected stop-all, ignore, restart or restart-on-failure"
+        )),
+    }
+}
+
+pub fn parse_on_give_up(text: &str) -> Result<OnGiveUp, String> {
+    match text {
+        "stop-all" => Ok(OnGiveUp::StopAll),
+        "leave" => Ok(OnGiveUp::Leave),
+        _ => Err(format!("\"{text}\": expected stop-all or leave")),
+    }
+}
+
+/// The first cycle in a dependency graph (`after[i]` lists what `i` waits for), as indices.
+pub fn find_cycle(after: &[Vec<usize>]) -> Option<Vec<usize>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Open,
+        Closed,
+    }
+    fn visit(
+        i: usize,
+        after: &[Vec<usize>],
+        marks: &mut [Mark],
+        path: &mut Vec<usize>,
+    ) -> Option<Vec<usize>> {
+        match marks[i] {
+            Mark::Closed => return None,
+            Mark::Open => {
+                let start = path.iter().position(|&p| p == i).unwrap_or(0);
+                let mut cycle = path[start..].to_vec();
+                cycle.push(i);
+                return Some(cycle);
+            }
+            Mark::New => {}
+        }
+        marks[i] = Mark::Open;
+        path.push(i);
+        for &next in &after[i] {
+            if let Some(cycle) = visit(next, after, marks, path) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        marks[i] = Mark::Closed;
+        None
+    }
+    let mut marks = vec![Mark::New; after.len()];
+    (0..after.len()).find_map(|i| visit(i, after, &mut marks, &mut Vec::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_specs() {
+        assert!(matches!(parse_ready("tcp:$PORT"), Ok(ReadySpec::Tcp(None))));
+        assert!(matches!(
+            parse_ready("tcp:5432"),
+            Ok(ReadySpec::Tcp(Some(5432)))
+        ));
+        assert!(matches!(parse_ready("exit:0"), Ok(ReadySpec::ExitZero)));
+        assert!(
+            matches!(parse_ready("delay:1.5s"), Ok(ReadySpec::Delay(d)) if d == Duration::from_millis(1500))
+        );
+        match parse_ready("log:Listening on \\d+") {
+            Ok(ReadySpec::Log(re)) => assert!(re.is_match(b"Listening on 5000")),
+            other => panic!("{other:?}"),
+        }
+        for bad in [
+            "tcp",
+            "tcp:http",
+            "exit:1",
+            "log:(",
+            "delay:soon",
+            "http:80",
+        ] {
+            assert!(parse_ready(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_and_signals() {
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("-1s").is_err());
+        assert_eq!(parse_signal("TERM"), Ok(Signal::SIGTERM));
+        assert_eq!(parse_signal("sigint"), Ok(Signal::SIGINT));
+        assert_eq!(parse_signal("USR1"), Ok(Signal::SIGUSR1));
+        assert!(parse_signal("KILL").is_err());
+        assert!(parse_signal("NOPE").is_err());
+        assert_eq!(
+            parse_on_exit("restart-on-failure"),
+            Ok(OnExit::RestartOnFailure)
+        );
+        assert!(parse_on_exit("sometimes").is_err());
+        assert_eq!(parse_on_give_up("leave"), Ok(OnGiveUp::Leave));
+    }
+
+    #[test]
+    fn cycles() {
+        assert_eq!(find_cycle(&[vec![], vec![0], vec![0, 1]]), None);
+        assert_eq!(
+            find_cycle(&[vec![1], vec![2], vec![0]]),
+            Some(vec![0, 1, 2, 0])
+        );
+        assert_eq!(find_cycle(&[vec![], vec![1]]), Some(vec![1, 1]));
+    }
+}
