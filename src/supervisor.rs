@@ -652,12 +652,8 @@ impl Supervisor {
 
 /// `2s`, `1.5s`, `60s`.
 fn seconds(duration: Duration) -> String {
-    let secs = duration.as_secs_f64();
-    if secs.fract() == 0.0 {
-        format!("{secs:.0}s")
-    } else {
-        format!("{secs:.1}s")
-    }
+    let text = format!("{:.3}", duration.as_secs_f64());
+    format!("{}s", text.trim_end_matches('0').trim_end_matches('.'))
 }
 
 #[cfg(test)]
@@ -1050,6 +1046,13 @@ mod tests {
         s.on_signal(SIGTERM, t0);
         let actions = s.on_tick(t0 + Duration::from_secs(2));
         assert_eq!(actions, [Action::KillGroup(1), Action::Stop(0, SIGINT)]);
+    }
+
+    #[test]
+    fn seconds_are_short() {
+        assert_eq!(seconds(Duration::from_millis(50)), "0.05s");
+        assert_eq!(seconds(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(seconds(Duration::from_secs(60)), "60s");
     }
 
     #[test]
