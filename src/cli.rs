@@ -8,8 +8,12 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use clap_complete::Shell;
+
+use crate::color::ColorChoice;
+use crate::config_file::{OutputFormat, PtyChoice, StderrMode};
+use crate::timestamp::TimestampFormat;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -115,19 +119,19 @@ pub struct StartArgs {
 
     /// How to stamp each line: local HH:MM:SS, utc HH:MM:SS, iso (RFC 3339 with ms), ms (HH:MM:SS.mmm), none [default: local]
     #[arg(long = "timestamp", value_name = "FORMAT", env = "PROCMUX_TIMESTAMP")]
-    pub timestamp: Option<TimestampArg>,
+    pub timestamp: Option<TimestampFormat>,
 
     /// Output format: prefixed text lines, or one JSON object per line [default: text]
     #[arg(long = "format", value_name = "FORMAT", env = "PROCMUX_FORMAT")]
-    pub format: Option<FormatArg>,
+    pub format: Option<OutputFormat>,
 
     /// Give each process a pseudo-terminal (line-buffered output, colours kept) [default: auto: when stdout is a terminal]
     #[arg(long = "pty", value_name = "WHEN", env = "PROCMUX_PTY")]
-    pub pty: Option<PtyArg>,
+    pub pty: Option<PtyChoice>,
 
     /// stderr handling: merge (one stream, order kept) or mark (stderr lines marked with `!`) [default: merge]
     #[arg(long = "stderr", value_name = "MODE", env = "PROCMUX_STDERR")]
-    pub stderr: Option<StderrArg>,
+    pub stderr: Option<StderrMode>,
 
     /// Remove terminal escape sequences (colours, cursor moves) from the processes' lines
     #[arg(long = "strip-ansi", env = "PROCMUX_STRIP_ANSI")]
@@ -143,7 +147,7 @@ pub struct StartArgs {
 
     /// When to colour the output [default: auto]
     #[arg(long = "color", value_name = "WHEN", env = "PROCMUX_COLOR")]
-    pub color: Option<ColorArg>,
+    pub color: Option<ColorChoice>,
 
     /// Run these processes but hide their output (their start and exit are still shown)
     #[arg(
@@ -239,41 +243,6 @@ pub struct RunArgs {
         allow_hyphen_values = true
     )]
     pub command: Vec<OsString>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TimestampArg {
-    Local,
-    Utc,
-    Iso,
-    Ms,
-    None,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FormatArg {
-    Text,
-    Json,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PtyArg {
-    Auto,
-    Always,
-    Never,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum StderrArg {
-    Merge,
-    Mark,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorArg {
-    Auto,
-    Always,
-    Never,
 }
 
 fn parse_seconds(text: &str) -> Result<f64, String> {

@@ -3,7 +3,7 @@
 use nu_ansi_term::Color;
 
 /// The user's `--color` choice (or `color = "…"` in `procmux.toml`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum ColorChoice {
     Auto,

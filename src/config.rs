@@ -13,9 +13,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use crate::cli::{
-    ColorArg, FormatArg, ProjectArgs, PtyArg, RunArgs, StartArgs, StderrArg, TimestampArg,
-};
+use crate::cli::{ProjectArgs, RunArgs, StartArgs};
 use crate::color::{self, ColorChoice};
 use crate::config_file::ProcessConfig;
 use crate::config_file::{self, FileConfig, OutputFormat, PtyChoice, StderrMode, TimestampSetting};
@@ -278,15 +276,10 @@ impl StartConfig {
         };
         let types = resolve_types(&project, args, Duration::from_secs_f64(default_timeout))?;
         let stdout_is_tty = io::stdout().is_terminal();
-        let pty_default = match args.pty {
-            Some(PtyArg::Always) => true,
-            Some(PtyArg::Never) => false,
-            Some(PtyArg::Auto) => stdout_is_tty,
-            None => match settings.and_then(|s| s.pty) {
-                Some(PtyChoice::Always) => true,
-                Some(PtyChoice::Never) => false,
-                Some(PtyChoice::Auto) | None => stdout_is_tty,
-            },
+        let pty_default = match args.pty.or(settings.and_then(|s| s.pty)) {
+            Some(PtyChoice::Always) => true,
+            Some(PtyChoice::Never) => false,
+            Some(PtyChoice::Auto) | None => stdout_is_tty,
         };
         let pty_for = |name: &str| {
             let per_process = settings
@@ -334,12 +327,10 @@ impl StartConfig {
         }
         let longest_name = project.procfile.names().map(str::len).max().unwrap_or(0);
         let width = (longest_name + largest_count.to_string().len() + 1).max(6);
-        let choice = match args.color {
-            Some(ColorArg::Auto) => ColorChoice::Auto,
-            Some(ColorArg::Always) => ColorChoice::Always,
-            Some(ColorArg::Never) => ColorChoice::Never,
-            None => settings.and_then(|s| s.color).unwrap_or(ColorChoice::Auto),
-        };
+        let choice = args
+            .color
+            .or(settings.and_then(|s| s.color))
+            .unwrap_or(ColorChoice::Auto);
         let color = color::enabled(choice, &|name| std::env::var(name).ok(), stdout_is_tty);
         link_instances(&project, &types, &mut processes)?;
         let exit_code_from = match &args.exit_code_from {
@@ -358,26 +349,14 @@ impl StartConfig {
         };
         let timestamp = match (args.no_timestamp, args.timestamp) {
             (true, _) => TimestampFormat::None,
-            (false, Some(format)) => match format {
-                TimestampArg::Local => TimestampFormat::Local,
-                TimestampArg::Utc => TimestampFormat::Utc,
-                TimestampArg::Iso => TimestampFormat::Iso,
-                TimestampArg::Ms => TimestampFormat::Ms,
-                TimestampArg::None => TimestampFormat::None,
-            },
+            (false, Some(format)) => format,
             (false, None) => settings
                 .and_then(|s| s.timestamp)
                 .map_or(TimestampFormat::Local, TimestampSetting::format),
         };
         let prefix = !args.no_prefix && settings.and_then(|s| s.prefix).unwrap_or(true);
-        let json = match args.format {
-            Some(format) => format == FormatArg::Json,
-            None => settings.and_then(|s| s.format) == Some(OutputFormat::Json),
-        };
-        let mark_stderr = match args.stderr {
-            Some(mode) => mode == StderrArg::Mark,
-            None => settings.and_then(|s| s.stderr) == Some(StderrMode::Mark),
-        };
+        let json = args.format.or(settings.and_then(|s| s.format)) == Some(OutputFormat::Json);
+        let mark_stderr = args.stderr.or(settings.and_then(|s| s.stderr)) == Some(StderrMode::Mark);
         let strip_ansi = args.strip_ansi || settings.and_then(|s| s.strip_ansi).unwrap_or(false);
         let hint_wanted =
             !args.no_color_hint && settings.and_then(|s| s.color_hint).unwrap_or(true);
