@@ -351,9 +351,20 @@ impl Supervisor {
             OnExit::RestartOnFailure => !exit.success(),
         };
         if !restart {
+            let ready = instance.ready;
+            let label = instance.label.clone();
+            let stranded = self
+                .instances
+                .iter()
+                .any(|w| w.life == Life::Waiting && w.policy.after.contains(&i));
+            if !ready && stranded {
+                // What waits for it could never start: nothing left to wait for.
+                actions.push(Action::Say(format!("{label} {exit} before it was ready")));
+                actions.extend(self.begin_shutdown(exit.code().max(NOT_READY_CODE), now));
+                return actions;
+            }
             actions.push(Action::Say(format!(
-                "{} {exit}; it may exit, the others keep running",
-                instance.label
+                "{label} {exit}; it may exit, the others keep running"
             )));
             return actions;
         }
@@ -1046,6 +1057,28 @@ mod tests {
         s.on_signal(SIGTERM, t0);
         let actions = s.on_tick(t0 + Duration::from_secs(2));
         assert_eq!(actions, [Action::KillGroup(1), Action::Stop(0, SIGINT)]);
+    }
+
+    #[test]
+    fn a_dependency_that_exits_before_it_is_ready_stops_the_stack() {
+        let t0 = Instant::now();
+        let db = Policy {
+            ready: Readiness::Reported,
+            ..restarting(OnExit::Ignore)
+        };
+        let web = Policy {
+            after: vec![0],
+            ..Policy::foreman(TIMEOUT)
+        };
+        let mut s = stack(vec![db, web]);
+        run_all(&mut s, t0);
+        let actions = s.on_exit(0, Exit::Code(0), t0);
+        assert_eq!(
+            says(&actions)[0],
+            "p0.1 exited with code 0 before it was ready"
+        );
+        assert!(s.is_stopping());
+        assert_eq!(s.exit_code(), NOT_READY_CODE);
     }
 
     #[test]
