@@ -2,7 +2,7 @@
 //! the `--may-exit`/`--restart`/`--restart-on-failure` flags into the supervisor's [`Policy`].
 //!
 //! Parsing of the small value languages (`ready = "tcp:$PORT"`, `"delay:2s"`, signal names)
-//! is pure and unit-tested; [`crate::config`] reports errors at the file's line and column.
+//! is pure and unit-tested; errors in the file are reported at its line and column.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -10,7 +10,13 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use regex::bytes::Regex;
 
-use crate::supervisor::{OnExit, OnGiveUp};
+use toml::Spanned;
+
+use crate::cli::StartArgs;
+use crate::config::{ConfigFile, ProcessSpec, Project, file_seconds};
+use crate::config_file::ProcessConfig;
+use crate::error::{Error, Result};
+use crate::supervisor::{OnExit, OnGiveUp, Policy, Readiness};
 
 /// When a process counts as ready, as written in `ready = "…"`.
 #[derive(Debug, Clone)]
@@ -145,6 +151,184 @@ pub fn find_cycle(after: &[Vec<usize>]) -> Option<Vec<usize>> {
     }
     let mut marks = vec![Mark::New; after.len()];
     (0..after.len()).find_map(|i| visit(i, after, &mut marks, &mut Vec::new()))
+}
+
+/// A process type's supervision, before instances exist.
+pub struct TypeSettings {
+    pub policy: Policy,
+    /// Procfile indices of the types in `after`.
+    pub after: Vec<usize>,
+    pub ready: ReadySpec,
+}
+
+/// Every Procfile entry's policy: defaults, then its `[process.NAME]` table, then the flags.
+pub fn resolve_types(
+    project: &Project,
+    args: &StartArgs,
+    timeout: Duration,
+) -> Result<Vec<TypeSettings>> {
+    for name in args
+        .may_exit
+        .iter()
+        .chain(&args.restart)
+        .chain(&args.restart_on_failure)
+    {
+        if project.procfile.position(name).is_none() {
+            return Err(project.unknown_name(name, ""));
+        }
+    }
+    let mut types = Vec::new();
+    for entry in &project.procfile.entries {
+        let mut settings = TypeSettings {
+            policy: Policy::foreman(timeout),
+            after: Vec::new(),
+            ready: ReadySpec::Started,
+        };
+        if let Some(file) = &project.file
+            && let Some((_, table)) = file
+                .config
+                .process
+                .iter()
+                .find(|(n, _)| n.get_ref() == &entry.name)
+        {
+            apply_table(project, file, table, &mut settings)?;
+        }
+        let named = |list: &[String]| list.iter().any(|n| n == &entry.name);
+        if named(&args.may_exit) {
+            settings.policy.on_exit = OnExit::Ignore;
+        }
+        if named(&args.restart) {
+            settings.policy.on_exit = OnExit::Restart;
+        }
+        if named(&args.restart_on_failure) {
+            settings.policy.on_exit = OnExit::RestartOnFailure;
+        }
+        types.push(settings);
+    }
+    let graph: Vec<Vec<usize>> = types.iter().map(|t| t.after.clone()).collect();
+    if let Some(cycle) = find_cycle(&graph) {
+        let names: Vec<&str> = cycle
+            .iter()
+            .map(|&i| project.procfile.entries[i].name.as_str())
+            .collect();
+        let message = format!(
+            "after: processes wait for each other: {}",
+            names.join(" → ")
+        );
+        let file = project.file.as_ref().expect("after comes from the file");
+        let first = &project.procfile.entries[cycle[0]].name;
+        let span = file
+            .config
+            .process
+            .iter()
+            .find(|(n, _)| n.get_ref() == first)
+            .and_then(|(_, t)| t.after.as_ref()?.first().map(Spanned::span))
+            .unwrap_or(0..0);
+        return Err(file.error_at(span, message));
+    }
+    Ok(types)
+}
+
+/// Applies one `[process.NAME]` table, reporting bad values at their place in the file.
+fn apply_table(
+    project: &Project,
+    file: &ConfigFile,
+    table: &ProcessConfig,
+    settings: &mut TypeSettings,
+) -> Result<()> {
+    let policy = &mut settings.policy;
+    let seconds = |value: &Option<Spanned<f64>>, key: &str| -> Result<Option<Duration>> {
+        value
+            .as_ref()
+            .map(|v| file_seconds(project, v, key).map(Duration::from_secs_f64))
+            .transpose()
+    };
+    if let Some(v) = &table.on_exit {
+        policy.on_exit = parse_on_exit(v.get_ref())
+            .map_err(|e| file.error_at(v.span(), format!("on_exit: {e}")))?;
+    }
+    if let Some(v) = &table.on_give_up {
+        policy.on_give_up = parse_on_give_up(v.get_ref())
+            .map_err(|e| file.error_at(v.span(), format!("on_give_up: {e}")))?;
+    }
+    if let Some(v) = &table.stop_signal {
+        policy.stop_signal = parse_signal(v.get_ref())
+            .map_err(|e| file.error_at(v.span(), format!("stop_signal: {e}")))?;
+    }
+    if let Some(d) = seconds(&table.stop_timeout, "stop_timeout")? {
+        policy.stop_timeout = d;
+    }
+    if let Some(d) = seconds(&table.restart_delay, "restart_delay")? {
+        policy.backoff.initial = d;
+    }
+    if let Some(d) = seconds(&table.restart_delay_max, "restart_delay_max")? {
+        policy.backoff.max = d;
+    }
+    if let Some(d) = seconds(&table.stable_after, "stable_after")? {
+        policy.backoff.stable_after = d;
+    }
+    if let Some(d) = seconds(&table.restart_window, "restart_window")? {
+        policy.backoff.window = d;
+    }
+    if let Some(n) = table.max_restarts {
+        policy.backoff.max_restarts = n;
+    }
+    if let Some(d) = seconds(&table.ready_timeout, "ready_timeout")? {
+        policy.ready_timeout = d;
+    }
+    if let Some(v) = &table.ready {
+        settings.ready =
+            parse_ready(v.get_ref()).map_err(|e| file.error_at(v.span(), format!("ready: {e}")))?;
+        policy.ready = match settings.ready {
+            ReadySpec::Started => Readiness::Started,
+            ReadySpec::Tcp(_) | ReadySpec::Log(_) => Readiness::Reported,
+            ReadySpec::ExitZero => Readiness::ExitZero,
+            ReadySpec::Delay(d) => Readiness::Delay(d),
+        };
+    }
+    for name in table.after.iter().flatten() {
+        match project.procfile.position(name.get_ref()) {
+            Some(index) => settings.after.push(index),
+            None => {
+                return Err(file.error_at(
+                    name.span(),
+                    format!("after: {}", project.unknown_message(name.get_ref())),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Turns each instance's `after` types into instance indices: it waits for every instance of
+/// those types.
+pub fn link_instances(
+    project: &Project,
+    types: &[TypeSettings],
+    processes: &mut [ProcessSpec],
+) -> Result<()> {
+    let type_of: Vec<usize> = processes.iter().map(|p| p.type_index).collect();
+    for process in processes.iter_mut() {
+        let mut after = Vec::new();
+        for &dependency in &types[process.type_index].after {
+            let instances: Vec<usize> = type_of
+                .iter()
+                .enumerate()
+                .filter(|&(_, &t)| t == dependency)
+                .map(|(i, _)| i)
+                .collect();
+            if instances.is_empty() {
+                let name = &project.procfile.entries[dependency].name;
+                return Err(Error::Usage(format!(
+                    "{} starts after {name}, but the formation runs no {name}",
+                    process.name
+                )));
+            }
+            after.extend(instances);
+        }
+        process.policy.after = after;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
