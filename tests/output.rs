@@ -277,7 +277,7 @@ fn a_slow_reader_does_not_cut_lines() {
          for at in range(0, len(data), 65536):\n\
          \x20   sys.stdout.buffer.write(data[at:at + 65536])\n\
          \x20   sys.stdout.buffer.flush()\n\
-         \x20   time.sleep(0.02)\n\
+         \x20   time.sleep(0.005)\n\
          time.sleep(0.5)\n",
     );
     let (mut child, mut stdout) = app.procmux(&["start", "--no-timestamp"]).spawn_raw();
@@ -285,7 +285,7 @@ fn a_slow_reader_does_not_cut_lines() {
     let mut chunk = vec![0; 2 * 1024];
     // About 2 MB/s: procmux spends most of its time blocked on stdout, and writing out one
     // writer's 64 KiB burst takes longer than the idle-flush delay, while the other writer's
-    // partial line waits (its next burst comes 20 ms later: it is not idle).
+    // partial line waits (its next burst comes 5 ms later: it is not idle).
     loop {
         std::thread::sleep(std::time::Duration::from_millis(1));
         match stdout.read(&mut chunk).unwrap() {
