@@ -262,6 +262,27 @@ quiet = false
         }
     }
 
+    /// The README's example file is valid, so the documentation cannot drift from the parser.
+    #[test]
+    fn the_readme_example_parses() {
+        let readme = include_str!("../README.md");
+        let section = readme
+            .split("### `procmux.toml`")
+            .nth(1)
+            .expect("the section");
+        let example = section
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|s| s.split("```").next());
+        let config = FileConfig::parse(example.expect("the example")).unwrap();
+        assert!(
+            config
+                .process
+                .iter()
+                .any(|(name, p)| name.get_ref() == "worker" && p.ready.is_some())
+        );
+    }
+
     #[test]
     fn line_column_counts_characters() {
         assert_eq!(line_column("ab\ncé=", 6), (2, 3));
