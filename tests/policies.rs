@@ -355,3 +355,20 @@ fn policy_errors_are_located_in_the_config_file() {
         done.stderr
     );
 }
+
+/// A command that cannot be started is reported under its name and counts as exit 127. Here
+/// the restart finds its working directory gone.
+#[test]
+fn a_process_that_cannot_start_exits_127() {
+    let app = App::new("gone: rmdir \"$PWD\"; exit 1\nother: sleep 1000\n");
+    std::fs::create_dir(app.path().join("work")).unwrap();
+    app.write("procmux.toml", "root = \"work\"\n[process.gone]\non_exit = \"restart\"\nrestart_delay = 0.05\nmax_restarts = 1\n");
+    let done = app.procmux(&["start", "--no-timestamp"]).run();
+    let text = done.text();
+    assert!(text.contains("gone.1  | failed to start: "), "{text}");
+    assert!(
+        text.contains("gone.1 exited with code 127, giving up"),
+        "{text}"
+    );
+    assert_eq!(done.code, Some(127), "{text}");
+}
