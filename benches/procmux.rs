@@ -470,6 +470,16 @@ fn voluntary_switches(pid: Pid) -> u64 {
         .unwrap_or(0)
 }
 
+/// `procmux start` on `procfile`, plain text, its stdout a pipe for the harness to read.
+fn start_piped(procfile: &Path) -> Child {
+    Command::new(BIN)
+        .args(["start", "--no-timestamp", "--color", "never", "-f"])
+        .arg(procfile)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("procmux")
+}
+
 /// Every line arrives whole, attributed to its writer, in order.
 fn check_integrity(opts: &Opts, dir: &Path) {
     let p = opts.writers;
@@ -484,12 +494,7 @@ fn check_integrity(opts: &Opts, dir: &Path) {
     let procfile = writer_procfile(dir, "check", p, |i| {
         format!("cat '{}'", dir.join(format!("check{i}")).display())
     });
-    let mut child = Command::new(BIN)
-        .args(["start", "--no-timestamp", "--color", "never", "-f"])
-        .arg(&procfile)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = start_piped(&procfile);
     let reader = BufReader::with_capacity(1 << 20, child.stdout.take().unwrap());
     let mut next = vec![0usize; p];
     let mut bad = 0;
@@ -558,12 +563,7 @@ fn latency(dir: &Path) {
         format!("clock: python3 '{}'\n", script.display()),
     )
     .unwrap();
-    let mut child = Command::new(BIN)
-        .args(["start", "--no-timestamp", "--color", "never", "-f"])
-        .arg(&procfile)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = start_piped(&procfile);
     let reader = BufReader::new(child.stdout.take().unwrap());
     let mut delays: Vec<i64> = Vec::new();
     for line in reader.lines() {

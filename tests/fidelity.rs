@@ -105,7 +105,6 @@ fn pty_size_follows_the_environment_less_the_prefix() {
 fn sigwinch_resizes_the_ptys() {
     let app = App::new("size: trap 'stty size' WINCH; stty size; while :; do sleep 0.05; done\n");
     let driver = r#"
-import fcntl, os, select, signal, struct, sys, termios, time
 master, slave = os.openpty()
 def resize(rows, cols):
     fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
@@ -118,41 +117,16 @@ if pid == 0:
         os.dup2(slave, fd)
     os.execv(sys.argv[1], [sys.argv[1], "start", "--no-timestamp", "--color", "never"])
 os.close(slave)
-seen = b""
-def wait_for(needle, limit=10):
-    global seen
-    end = time.time() + limit
-    while needle not in seen and time.time() < end:
-        if select.select([master], [], [], 0.1)[0]:
-            try:
-                seen += os.read(master, 65536)
-            except OSError:
-                break
-    return needle in seen
-first = wait_for(b"size.1 | 40 111")
+first = wait_for(master, b"size.1 | 40 111")
 resize(50, 150)
 os.kill(pid, signal.SIGWINCH)
-second = wait_for(b"size.1 | 50 141")
+second = wait_for(master, b"size.1 | 50 141")
 os.kill(pid, signal.SIGTERM)
 os.waitpid(pid, 0)
-print("first", first, "second", second)
-sys.stdout.flush()
 if not (first and second):
-    sys.stderr.write(seen.decode(errors="replace"))
-    sys.exit(1)
+    fail()
 "#;
-    app.write("driver.py", driver);
-    let output = std::process::Command::new("timeout")
-        .args(["30", "python3", "driver.py", env!("CARGO_BIN_EXE_procmux")])
-        .current_dir(app.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    support::run_pty_driver(&app, driver).unwrap();
 }
 
 #[test]

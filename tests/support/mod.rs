@@ -333,3 +333,41 @@ pub fn script_path(app: &App, name: &str, body: &str) -> PathBuf {
     app.write(name, body);
     app.path().join(name)
 }
+
+/// Runs a Python `body` that drives a pseudo-terminal, with `procmux` as `sys.argv[1]`, in the
+/// app directory, bounded by `timeout`. The body gets `wait_for(master, needle)` (5 s per wait),
+/// and `seen`, what the master has shown so far; it exits non-zero on failure, printing `seen`.
+pub fn run_pty_driver(app: &App, body: &str) -> Result<(), String> {
+    const PRELUDE: &str = r#"
+import fcntl, os, select, signal, struct, sys, termios, time
+seen = b""
+def wait_for(master, needle, limit=5):
+    global seen
+    end = time.time() + limit
+    while needle not in seen and time.time() < end:
+        if select.select([master], [], [], 0.1)[0]:
+            try:
+                seen += os.read(master, 65536)
+            except OSError:
+                break
+    return needle in seen
+def fail():
+    sys.stderr.write(repr(seen))
+    sys.exit(1)
+"#;
+    app.write("driver.py", format!("{PRELUDE}\n{body}"));
+    let output = Command::new("timeout")
+        .args(["60", "python3", "driver.py", env!("CARGO_BIN_EXE_procmux")])
+        .current_dir(app.path())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{:?}: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
