@@ -360,7 +360,7 @@ fn policy_errors_are_located_in_the_config_file() {
 /// the restart finds its working directory gone.
 #[test]
 fn a_process_that_cannot_start_exits_127() {
-    let app = App::new("gone: rmdir \"$PWD\"; exit 1\nother: sleep 1000\n");
+    let app = App::new("gone: sleep 0.3; rmdir \"$PWD\"; exit 1\nother: sleep 1000\n");
     std::fs::create_dir(app.path().join("work")).unwrap();
     app.write("procmux.toml", "root = \"work\"\n[process.gone]\non_exit = \"restart\"\nrestart_delay = 0.05\nmax_restarts = 1\n");
     let done = app.procmux(&["start", "--no-timestamp"]).run();
