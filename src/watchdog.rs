@@ -54,10 +54,18 @@ impl Watchdog {
         }
     }
 
-    /// procmux is exiting cleanly: nothing for the watchdog to do.
+    /// procmux is exiting cleanly: nothing for the watchdog to do. Waits (at most a second)
+    /// until the watchdog has closed its end, so that it is gone when procmux is.
     pub fn dismiss(&mut self) {
         if let Some(mut pipe) = self.pipe.take() {
-            let _ = writeln!(pipe, "done");
+            if writeln!(pipe, "done").is_err() {
+                return;
+            }
+            use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+            use std::os::fd::AsFd;
+            // No events asked for: poll wakes only for POLLERR, when the last reader is gone.
+            let mut fds = [PollFd::new(pipe.as_fd(), PollFlags::empty())];
+            let _ = poll(&mut fds, PollTimeout::from(1000u16));
         }
     }
 }

@@ -329,8 +329,8 @@ fn the_watchdog_leaves_after_a_clean_exit() {
     let app = App::new("web: echo hi\n");
     let done = app.procmux(&["start"]).run();
     assert_eq!(done.code, Some(0));
-    // No stray `procmux __watchdog` from this run is left: find watchdogs whose cwd is ours.
-    std::thread::sleep(Duration::from_millis(200));
+    // No stray `procmux __watchdog` from this run is left, right away: find watchdogs whose
+    // cwd is ours.
     let ours = std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
