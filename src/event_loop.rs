@@ -73,6 +73,12 @@ const PROMPT_MAX: usize = 256;
 pub const LONG_PARTIAL_IDLE: Duration = Duration::from_secs(1);
 /// A pty's size when procmux's stdout is not a terminal and `COLUMNS`/`LINES` are not set.
 const DEFAULT_SIZE: (u16, u16) = (80, 24);
+/// After each start, when to look for descendants that detached into groups of their own.
+const ESCAPE_SCANS: [Duration; 3] = [
+    Duration::from_millis(500),
+    Duration::from_secs(2),
+    Duration::from_secs(10),
+];
 /// How often `ready = "tcp:…"` is tried.
 const PROBE_INTERVAL: Duration = Duration::from_millis(100);
 /// How long one TCP readiness connect may take (loopback answers at once).
@@ -124,6 +130,10 @@ struct EventLoop {
     watchdog: Option<Watchdog>,
     /// When the TCP readiness probes run next, while any process waits for one.
     next_probe: Option<Instant>,
+    /// When to look for descendants that left their group, to tell the watchdog (sorted).
+    escape_scans: Vec<Instant>,
+    /// Groups the watchdog knows about.
+    watched: HashSet<Pid>,
 }
 
 impl EventLoop {
@@ -158,6 +168,8 @@ impl EventLoop {
                 config.exit_code_from,
             ),
             next_probe: None,
+            escape_scans: Vec::new(),
+            watched: HashSet::new(),
             config,
             poll,
             signals,
@@ -246,13 +258,16 @@ impl EventLoop {
                 process.pty = Some(token);
             }
         }
+        self.by_pid.insert(spawned.pid, index);
+        self.watch_group(spawned.pid);
+        // Daemons detach soon after they start: look for them a few times.
+        let now = Instant::now();
+        self.escape_scans
+            .extend(ESCAPE_SCANS.iter().map(|&after| now + after));
+        self.escape_scans.sort_unstable();
         let process = &mut self.processes[index];
         process.state = State::Running { pid: spawned.pid };
         process.pgid = Some(spawned.pid);
-        if let Some(watchdog) = &mut self.watchdog {
-            watchdog.watch(spawned.pid);
-        }
-        self.by_pid.insert(spawned.pid, index);
         let subject = Subject::Process {
             name: &process.spec.name,
             instance: process.spec.instance,
@@ -378,6 +393,7 @@ impl EventLoop {
         flushes
             .chain(self.supervisor.deadline())
             .chain(self.next_probe)
+            .chain(self.escape_scans.first().copied())
             .min()
             .map(|due| due.saturating_duration_since(now))
     }
@@ -509,6 +525,30 @@ impl EventLoop {
             self.execute(actions);
         }
         self.probe_tcp(now);
+        if self.escape_scans.first().is_some_and(|&due| due <= now) {
+            self.escape_scans.retain(|&due| due > now);
+            self.watch_escaped();
+        }
+    }
+
+    /// Tells the watchdog about a process group, once.
+    fn watch_group(&mut self, pgid: Pid) {
+        if self.watched.insert(pgid)
+            && let Some(watchdog) = &mut self.watchdog
+        {
+            watchdog.watch(pgid);
+        }
+    }
+
+    /// Tells the watchdog about the groups of descendants that left procmux's groups (a
+    /// daemon's `setsid`), so that they die with the rest even if procmux is SIGKILLed.
+    fn watch_escaped(&mut self) {
+        if self.watchdog.is_none() || self.supervisor.is_stopping() {
+            return;
+        }
+        for descendant in sys::descendants(Pid::this()) {
+            self.watch_group(descendant.pgid);
+        }
     }
 
     /// Tells the supervisor about processes whose output matched their `ready = "log:…"`.

@@ -342,3 +342,22 @@ fn the_watchdog_leaves_after_a_clean_exit() {
         .count();
     assert_eq!(ours, 0, "a watchdog outlived procmux");
 }
+
+/// A daemon that detached into its own session is found within a second of starting and
+/// handed to the watchdog, so it dies too when procmux is SIGKILLed.
+#[test]
+fn kill_9_of_procmux_also_stops_a_detached_daemon() {
+    let app = App::new(
+        "web: setsid sh -c 'echo \"daemon $$\"; exec sleep 1000' & echo \"ready $$\"; exec sleep 1000\n",
+    );
+    let mut running = app.procmux(&["start", "--no-timestamp"]).spawn();
+    running.wait_for("daemon ");
+    running.wait_for("ready ");
+    let mut pids = running.pids_after("daemon");
+    pids.extend(running.pids_after("ready"));
+    // procmux looks for detached descendants 0.5 s after a start.
+    std::thread::sleep(Duration::from_millis(900));
+    running.signal(Signal::SIGKILL);
+    let _ = running.wait();
+    assert_all_gone(&pids);
+}
