@@ -79,6 +79,8 @@ const ESCAPE_SCANS: [Duration; 3] = [
     Duration::from_secs(2),
     Duration::from_secs(10),
 ];
+/// Scans are rounded up to multiples of this, so that many starts cost few scans.
+const SCAN_GRID: Duration = Duration::from_millis(500);
 /// How often `ready = "tcp:…"` is tried.
 const PROBE_INTERVAL: Duration = Duration::from_millis(100);
 /// How long one TCP readiness connect may take (loopback answers at once).
@@ -134,6 +136,8 @@ struct EventLoop {
     escape_scans: Vec<Instant>,
     /// Groups the watchdog knows about.
     watched: HashSet<Pid>,
+    /// When the loop was created: the origin of the scan grid.
+    epoch: Instant,
 }
 
 impl EventLoop {
@@ -170,6 +174,7 @@ impl EventLoop {
             next_probe: None,
             escape_scans: Vec::new(),
             watched: HashSet::new(),
+            epoch: Instant::now(),
             config,
             poll,
             signals,
@@ -260,11 +265,17 @@ impl EventLoop {
         }
         self.by_pid.insert(spawned.pid, index);
         self.watch_group(spawned.pid);
-        // Daemons detach soon after they start: look for them a few times.
+        // Daemons detach soon after they start: look for them a few times, on a coarse grid
+        // so that processes started together share their scans.
         let now = Instant::now();
-        self.escape_scans
-            .extend(ESCAPE_SCANS.iter().map(|&after| now + after));
-        self.escape_scans.sort_unstable();
+        for after in ESCAPE_SCANS {
+            let since = (now + after).saturating_duration_since(self.epoch);
+            let slots = since.as_nanos().div_ceil(SCAN_GRID.as_nanos()) as u32;
+            let due = self.epoch + SCAN_GRID * slots;
+            if let Err(at) = self.escape_scans.binary_search(&due) {
+                self.escape_scans.insert(at, due);
+            }
+        }
         let process = &mut self.processes[index];
         process.state = State::Running { pid: spawned.pid };
         process.pgid = Some(spawned.pid);
