@@ -355,8 +355,8 @@ fn kill_9_of_procmux_also_stops_a_detached_daemon() {
     running.wait_for("ready ");
     let mut pids = running.pids_after("daemon");
     pids.extend(running.pids_after("ready"));
-    // procmux looks for detached descendants 0.5 s after a start.
-    std::thread::sleep(Duration::from_millis(900));
+    // procmux looks for detached descendants 0.5 s after a start, rounded up to a 0.5 s grid.
+    std::thread::sleep(Duration::from_millis(1300));
     running.signal(Signal::SIGKILL);
     let _ = running.wait();
     assert_all_gone(&pids);
