@@ -197,7 +197,9 @@ impl EventLoop {
         if let Some(old) = process.pgid.take() {
             // What a restarted process left behind in its old group goes with it.
             sys::signal_group(old, process.spec.policy.stop_signal);
-            process.old_groups.push(old);
+            if sys::group_alive(old) {
+                process.old_groups.push(old);
+            }
         }
         let actions = match self.spawn_one(index) {
             Ok(()) => self.supervisor.on_spawned(index, now),
@@ -249,14 +251,25 @@ impl EventLoop {
         self.processes[index].sources.clear();
         self.processes[index].pty = None;
         for (stream, fd) in spawned.outputs {
-            let token = self.sources.len();
+            // A restart reuses its own closed streams' slots: the list would otherwise grow
+            // with every restart, and every loop iteration walks it.
+            let token = self
+                .sources
+                .iter()
+                .position(|s| s.process == index && s.is_retired())
+                .unwrap_or(self.sources.len());
             let mut pipe = Receiver::from(fd);
             self.poll
                 .registry()
                 .register(&mut pipe, Token(token), Interest::READABLE)?;
             let prefix = self.stream_prefix(index, spawned.pid, stream);
             let quiet = self.processes[index].spec.quiet;
-            self.sources.push(Source::new(index, pipe, prefix, quiet));
+            let source = Source::new(index, pipe, prefix, quiet);
+            if token == self.sources.len() {
+                self.sources.push(source);
+            } else {
+                self.sources[token] = source;
+            }
             let process = &mut self.processes[index];
             process.sources.push(token);
             if spawned.pty == Some(stream) {

@@ -73,6 +73,11 @@ impl Source {
         self.watch = None;
     }
 
+    /// Closed, with nothing pending: its slot can serve a new stream.
+    pub fn is_retired(&self) -> bool {
+        self.pipe.is_none() && !self.queued && self.flush_at.is_none()
+    }
+
     pub fn is_open(&self) -> bool {
         self.pipe.is_some()
     }
