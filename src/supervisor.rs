@@ -351,13 +351,8 @@ impl Supervisor {
             OnExit::RestartOnFailure => !exit.success(),
         };
         if !restart {
-            let ready = instance.ready;
             let label = instance.label.clone();
-            let stranded = self
-                .instances
-                .iter()
-                .any(|w| w.life == Life::Waiting && w.policy.after.contains(&i));
-            if !ready && stranded {
+            if self.strands_dependants(i) {
                 // What waits for it could never start: nothing left to wait for.
                 actions.push(Action::Say(format!("{label} {exit} before it was ready")));
                 actions.extend(self.begin_shutdown(exit.code().max(NOT_READY_CODE), now));
@@ -386,6 +381,10 @@ impl Supervisor {
             )));
             if instance.policy.on_give_up == OnGiveUp::StopAll {
                 actions.extend(self.begin_shutdown(exit.code(), now));
+            } else if self.strands_dependants(i) {
+                let label = self.instances[i].label.clone();
+                actions.push(Action::Say(format!("{label} will not become ready")));
+                actions.extend(self.begin_shutdown(exit.code().max(NOT_READY_CODE), now));
             }
             return actions;
         }
@@ -409,6 +408,16 @@ impl Supervisor {
             backoff.max_restarts
         )));
         actions
+    }
+
+    /// True when instance `i` is gone for good without having become ready while another
+    /// instance still waits for it.
+    fn strands_dependants(&self, i: usize) -> bool {
+        !self.instances[i].ready
+            && self
+                .instances
+                .iter()
+                .any(|w| w.life == Life::Waiting && w.policy.after.contains(&i))
     }
 
     /// Instance `i`'s process group is empty (checked by the loop while it is signalled).
@@ -1079,6 +1088,31 @@ mod tests {
         );
         assert!(s.is_stopping());
         assert_eq!(s.exit_code(), NOT_READY_CODE);
+    }
+
+    #[test]
+    fn a_dependency_left_dead_before_it_was_ready_stops_the_stack() {
+        let t0 = Instant::now();
+        let backoff = Backoff {
+            max_restarts: 0,
+            ..Backoff::default()
+        };
+        let db = Policy {
+            ready: Readiness::Reported,
+            backoff,
+            on_give_up: OnGiveUp::Leave,
+            ..restarting(OnExit::Restart)
+        };
+        let web = Policy {
+            after: vec![0],
+            ..Policy::foreman(TIMEOUT)
+        };
+        let mut s = stack(vec![db, web]);
+        run_all(&mut s, t0);
+        let actions = s.on_exit(0, Exit::Code(2), t0);
+        assert_eq!(says(&actions)[1], "p0.1 will not become ready");
+        assert!(s.is_stopping());
+        assert_eq!(s.exit_code(), 2);
     }
 
     #[test]
