@@ -9,16 +9,24 @@
 //!
 //! Each iteration:
 //! 1. poll, with a timeout only when something is due: a pipe still holding data (zero), a
-//!    partial line waiting for its idle flush, or a shutdown deadline. Idle children cost no
-//!    wake-ups.
-//! 2. pump the pipes with data: read into the process's buffer until `WouldBlock`, at most
+//!    partial line waiting for its idle flush, a supervisor deadline (restart, readiness,
+//!    shutdown), a TCP readiness probe, or a scan for detached daemons (a few after each
+//!    start). Idle children cost no wake-ups.
+//! 2. pump the pipes with data: read into the shared buffer until `WouldBlock`, at most
 //!    [`READS_PER_WAKE`] reads each, so a chatty child cannot starve the others (a pipe cut off
-//!    by the budget stays queued in `readable`, since mio is edge-triggered).
+//!    by the budget stays queued in `readable`, since mio is edge-triggered). Lines matching a
+//!    `ready = "log:…"` pattern are noted.
 //! 3. handle signals: SIGCHLD reaps every exited child with `waitpid(-1, WNOHANG)` (signals
 //!    coalesce); an exit is final when `waitpid` says so, not at EOF, because a grandchild may
 //!    hold the pipe open. Before the exit line is printed, what the pipe holds is drained.
-//! 4. run due timers: idle partial lines, shutdown deadlines.
-//! 5. hand every event to the [`Supervisor`] and carry out its actions.
+//!    SIGWINCH resizes the ptys.
+//! 4. run due timers: idle partial lines, supervisor deadlines, probes, scans.
+//! 5. hand every event to the [`Supervisor`] (a pure state machine) and carry out its
+//!    actions: spawn, signal a group, kill, say something. While stopping, tell it which
+//!    signalled groups are empty, so that their dependencies are stopped next.
+//!
+//! Every process group (and every detached daemon's group found by a scan) is also told to
+//! the [`Watchdog`], which kills them all if procmux dies without cleaning up.
 //!
 //! procmux is a child subreaper, so every descendant that outlives its parent becomes its
 //! child. Hence "no descendant left" is exactly "`waitpid` says ECHILD", and that ends the loop
