@@ -116,15 +116,16 @@ fn output_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok((reader, writer))
 }
 
-/// A pty pair sized `size`, the master non-blocking, the slave not translating `\n` into
-/// `\r\n` (so lines arrive as the program wrote them).
+/// A pty pair sized `size`, the master non-blocking, the slave's output processing off (no
+/// `\n` → `\r\n`, no tab expansion: bytes arrive as the program wrote them, and the kernel
+/// does less per byte).
 fn open_pty(size: &Winsize) -> io::Result<(OwnedFd, OwnedFd)> {
     let pair = nix::pty::openpty(Some(size), None)?;
     sys::set_cloexec(&pair.master)?;
     sys::set_cloexec(&pair.slave)?;
     sys::set_nonblocking(&pair.master)?;
     let mut termios = tcgetattr(&pair.slave)?;
-    termios.output_flags.remove(OutputFlags::ONLCR);
+    termios.output_flags.remove(OutputFlags::OPOST | OutputFlags::ONLCR);
     tcsetattr(&pair.slave, SetArg::TCSANOW, &termios)?;
     Ok((pair.master, pair.slave))
 }
