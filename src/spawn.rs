@@ -125,7 +125,9 @@ fn open_pty(size: &Winsize) -> io::Result<(OwnedFd, OwnedFd)> {
     sys::set_cloexec(&pair.slave)?;
     sys::set_nonblocking(&pair.master)?;
     let mut termios = tcgetattr(&pair.slave)?;
-    termios.output_flags.remove(OutputFlags::OPOST | OutputFlags::ONLCR);
+    termios
+        .output_flags
+        .remove(OutputFlags::OPOST | OutputFlags::ONLCR);
     tcsetattr(&pair.slave, SetArg::TCSANOW, &termios)?;
     Ok((pair.master, pair.slave))
 }
