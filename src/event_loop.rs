@@ -55,7 +55,7 @@ use crate::config::{Probe, StartConfig};
 use crate::error::{Error, Result};
 use crate::line_buffer::ReadBuffer;
 use crate::output::{Event, Output, Prefix, Stream, Subject};
-use crate::process::{Process, State};
+use crate::process::Process;
 use crate::source::{MAX_LINE, Pump, READ_SIZE, Source};
 use crate::spawn::{self, Launch, Wiring};
 use crate::supervisor::{Action, Exit, Supervisor};
@@ -219,7 +219,6 @@ impl EventLoop {
                 };
                 self.output
                     .event(&mut process.label, subject, Event::FailedToStart(&error));
-                process.state = State::Exited(Exit::Code(127));
                 self.supervisor.on_exit(index, Exit::Code(127), now)
             }
         };
@@ -298,7 +297,6 @@ impl EventLoop {
             }
         }
         let process = &mut self.processes[index];
-        process.state = State::Running { pid: spawned.pid };
         process.pgid = Some(spawned.pid);
         let subject = Subject::Process {
             name: &process.spec.name,
@@ -516,7 +514,6 @@ impl EventLoop {
             }
         }
         let process = &mut self.processes[index];
-        process.state = State::Exited(exit);
         let subject = Subject::Process {
             name: &process.spec.name,
             instance: process.spec.instance,
@@ -685,15 +682,10 @@ impl EventLoop {
     /// Sends `signal` once to every process group, and once to every descendant that left its
     /// group (a daemon that called `setsid`, an orphan adopted by procmux).
     fn signal_everything(&mut self, signal: Signal) {
-        let groups: HashSet<Pid> = self.process_groups().collect();
-        for &pgid in &groups {
+        for pgid in self.process_groups() {
             sys::signal_group(pgid, signal);
         }
-        for descendant in sys::descendants(Pid::this()) {
-            if !groups.contains(&descendant.pgid) {
-                sys::signal_process(descendant.pid, signal);
-            }
-        }
+        self.signal_escaped(signal);
     }
 
     /// Every group procmux created, including those of earlier runs of restarted processes.

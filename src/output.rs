@@ -259,11 +259,7 @@ impl<W: Write> Output<W> {
                 self.transformed_line(prefix, line);
             } else if line.len() > COPY_LIMIT {
                 self.flush_batch();
-                self.sink.write_all(&mut [
-                    IoSlice::new(&prefix.bytes),
-                    IoSlice::new(line),
-                    IoSlice::new(prefix.line_end),
-                ]);
+                self.write_plain(prefix, line);
             } else {
                 if self.batch.len() + prefix.bytes.len() + line.len() + prefix.line_end.len()
                     > BATCH_CAPACITY
@@ -290,12 +286,17 @@ impl<W: Write> Output<W> {
             self.transformed_line(prefix, bytes);
             self.flush_batch();
         } else {
-            self.sink.write_all(&mut [
-                IoSlice::new(&prefix.bytes),
-                IoSlice::new(bytes),
-                IoSlice::new(prefix.line_end),
-            ]);
+            self.write_plain(prefix, bytes);
         }
+    }
+
+    /// One line exactly as given, behind `prefix`.
+    fn write_plain(&mut self, prefix: &Prefix, bytes: &[u8]) {
+        self.sink.write_all(&mut [
+            IoSlice::new(&prefix.bytes),
+            IoSlice::new(bytes),
+            IoSlice::new(prefix.line_end),
+        ]);
     }
 
     /// Reports `event` about `subject`: a text line behind `label`, or a JSON object.
@@ -312,13 +313,13 @@ impl<W: Write> Output<W> {
             Event::FailedToStart(error) => write!(text, "failed to start: {error}"),
             Event::Message(message) => write!(text, "{message}"),
         };
+        self.clock.refresh();
         if self.json {
-            self.clock.refresh();
             self.json_event(subject, &event, &text);
         } else {
-            let strip = std::mem::replace(&mut self.strip_ansi, false);
-            self.piece(label, &text);
-            self.strip_ansi = strip;
+            // procmux's own words: never stripped, even under --strip-ansi.
+            label.sync(&self.clock);
+            self.write_plain(label, &text);
         }
         self.scratch = text;
     }

@@ -26,19 +26,22 @@ fn a_slow_reader_does_not_cut_lines() {
          time.sleep(0.5)\n",
     );
     let (mut child, mut stdout) = app.procmux(&["start", "--no-timestamp"]).spawn_raw();
-    let mut bytes = Vec::new();
-    let mut chunk = vec![0; 2 * 1024];
-    // About 2 MB/s: procmux spends most of its time blocked on stdout, and writing out one
-    // writer's 64 KiB burst takes longer than the idle-flush delay, while the other writer's
-    // partial line waits (its next burst comes 5 ms later: it is not idle).
-    loop {
-        std::thread::sleep(std::time::Duration::from_millis(1));
-        match stdout.read(&mut chunk).unwrap() {
-            0 => break,
-            n => bytes.extend_from_slice(&chunk[..n]),
+    let bytes = support::within_deadline(&mut child, move || {
+        let mut bytes = Vec::new();
+        let mut chunk = vec![0; 2 * 1024];
+        // About 2 MB/s: procmux spends most of its time blocked on stdout, and writing out
+        // one writer's 64 KiB burst takes longer than the idle-flush delay, while the other
+        // writer's partial line waits (its next burst comes 5 ms later: it is not idle).
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            match stdout.read(&mut chunk).unwrap() {
+                0 => break,
+                n => bytes.extend_from_slice(&chunk[..n]),
+            }
         }
-    }
-    child.wait().unwrap();
+        bytes
+    });
+    support::wait_raw(&mut child);
     for tag in ["a", "b"] {
         let lines: Vec<&[u8]> = lines_of(&bytes, &format!("{tag}.1"))
             .into_iter()

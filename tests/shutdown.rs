@@ -3,11 +3,10 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use support::{App, DEADLINE, assert_all_gone, pids_after};
+use support::{App, assert_all_gone, pids_after};
 
 /// A process with a grandchild in its group: the shell prints both pids.
 const TREE: &str = "web: sleep 1000 & echo \"ready $$ $!\"; wait\n";
@@ -236,26 +235,19 @@ fn output_written_during_shutdown_is_drained() {
 fn closed_stdout_stops_everything() {
     let app = App::new("chatty: sleep 1000 & echo \"gc $!\"; exec yes\n");
     let (mut child, stdout) = app.procmux(&["start", "--no-timestamp"]).spawn_raw();
-    let mut reader = BufReader::new(stdout);
-    let mut pids = Vec::new();
-    let mut line = String::new();
-    for _ in 0..5 {
-        line.clear();
-        reader.read_line(&mut line).unwrap();
-        pids.extend(pids_after(&line, "gc"));
-    }
-    drop(reader);
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
+    // Read five lines, then close the pipe (the reader is dropped with the thread's closure).
+    let pids = support::within_deadline(&mut child, move || {
+        let mut reader = BufReader::new(stdout);
+        let mut pids = Vec::new();
+        let mut line = String::new();
+        for _ in 0..5 {
+            line.clear();
+            reader.read_line(&mut line).unwrap();
+            pids.extend(pids_after(&line, "gc"));
         }
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            panic!("procmux kept running after its stdout closed");
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
+        pids
+    });
+    let status = support::wait_raw(&mut child);
     assert_eq!(status.code(), Some(0));
     assert_all_gone(&pids);
 }

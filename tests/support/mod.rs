@@ -264,6 +264,42 @@ impl Drop for Running {
     }
 }
 
+/// Waits (bounded) for a child started with `spawn_raw`; kills it and panics after DEADLINE.
+pub fn wait_raw(child: &mut Child) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if start.elapsed() > DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("procmux did not exit in {DEADLINE:?}");
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Runs `f` on another thread and waits at most DEADLINE for its result; on timeout kills
+/// `child` (so that blocked reads of its output end) and panics.
+pub fn within_deadline<T: Send + 'static>(
+    child: &mut Child,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(DEADLINE) {
+        Ok(value) => value,
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("timed out after {DEADLINE:?}");
+        }
+    }
+}
+
 /// Every whitespace-separated number after `TAG` on lines that contain `TAG `.
 pub fn pids_after(text: &str, tag: &str) -> Vec<Pid> {
     let marker = format!("{tag} ");
