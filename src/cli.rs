@@ -1,9 +1,12 @@
-//! The command line, as clap sees it. [`crate::config`] turns it (with `procmux.toml` and the
+//! The command line, as clap sees it, and the words the user may choose from (colour, format,
+//! timestamp, pty, stderr) shared with `procmux.toml`. [`crate::config`] turns both (with the
 //! environment) into plain values; nothing past that boundary knows about clap.
 //!
 //! Every `start` option has an environment-variable form (`PROCMUX_PORT`, …). Options are
 //! `Option`s with no clap default, so that [`crate::config`] can apply the documented
 //! precedence: flag > environment variable > `procmux.toml` > built-in default.
+//!
+//! This module depends on nothing else in the crate.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -11,9 +14,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use clap_complete::Shell;
 
-use crate::color::ColorChoice;
-use crate::config_file::{OutputFormat, PtyChoice, StderrMode};
-use crate::timestamp::TimestampFormat;
+use serde::Deserialize;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -119,7 +120,7 @@ pub struct StartArgs {
 
     /// How to stamp each line: local HH:MM:SS, utc HH:MM:SS, iso (RFC 3339 with ms), ms (HH:MM:SS.mmm), none [default: local]
     #[arg(long = "timestamp", value_name = "FORMAT", env = "PROCMUX_TIMESTAMP")]
-    pub timestamp: Option<TimestampFormat>,
+    pub timestamp: Option<TimestampChoice>,
 
     /// Output format: prefixed text lines, or one JSON object per line [default: text]
     #[arg(long = "format", value_name = "FORMAT", env = "PROCMUX_FORMAT")]
@@ -245,8 +246,82 @@ pub struct RunArgs {
     pub command: Vec<OsString>,
 }
 
+/// Reports a command-line error (or prints `--help` and `--version`, which clap treats as
+/// errors) and returns the exit code.
+pub fn report(error: &clap::Error) -> i32 {
+    use std::io::Write;
+    let code = error.exit_code();
+    if error.use_stderr() {
+        // stderr may be gone (a closed terminal): never panic over a message.
+        let _ = write!(std::io::stderr(), "procmux: {}", error.render());
+    } else {
+        // --help and --version: stdout, exit 0.
+        let _ = error.print();
+    }
+    code
+}
+
 fn parse_seconds(text: &str) -> Result<f64, String> {
-    crate::config::check_seconds(text.parse::<f64>().ok())
+    check_seconds(text.parse::<f64>().ok())
+}
+
+/// A timeout, on the command line or in `procmux.toml`, is a number of seconds between 0 and a
+/// day.
+pub fn check_seconds(seconds: Option<f64>) -> Result<f64, String> {
+    match seconds {
+        Some(s) if s.is_finite() && (0.0..=86_400.0).contains(&s) => Ok(s),
+        _ => Err("expected a number of seconds between 0 and 86400".to_owned()),
+    }
+}
+
+/// `--color`, `color = "…"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// `--timestamp`, `timestamp = "…"`: how each line is stamped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum TimestampChoice {
+    /// `HH:MM:SS` local time (foreman's).
+    Local,
+    /// `HH:MM:SS` in UTC.
+    Utc,
+    /// RFC 3339 with milliseconds and the offset: `2026-11-25T12:00:01.234+01:00`.
+    Iso,
+    /// `HH:MM:SS.mmm` local time.
+    Ms,
+    /// No timestamp.
+    None,
+}
+
+/// `--format`, `format = "…"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+/// `--pty`, `pty = "…"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum PtyChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// `--stderr`, `stderr = "…"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum StderrMode {
+    Merge,
+    Mark,
 }
 
 #[cfg(test)]

@@ -25,7 +25,11 @@ fn a_slow_reader_does_not_cut_lines() {
          \x20   time.sleep(0.005)\n\
          time.sleep(0.5)\n",
     );
-    let (mut child, mut stdout) = app.procmux(&["start", "--no-timestamp"]).spawn_raw();
+    // Both may exit: whichever writer finishes first must not stop the other mid-way (the
+    // pipes are not read round-robin by bytes, so one can finish well before the other).
+    let (mut child, mut stdout) = app
+        .procmux(&["start", "--no-timestamp", "--may-exit", "a,b"])
+        .spawn_raw();
     let bytes = support::within_deadline(&mut child, move || {
         let mut bytes = Vec::new();
         let mut chunk = vec![0; 2 * 1024];

@@ -6,7 +6,7 @@
 //! SIGHUP, SIGUSR1 and SIGUSR2 sent to procmux. It exits with the command's status, 128+N when
 //! the command died of signal N.
 
-use std::io;
+use std::io::{self, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 use std::sync::Arc;
@@ -18,15 +18,16 @@ use nix::unistd::Pid;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
 
+use super::spawn::shell_line;
+use super::sys;
 use crate::config::{RunCommand, RunConfig};
 use crate::error::{Error, Result};
-use crate::spawn::shell_line;
-use crate::sys;
 
 /// The exit code of a command that could not be started, as a shell reports it.
 const NOT_STARTED: i32 = 127;
 
-pub fn run(config: RunConfig) -> Result<i32> {
+/// Runs the command to its end; returns its status as procmux's exit code.
+pub fn execute(config: RunConfig) -> Result<i32> {
     let mut command = match &config.command {
         RunCommand::Shell(line) => {
             let mut command = Command::new("/bin/sh");
@@ -40,8 +41,8 @@ pub fn run(config: RunConfig) -> Result<i32> {
         }
     };
     command
-        .current_dir(&config.project.root)
-        .envs(config.project.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&config.root)
+        .envs(config.env.iter().map(|(k, v)| (k, v)))
         .env("PORT", config.port.to_string())
         .env("PS", "run.1");
     sys::reset_signal_dispositions(&mut command);
@@ -58,7 +59,9 @@ pub fn run(config: RunConfig) -> Result<i32> {
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(error) => {
-            eprintln!(
+            // stderr may be gone (a closed terminal): never panic over a message.
+            let _ = writeln!(
+                io::stderr(),
                 "procmux: error: cannot run {}: {error}",
                 describe(&config.command)
             );

@@ -1,5 +1,10 @@
-//! Thin wrappers over the OS calls the supervisor needs: subreaping, fd limits, signalling
-//! groups, and finding every descendant through `/proc`.
+//! Thin wrappers over the OS calls the runtime needs: subreaping, fd limits, signalling
+//! groups, code that runs between fork and exec, terminal ioctls, detaching, and finding
+//! every descendant through `/proc`.
+//!
+//! This is the crate's one `unsafe` gate (`#[allow(unsafe_code)]` on its `mod` line, denied
+//! everywhere else by `Cargo.toml`): each block says why it is sound in a `// SAFETY:`
+//! comment, which clippy's `undocumented_unsafe_blocks` enforces.
 
 use std::collections::HashMap;
 use std::fs;
@@ -42,7 +47,6 @@ pub fn set_nonblocking(fd: impl AsFd) -> io::Result<()> {
 /// empties the signal mask; this also undoes dispositions procmux inherited as ignored (a
 /// script's `procmux start &` ignores SIGINT and SIGQUIT, `nohup` ignores SIGHUP), which
 /// `exec` would otherwise pass on, leaving children deaf to those signals.
-#[allow(unsafe_code)]
 pub fn reset_signal_dispositions(command: &mut Command) {
     // SAFETY: the closure runs in the child between fork and exec, where only
     // async-signal-safe functions may be called: it only builds plain values on the stack and
@@ -64,6 +68,18 @@ pub fn reset_signal_dispositions(command: &mut Command) {
     }
 }
 
+/// Forks, letting the parent return `true` (it should exit at once) and the child `false`:
+/// the child is then neither its caller's child nor (after the caller's exit) in anybody's
+/// wait list, which is how the watchdog detaches. Must be called before any thread starts.
+pub fn fork_detached() -> io::Result<bool> {
+    // SAFETY: only called by the watchdog right after it started, before it spawned any
+    // thread: after fork the child may call anything a single-threaded process may.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Parent { .. } => Ok(true),
+        nix::unistd::ForkResult::Child => Ok(false),
+    }
+}
+
 /// Sets `FD_CLOEXEC`, so the fd does not leak into other children.
 pub fn set_cloexec(fd: impl AsFd) -> io::Result<()> {
     use nix::fcntl::FdFlag;
@@ -75,7 +91,6 @@ pub fn set_cloexec(fd: impl AsFd) -> io::Result<()> {
 /// stdin (a pty slave): closing the pty then hangs up the whole session, and the child's
 /// process group is the session's (the child must not also ask for `process_group(0)`:
 /// `setsid` refuses a group leader).
-#[allow(unsafe_code)]
 pub fn make_controlling_terminal(command: &mut Command) {
     // SAFETY: the closure runs in the child between fork and exec and calls only setsid(2)
     // and ioctl(2), both async-signal-safe; it allocates nothing.
@@ -91,7 +106,6 @@ pub fn make_controlling_terminal(command: &mut Command) {
 }
 
 /// The window size of the terminal on `fd`, if it is one.
-#[allow(unsafe_code)]
 pub fn window_size(fd: impl AsFd) -> Option<nix::pty::Winsize> {
     let mut size = nix::pty::Winsize {
         ws_row: 0,
@@ -112,7 +126,6 @@ pub fn window_size(fd: impl AsFd) -> Option<nix::pty::Winsize> {
 
 /// Sets the window size of the pty whose master is `fd`; the kernel sends SIGWINCH to the
 /// pty's foreground process group.
-#[allow(unsafe_code)]
 pub fn set_window_size(fd: impl AsFd, size: &nix::pty::Winsize) -> io::Result<()> {
     // SAFETY: TIOCSWINSZ reads one `winsize` from the valid `size`.
     let result = unsafe {
@@ -215,6 +228,48 @@ pub fn is_alive(pid: Pid) -> bool {
         Err(nix::errno::Errno::ESRCH) => false,
         _ => read_stat(pid.as_raw()).is_none_or(|s| s.state != 'Z'),
     }
+}
+
+/// Counts heap allocations per thread, so unit tests can prove the hot path allocates nothing.
+#[cfg(test)]
+pub(crate) mod alloc_count {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// Allocations made so far on the calling thread.
+    pub(crate) fn this_thread() -> u64 {
+        ALLOCATIONS.with(Cell::get)
+    }
+
+    struct Counting;
+
+    // SAFETY: every call is forwarded unchanged to the system allocator; the counter is a
+    // const-initialised thread-local `Cell`, which itself never allocates.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            ALLOCATIONS.with(|n| n.set(n.get() + 1));
+            // SAFETY: same contract as ours, passed through.
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: same contract as ours, passed through.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            ALLOCATIONS.with(|n| n.set(n.get() + 1));
+            // SAFETY: same contract as ours, passed through.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static COUNTING: Counting = Counting;
 }
 
 #[cfg(test)]

@@ -11,8 +11,7 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::color::ColorChoice;
-use crate::timestamp::TimestampFormat;
+use crate::cli::{ColorChoice, OutputFormat, PtyChoice, StderrMode, TimestampChoice};
 
 /// The file's name when none is given.
 pub const DEFAULT_NAME: &str = "procmux.toml";
@@ -92,42 +91,17 @@ pub struct ProcessConfig {
 #[serde(untagged)]
 pub enum TimestampSetting {
     On(bool),
-    Format(TimestampFormat),
+    Format(TimestampChoice),
 }
 
 impl TimestampSetting {
-    pub fn format(self) -> TimestampFormat {
+    pub fn choice(self) -> TimestampChoice {
         match self {
-            TimestampSetting::On(true) => TimestampFormat::Local,
-            TimestampSetting::On(false) => TimestampFormat::None,
-            TimestampSetting::Format(format) => format,
+            TimestampSetting::On(true) => TimestampChoice::Local,
+            TimestampSetting::On(false) => TimestampChoice::None,
+            TimestampSetting::Format(choice) => choice,
         }
     }
-}
-
-/// Shared by the command line and the config file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum OutputFormat {
-    Text,
-    Json,
-}
-
-/// Shared by the command line and the config file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum PtyChoice {
-    Auto,
-    Always,
-    Never,
-}
-
-/// Shared by the command line and the config file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum StderrMode {
-    Merge,
-    Mark,
 }
 
 /// A parse error at a 1-based line and column.
@@ -205,7 +179,7 @@ quiet = false
         assert_eq!(config.port, Some(3000));
         assert_eq!(*config.timeout.unwrap().get_ref(), 2.5);
         assert_eq!(config.color, Some(ColorChoice::Always));
-        assert_eq!(config.timestamp.unwrap().format(), TimestampFormat::Iso);
+        assert_eq!(config.timestamp.unwrap().choice(), TimestampChoice::Iso);
         assert_eq!(config.prefix, Some(false));
         assert_eq!(config.format, Some(OutputFormat::Json));
         assert_eq!(config.pty, Some(PtyChoice::Never));
@@ -218,7 +192,7 @@ quiet = false
         assert_eq!(name.get_ref(), "web");
         assert_eq!((web.count, web.quiet), (Some(3), Some(false)));
         let config = FileConfig::parse("timestamp = false\n").unwrap();
-        assert_eq!(config.timestamp.unwrap().format(), TimestampFormat::None);
+        assert_eq!(config.timestamp.unwrap().choice(), TimestampChoice::None);
         assert!(FileConfig::parse("").is_ok());
     }
 
@@ -265,7 +239,7 @@ quiet = false
     /// The README's example file is valid, so the documentation cannot drift from the parser.
     #[test]
     fn the_readme_example_parses() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../README.md");
         let section = readme
             .split("### `procmux.toml`")
             .nth(1)

@@ -1,55 +1,140 @@
-//! Per-process supervision settings, resolved from `procmux.toml` `[process.NAME]` tables and
-//! the `--may-exit`/`--restart`/`--restart-on-failure` flags into the supervisor's [`Policy`].
+//! Per-process supervision settings: the plain types the supervisor acts on ([`Policy`],
+//! [`OnExit`], [`Backoff`], [`Ready`]), the small value languages of `procmux.toml`
+//! (`ready = "tcp:$PORT"`, `"delay:2s"`, signal names), and their resolution from
+//! `[process.NAME]` tables and the `--may-exit`/`--restart`/`--restart-on-failure` flags.
 //!
-//! Parsing of the small value languages (`ready = "tcp:$PORT"`, `"delay:2s"`, signal names)
-//! is pure and unit-tested; errors in the file are reported at its line and column.
+//! Parsing is pure and unit-tested; errors in the file are reported at its line and column.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use regex::bytes::Regex;
-
 use toml::Spanned;
 
+use super::file::ProcessConfig;
+use super::project::{ConfigFile, Project};
 use crate::cli::StartArgs;
-use crate::config::{ConfigFile, ProcessSpec, Project, file_seconds};
-use crate::config_file::ProcessConfig;
-use crate::error::{Error, Result};
-use crate::supervisor::{OnExit, OnGiveUp, Policy, Readiness};
+use crate::error::Result;
 
-/// When a process counts as ready, as written in `ready = "…"`.
+/// What to do when a process exits while the stack runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnExit {
+    /// Stop everything (foreman's rule, the default).
+    StopAll,
+    /// Let it be: the others keep running.
+    Ignore,
+    /// Start it again, with backoff.
+    Restart,
+    /// Start it again after a non-zero exit or a death by signal; a clean exit is let be.
+    RestartOnFailure,
+}
+
+/// What to do when a restarting process exits too often.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnGiveUp {
+    StopAll,
+    /// Leave it dead; the others keep running.
+    Leave,
+}
+
+/// Restart timing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// The first delay; each consecutive restart doubles it...
+    pub initial: Duration,
+    /// ...up to this.
+    pub max: Duration,
+    /// A run at least this long resets the delay to `initial`.
+    pub stable_after: Duration,
+    /// At most this many restarts within `window`; one more gives up.
+    pub max_restarts: u32,
+    pub window: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(30),
+            stable_after: Duration::from_secs(10),
+            max_restarts: 5,
+            window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// When a process counts as ready, so that processes `after` it can start (`ready = "…"`).
 #[derive(Debug, Clone)]
-pub enum ReadySpec {
+pub enum Ready {
+    /// As soon as it started (the default).
     Started,
     /// A TCP connect to 127.0.0.1 on this port succeeds; `None` is the instance's `$PORT`.
     Tcp(Option<u16>),
     /// A line of its output matches.
     Log(Regex),
+    /// It exited with code 0 (a one-shot such as a migration).
     ExitZero,
+    /// This long after it started.
     Delay(Duration),
 }
 
-pub fn parse_ready(text: &str) -> Result<ReadySpec, String> {
+impl Ready {
+    /// True when the runtime must detect readiness (a probe or a log pattern); the supervisor
+    /// decides the other kinds by itself.
+    pub fn is_reported(&self) -> bool {
+        matches!(self, Ready::Tcp(_) | Ready::Log(_))
+    }
+}
+
+/// One process type's supervision.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub on_exit: OnExit,
+    pub backoff: Backoff,
+    pub on_give_up: OnGiveUp,
+    pub stop_signal: Signal,
+    pub stop_timeout: Duration,
+    pub ready: Ready,
+    pub ready_timeout: Duration,
+}
+
+impl Policy {
+    /// foreman's behaviour: any exit stops everything; SIGTERM, then SIGKILL after `timeout`.
+    pub fn foreman(timeout: Duration) -> Policy {
+        Policy {
+            on_exit: OnExit::StopAll,
+            backoff: Backoff::default(),
+            on_give_up: OnGiveUp::StopAll,
+            stop_signal: Signal::SIGTERM,
+            stop_timeout: timeout,
+            ready: Ready::Started,
+            ready_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// `tcp:PORT`, `tcp:$PORT`, `log:REGEX`, `exit:0`, `delay:DURATION`.
+pub fn parse_ready(text: &str) -> Result<Ready, String> {
     let (kind, value) = text.split_once(':').ok_or_else(|| {
         format!("\"{text}\": expected tcp:PORT, log:REGEX, exit:0 or delay:DURATION")
     })?;
     match kind {
-        "tcp" if value == "$PORT" || value == "${PORT}" => Ok(ReadySpec::Tcp(None)),
+        "tcp" if value == "$PORT" || value == "${PORT}" => Ok(Ready::Tcp(None)),
         "tcp" => value
             .parse::<u16>()
-            .map(|port| ReadySpec::Tcp(Some(port)))
+            .map(|port| Ready::Tcp(Some(port)))
             .map_err(|_| format!("\"{text}\": expected a port number or $PORT after tcp:")),
-        "log" => Regex::new(value).map(ReadySpec::Log).map_err(|e| {
+        "log" => Regex::new(value).map(Ready::Log).map_err(|e| {
             format!(
                 "\"{text}\": invalid regex: {}",
                 e.to_string().lines().last().unwrap_or("")
             )
         }),
-        "exit" if value == "0" => Ok(ReadySpec::ExitZero),
+        "exit" if value == "0" => Ok(Ready::ExitZero),
         "exit" => Err(format!("\"{text}\": only exit:0 is supported")),
         "delay" => parse_duration(value)
-            .map(ReadySpec::Delay)
+            .map(Ready::Delay)
             .map_err(|e| format!("\"{text}\": {e}")),
         _ => Err(format!(
             "\"{text}\": expected tcp:PORT, log:REGEX, exit:0 or delay:DURATION"
@@ -156,9 +241,8 @@ pub fn find_cycle(after: &[Vec<usize>]) -> Option<Vec<usize>> {
 /// A process type's supervision, before instances exist.
 pub struct TypeSettings {
     pub policy: Policy,
-    /// Procfile indices of the types in `after`.
-    pub after: Vec<usize>,
-    pub ready: ReadySpec,
+    /// Names of the types that must be ready first, as written.
+    pub after: Vec<String>,
 }
 
 /// Every Procfile entry's policy: defaults, then its `[process.NAME]` table, then the flags.
@@ -182,7 +266,6 @@ pub fn resolve_types(
         let mut settings = TypeSettings {
             policy: Policy::foreman(timeout),
             after: Vec::new(),
-            ready: ReadySpec::Started,
         };
         if let Some(file) = &project.file
             && let Some((_, table)) = file
@@ -205,28 +288,43 @@ pub fn resolve_types(
         }
         types.push(settings);
     }
-    let graph: Vec<Vec<usize>> = types.iter().map(|t| t.after.clone()).collect();
-    if let Some(cycle) = find_cycle(&graph) {
-        let names: Vec<&str> = cycle
-            .iter()
-            .map(|&i| project.procfile.entries[i].name.as_str())
-            .collect();
-        let message = format!(
-            "after: processes wait for each other: {}",
-            names.join(" → ")
-        );
-        let file = project.file.as_ref().expect("after comes from the file");
-        let first = &project.procfile.entries[cycle[0]].name;
-        let span = file
-            .config
-            .process
-            .iter()
-            .find(|(n, _)| n.get_ref() == first)
-            .and_then(|(_, t)| t.after.as_ref()?.first().map(Spanned::span))
-            .unwrap_or(0..0);
-        return Err(file.error_at(span, message));
-    }
+    check_cycles(project, &types)?;
     Ok(types)
+}
+
+/// `after` must not make processes wait for each other; the error points at the first
+/// `after` of the cycle's first process.
+fn check_cycles(project: &Project, types: &[TypeSettings]) -> Result<()> {
+    let graph: Vec<Vec<usize>> = types
+        .iter()
+        .map(|t| {
+            t.after
+                .iter()
+                .filter_map(|name| project.procfile.position(name))
+                .collect()
+        })
+        .collect();
+    let (Some(cycle), Some(file)) = (find_cycle(&graph), &project.file) else {
+        // Only the file says `after`: without one there is no graph.
+        return Ok(());
+    };
+    let names: Vec<&str> = cycle
+        .iter()
+        .map(|&i| project.procfile.entries[i].name.as_str())
+        .collect();
+    let message = format!(
+        "after: processes wait for each other: {}",
+        names.join(" → ")
+    );
+    let first = &project.procfile.entries[cycle[0]].name;
+    let span = file
+        .config
+        .process
+        .iter()
+        .find(|(n, _)| n.get_ref() == first)
+        .and_then(|(_, t)| t.after.as_ref()?.first().map(Spanned::span))
+        .unwrap_or(0..0);
+    Err(file.error_at(span, message))
 }
 
 /// Applies one `[process.NAME]` table, reporting bad values at their place in the file.
@@ -240,7 +338,7 @@ fn apply_table(
     let seconds = |value: &Option<Spanned<f64>>, key: &str| -> Result<Option<Duration>> {
         value
             .as_ref()
-            .map(|v| file_seconds(project, v, key).map(Duration::from_secs_f64))
+            .map(|v| file.seconds(v, key).map(Duration::from_secs_f64))
             .transpose()
     };
     if let Some(v) = &table.on_exit {
@@ -277,56 +375,17 @@ fn apply_table(
         policy.ready_timeout = d;
     }
     if let Some(v) = &table.ready {
-        settings.ready =
+        policy.ready =
             parse_ready(v.get_ref()).map_err(|e| file.error_at(v.span(), format!("ready: {e}")))?;
-        policy.ready = match settings.ready {
-            ReadySpec::Started => Readiness::Started,
-            ReadySpec::Tcp(_) | ReadySpec::Log(_) => Readiness::Reported,
-            ReadySpec::ExitZero => Readiness::ExitZero,
-            ReadySpec::Delay(d) => Readiness::Delay(d),
-        };
     }
     for name in table.after.iter().flatten() {
-        match project.procfile.position(name.get_ref()) {
-            Some(index) => settings.after.push(index),
-            None => {
-                return Err(file.error_at(
-                    name.span(),
-                    format!("after: {}", project.unknown_message(name.get_ref())),
-                ));
-            }
+        if project.procfile.position(name.get_ref()).is_none() {
+            return Err(file.error_at(
+                name.span(),
+                format!("after: {}", project.unknown_message(name.get_ref())),
+            ));
         }
-    }
-    Ok(())
-}
-
-/// Turns each instance's `after` types into instance indices: it waits for every instance of
-/// those types.
-pub fn link_instances(
-    project: &Project,
-    types: &[TypeSettings],
-    processes: &mut [ProcessSpec],
-) -> Result<()> {
-    let type_of: Vec<usize> = processes.iter().map(|p| p.type_index).collect();
-    for process in processes.iter_mut() {
-        let mut after = Vec::new();
-        for &dependency in &types[process.type_index].after {
-            let instances: Vec<usize> = type_of
-                .iter()
-                .enumerate()
-                .filter(|&(_, &t)| t == dependency)
-                .map(|(i, _)| i)
-                .collect();
-            if instances.is_empty() {
-                let name = &project.procfile.entries[dependency].name;
-                return Err(Error::Usage(format!(
-                    "{} starts after {name}, but the formation runs no {name}",
-                    process.name
-                )));
-            }
-            after.extend(instances);
-        }
-        process.policy.after = after;
+        settings.after.push(name.get_ref().clone());
     }
     Ok(())
 }
@@ -337,17 +396,17 @@ mod tests {
 
     #[test]
     fn ready_specs() {
-        assert!(matches!(parse_ready("tcp:$PORT"), Ok(ReadySpec::Tcp(None))));
+        assert!(matches!(parse_ready("tcp:$PORT"), Ok(Ready::Tcp(None))));
         assert!(matches!(
             parse_ready("tcp:5432"),
-            Ok(ReadySpec::Tcp(Some(5432)))
+            Ok(Ready::Tcp(Some(5432)))
         ));
-        assert!(matches!(parse_ready("exit:0"), Ok(ReadySpec::ExitZero)));
+        assert!(matches!(parse_ready("exit:0"), Ok(Ready::ExitZero)));
         assert!(
-            matches!(parse_ready("delay:1.5s"), Ok(ReadySpec::Delay(d)) if d == Duration::from_millis(1500))
+            matches!(parse_ready("delay:1.5s"), Ok(Ready::Delay(d)) if d == Duration::from_millis(1500))
         );
         match parse_ready("log:Listening on \\d+") {
-            Ok(ReadySpec::Log(re)) => assert!(re.is_match(b"Listening on 5000")),
+            Ok(Ready::Log(re)) => assert!(re.is_match(b"Listening on 5000")),
             other => panic!("{other:?}"),
         }
         for bad in [

@@ -13,8 +13,8 @@ use nix::pty::Winsize;
 use nix::sys::termios::{OutputFlags, SetArg, tcgetattr, tcsetattr};
 use nix::unistd::{Pid, pipe2};
 
+use super::sys;
 use crate::output::Stream;
-use crate::sys;
 
 /// How a child's output reaches procmux.
 #[derive(Debug, Clone, Copy)]
@@ -39,9 +39,10 @@ pub struct Spawned {
 /// What a process needs besides its command.
 pub struct Launch<'a> {
     pub root: &'a Path,
-    /// Variables overlaid on procmux's inherited environment (`.env`, colour hints), before
-    /// `PORT` and `PS`.
+    /// Variables overlaid on procmux's inherited environment (`.env`), before `PORT` and `PS`.
     pub env: &'a [(String, String)],
+    /// More variables after those (colour hints).
+    pub extra_env: &'a [(&'a str, &'a str)],
     pub port: u16,
     pub ps: &'a str,
 }
@@ -57,6 +58,7 @@ pub fn spawn(command: &str, launch: &Launch<'_>, wiring: Wiring) -> io::Result<S
         .arg(shell_line(command).as_ref())
         .current_dir(launch.root)
         .envs(launch.env.iter().map(|(k, v)| (k, v)))
+        .envs(launch.extra_env.iter().copied())
         .env("PORT", launch.port.to_string())
         .env("PS", launch.ps);
     sys::reset_signal_dispositions(&mut child);

@@ -9,37 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use jiff::tz::TimeZone;
 
-/// `--timestamp`: how each line is stamped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum TimestampFormat {
-    /// `HH:MM:SS` local time (foreman's).
-    Local,
-    /// `HH:MM:SS` in UTC.
-    Utc,
-    /// RFC 3339 with milliseconds and the offset: `2026-11-25T12:00:01.234+01:00`.
-    Iso,
-    /// `HH:MM:SS.mmm` local time.
-    Ms,
-    /// No timestamp.
-    None,
-}
-
-impl TimestampFormat {
-    /// Bytes of the formatted stamp; 0 for `None`.
-    pub fn width(self) -> usize {
-        match self {
-            TimestampFormat::Local | TimestampFormat::Utc => 8,
-            TimestampFormat::Ms => 12,
-            TimestampFormat::Iso => 29,
-            TimestampFormat::None => 0,
-        }
-    }
-
-    fn has_millis(self) -> bool {
-        matches!(self, TimestampFormat::Iso | TimestampFormat::Ms)
-    }
-}
+use crate::config::TimestampFormat;
 
 /// The current stamp in one format.
 pub struct Clock {
@@ -231,11 +201,11 @@ mod tests {
         for format in [TimestampFormat::Local, TimestampFormat::Iso] {
             let mut clock = Clock::new(format);
             clock.set(NOON_MS);
-            let before = crate::alloc_count::this_thread();
+            let before = crate::runtime::sys::alloc_count::this_thread();
             for step in 0..5000 {
                 clock.set(NOON_MS + step * 997);
             }
-            assert_eq!(crate::alloc_count::this_thread() - before, 0);
+            assert_eq!(crate::runtime::sys::alloc_count::this_thread() - before, 0);
         }
     }
 }

@@ -1,13 +1,17 @@
-//! The supervision policy as a pure state machine: events in, actions out.
+//! Stage two: the supervision policy as a pure state machine, events in, actions out.
 //!
-//! The event loop feeds it what happened (a process started, became ready, exited, its group
-//! emptied; a signal to procmux; stdout closing; the clock) and carries out the [`Action`]s it
-//! returns. Keeping every decision here, free of processes and fds, lets the whole life of a
-//! stack be unit-tested with a fake clock, the actions standing in for a fake spawner.
+//! The runtime feeds it what happened (a process started, became ready, exited, its group
+//! emptied; a signal to procmux; a stop or restart asked for; stdout closing; the clock) and
+//! carries out the [`Action`]s it returns, among them [`Notice`]s for the output. Keeping
+//! every decision here, free of processes, fds and text, lets the whole life of a stack be
+//! unit-tested with a fake clock, the actions standing in for a fake spawner. This module
+//! never does I/O.
 //!
 //! Each instance lives through: `Waiting` (for the instances in its `after` to be ready) →
 //! `Running` (not yet ready, then ready) → on exit, by its policy: `Done` (may exit),
-//! `BackingOff` then `Running` again (restart), `GivenUp`, or the stack's shutdown.
+//! `BackingOff` then `Running` again (restart), `GivenUp`, or the stack's shutdown. A stop the
+//! user asks for sends the instance's stop signal, SIGKILL after its stop timeout, and once
+//! its group is empty leaves it `Stopped` or starts it again: its exit is never a crash.
 //!
 //! Shutdown phases: `Running` until the first trigger; `Stopping`: each instance gets its own
 //! stop signal once every instance that depends on it is gone (dependants first), and SIGKILL
@@ -16,11 +20,18 @@
 //! process stuck in the kernel), so procmux itself always ends. The total is bounded by the
 //! longest chain of stop timeouts.
 
-use std::collections::VecDeque;
-use std::fmt;
+mod exit;
+mod instance;
+mod notice;
+
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
+
+pub use self::exit::Exit;
+use self::instance::{Budget, Instance, Life, Stop, Then};
+pub use self::notice::Notice;
+use crate::config::{OnExit, OnGiveUp, Ready, Stack};
 
 /// How often the kill is repeated while descendants remain.
 pub const KILL_SWEEP: Duration = Duration::from_millis(100);
@@ -29,131 +40,11 @@ pub const KILL_WAIT: Duration = Duration::from_secs(5);
 /// procmux's exit code when a process never became ready.
 pub const NOT_READY_CODE: i32 = 1;
 
-/// How a process ended, as `waitpid` reported it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    Code(i32),
-    Signal(Signal),
-}
-
-impl Exit {
-    /// The shell convention: the exit code, or 128 + N for a death by signal N.
-    pub fn code(self) -> i32 {
-        match self {
-            Exit::Code(code) => code,
-            Exit::Signal(signal) => 128 + signal as i32,
-        }
-    }
-
-    fn success(self) -> bool {
-        self == Exit::Code(0)
-    }
-}
-
-impl fmt::Display for Exit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Exit::Code(code) => write!(f, "exited with code {code}"),
-            Exit::Signal(signal) => write!(f, "terminated by {}", signal.as_str()),
-        }
-    }
-}
-
-/// What to do when a process exits while the stack runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnExit {
-    /// Stop everything (foreman's rule, the default).
-    StopAll,
-    /// Let it be: the others keep running.
-    Ignore,
-    /// Start it again, with backoff.
-    Restart,
-    /// Start it again after a non-zero exit or a death by signal; a clean exit is let be.
-    RestartOnFailure,
-}
-
-/// What to do when a restarting process exits too often.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnGiveUp {
-    StopAll,
-    /// Leave it dead; the others keep running.
-    Leave,
-}
-
-/// Restart timing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    /// The first delay; each consecutive restart doubles it...
-    pub initial: Duration,
-    /// ...up to this.
-    pub max: Duration,
-    /// A run at least this long resets the delay to `initial`.
-    pub stable_after: Duration,
-    /// At most this many restarts within `window`; one more gives up.
-    pub max_restarts: u32,
-    pub window: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Backoff {
-        Backoff {
-            initial: Duration::from_secs(1),
-            max: Duration::from_secs(30),
-            stable_after: Duration::from_secs(10),
-            max_restarts: 5,
-            window: Duration::from_secs(60),
-        }
-    }
-}
-
-/// When a process counts as ready, so that processes `after` it can start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Readiness {
-    /// As soon as it started (the default).
-    Started,
-    /// When the event loop reports it (a TCP connect succeeded, a line matched).
-    Reported,
-    /// When it exited with code 0 (a one-shot such as a migration).
-    ExitZero,
-    /// This long after it started.
-    Delay(Duration),
-}
-
-/// One instance's policy.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Policy {
-    pub on_exit: OnExit,
-    pub backoff: Backoff,
-    pub on_give_up: OnGiveUp,
-    pub stop_signal: Signal,
-    pub stop_timeout: Duration,
-    /// Instances (indices) that must be ready before this one starts.
-    pub after: Vec<usize>,
-    pub ready: Readiness,
-    pub ready_timeout: Duration,
-}
-
-impl Policy {
-    /// foreman's behaviour: any exit stops everything; SIGTERM, then SIGKILL after `timeout`.
-    pub fn foreman(timeout: Duration) -> Policy {
-        Policy {
-            on_exit: OnExit::StopAll,
-            backoff: Backoff::default(),
-            on_give_up: OnGiveUp::StopAll,
-            stop_signal: Signal::SIGTERM,
-            stop_timeout: timeout,
-            after: Vec::new(),
-            ready: Readiness::Started,
-            ready_timeout: Duration::from_secs(60),
-        }
-    }
-}
-
-/// What the event loop must do. Indices name instances.
+/// What the runtime must do. Indices name instances.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// A `system` line.
-    Say(String),
+    /// Tell the user.
+    Notify(Notice),
     /// Start instance `.0` (again).
     Spawn(usize),
     /// Send the instance's stop signal to its process group.
@@ -168,48 +59,6 @@ pub enum Action {
     KillRemaining,
     /// Pass a signal on to every process group.
     Forward(Signal),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Life {
-    Waiting,
-    Running {
-        since: Instant,
-        ready: bool,
-    },
-    BackingOff {
-        until: Instant,
-    },
-    /// Exited and not coming back; `ready` once it exited successfully as a one-shot.
-    Done,
-    GivenUp,
-}
-
-/// An instance's part in a shutdown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
-    /// Not signalled yet: waiting for its dependants to be gone.
-    Pending,
-    Signalled {
-        deadline: Instant,
-    },
-    /// Its group is gone, or it was killed after its timeout.
-    Finished,
-}
-
-#[derive(Debug)]
-struct Instance {
-    label: String,
-    policy: Policy,
-    life: Life,
-    ready: bool,
-    /// When the last start happened, for readiness delays and timeouts.
-    started_at: Option<Instant>,
-    /// Times of the restarts within the current window.
-    restarts: VecDeque<Instant>,
-    /// Consecutive quick exits, for the exponential delay.
-    streak: u32,
-    stop: Stop,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,26 +79,28 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    /// `labels[i]` (`web.1`) and `policies[i]` describe instance `i`.
-    pub fn new(
-        labels: Vec<String>,
-        policies: Vec<Policy>,
-        exit_code_from: Option<usize>,
-    ) -> Supervisor {
-        let instances = labels
-            .into_iter()
-            .zip(policies)
-            .map(|(label, policy)| Instance {
-                label,
-                policy,
-                life: Life::Waiting,
-                ready: false,
-                started_at: None,
-                restarts: VecDeque::new(),
-                streak: 0,
-                stop: Stop::Pending,
+    /// One state machine per instance of `stack`, with `after` turned into instances: an
+    /// instance waits for every instance of the types it names.
+    pub fn new(stack: &Stack) -> Supervisor {
+        let instances: Vec<Instance> = (0..stack.instances.len())
+            .map(|i| {
+                let kind = stack.type_of(i);
+                let after = kind
+                    .after
+                    .iter()
+                    .flat_map(|name| stack.instances_of(name))
+                    .collect();
+                Instance::new(kind.policy.clone(), after)
             })
             .collect();
+        let exit_code_from = stack
+            .exit_code_from
+            .as_deref()
+            .and_then(|name| stack.instances_of(name).next());
+        Supervisor::with_instances(instances, exit_code_from)
+    }
+
+    fn with_instances(instances: Vec<Instance>, exit_code_from: Option<usize>) -> Supervisor {
         Supervisor {
             instances,
             phase: Phase::Running,
@@ -261,7 +112,7 @@ impl Supervisor {
     /// The first actions: start every instance that waits for nothing.
     pub fn start(&mut self) -> Vec<Action> {
         (0..self.instances.len())
-            .filter(|&i| self.instances[i].policy.after.is_empty())
+            .filter(|&i| self.instances[i].after.is_empty())
             .map(Action::Spawn)
             .collect()
     }
@@ -269,13 +120,8 @@ impl Supervisor {
     /// Instance `i` was started.
     pub fn on_spawned(&mut self, i: usize, now: Instant) -> Vec<Action> {
         let instance = &mut self.instances[i];
-        instance.life = Life::Running {
-            since: now,
-            ready: false,
-        };
-        instance.started_at = Some(now);
-        instance.ready = false;
-        if instance.policy.ready == Readiness::Started {
+        instance.started(now);
+        if matches!(instance.policy.ready, Ready::Started) {
             return self.on_ready(i, now);
         }
         Vec::new()
@@ -288,126 +134,111 @@ impl Supervisor {
             return Vec::new();
         }
         instance.ready = true;
-        if let Life::Running { since, .. } = instance.life {
-            instance.life = Life::Running { since, ready: true };
-        }
         let mut actions = Vec::new();
-        if instance.policy.ready != Readiness::Started {
-            actions.push(Action::Say(format!("{} is ready", instance.label)));
+        if !matches!(instance.policy.ready, Ready::Started) {
+            actions.push(Action::Notify(Notice::Ready { instance: i }));
         }
         if self.phase != Phase::Running {
             return actions;
         }
-        for j in 0..self.instances.len() {
-            let waiting = &self.instances[j];
-            if waiting.life == Life::Waiting
-                && waiting.policy.after.contains(&i)
-                && waiting
-                    .policy
-                    .after
-                    .iter()
-                    .all(|&d| self.instances[d].ready)
-            {
-                actions.push(Action::Spawn(j));
-            }
-        }
+        actions.extend(
+            (0..self.instances.len())
+                .filter(|&j| self.instances[j].after.contains(&i) && self.may_start(j))
+                .map(Action::Spawn),
+        );
         actions
     }
 
-    /// True when instance `i` awaits a readiness the event loop must detect.
+    /// True when instance `j` waits and everything it waits for is ready.
+    fn may_start(&self, j: usize) -> bool {
+        let waiting = &self.instances[j];
+        waiting.life == Life::Waiting && waiting.after.iter().all(|&d| self.instances[d].ready)
+    }
+
+    /// True when instance `i` awaits a readiness the runtime must detect.
     pub fn awaits_report(&self, i: usize) -> bool {
         let instance = &self.instances[i];
-        instance.policy.ready == Readiness::Reported
-            && !instance.ready
-            && matches!(instance.life, Life::Running { .. })
+        instance.policy.ready.is_reported()
+            && instance.awaits_readiness()
             && self.phase == Phase::Running
     }
 
     /// Instance `i` exited (or could not start: `Exit::Code(127)`).
     pub fn on_exit(&mut self, i: usize, exit: Exit, now: Instant) -> Vec<Action> {
-        let mut actions = Vec::new();
         let instance = &mut self.instances[i];
-        let ran_for = match instance.life {
-            Life::Running { since, .. } => now.saturating_duration_since(since),
-            _ => Duration::ZERO,
-        };
-        instance.life = Life::Done;
         if self.phase != Phase::Running {
+            instance.life = Life::Done;
             if self.exit_code_from == Some(i) {
                 self.exit_code = exit.code();
             }
-            return actions;
+            return Vec::new();
+        }
+        if instance.stop_requested() {
+            // Asked to stop: not a crash. What follows comes once its group is empty.
+            instance.life = Life::Done;
+            return Vec::new();
         }
         if self.exit_code_from == Some(i) {
+            instance.life = Life::Done;
             return self.begin_shutdown(exit.code(), now);
         }
-        if instance.policy.ready == Readiness::ExitZero && exit.success() {
+        if matches!(instance.policy.ready, Ready::ExitZero) && exit.success() {
+            instance.life = Life::Done;
             return self.on_ready(i, now);
         }
         let restart = match instance.policy.on_exit {
-            OnExit::StopAll => return self.begin_shutdown(exit.code(), now),
+            OnExit::StopAll => {
+                instance.life = Life::Done;
+                return self.begin_shutdown(exit.code(), now);
+            }
             OnExit::Ignore => false,
             OnExit::Restart => true,
             OnExit::RestartOnFailure => !exit.success(),
         };
         if !restart {
-            let label = instance.label.clone();
-            if self.strands_dependants(i) {
-                // What waits for it could never start: nothing left to wait for.
-                actions.push(Action::Say(format!("{label} {exit} before it was ready")));
-                actions.extend(self.begin_shutdown(exit.code().max(NOT_READY_CODE), now));
-                return actions;
+            instance.life = Life::Done;
+            return self.let_be(i, exit, now);
+        }
+        let max_attempts = instance.policy.backoff.max_restarts;
+        let window = instance.policy.backoff.window;
+        match instance.book_restart(now) {
+            Budget::Restart { delay, attempt } => vec![Action::Notify(Notice::Restarting {
+                instance: i,
+                exit,
+                delay,
+                attempt,
+                max_attempts,
+            })],
+            Budget::Exhausted { restarts } => {
+                let mut actions = vec![Action::Notify(Notice::GaveUp {
+                    instance: i,
+                    exit,
+                    restarts,
+                    window,
+                })];
+                if self.instances[i].policy.on_give_up == OnGiveUp::StopAll {
+                    actions.extend(self.begin_shutdown(exit.code(), now));
+                } else if self.strands_dependants(i) {
+                    actions.push(Action::Notify(Notice::WillNotBeReady { instance: i }));
+                    actions.extend(self.begin_shutdown(exit.code().max(NOT_READY_CODE), now));
+                }
+                actions
             }
-            actions.push(Action::Say(format!(
-                "{label} {exit}; it may exit, the others keep running"
-            )));
+        }
+    }
+
+    /// Instance `i` exited and may: the others keep running, unless some wait for it.
+    fn let_be(&mut self, i: usize, exit: Exit, now: Instant) -> Vec<Action> {
+        if self.strands_dependants(i) {
+            // What waits for it could never start: nothing left to wait for.
+            let mut actions = vec![Action::Notify(Notice::ExitedBeforeReady {
+                instance: i,
+                exit,
+            })];
+            actions.extend(self.begin_shutdown(exit.code().max(NOT_READY_CODE), now));
             return actions;
         }
-        let backoff = instance.policy.backoff;
-        while instance
-            .restarts
-            .front()
-            .is_some_and(|&t| now.saturating_duration_since(t) >= backoff.window)
-        {
-            instance.restarts.pop_front();
-        }
-        if instance.restarts.len() >= backoff.max_restarts as usize {
-            instance.life = Life::GivenUp;
-            actions.push(Action::Say(format!(
-                "{} {exit}, giving up after {} restarts in {}",
-                instance.label,
-                instance.restarts.len(),
-                seconds(backoff.window)
-            )));
-            if instance.policy.on_give_up == OnGiveUp::StopAll {
-                actions.extend(self.begin_shutdown(exit.code(), now));
-            } else if self.strands_dependants(i) {
-                let label = self.instances[i].label.clone();
-                actions.push(Action::Say(format!("{label} will not become ready")));
-                actions.extend(self.begin_shutdown(exit.code().max(NOT_READY_CODE), now));
-            }
-            return actions;
-        }
-        instance.streak = if ran_for >= backoff.stable_after {
-            1
-        } else {
-            instance.streak + 1
-        };
-        let delay = backoff
-            .initial
-            .saturating_mul(1 << (instance.streak - 1).min(20))
-            .min(backoff.max);
-        instance.restarts.push_back(now);
-        instance.life = Life::BackingOff { until: now + delay };
-        instance.ready = false;
-        actions.push(Action::Say(format!(
-            "{} {exit}, restarting in {} (attempt {}/{})",
-            instance.label,
-            seconds(delay),
-            instance.restarts.len(),
-            backoff.max_restarts
-        )));
-        actions
+        vec![Action::Notify(Notice::MayExit { instance: i, exit })]
     }
 
     /// True when instance `i` is gone for good without having become ready while another
@@ -417,19 +248,100 @@ impl Supervisor {
             && self
                 .instances
                 .iter()
-                .any(|w| w.life == Life::Waiting && w.policy.after.contains(&i))
+                .any(|w| w.life == Life::Waiting && w.after.contains(&i))
     }
 
-    /// Instance `i`'s process group is empty (checked by the loop while it is signalled).
-    pub fn on_group_gone(&mut self, i: usize, now: Instant) -> Vec<Action> {
-        if matches!(self.instances[i].stop, Stop::Signalled { .. }) {
-            self.instances[i].stop = Stop::Finished;
-            return self.advance_stop(now);
+    /// The user asks instance `i` to stop and stay stopped; the rest keeps running.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "the control channel's entry point")
+    )]
+    pub fn stop(&mut self, i: usize, now: Instant) -> Vec<Action> {
+        self.request_stop(i, Then::Stay, now)
+    }
+
+    /// The user asks instance `i` to stop and start again; the rest keeps running. The
+    /// restart is not a crash: it costs no restart budget. A stopped instance just starts.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "the control channel's entry point")
+    )]
+    pub fn restart(&mut self, i: usize, now: Instant) -> Vec<Action> {
+        self.request_stop(i, Then::Restart, now)
+    }
+
+    fn request_stop(&mut self, i: usize, then: Then, now: Instant) -> Vec<Action> {
+        if self.phase != Phase::Running {
+            return Vec::new();
         }
-        Vec::new()
+        let instance = &mut self.instances[i];
+        match (instance.life, instance.stop) {
+            (_, Stop::Signalled { deadline, .. }) => {
+                // A stop is already under way: only what follows it changes.
+                instance.stop = Stop::Signalled { deadline, then };
+                Vec::new()
+            }
+            (Life::Running { .. }, _) => {
+                let signal = instance.policy.stop_signal;
+                instance.stop = Stop::Signalled {
+                    deadline: now + instance.policy.stop_timeout,
+                    then,
+                };
+                vec![
+                    Action::Notify(Notice::Stopping {
+                        instance: i,
+                        signal,
+                    }),
+                    Action::Stop(i, signal),
+                ]
+            }
+            // Nothing runs: nothing to signal.
+            _ => self.after_stop(i, then),
+        }
     }
 
-    /// Instances whose group the loop should watch: signalled, not yet gone.
+    /// A stop that was asked for is complete: leave the instance stopped or start it again.
+    fn after_stop(&mut self, i: usize, then: Then) -> Vec<Action> {
+        let instance = &mut self.instances[i];
+        instance.stop = Stop::None;
+        instance.ready = false;
+        match then {
+            Then::Restart => {
+                instance.life = Life::Waiting;
+                if self.may_start(i) {
+                    vec![Action::Spawn(i)]
+                } else {
+                    Vec::new()
+                }
+            }
+            Then::Stay | Then::Shutdown => {
+                let was_stopped = instance.life == Life::Stopped;
+                instance.life = Life::Stopped;
+                if was_stopped {
+                    Vec::new()
+                } else {
+                    vec![Action::Notify(Notice::Stopped { instance: i })]
+                }
+            }
+        }
+    }
+
+    /// Instance `i`'s process group is empty (checked by the runtime while it is signalled).
+    pub fn on_group_gone(&mut self, i: usize, now: Instant) -> Vec<Action> {
+        match self.instances[i].stop {
+            Stop::Signalled {
+                then: Then::Shutdown,
+                ..
+            } => {
+                self.instances[i].stop = Stop::Finished;
+                self.advance_stop(now)
+            }
+            Stop::Signalled { then, .. } => self.after_stop(i, then),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Instances whose group the runtime should watch: signalled, not yet gone.
     pub fn signalled(&self) -> impl Iterator<Item = usize> + '_ {
         (0..self.instances.len())
             .filter(|&i| matches!(self.instances[i].stop, Stop::Signalled { .. }))
@@ -441,18 +353,12 @@ impl Supervisor {
         match (signal, self.phase) {
             (SIGUSR1 | SIGUSR2, Phase::Running | Phase::Stopping) => vec![Action::Forward(signal)],
             (SIGINT | SIGTERM | SIGHUP, Phase::Running) => {
-                let mut actions = vec![Action::Say(format!(
-                    "{} received, starting shutdown",
-                    signal.as_str()
-                ))];
+                let mut actions = vec![Action::Notify(Notice::SignalReceived { signal })];
                 actions.extend(self.begin_shutdown(128 + signal as i32, now));
                 actions
             }
             (SIGINT | SIGTERM, Phase::Stopping) => {
-                let mut actions = vec![Action::Say(format!(
-                    "{} received again, stopping at once",
-                    signal.as_str()
-                ))];
+                let mut actions = vec![Action::Notify(Notice::SignalAgain { signal })];
                 actions.extend(self.begin_kill(now));
                 actions
             }
@@ -465,7 +371,7 @@ impl Supervisor {
         match self.phase {
             Phase::Running => {
                 let mut actions = self.begin_shutdown(0, now);
-                actions.retain(|a| !matches!(a, Action::Say(_)));
+                actions.retain(|a| !matches!(a, Action::Notify(_)));
                 actions
             }
             _ => Vec::new(),
@@ -486,7 +392,7 @@ impl Supervisor {
             }
             Phase::Stopping => {
                 for i in 0..self.instances.len() {
-                    if let Stop::Signalled { deadline } = self.instances[i].stop
+                    if let Stop::Signalled { deadline, .. } = self.instances[i].stop
                         && now >= deadline
                     {
                         self.instances[i].stop = Stop::Finished;
@@ -502,10 +408,7 @@ impl Supervisor {
             }
             Phase::Killing { since, .. } if now >= since + KILL_WAIT => {
                 self.phase = Phase::Abandoned;
-                actions.push(Action::Say(format!(
-                    "processes survived SIGKILL for {}s, exiting",
-                    KILL_WAIT.as_secs()
-                )));
+                actions.push(Action::Notify(Notice::Abandoned { after: KILL_WAIT }));
             }
             Phase::Killing { since, next_sweep } if now >= next_sweep => {
                 self.phase = Phase::Killing {
@@ -521,25 +424,32 @@ impl Supervisor {
 
     fn tick_instance(&mut self, i: usize, now: Instant) -> Vec<Action> {
         let instance = &mut self.instances[i];
+        if let Stop::Signalled { deadline, then } = instance.stop
+            && now >= deadline
+        {
+            // A stop that was asked for outlived its timeout: killed, and done with.
+            let mut actions = vec![Action::KillGroup(i)];
+            actions.extend(self.after_stop(i, then));
+            return actions;
+        }
         match instance.life {
             Life::BackingOff { until } if now >= until => {
                 instance.life = Life::Waiting;
                 vec![Action::Spawn(i)]
             }
-            Life::Running { ready: false, .. } => {
+            Life::Running { .. } if instance.awaits_readiness() => {
                 let started = instance.started_at.unwrap_or(now);
-                if let Readiness::Delay(delay) = instance.policy.ready
+                if let Ready::Delay(delay) = instance.policy.ready
                     && now >= started + delay
                 {
                     return self.on_ready(i, now);
                 }
                 let timeout = instance.policy.ready_timeout;
-                if instance.policy.ready != Readiness::Started && now >= started + timeout {
-                    let mut actions = vec![Action::Say(format!(
-                        "{} not ready after {}, stopping",
-                        instance.label,
-                        seconds(timeout)
-                    ))];
+                if now >= started + timeout {
+                    let mut actions = vec![Action::Notify(Notice::NotReady {
+                        instance: i,
+                        timeout,
+                    })];
                     actions.extend(self.begin_shutdown(NOT_READY_CODE, now));
                     return actions;
                 }
@@ -551,33 +461,24 @@ impl Supervisor {
 
     /// When `on_tick` next has something to do.
     pub fn deadline(&self) -> Option<Instant> {
+        let signalled = self
+            .instances
+            .iter()
+            .filter_map(|instance| match instance.stop {
+                Stop::Signalled { deadline, .. } => Some(deadline),
+                _ => None,
+            });
         match self.phase {
             Phase::Running => self
                 .instances
                 .iter()
                 .filter_map(|instance| match instance.life {
                     Life::BackingOff { until } => Some(until),
-                    Life::Running { ready: false, .. } => {
-                        let started = instance.started_at?;
-                        let timeout = (instance.policy.ready != Readiness::Started)
-                            .then(|| started + instance.policy.ready_timeout);
-                        let delay = match instance.policy.ready {
-                            Readiness::Delay(delay) => Some(started + delay),
-                            _ => None,
-                        };
-                        timeout.into_iter().chain(delay).min()
-                    }
-                    _ => None,
+                    _ => instance.readiness_deadline(),
                 })
+                .chain(signalled)
                 .min(),
-            Phase::Stopping => self
-                .instances
-                .iter()
-                .filter_map(|instance| match instance.stop {
-                    Stop::Signalled { deadline } => Some(deadline),
-                    _ => None,
-                })
-                .min(),
+            Phase::Stopping => signalled.min(),
             Phase::Killing { next_sweep, .. } => Some(next_sweep),
             Phase::Abandoned => None,
         }
@@ -594,13 +495,14 @@ impl Supervisor {
     }
 
     /// True while the stack has nothing left to run or wait for: every instance is done or
-    /// given up, none restarting (only with policies that let processes exit).
+    /// given up, none restarting (only with policies that let processes exit). An instance
+    /// the user stopped keeps the stack up: it waits for a restart.
     pub fn is_idle(&self) -> bool {
         self.phase == Phase::Running
             && self
                 .instances
                 .iter()
-                .all(|i| matches!(i.life, Life::Done | Life::GivenUp))
+                .all(|i| matches!(i.life, Life::Done | Life::GivenUp) && i.stop == Stop::None)
     }
 
     /// Nothing is left: stop (used when every process was allowed to exit).
@@ -621,10 +523,17 @@ impl Supervisor {
             if matches!(instance.life, Life::BackingOff { .. } | Life::Waiting) {
                 instance.life = Life::Done;
             }
-            instance.stop = Stop::Pending;
+            instance.stop = match instance.stop {
+                // A stop already under way keeps its deadline, and now ends the shutdown's way.
+                Stop::Signalled { deadline, .. } => Stop::Signalled {
+                    deadline,
+                    then: Then::Shutdown,
+                },
+                _ => Stop::Pending,
+            };
         }
         let mut actions = vec![
-            Action::Say("sending SIGTERM to all processes".to_owned()),
+            Action::Notify(Notice::ShuttingDown),
             Action::TerminateEscaped,
         ];
         actions.extend(self.advance_stop(now));
@@ -645,12 +554,13 @@ impl Supervisor {
             let dependants_finished = self
                 .instances
                 .iter()
-                .filter(|d| d.policy.after.contains(&i))
+                .filter(|d| d.after.contains(&i))
                 .all(|d| d.stop == Stop::Finished);
             if dependants_finished {
                 let instance = &mut self.instances[i];
                 instance.stop = Stop::Signalled {
                     deadline: now + instance.policy.stop_timeout,
+                    then: Then::Shutdown,
                 };
                 actions.push(Action::Stop(i, instance.policy.stop_signal));
             }
@@ -670,22 +580,26 @@ impl Supervisor {
     }
 }
 
-/// `2s`, `1.5s`, `60s`.
-fn seconds(duration: Duration) -> String {
-    let text = format!("{:.3}", duration.as_secs_f64());
-    format!("{}s", text.trim_end_matches('0').trim_end_matches('.'))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Policy;
+    use crate::config::policy::Backoff;
     use Signal::*;
 
     const TIMEOUT: Duration = Duration::from_secs(5);
 
+    /// Instances with these policies, each waiting for the instances listed with it.
+    fn stack_after(instances: Vec<(Policy, Vec<usize>)>) -> Supervisor {
+        let instances = instances
+            .into_iter()
+            .map(|(policy, after)| Instance::new(policy, after))
+            .collect();
+        Supervisor::with_instances(instances, None)
+    }
+
     fn stack(policies: Vec<Policy>) -> Supervisor {
-        let labels = (0..policies.len()).map(|i| format!("p{i}.1")).collect();
-        Supervisor::new(labels, policies, None)
+        stack_after(policies.into_iter().map(|p| (p, Vec::new())).collect())
     }
 
     fn foreman(n: usize) -> Supervisor {
@@ -705,14 +619,21 @@ mod tests {
         done
     }
 
-    fn says(actions: &[Action]) -> Vec<String> {
+    fn notices(actions: &[Action]) -> Vec<Notice> {
         actions
             .iter()
             .filter_map(|a| match a {
-                Action::Say(text) => Some(text.clone()),
+                Action::Notify(notice) => Some(notice.clone()),
                 _ => None,
             })
             .collect()
+    }
+
+    fn restarting(on_exit: OnExit) -> Policy {
+        Policy {
+            on_exit,
+            ..Policy::foreman(TIMEOUT)
+        }
     }
 
     #[test]
@@ -724,7 +645,7 @@ mod tests {
         assert_eq!(
             actions,
             [
-                Action::Say("sending SIGTERM to all processes".into()),
+                Action::Notify(Notice::ShuttingDown),
                 Action::TerminateEscaped,
                 Action::Stop(0, SIGTERM),
                 Action::Stop(1, SIGTERM),
@@ -752,10 +673,10 @@ mod tests {
         run_all(&mut s, t0);
         let actions = s.on_signal(SIGINT, t0);
         assert_eq!(
-            says(&actions),
+            notices(&actions),
             [
-                "SIGINT received, starting shutdown",
-                "sending SIGTERM to all processes"
+                Notice::SignalReceived { signal: SIGINT },
+                Notice::ShuttingDown
             ]
         );
         assert_eq!(s.exit_code(), 130);
@@ -766,8 +687,8 @@ mod tests {
         assert_eq!(s.on_tick(t1 + KILL_SWEEP), [Action::KillRemaining]);
         assert!(!s.is_abandoned());
         assert_eq!(
-            says(&s.on_tick(t1 + KILL_WAIT)),
-            ["processes survived SIGKILL for 5s, exiting"]
+            notices(&s.on_tick(t1 + KILL_WAIT)),
+            [Notice::Abandoned { after: KILL_WAIT }]
         );
         assert!(s.is_abandoned());
     }
@@ -792,7 +713,7 @@ mod tests {
         assert_eq!(s.exit_code(), 143);
         assert_eq!(s.on_signal(SIGHUP, t0), []);
         let actions = s.on_signal(SIGINT, t0);
-        assert_eq!(says(&actions), ["SIGINT received again, stopping at once"]);
+        assert_eq!(notices(&actions), [Notice::SignalAgain { signal: SIGINT }]);
         assert!(actions.contains(&Action::Kill));
         assert_eq!(s.on_signal(SIGINT, t0), []);
     }
@@ -804,15 +725,18 @@ mod tests {
         run_all(&mut s, t0);
         assert_eq!(s.on_signal(SIGUSR1, t0), [Action::Forward(SIGUSR1)]);
         let actions = s.on_output_closed(t0);
-        assert_eq!(says(&actions), Vec::<String>::new());
+        assert_eq!(notices(&actions), []);
         assert!(actions.contains(&Action::Stop(0, SIGTERM)));
         assert_eq!(s.exit_code(), 0);
     }
 
-    fn restarting(on_exit: OnExit) -> Policy {
-        Policy {
-            on_exit,
-            ..Policy::foreman(TIMEOUT)
+    fn restart_notice(delay: u64, attempt: usize) -> Notice {
+        Notice::Restarting {
+            instance: 0,
+            exit: Exit::Code(1),
+            delay: Duration::from_secs(delay),
+            attempt,
+            max_attempts: 5,
         }
     }
 
@@ -822,31 +746,31 @@ mod tests {
         let mut s = stack(vec![restarting(OnExit::Restart)]);
         run_all(&mut s, t0);
         let mut t = t0;
-        let mut delays = Vec::new();
+        let mut seen = Vec::new();
         for _ in 0..5 {
             let actions = s.on_exit(0, Exit::Code(1), t);
-            delays.push(says(&actions)[0].clone());
+            seen.extend(notices(&actions));
             let until = s.deadline().unwrap();
             assert_eq!(s.on_tick(until - Duration::from_millis(1)), []);
             assert_eq!(s.on_tick(until), [Action::Spawn(0)]);
             s.on_spawned(0, until);
             t = until;
         }
-        assert_eq!(
-            delays,
-            [
-                "p0.1 exited with code 1, restarting in 1s (attempt 1/5)",
-                "p0.1 exited with code 1, restarting in 2s (attempt 2/5)",
-                "p0.1 exited with code 1, restarting in 4s (attempt 3/5)",
-                "p0.1 exited with code 1, restarting in 8s (attempt 4/5)",
-                "p0.1 exited with code 1, restarting in 16s (attempt 5/5)",
-            ]
-        );
+        let expected: Vec<Notice> = [(1, 1), (2, 2), (4, 3), (8, 4), (16, 5)]
+            .iter()
+            .map(|&(delay, attempt)| restart_notice(delay, attempt))
+            .collect();
+        assert_eq!(seen, expected);
         // A sixth exit within the window gives up, and by default stops the stack.
         let actions = s.on_exit(0, Exit::Code(1), t);
         assert_eq!(
-            says(&actions)[0],
-            "p0.1 exited with code 1, giving up after 5 restarts in 60s"
+            notices(&actions)[0],
+            Notice::GaveUp {
+                instance: 0,
+                exit: Exit::Code(1),
+                restarts: 5,
+                window: Duration::from_secs(60)
+            }
         );
         assert!(s.is_stopping());
         assert_eq!(s.exit_code(), 1);
@@ -869,17 +793,11 @@ mod tests {
         s.on_exit(0, Exit::Code(1), t0 + Duration::from_secs(1));
         s.on_spawned(0, t0 + Duration::from_secs(3));
         let actions = s.on_exit(0, Exit::Code(1), t0 + Duration::from_secs(3));
-        assert!(
-            says(&actions)[0].contains("restarting in 3s (attempt 3/5)"),
-            "capped at max: {actions:?}"
-        );
+        assert_eq!(notices(&actions), [restart_notice(3, 3)], "capped at max");
         // Ran 20 s: stable, so the delay starts over; 100 s later the window is empty again.
         s.on_spawned(0, t0 + Duration::from_secs(100));
         let actions = s.on_exit(0, Exit::Code(1), t0 + Duration::from_secs(120));
-        assert!(
-            says(&actions)[0].contains("restarting in 1s (attempt 1/5)"),
-            "{actions:?}"
-        );
+        assert_eq!(notices(&actions), [restart_notice(1, 1)]);
     }
 
     #[test]
@@ -893,15 +811,28 @@ mod tests {
         run_all(&mut s, t0);
         let actions = s.on_exit(0, Exit::Code(0), t0);
         assert_eq!(
-            says(&actions),
-            ["p0.1 exited with code 0; it may exit, the others keep running"]
+            notices(&actions),
+            [Notice::MayExit {
+                instance: 0,
+                exit: Exit::Code(0)
+            }]
         );
         let actions = s.on_exit(1, Exit::Code(0), t0);
-        assert!(says(&actions)[0].contains("it may exit"));
+        assert!(matches!(
+            notices(&actions)[0],
+            Notice::MayExit { instance: 1, .. }
+        ));
         assert!(!s.is_stopping());
         s.on_spawned(1, t0);
         let actions = s.on_exit(1, Exit::Signal(SIGSEGV), t0);
-        assert!(says(&actions)[0].starts_with("p1.1 terminated by SIGSEGV, restarting in 1s"));
+        assert!(matches!(
+            notices(&actions)[0],
+            Notice::Restarting {
+                instance: 1,
+                exit: Exit::Signal(SIGSEGV),
+                ..
+            }
+        ));
         assert!(!s.is_stopping());
     }
 
@@ -920,22 +851,21 @@ mod tests {
         let mut s = stack(vec![policy, Policy::foreman(TIMEOUT)]);
         run_all(&mut s, t0);
         let actions = s.on_exit(0, Exit::Code(2), t0);
-        assert_eq!(
-            says(&actions),
-            ["p0.1 exited with code 2, giving up after 0 restarts in 60s"]
-        );
+        assert!(matches!(
+            notices(&actions)[..],
+            [Notice::GaveUp { restarts: 0, .. }]
+        ));
         assert!(!s.is_stopping());
     }
 
     #[test]
     fn exit_code_from_decides_and_stops() {
         let t0 = Instant::now();
-        let labels = vec!["tests.1".into(), "db.1".into()];
-        let mut s = Supervisor::new(
-            labels,
-            vec![restarting(OnExit::Ignore), restarting(OnExit::Ignore)],
-            Some(0),
-        );
+        let instances = vec![
+            Instance::new(restarting(OnExit::Ignore), Vec::new()),
+            Instance::new(restarting(OnExit::Ignore), Vec::new()),
+        ];
+        let mut s = Supervisor::with_instances(instances, Some(0));
         run_all(&mut s, t0);
         s.on_exit(1, Exit::Code(0), t0);
         assert!(!s.is_stopping());
@@ -948,33 +878,35 @@ mod tests {
     fn after_waits_for_readiness_of_every_dependency() {
         let t0 = Instant::now();
         let db = Policy {
-            ready: Readiness::Reported,
+            ready: Ready::Tcp(None),
             ..Policy::foreman(TIMEOUT)
         };
         let migrate = Policy {
-            ready: Readiness::ExitZero,
-            after: vec![0],
+            ready: Ready::ExitZero,
             ..Policy::foreman(TIMEOUT)
         };
-        let web = Policy {
-            after: vec![0, 1],
-            ..Policy::foreman(TIMEOUT)
-        };
-        let mut s = stack(vec![db, migrate, web]);
+        let web = Policy::foreman(TIMEOUT);
+        let mut s = stack_after(vec![(db, vec![]), (migrate, vec![0]), (web, vec![0, 1])]);
         assert_eq!(s.start(), [Action::Spawn(0)]);
         assert_eq!(s.on_spawned(0, t0), []);
         assert!(s.awaits_report(0));
         let actions = s.on_ready(0, t0);
         assert_eq!(
             actions,
-            [Action::Say("p0.1 is ready".into()), Action::Spawn(1)]
+            [
+                Action::Notify(Notice::Ready { instance: 0 }),
+                Action::Spawn(1)
+            ]
         );
         assert_eq!(s.on_spawned(1, t0), []);
         // The migration exits 0: it is ready, nothing stops, web starts.
         let actions = s.on_exit(1, Exit::Code(0), t0);
         assert_eq!(
             actions,
-            [Action::Say("p1.1 is ready".into()), Action::Spawn(2)]
+            [
+                Action::Notify(Notice::Ready { instance: 1 }),
+                Action::Spawn(2)
+            ]
         );
         assert!(!s.is_stopping());
     }
@@ -983,14 +915,10 @@ mod tests {
     fn a_failed_one_shot_stops_the_stack() {
         let t0 = Instant::now();
         let migrate = Policy {
-            ready: Readiness::ExitZero,
+            ready: Ready::ExitZero,
             ..Policy::foreman(TIMEOUT)
         };
-        let web = Policy {
-            after: vec![0],
-            ..Policy::foreman(TIMEOUT)
-        };
-        let mut s = stack(vec![migrate, web]);
+        let mut s = stack_after(vec![(migrate, vec![]), (Policy::foreman(TIMEOUT), vec![0])]);
         run_all(&mut s, t0);
         s.on_exit(0, Exit::Code(1), t0);
         assert!(s.is_stopping());
@@ -1001,21 +929,17 @@ mod tests {
     fn delay_readiness_and_ready_timeout() {
         let t0 = Instant::now();
         let delayed = Policy {
-            ready: Readiness::Delay(Duration::from_secs(2)),
+            ready: Ready::Delay(Duration::from_secs(2)),
             ..Policy::foreman(TIMEOUT)
         };
-        let after = Policy {
-            after: vec![0],
-            ..Policy::foreman(TIMEOUT)
-        };
-        let mut s = stack(vec![delayed, after]);
+        let mut s = stack_after(vec![(delayed, vec![]), (Policy::foreman(TIMEOUT), vec![0])]);
         run_all(&mut s, t0);
         assert_eq!(s.deadline(), Some(t0 + Duration::from_secs(2)));
         let actions = s.on_tick(t0 + Duration::from_secs(2));
         assert!(actions.contains(&Action::Spawn(1)));
 
         let slow = Policy {
-            ready: Readiness::Reported,
+            ready: Ready::Tcp(None),
             ready_timeout: Duration::from_secs(3),
             ..Policy::foreman(TIMEOUT)
         };
@@ -1023,23 +947,28 @@ mod tests {
         run_all(&mut s, t0);
         assert_eq!(s.deadline(), Some(t0 + Duration::from_secs(3)));
         let actions = s.on_tick(t0 + Duration::from_secs(3));
-        assert_eq!(says(&actions)[0], "p0.1 not ready after 3s, stopping");
+        assert_eq!(
+            notices(&actions)[0],
+            Notice::NotReady {
+                instance: 0,
+                timeout: Duration::from_secs(3)
+            }
+        );
         assert_eq!(s.exit_code(), NOT_READY_CODE);
     }
 
     #[test]
     fn shutdown_stops_dependants_first() {
         let t0 = Instant::now();
-        let db = Policy {
+        let db = || Policy {
             stop_signal: SIGINT,
             ..Policy::foreman(TIMEOUT)
         };
-        let web = Policy {
-            after: vec![0],
+        let web = || Policy {
             stop_timeout: Duration::from_secs(2),
             ..Policy::foreman(TIMEOUT)
         };
-        let mut s = stack(vec![db, web]);
+        let mut s = stack_after(vec![(db(), vec![]), (web(), vec![0])]);
         run_all(&mut s, t0);
         let actions = s.on_signal(SIGTERM, t0);
         assert!(actions.contains(&Action::Stop(1, SIGTERM)));
@@ -1051,17 +980,7 @@ mod tests {
         assert_eq!(s.on_group_gone(1, t0), [Action::Stop(0, SIGINT)]);
 
         // Or web outlives its stop timeout: killed, then db.
-        let mut s = stack(vec![
-            Policy {
-                stop_signal: SIGINT,
-                ..Policy::foreman(TIMEOUT)
-            },
-            Policy {
-                after: vec![0],
-                stop_timeout: Duration::from_secs(2),
-                ..Policy::foreman(TIMEOUT)
-            },
-        ]);
+        let mut s = stack_after(vec![(db(), vec![]), (web(), vec![0])]);
         run_all(&mut s, t0);
         s.on_signal(SIGTERM, t0);
         let actions = s.on_tick(t0 + Duration::from_secs(2));
@@ -1072,19 +991,18 @@ mod tests {
     fn a_dependency_that_exits_before_it_is_ready_stops_the_stack() {
         let t0 = Instant::now();
         let db = Policy {
-            ready: Readiness::Reported,
+            ready: Ready::Tcp(None),
             ..restarting(OnExit::Ignore)
         };
-        let web = Policy {
-            after: vec![0],
-            ..Policy::foreman(TIMEOUT)
-        };
-        let mut s = stack(vec![db, web]);
+        let mut s = stack_after(vec![(db, vec![]), (Policy::foreman(TIMEOUT), vec![0])]);
         run_all(&mut s, t0);
         let actions = s.on_exit(0, Exit::Code(0), t0);
         assert_eq!(
-            says(&actions)[0],
-            "p0.1 exited with code 0 before it was ready"
+            notices(&actions)[0],
+            Notice::ExitedBeforeReady {
+                instance: 0,
+                exit: Exit::Code(0)
+            }
         );
         assert!(s.is_stopping());
         assert_eq!(s.exit_code(), NOT_READY_CODE);
@@ -1098,28 +1016,17 @@ mod tests {
             ..Backoff::default()
         };
         let db = Policy {
-            ready: Readiness::Reported,
+            ready: Ready::Tcp(None),
             backoff,
             on_give_up: OnGiveUp::Leave,
             ..restarting(OnExit::Restart)
         };
-        let web = Policy {
-            after: vec![0],
-            ..Policy::foreman(TIMEOUT)
-        };
-        let mut s = stack(vec![db, web]);
+        let mut s = stack_after(vec![(db, vec![]), (Policy::foreman(TIMEOUT), vec![0])]);
         run_all(&mut s, t0);
         let actions = s.on_exit(0, Exit::Code(2), t0);
-        assert_eq!(says(&actions)[1], "p0.1 will not become ready");
+        assert_eq!(notices(&actions)[1], Notice::WillNotBeReady { instance: 0 });
         assert!(s.is_stopping());
         assert_eq!(s.exit_code(), 2);
-    }
-
-    #[test]
-    fn seconds_are_short() {
-        assert_eq!(seconds(Duration::from_millis(50)), "0.05s");
-        assert_eq!(seconds(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(seconds(Duration::from_secs(60)), "60s");
     }
 
     #[test]
@@ -1136,5 +1043,88 @@ mod tests {
         s.on_group_gone(0, t0);
         assert_eq!(s.on_group_gone(1, t0), [Action::Kill]);
         assert_eq!(s.exit_code(), 0);
+    }
+
+    /// Stop one instance of three and restart another: neither exit counts as a crash (the
+    /// default policy would stop the stack), the stack keeps running, its exit code is
+    /// untouched, and no restart budget is used.
+    #[test]
+    fn a_stop_or_restart_asked_for_is_not_a_crash() {
+        let t0 = Instant::now();
+        let quick = Policy {
+            stop_signal: SIGINT,
+            stop_timeout: Duration::from_secs(2),
+            ..Policy::foreman(TIMEOUT)
+        };
+        let mut s = stack(vec![
+            quick,
+            Policy::foreman(TIMEOUT),
+            Policy::foreman(TIMEOUT),
+        ]);
+        run_all(&mut s, t0);
+
+        // web.1 is stopped: its own stop signal, then its exit, then its group empties.
+        let actions = s.stop(0, t0);
+        assert_eq!(
+            actions,
+            [
+                Action::Notify(Notice::Stopping {
+                    instance: 0,
+                    signal: SIGINT
+                }),
+                Action::Stop(0, SIGINT)
+            ]
+        );
+        assert_eq!(s.signalled().collect::<Vec<_>>(), [0]);
+        assert_eq!(s.deadline(), Some(t0 + Duration::from_secs(2)));
+        assert_eq!(s.on_exit(0, Exit::Signal(SIGINT), t0), []);
+        assert_eq!(
+            s.on_group_gone(0, t0),
+            [Action::Notify(Notice::Stopped { instance: 0 })]
+        );
+        assert!(!s.is_stopping() && !s.is_idle());
+
+        // The second is restarted: stopped, then started again once its group is empty.
+        let t1 = t0 + Duration::from_secs(1);
+        assert!(s.restart(1, t1).contains(&Action::Stop(1, SIGTERM)));
+        assert_eq!(s.on_exit(1, Exit::Signal(SIGTERM), t1), []);
+        assert_eq!(s.on_group_gone(1, t1), [Action::Spawn(1)]);
+        assert_eq!(s.on_spawned(1, t1), []);
+        assert!(!s.is_stopping());
+
+        // A restart of the stopped one starts it at once; one that outlives its stop
+        // timeout is killed, then started.
+        assert_eq!(s.restart(0, t1), [Action::Spawn(0)]);
+        s.on_spawned(0, t1);
+        s.restart(2, t1);
+        assert_eq!(
+            s.on_tick(t1 + TIMEOUT),
+            [Action::KillGroup(2), Action::Spawn(2)]
+        );
+        assert!(!s.is_stopping());
+        assert_eq!(s.signalled().count(), 0);
+
+        // The stack still stops as usual, with the code of what stopped it.
+        s.on_spawned(2, t1 + TIMEOUT);
+        s.on_exit(2, Exit::Code(7), t1 + TIMEOUT);
+        assert!(s.is_stopping());
+        assert_eq!(s.exit_code(), 7);
+    }
+
+    #[test]
+    fn a_shutdown_takes_over_a_stop_under_way() {
+        let t0 = Instant::now();
+        let mut s = foreman(2);
+        run_all(&mut s, t0);
+        s.stop(0, t0);
+        let actions = s.on_signal(SIGTERM, t0);
+        assert!(actions.contains(&Action::Stop(1, SIGTERM)));
+        assert!(
+            !actions.contains(&Action::Stop(0, SIGTERM)),
+            "signalled once"
+        );
+        assert_eq!(s.on_group_gone(0, t0), []);
+        assert_eq!(s.on_group_gone(1, t0), [Action::Kill]);
+        assert_eq!(s.exit_code(), 143);
     }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use mio::Registry;
 use mio::unix::pipe::Receiver;
 
-use crate::line_buffer::{LineBuffer, ReadBuffer};
+use super::line_buffer::{LineBuffer, ReadBuffer};
 use crate::output::{Output, Prefix};
 
 /// Bytes asked for per read; a pipe holds 64 KiB by default.
@@ -27,8 +27,8 @@ pub enum Pump {
 }
 
 pub struct Source {
-    /// Index of the process in the event loop.
-    pub process: usize,
+    /// Index of the instance it belongs to.
+    pub instance: usize,
     /// A readiness pattern to look for in each line, until it matches.
     watch: Option<regex::bytes::Regex>,
     /// `watch` matched a line.
@@ -47,9 +47,9 @@ pub struct Source {
 }
 
 impl Source {
-    pub fn new(process: usize, pipe: Receiver, prefix: Prefix, quiet: bool) -> Source {
+    pub fn new(instance: usize, pipe: Receiver, prefix: Prefix, quiet: bool) -> Source {
         Source {
-            process,
+            instance,
             watch: None,
             matched: false,
             pipe: Some(pipe),
@@ -172,8 +172,20 @@ mod tests {
     use nu_ansi_term::Color;
 
     use super::*;
-    use crate::alloc_count;
-    use crate::timestamp::{Clock, TimestampFormat};
+    use crate::config::{Style, TimestampFormat};
+    use crate::output::Clock;
+    use crate::runtime::sys::{self, alloc_count};
+
+    fn style(json: bool) -> Style {
+        Style {
+            color: true,
+            timestamp: TimestampFormat::Local,
+            json,
+            prefix: true,
+            strip_ansi: false,
+            width: 6,
+        }
+    }
 
     /// A sink that only counts bytes, so the sink itself never allocates.
     struct Counter(usize);
@@ -194,7 +206,7 @@ mod tests {
 
     fn source_on_pipe() -> (Source, OwnedFd) {
         let (reader, writer) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
-        crate::sys::set_nonblocking(&reader).unwrap();
+        sys::set_nonblocking(&reader).unwrap();
         let prefix = Prefix::text("w.1", 6, Some(Color::Cyan), TimestampFormat::Local, '|');
         (
             Source::new(0, Receiver::from(reader), prefix, false),
@@ -212,7 +224,12 @@ mod tests {
     fn pumping_lines_allocates_nothing_per_line() {
         let (mut source, writer) = source_on_pipe();
         let mut scratch = ReadBuffer::new(READ_SIZE, MAX_LINE);
-        let mut output = Output::new(Counter(0), Clock::new(TimestampFormat::Local), false, false);
+        let mut output = Output::new(
+            Counter(0),
+            Clock::new(TimestampFormat::Local),
+            &style(false),
+            &[],
+        );
         let chunk = chunk();
         let mut pump_all = |source: &mut Source, output: &mut Output<Counter>| {
             nix::unistd::write(&writer, &chunk).unwrap();
@@ -232,7 +249,7 @@ mod tests {
     #[test]
     fn json_lines_allocate_nothing_either() {
         let (reader, writer) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
-        crate::sys::set_nonblocking(&reader).unwrap();
+        sys::set_nonblocking(&reader).unwrap();
         let prefix = Prefix::json(
             "w",
             1,
@@ -242,7 +259,7 @@ mod tests {
         let mut source = Source::new(0, Receiver::from(reader), prefix, false);
         let mut scratch = ReadBuffer::new(READ_SIZE, MAX_LINE);
         let clock = Clock::frozen(TimestampFormat::Iso, 0, TimeZone::UTC);
-        let mut output = Output::new(Counter(0), clock, true, false);
+        let mut output = Output::new(Counter(0), clock, &style(true), &[]);
         let chunk = chunk();
         nix::unistd::write(&writer, &chunk).unwrap();
         source.pump(&mut scratch, &mut output, 4);

@@ -20,6 +20,8 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
+use super::sys;
+
 /// The hidden subcommand that runs the watchdog.
 pub const SUBCOMMAND: &str = "__watchdog";
 
@@ -70,14 +72,11 @@ impl Watchdog {
     }
 }
 
-/// The watchdog's own `main`.
-#[allow(unsafe_code)]
-pub fn run() -> i32 {
-    // SAFETY: the watchdog was just started and has not spawned a thread: after fork the
-    // child may call anything a single-threaded process may.
-    match unsafe { nix::unistd::fork() } {
-        Ok(nix::unistd::ForkResult::Parent { .. }) => return 0,
-        Ok(nix::unistd::ForkResult::Child) => {}
+/// The watchdog's own `main`: `procmux __watchdog`.
+pub fn serve() -> i32 {
+    match sys::fork_detached() {
+        Ok(true) => return 0,
+        Ok(false) => {}
         // Without a detached watchdog procmux still works; it only loses the SIGKILL guard.
         Err(_) => return 1,
     }

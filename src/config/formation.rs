@@ -1,6 +1,6 @@
 //! How many instances of each process type to run: `-m web=2,worker=0,all=1` plus `start NAME…`.
 
-use crate::procfile::Procfile;
+use super::procfile::Procfile;
 
 /// A parsed `--formation` value: explicit counts, and the `all=N` default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

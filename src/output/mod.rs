@@ -1,6 +1,7 @@
-//! The one writer of procmux's stdout: prefixes, timestamps, JSON lines and batched writes.
+//! Stage four: the one writer of procmux's stdout. Child lines and procmux's own notices,
+//! prefixed, timestamped, coloured or as JSON lines, in batched writes.
 //!
-//! Child lines and procmux's own messages all go through [`Output`], so lines never interleave
+//! Child lines and procmux's [`Notice`]s all go through [`Output`], so lines never interleave
 //! mid-line: each call writes whole lines, and a short write is finished before anything else is
 //! written. The prefix is precomputed per output stream of a process, its timestamp patched in
 //! place only when the clock's text changes.
@@ -21,157 +22,30 @@
 //! and including the separator, is in the type's colour and every line ends with a reset, so a
 //! child's unterminated escape sequence cannot bleed into the next prefix.
 
-use std::fmt::Display;
+mod ansi;
+mod color;
+mod json;
+mod notice;
+mod prefix;
+mod timestamp;
+
 use std::io::{self, IoSlice, Write};
 use std::os::fd::AsFd;
 
 use memchr::memchr_iter;
 use nix::unistd::Pid;
-use nu_ansi_term::Color;
 
-use crate::ansi;
-use crate::json;
-use crate::supervisor::Exit;
-use crate::timestamp::{Clock, TimestampFormat};
+use self::prefix::JSON_END;
+pub use self::prefix::{Prefix, Stream};
+pub use self::timestamp::Clock;
+use crate::config::{InstanceSpec, Style, TimestampFormat};
+use crate::supervisor::Notice;
 
 /// Lines up to this length are copied into the batch buffer; longer ones are written from
 /// the read buffer with `writev`, where the copy would cost more than the extra iovecs.
 const COPY_LIMIT: usize = 2048;
 /// Bytes gathered before a `write`: the size of a default pipe.
 const BATCH_CAPACITY: usize = 64 * 1024;
-const RESET_NEWLINE: &[u8] = b"\x1b[0m\n";
-const JSON_END: &[u8] = b"\"}\n";
-
-/// Which output stream of a process a line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
-    Stdout,
-    Stderr,
-}
-
-impl Stream {
-    pub fn name(self) -> &'static str {
-        match self {
-            Stream::Stdout => "stdout",
-            Stream::Stderr => "stderr",
-        }
-    }
-
-    /// The text-format separator: `|`, or `!` marking stderr lines.
-    pub fn separator(self) -> char {
-        match self {
-            Stream::Stdout => '|',
-            Stream::Stderr => '!',
-        }
-    }
-}
-
-/// The bytes written before (and after) each line of one stream (or of `system`).
-pub struct Prefix {
-    bytes: Vec<u8>,
-    /// Bytes ending every line: `\n`, a reset then `\n` when coloured, `"}\n` for JSON.
-    line_end: &'static [u8],
-    /// Where the timestamp sits in `bytes`, when there is one.
-    stamp_at: Option<usize>,
-    /// The clock key the stamp shows.
-    key: i64,
-}
-
-impl Prefix {
-    /// `[time ]label<pad> | `, in `color` when it is set.
-    pub fn text(
-        label: &str,
-        width: usize,
-        color: Option<Color>,
-        stamp: TimestampFormat,
-        separator: char,
-    ) -> Prefix {
-        let mut bytes = Vec::new();
-        if let Some(color) = color {
-            bytes.extend_from_slice(color.prefix().to_string().as_bytes());
-        }
-        let stamp_at = (stamp != TimestampFormat::None).then(|| {
-            let at = bytes.len();
-            bytes.resize(at + stamp.width(), b'0');
-            bytes.push(b' ');
-            at
-        });
-        bytes.extend_from_slice(format!("{label:<width$} {separator} ").as_bytes());
-        if let Some(color) = color {
-            bytes.extend_from_slice(color.suffix().to_string().as_bytes());
-        }
-        let line_end = if color.is_some() {
-            RESET_NEWLINE
-        } else {
-            b"\n"
-        };
-        Prefix {
-            bytes,
-            line_end,
-            stamp_at,
-            key: i64::MIN,
-        }
-    }
-
-    /// The constant head of a JSON line: `{"ts":"…","name":…,"line":"`.
-    pub fn json(name: &str, instance: usize, pid: Pid, stream: Stream) -> Prefix {
-        let mut bytes = b"{\"ts\":\"".to_vec();
-        let at = bytes.len();
-        bytes.resize(at + TimestampFormat::Iso.width(), b'0');
-        let fields = format!(
-            "\",\"name\":\"{name}\",\"instance\":{instance},\"pid\":{pid},\"stream\":\"{}\",\"line\":\"",
-            stream.name()
-        );
-        bytes.extend_from_slice(fields.as_bytes());
-        Prefix {
-            bytes,
-            line_end: JSON_END,
-            stamp_at: Some(at),
-            key: i64::MIN,
-        }
-    }
-
-    /// No prefix at all (`--no-prefix`): lines are written as the child wrote them.
-    pub fn bare() -> Prefix {
-        Prefix {
-            bytes: Vec::new(),
-            line_end: b"\n",
-            stamp_at: None,
-            key: i64::MIN,
-        }
-    }
-
-    fn sync(&mut self, clock: &Clock) {
-        if let Some(at) = self.stamp_at
-            && self.key != clock.key()
-        {
-            let text = clock.text();
-            self.bytes[at..at + text.len()].copy_from_slice(text);
-            self.key = clock.key();
-        }
-    }
-}
-
-/// What procmux reports.
-pub enum Event<'a> {
-    Started {
-        pid: Pid,
-    },
-    Exited {
-        pid: Pid,
-        exit: Exit,
-    },
-    FailedToStart(&'a dyn Display),
-    /// A supervisor message (`sending SIGTERM to all processes`).
-    Message(&'a dyn Display),
-}
-
-/// Whom an [`Event`] is about.
-#[derive(Clone, Copy)]
-pub enum Subject<'a> {
-    System,
-    Process { name: &'a str, instance: usize },
-}
 
 /// Blocks until stdout can take more bytes.
 fn wait_writable() -> io::Result<()> {
@@ -213,29 +87,87 @@ impl Write for Stdout {
 pub struct Output<W: Write = Stdout> {
     sink: Sink<W>,
     clock: Clock,
-    json: bool,
-    strip_ansi: bool,
+    style: Style,
+    /// Per instance: the label of procmux's own lines about it (`started with pid N`).
+    labels: Vec<Prefix>,
+    /// Per instance: its type's name, its number and its type's index (its colour).
+    names: Vec<(String, usize)>,
+    type_indices: Vec<usize>,
+    /// The label of `system` lines.
+    system: Prefix,
     /// Lines gathered for one `write`; reused, never grown past its capacity.
     batch: Vec<u8>,
-    /// Reused to format procmux's own messages.
+    /// Reused to format procmux's own notices.
     scratch: Vec<u8>,
 }
 
+impl Output<Stdout> {
+    /// The writer of procmux's stdout for these instances, in this style.
+    pub fn stdout(style: &Style, instances: &[InstanceSpec]) -> Output<Stdout> {
+        // JSON lines always carry the full ISO time.
+        let stamp = if style.json {
+            TimestampFormat::Iso
+        } else {
+            style.timestamp
+        };
+        Output::new(Stdout, Clock::new(stamp), style, instances)
+    }
+}
+
 impl<W: Write> Output<W> {
-    /// `json` writes JSON lines (the clock should then be ISO); `strip_ansi` removes escape
-    /// sequences from child lines.
-    pub fn new(sink: W, clock: Clock, json: bool, strip_ansi: bool) -> Output<W> {
+    pub fn new(sink: W, clock: Clock, style: &Style, instances: &[InstanceSpec]) -> Output<W> {
+        let label = |text: &str, color| {
+            let color = style.color.then_some(color);
+            Prefix::text(text, style.width, color, style.timestamp, '|')
+        };
         Output {
             sink: Sink {
                 inner: sink,
                 closed: false,
             },
             clock,
-            json,
-            strip_ansi,
+            labels: instances
+                .iter()
+                .map(|i| label(&i.label(), color::for_index(i.type_index)))
+                .collect(),
+            names: instances
+                .iter()
+                .map(|i| (i.name.clone(), i.number))
+                .collect(),
+            type_indices: instances.iter().map(|i| i.type_index).collect(),
+            system: label("system", color::SYSTEM),
+            style: style.clone(),
             batch: Vec::with_capacity(BATCH_CAPACITY),
             scratch: Vec::new(),
         }
+    }
+
+    /// The prefix of one output stream of `instance`'s process `pid`: JSON head, bare
+    /// (`--no-prefix`), or the label with `|` (or `!` for a marked stderr).
+    pub fn stream_prefix(&self, instance: usize, pid: Pid, stream: Stream) -> Prefix {
+        let (name, number) = &self.names[instance];
+        if self.style.json {
+            Prefix::json(name, *number, pid, stream)
+        } else if !self.style.prefix {
+            Prefix::bare()
+        } else {
+            let color = self
+                .style
+                .color
+                .then(|| color::for_index(self.type_indices[instance]));
+            Prefix::text(
+                &format!("{name}.{number}"),
+                self.style.width,
+                color,
+                self.style.timestamp,
+                stream.separator(),
+            )
+        }
+    }
+
+    /// Columns the prefix of a child's line takes; see [`Style::prefix_width`].
+    pub fn prefix_width(&self) -> usize {
+        self.style.prefix_width()
     }
 
     /// True once a write failed; output is discarded from then on.
@@ -250,7 +182,7 @@ impl<W: Write> Output<W> {
         }
         self.clock.refresh();
         prefix.sync(&self.clock);
-        let plain = !self.json && !self.strip_ansi;
+        let plain = !self.style.json && !self.style.strip_ansi;
         let mut from = 0;
         for newline in memchr_iter(b'\n', lines) {
             let line = &lines[from..newline];
@@ -282,7 +214,7 @@ impl<W: Write> Output<W> {
         }
         self.clock.refresh();
         prefix.sync(&self.clock);
-        if self.json || self.strip_ansi {
+        if self.style.json || self.style.strip_ansi {
             self.transformed_line(prefix, bytes);
             self.flush_batch();
         } else {
@@ -299,77 +231,51 @@ impl<W: Write> Output<W> {
         ]);
     }
 
-    /// Reports `event` about `subject`: a text line behind `label`, or a JSON object.
-    pub fn event(&mut self, label: &mut Prefix, subject: Subject<'_>, event: Event<'_>) {
+    /// Reports a notice: a text line behind the instance's label or `system`'s, or a JSON
+    /// object, any length, through the batch buffer.
+    pub fn notice(&mut self, notice: &Notice) {
         if self.sink.closed {
             return;
         }
+        let names = notice::Names { names: &self.names };
         let mut text = std::mem::take(&mut self.scratch);
         text.clear();
         // Writing into a Vec cannot fail.
-        let _ = match &event {
-            Event::Started { pid } => write!(text, "started with pid {pid}"),
-            Event::Exited { exit, .. } => write!(text, "{exit}"),
-            Event::FailedToStart(error) => write!(text, "failed to start: {error}"),
-            Event::Message(message) => write!(text, "{message}"),
-        };
+        let _ = notice::text(notice, &names, &mut text);
         self.clock.refresh();
-        if self.json {
-            self.json_event(subject, &event, &text);
+        if self.style.json {
+            let mut head = Vec::new();
+            head.extend_from_slice(b"{\"ts\":\"");
+            head.extend_from_slice(self.clock.text());
+            head.extend_from_slice(b"\",\"name\":\"system\"");
+            let _ = notice::json_fields(notice, &names, &mut head);
+            head.extend_from_slice(b",\"message\":\"");
+            self.put(&head);
+            self.escape(&text);
+            self.put(JSON_END);
+            self.flush_batch();
         } else {
             // procmux's own words: never stripped, even under --strip-ansi.
+            let label = match notice.instance() {
+                Some(instance) if notice::under_own_label(notice) => &mut self.labels[instance],
+                _ => &mut self.system,
+            };
             label.sync(&self.clock);
-            self.write_plain(label, &text);
+            let (bytes, line_end) = (&label.bytes, label.line_end);
+            self.sink.write_all(&mut [
+                IoSlice::new(bytes),
+                IoSlice::new(&text),
+                IoSlice::new(line_end),
+            ]);
         }
         self.scratch = text;
-    }
-
-    fn json_event(&mut self, subject: Subject<'_>, event: &Event<'_>, text: &[u8]) {
-        let kind = match event {
-            Event::Started { .. } => "started",
-            Event::Exited { .. } => "exited",
-            Event::FailedToStart(_) => "failed",
-            Event::Message(_) => "shutdown",
-        };
-        let mut head = [0u8; 160];
-        let mut cursor = io::Cursor::new(&mut head[..]);
-        let _ = write!(cursor, "{{\"ts\":\"");
-        let _ = cursor.write_all(self.clock.text());
-        let _ = write!(cursor, "\",\"name\":\"system\",\"event\":\"{kind}\"");
-        if let Subject::Process { name, instance } = subject {
-            let _ = write!(cursor, ",\"process\":\"{name}\",\"instance\":{instance}");
-        }
-        match event {
-            Event::Started { pid } => {
-                let _ = write!(cursor, ",\"pid\":{pid}");
-            }
-            Event::Exited {
-                pid,
-                exit: Exit::Code(code),
-            } => {
-                let _ = write!(cursor, ",\"pid\":{pid},\"code\":{code}");
-            }
-            Event::Exited {
-                pid,
-                exit: Exit::Signal(signal),
-            } => {
-                let _ = write!(cursor, ",\"pid\":{pid},\"signal\":\"{}\"", signal.as_str());
-            }
-            Event::FailedToStart(_) | Event::Message(_) => {}
-        }
-        let _ = write!(cursor, ",\"message\":\"");
-        let used = cursor.position() as usize;
-        self.put(&head[..used]);
-        self.escape(text);
-        self.put(b"\"}\n");
-        self.flush_batch();
     }
 
     /// A line that JSON or `--strip-ansi` transforms, streamed through the batch buffer.
     fn transformed_line(&mut self, prefix: &Prefix, line: &[u8]) {
         self.put(&prefix.bytes);
         let mut valid = true;
-        if self.strip_ansi {
+        if self.style.strip_ansi {
             for run in ansi::visible(line) {
                 valid &= self.write_run(run);
             }
@@ -390,7 +296,7 @@ impl<W: Write> Output<W> {
     /// Writes a run of a line's bytes, escaped for JSON if need be; false when it was not
     /// valid UTF-8 (only JSON cares).
     fn write_run(&mut self, run: &[u8]) -> bool {
-        if self.json {
+        if self.style.json {
             self.escape(run)
         } else {
             self.put(run);
@@ -455,7 +361,8 @@ impl<W: Write> Sink<W> {
 
     fn fail(&mut self, error: io::Error) {
         if error.kind() != io::ErrorKind::BrokenPipe {
-            eprintln!("procmux: error: writing to stdout: {error}");
+            // stderr may be gone too (a closed terminal): never panic over a message.
+            let _ = writeln!(io::stderr(), "procmux: error: writing to stdout: {error}");
         }
         self.closed = true;
     }
@@ -464,8 +371,10 @@ impl<W: Write> Sink<W> {
 #[cfg(test)]
 mod tests {
     use jiff::tz::TimeZone;
+    use nu_ansi_term::Color;
 
     use super::*;
+    use crate::supervisor::Exit;
 
     /// 2025-11-26T12:00:01.234Z
     const NOON_MS: i64 = 1_764_158_401_234;
@@ -474,12 +383,42 @@ mod tests {
         Clock::frozen(format, NOON_MS, TimeZone::UTC)
     }
 
+    fn style(color: bool, timestamp: TimestampFormat, json: bool, strip_ansi: bool) -> Style {
+        Style {
+            color,
+            timestamp,
+            json,
+            prefix: true,
+            strip_ansi,
+            width: 6,
+        }
+    }
+
+    fn web(name: &str, number: usize) -> InstanceSpec {
+        InstanceSpec {
+            type_index: 0,
+            name: name.to_owned(),
+            number,
+            port: 5000,
+        }
+    }
+
+    /// An output into a `Vec` for one instance, `web.1`.
+    fn output<W: Write>(sink: W, stamp: TimestampFormat, json: bool, strip: bool) -> Output<W> {
+        Output::new(
+            sink,
+            clock(stamp),
+            &style(false, stamp, json, strip),
+            &[web("web", 1)],
+        )
+    }
+
     fn render(
         color: bool,
         stamp: TimestampFormat,
         f: impl FnOnce(&mut Output<Vec<u8>>, &mut Prefix),
     ) -> String {
-        let mut out = Output::new(Vec::new(), clock(stamp), false, false);
+        let mut out = output(Vec::new(), stamp, false, false);
         let mut prefix = Prefix::text("web.1", 6, color.then_some(Color::Cyan), stamp, '|');
         f(&mut out, &mut prefix);
         String::from_utf8(out.into_sink()).unwrap()
@@ -504,7 +443,7 @@ mod tests {
         assert_eq!(text, "12:00:01.234 web.1  | x\n");
         let text = render(false, TimestampFormat::Iso, |o, p| o.lines(p, b"x\n"));
         assert_eq!(text, "2025-11-26T12:00:01.234+00:00 web.1  | x\n");
-        let mut out = Output::new(Vec::new(), clock(TimestampFormat::None), false, false);
+        let mut out = output(Vec::new(), TimestampFormat::None, false, false);
         let mut prefix = Prefix::text(
             "web.1",
             6,
@@ -533,17 +472,10 @@ mod tests {
             .flat_map(|i| format!("{i}\n").into_bytes())
             .collect();
         let text = render(false, TimestampFormat::None, |o, p| {
-            let subject = Subject::Process {
-                name: "web",
-                instance: 1,
-            };
-            o.event(
-                p,
-                subject,
-                Event::Started {
-                    pid: Pid::from_raw(42),
-                },
-            );
+            o.notice(&Notice::Started {
+                instance: 0,
+                pid: Pid::from_raw(42),
+            });
             o.lines(p, &many);
         });
         let lines: Vec<&str> = text.lines().collect();
@@ -568,7 +500,7 @@ mod tests {
 
     #[test]
     fn strip_ansi_removes_escapes_from_child_lines_only() {
-        let mut out = Output::new(Vec::new(), clock(TimestampFormat::None), false, true);
+        let mut out = output(Vec::new(), TimestampFormat::None, false, true);
         let mut prefix = Prefix::text("web.1", 6, Some(Color::Cyan), TimestampFormat::None, '|');
         out.lines(&mut prefix, b"\x1b[1;31mred\x1b[0m text\n");
         let text = String::from_utf8(out.into_sink()).unwrap();
@@ -576,7 +508,7 @@ mod tests {
     }
 
     fn json_output(f: impl FnOnce(&mut Output<Vec<u8>>, &mut Prefix)) -> String {
-        let mut out = Output::new(Vec::new(), clock(TimestampFormat::Iso), true, false);
+        let mut out = output(Vec::new(), TimestampFormat::Iso, true, false);
         let mut prefix = Prefix::json("web", 1, Pid::from_raw(4242), Stream::Stdout);
         f(&mut out, &mut prefix);
         String::from_utf8(out.into_sink()).unwrap()
@@ -596,30 +528,98 @@ mod tests {
 
     #[test]
     fn json_events() {
-        let text = json_output(|o, p| {
-            let subject = Subject::Process {
-                name: "web",
-                instance: 2,
-            };
+        let text = json_output(|o, _| {
             let pid = Pid::from_raw(7);
-            o.event(
-                p,
-                subject,
-                Event::Exited {
-                    pid,
-                    exit: Exit::Signal(nix::sys::signal::Signal::SIGTERM),
-                },
-            );
-            o.event(p, Subject::System, Event::Message(&"sending \"SIGTERM\""));
+            let exit = Exit::Signal(nix::sys::signal::Signal::SIGTERM);
+            o.notice(&Notice::Exited {
+                instance: 0,
+                pid,
+                exit,
+            });
+            o.notice(&Notice::ShuttingDown);
         });
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
-            r#"{"ts":"2025-11-26T12:00:01.234+00:00","name":"system","event":"exited","process":"web","instance":2,"pid":7,"signal":"SIGTERM","message":"terminated by SIGTERM"}"#
+            r#"{"ts":"2025-11-26T12:00:01.234+00:00","name":"system","event":"exited","process":"web","instance":1,"pid":7,"signal":"SIGTERM","message":"terminated by SIGTERM"}"#
         );
         assert_eq!(
             lines[1],
-            r#"{"ts":"2025-11-26T12:00:01.234+00:00","name":"system","event":"shutdown","message":"sending \"SIGTERM\""}"#
+            r#"{"ts":"2025-11-26T12:00:01.234+00:00","name":"system","event":"shutdown","message":"sending SIGTERM to all processes"}"#
+        );
+    }
+
+    /// Any name length, every notice its own kind, always valid JSON (a fixed head buffer
+    /// once cut long names and labelled every supervisor message "shutdown").
+    #[test]
+    fn json_notices_with_a_long_name_are_valid_and_typed() {
+        let name = "w".repeat(200);
+        let mut out = Output::new(
+            Vec::new(),
+            clock(TimestampFormat::Iso),
+            &style(false, TimestampFormat::Iso, true, false),
+            &[web(&name, 1)],
+        );
+        out.notice(&Notice::Restarting {
+            instance: 0,
+            exit: Exit::Code(1),
+            delay: std::time::Duration::from_millis(1500),
+            attempt: 2,
+            max_attempts: 5,
+        });
+        out.notice(&Notice::FailedToStart {
+            instance: 0,
+            error: "cannot cd to \"/gone\"".to_owned(),
+        });
+        let text = String::from_utf8(out.into_sink()).unwrap();
+        let objects: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        let restart = &objects[0];
+        assert_eq!(restart["event"], "restarting");
+        assert_eq!(restart["process"], name.as_str());
+        assert_eq!(
+            (restart["code"].as_i64(), restart["delay_ms"].as_i64()),
+            (Some(1), Some(1500))
+        );
+        assert_eq!(
+            (
+                restart["attempt"].as_i64(),
+                restart["max_attempts"].as_i64()
+            ),
+            (Some(2), Some(5))
+        );
+        assert_eq!(
+            restart["message"],
+            format!("{name}.1 exited with code 1, restarting in 1.5s (attempt 2/5)")
+        );
+        assert_eq!(objects[1]["event"], "failed");
+        assert_eq!(
+            objects[1]["message"],
+            "failed to start: cannot cd to \"/gone\""
+        );
+    }
+
+    #[test]
+    fn supervisor_notices_are_system_lines_and_lifecycle_lines_are_the_instance_s() {
+        let mut out = output(Vec::new(), TimestampFormat::None, false, false);
+        out.notice(&Notice::Exited {
+            instance: 0,
+            pid: Pid::from_raw(9),
+            exit: Exit::Code(3),
+        });
+        out.notice(&Notice::MayExit {
+            instance: 0,
+            exit: Exit::Code(3),
+        });
+        out.notice(&Notice::Killing { remaining: 2 });
+        let text = String::from_utf8(out.into_sink()).unwrap();
+        assert_eq!(
+            text,
+            "web.1  | exited with code 3\n\
+             system | web.1 exited with code 3; it may exit, the others keep running\n\
+             system | sending SIGKILL to 2 processes\n"
         );
     }
 
@@ -659,7 +659,7 @@ mod tests {
             data: Vec::new(),
             budget: 1000,
         };
-        let mut out = Output::new(sink, clock(TimestampFormat::None), false, false);
+        let mut out = output(sink, TimestampFormat::None, false, false);
         let mut prefix = Prefix::text("w.1", 6, None, TimestampFormat::None, '|');
         out.lines(&mut prefix, b"abc\ndef\n");
         assert_eq!(out.sink.inner.data, b"w.1    | abc\nw.1    | def\n");

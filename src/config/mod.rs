@@ -1,0 +1,431 @@
+//! Stage one: read the project and decide. The command line, the environment, `procmux.toml`,
+//! the Procfile and the env files become a [`Stack`] (what to run) and a [`Style`] (how to show
+//! it), in plain types. Every user mistake is found here, before any process starts; nothing
+//! after this stage sees clap.
+//!
+//! Precedence, for every option: flag > environment variable (clap reads both) >
+//! `procmux.toml` > built-in default.
+//!
+//! The machine is reached through a [`Host`] (environment variables, whether stdout is a
+//! terminal) and the file system (in [`Project::load`] only), so resolution itself is tested
+//! with a fake host and a project built from text.
+
+mod dotenv;
+mod file;
+mod formation;
+pub mod policy;
+mod procfile;
+mod project;
+mod stack;
+mod style;
+
+use std::ffi::OsString;
+use std::io::{self, IsTerminal};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use self::formation::Formation;
+pub use self::policy::{OnExit, OnGiveUp, Policy, Ready};
+pub use self::project::Project;
+pub use self::stack::{InstanceSpec, ProcessType, Stack};
+pub use self::style::{Style, TimestampFormat};
+use crate::cli::{ColorChoice, OutputFormat, PtyChoice, RunArgs, StartArgs, StderrMode};
+use crate::error::{Error, Result};
+
+const DEFAULT_TIMEOUT: f64 = 5.0;
+
+/// What resolution may ask of the machine besides files.
+pub struct Host<'a> {
+    /// An environment variable of procmux's own environment.
+    pub var: &'a dyn Fn(&str) -> Option<String>,
+    pub stdout_is_tty: bool,
+}
+
+impl Host<'static> {
+    /// This process's environment and stdout.
+    pub fn current() -> Host<'static> {
+        fn var(name: &str) -> Option<String> {
+            std::env::var(name).ok()
+        }
+        Host {
+            var: &var,
+            stdout_is_tty: io::stdout().is_terminal(),
+        }
+    }
+}
+
+impl Host<'_> {
+    pub fn var(&self, name: &str) -> Option<String> {
+        (self.var)(name)
+    }
+}
+
+/// Everything `procmux start` needs: the files read, then [`resolve_start`].
+pub fn start(args: &StartArgs, host: &Host<'_>) -> Result<(Stack, Style)> {
+    let project = Project::load(&args.project, true, host)?;
+    resolve_start(project, args, host)
+}
+
+/// Turns a loaded project and `start`'s options into the stack and its style.
+pub fn resolve_start(
+    project: Project,
+    args: &StartArgs,
+    host: &Host<'_>,
+) -> Result<(Stack, Style)> {
+    let settings = project.file.as_ref().map(|f| &f.config);
+    let formation = resolve_formation(&project, args.formation.as_deref())?;
+    for name in &args.names {
+        if project.procfile.position(name).is_none() {
+            return Err(project.unknown_name(name, ""));
+        }
+    }
+    let quiet = resolve_quiet(&project, &args.quiet)?;
+    // A bad value in the file is an error even when a flag overrides it.
+    let file_timeout = match &project.file {
+        Some(file) => match &file.config.timeout {
+            Some(seconds) => Some(file.seconds(seconds, "timeout")?),
+            None => None,
+        },
+        None => None,
+    };
+    let default_timeout = args.timeout.or(file_timeout).unwrap_or(DEFAULT_TIMEOUT);
+    let resolved = policy::resolve_types(&project, args, Duration::from_secs_f64(default_timeout))?;
+    let pty_default = match args.pty.or(settings.and_then(|s| s.pty)) {
+        Some(PtyChoice::Always) => true,
+        Some(PtyChoice::Never) => false,
+        Some(PtyChoice::Auto) | None => host.stdout_is_tty,
+    };
+    let pty_for = |name: &str| {
+        let per_process = settings
+            .and_then(|s| s.process.iter().find(|(n, _)| n.get_ref() == name))
+            .and_then(|(_, p)| p.pty);
+        // The flag beats the file's per-process setting, which beats the file's default.
+        match args.pty {
+            Some(_) => pty_default,
+            None => per_process.unwrap_or(pty_default),
+        }
+    };
+    let base = project.base_port(args.port, host)?;
+    let mut types = Vec::new();
+    let mut instances = Vec::new();
+    let entries = project.procfile.entries.iter().zip(resolved);
+    for (type_index, (entry, resolved)) in entries.enumerate() {
+        let count = formation.count(&entry.name, &args.names);
+        for number in 1..=count {
+            let port = base + 100 * type_index as u32 + number as u32 - 1;
+            let port = u16::try_from(port).map_err(|_| {
+                Error::Usage(format!(
+                    "{}.{number} would get port {port}, above 65535",
+                    entry.name
+                ))
+            })?;
+            instances.push(InstanceSpec {
+                type_index,
+                name: entry.name.clone(),
+                number,
+                port,
+            });
+        }
+        types.push(ProcessType {
+            name: entry.name.clone(),
+            command: entry.command.clone(),
+            count,
+            quiet: quiet.contains(&entry.name),
+            pty: pty_for(&entry.name),
+            policy: resolved.policy,
+            after: resolved.after,
+        });
+    }
+    if instances.is_empty() {
+        return Err(Error::Usage("the formation starts no process".to_owned()));
+    }
+    check_after_runs(&types)?;
+    if let Some(name) = &args.exit_code_from {
+        if project.procfile.position(name).is_none() {
+            return Err(project.unknown_name(name, "--exit-code-from: "));
+        }
+        if !instances.iter().any(|i| &i.name == name) {
+            return Err(Error::Usage(format!(
+                "--exit-code-from {name}: the formation runs no {name}"
+            )));
+        }
+    }
+    let style = resolve_style(&project, args, &types, host);
+    let hint_wanted = !args.no_color_hint && settings.and_then(|s| s.color_hint).unwrap_or(true);
+    // The user's own setting, in the environment or an env file, always wins.
+    let user_set = ["FORCE_COLOR", "CLICOLOR_FORCE"]
+        .iter()
+        .any(|name| host.var(name).is_some() || project.env_value(name).is_some());
+    let color_hint = hint_wanted && style.color && !style.strip_ansi && !user_set;
+    let split_stderr = args.stderr.or(settings.and_then(|s| s.stderr)) == Some(StderrMode::Mark);
+    let stack = Stack {
+        root: project.root,
+        env: project.env,
+        types,
+        instances,
+        exit_code_from: args.exit_code_from.clone(),
+        split_stderr,
+        color_hint,
+    };
+    Ok((stack, style))
+}
+
+/// Colour, timestamps, format and label width, from the flags, the file and the host.
+fn resolve_style(
+    project: &Project,
+    args: &StartArgs,
+    types: &[ProcessType],
+    host: &Host<'_>,
+) -> Style {
+    let settings = project.file.as_ref().map(|f| &f.config);
+    let longest_name = types.iter().map(|t| t.name.len()).max().unwrap_or(0);
+    let largest_count = types.iter().map(|t| t.count).max().unwrap_or(0);
+    let width = (longest_name + largest_count.to_string().len() + 1).max(6);
+    let choice = args
+        .color
+        .or(settings.and_then(|s| s.color))
+        .unwrap_or(ColorChoice::Auto);
+    let color = style::color_enabled(choice, host.var, host.stdout_is_tty);
+    let timestamp = match (args.no_timestamp, args.timestamp) {
+        (true, _) => TimestampFormat::None,
+        (false, Some(choice)) => choice.into(),
+        (false, None) => settings
+            .and_then(|s| s.timestamp)
+            .map_or(TimestampFormat::Local, |t| t.choice().into()),
+    };
+    let json = args.format.or(settings.and_then(|s| s.format)) == Some(OutputFormat::Json);
+    Style {
+        color: color && !json,
+        timestamp,
+        json,
+        prefix: !args.no_prefix && settings.and_then(|s| s.prefix).unwrap_or(true),
+        strip_ansi: args.strip_ansi || settings.and_then(|s| s.strip_ansi).unwrap_or(false),
+        width,
+    }
+}
+
+/// A type that runs must find an instance of every type it waits for.
+fn check_after_runs(types: &[ProcessType]) -> Result<()> {
+    for waiting in types.iter().filter(|t| t.count > 0) {
+        for name in &waiting.after {
+            if types.iter().any(|t| &t.name == name && t.count == 0) {
+                return Err(Error::Usage(format!(
+                    "{} starts after {name}, but the formation runs no {name}",
+                    waiting.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What `procmux run` runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunCommand {
+    /// A Procfile entry's command or a single command line: through `/bin/sh -c`.
+    Shell(String),
+    /// A program and its arguments, executed directly.
+    Program(Vec<OsString>),
+}
+
+/// Everything `procmux run` needs, resolved.
+#[derive(Debug)]
+pub struct RunConfig {
+    pub root: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub port: u16,
+    pub command: RunCommand,
+}
+
+/// `procmux run`: the project's environment and the command to run in it.
+pub fn run(args: &RunArgs, host: &Host<'_>) -> Result<RunConfig> {
+    let project = Project::load(&args.project, false, host)?;
+    let base = project.base_port(args.port, host)?;
+    let port = u16::try_from(base).unwrap_or(project::DEFAULT_PORT);
+    let command = match args.command.as_slice() {
+        [single] => {
+            let text = single.to_string_lossy();
+            match project.procfile.entries.iter().find(|e| e.name == text) {
+                Some(entry) => RunCommand::Shell(entry.command.clone()),
+                None if text.contains(char::is_whitespace) => RunCommand::Shell(text.into_owned()),
+                None => RunCommand::Program(args.command.clone()),
+            }
+        }
+        _ => RunCommand::Program(args.command.clone()),
+    };
+    Ok(RunConfig {
+        root: project.root,
+        env: project.env,
+        port,
+        command,
+    })
+}
+
+/// `-m`, else the file's `formation` with its `[process.NAME] count`s, else one of each.
+fn resolve_formation(project: &Project, flag: Option<&str>) -> Result<Formation> {
+    if let Some(spec) = flag {
+        let formation =
+            Formation::parse(spec).map_err(|e| Error::Usage(format!("--formation {e}")))?;
+        if let Some(name) = formation.unknown_names(&project.procfile).next() {
+            return Err(project.unknown_name(name, "--formation: "));
+        }
+        return Ok(formation);
+    }
+    let Some(file) = &project.file else {
+        return Ok(Formation::default());
+    };
+    let mut formation = match &file.config.formation {
+        Some(spec) => {
+            let parsed = Formation::parse(spec.get_ref())
+                .map_err(|e| file.error_at(spec.span(), format!("formation {e}")))?;
+            if let Some(name) = parsed.unknown_names(&project.procfile).next() {
+                return Err(file.error_at(
+                    spec.span(),
+                    format!("formation: {}", project.unknown_message(name)),
+                ));
+            }
+            parsed
+        }
+        None => Formation::default(),
+    };
+    for (name, process) in &file.config.process {
+        if let Some(count) = process.count {
+            formation.set(name.get_ref(), count);
+        }
+    }
+    Ok(formation)
+}
+
+/// `-q`, else the file's `quiet` list and `[process.NAME] quiet = true`.
+fn resolve_quiet(project: &Project, flag: &[String]) -> Result<Vec<String>> {
+    if !flag.is_empty() {
+        for name in flag {
+            if project.procfile.position(name).is_none() {
+                return Err(project.unknown_name(name, "--quiet: "));
+            }
+        }
+        return Ok(flag.to_vec());
+    }
+    let Some(file) = &project.file else {
+        return Ok(Vec::new());
+    };
+    let listed = file
+        .config
+        .quiet
+        .iter()
+        .flatten()
+        .map(|n| n.get_ref().clone());
+    let marked = file
+        .config
+        .process
+        .iter()
+        .filter(|(_, p)| p.quiet == Some(true))
+        .map(|(n, _)| n.get_ref().clone());
+    Ok(listed.chain(marked).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    use crate::cli::{Arguments, Command};
+
+    fn start_args(line: &[&str]) -> StartArgs {
+        let args = ["procmux", "start"].into_iter().chain(line.iter().copied());
+        match Arguments::try_parse_from(args).unwrap().command {
+            Command::Start(args) => args,
+            _ => unreachable!(),
+        }
+    }
+
+    fn resolve(
+        procfile: &str,
+        toml: Option<&str>,
+        line: &[&str],
+        vars: &[(&str, &str)],
+        tty: bool,
+    ) -> Result<(Stack, Style)> {
+        let project = Project::from_text(procfile, toml, Vec::new())?;
+        let var = |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        };
+        let host = Host {
+            var: &var,
+            stdout_is_tty: tty,
+        };
+        resolve_start(project, &start_args(line), &host)
+    }
+
+    #[test]
+    fn the_stack_keeps_per_type_facts() {
+        let toml =
+            "[process.web]\nafter = [\"db\"]\nstop_signal = \"INT\"\nready = \"tcp:$PORT\"\n";
+        let (stack, _) = resolve(
+            "db: postgres\nweb: puma\n",
+            Some(toml),
+            &["-m", "web=2"],
+            &[],
+            false,
+        )
+        .unwrap();
+        let web = &stack.types[1];
+        assert_eq!(web.after, ["db"]);
+        assert_eq!(web.policy.stop_signal, nix::sys::signal::Signal::SIGINT);
+        assert!(matches!(web.policy.ready, Ready::Tcp(None)));
+        assert_eq!(web.count, 2);
+        let labels: Vec<String> = stack.instances.iter().map(InstanceSpec::label).collect();
+        assert_eq!(labels, ["db.1", "web.1", "web.2"]);
+        let ports: Vec<u16> = stack.instances.iter().map(|i| i.port).collect();
+        assert_eq!(ports, [5000, 5100, 5101]);
+        assert_eq!(stack.instances_of("web").collect::<Vec<_>>(), [1, 2]);
+    }
+
+    #[test]
+    fn colour_and_ptys_follow_the_host() {
+        let (stack, style) = resolve("web: puma\n", None, &[], &[], true).unwrap();
+        assert!(style.color && stack.types[0].pty && stack.color_hint);
+        let (stack, style) = resolve("web: puma\n", None, &[], &[], false).unwrap();
+        assert!(!style.color && !stack.types[0].pty && !stack.color_hint);
+        let (stack, style) = resolve("web: puma\n", None, &[], &[("NO_COLOR", "1")], true).unwrap();
+        assert!(!style.color && !stack.color_hint);
+        let (stack, style) =
+            resolve("web: puma\n", None, &[], &[("FORCE_COLOR", "0")], true).unwrap();
+        assert!(
+            style.color && !stack.color_hint,
+            "the user's own setting wins"
+        );
+        let (_, style) = resolve("web: puma\n", None, &["--format", "json"], &[], true).unwrap();
+        assert!(!style.color && style.json);
+    }
+
+    #[test]
+    fn the_base_port_comes_from_the_host_when_nothing_else_says() {
+        let (stack, _) = resolve("web: puma\n", None, &[], &[("PORT", "3000")], false).unwrap();
+        assert_eq!(stack.instances[0].port, 3000);
+        let error = resolve("web: puma\n", None, &[], &[("PORT", "abc")], false).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "PORT from the environment is not a port number: \"abc\""
+        );
+    }
+
+    #[test]
+    fn a_dependency_the_formation_leaves_out_is_an_error() {
+        let toml = "[process.web]\nafter = [\"db\"]\n";
+        let error = resolve(
+            "db: postgres\nweb: puma\n",
+            Some(toml),
+            &["-m", "db=0"],
+            &[],
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "web starts after db, but the formation runs no db"
+        );
+    }
+}

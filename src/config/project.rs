@@ -1,0 +1,343 @@
+//! Reading the project: the config file, the Procfile and the env files, each parsed by its own
+//! pure module, and the hints for a misspelt process name.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+
+use super::Host;
+use super::dotenv;
+use super::file::{self, FileConfig};
+use super::procfile::Procfile;
+use crate::cli::{ProjectArgs, check_seconds};
+use crate::error::{Error, Result};
+
+pub(crate) const DEFAULT_PORT: u16 = 5000;
+
+/// The app as files describe it: the Procfile, where it runs, its `.env` variables and its
+/// `procmux.toml`.
+#[derive(Debug)]
+pub struct Project {
+    pub procfile: Procfile,
+    /// The Procfile path as the user named it, for messages.
+    pub procfile_name: String,
+    pub root: PathBuf,
+    /// Variables from the env files, each key once, later files winning.
+    pub env: Vec<(String, String)>,
+    pub file: Option<ConfigFile>,
+}
+
+/// A `procmux.toml` that was found and parsed.
+#[derive(Debug)]
+pub struct ConfigFile {
+    pub name: String,
+    text: String,
+    pub config: FileConfig,
+}
+
+impl ConfigFile {
+    /// An error located at `span` of this file.
+    pub(crate) fn error_at(
+        &self,
+        span: std::ops::Range<usize>,
+        message: impl Into<String>,
+    ) -> Error {
+        let (line, column) = FileConfig::locate(&self.text, span);
+        Error::input(&self.name, Some(line), message).with_column(column)
+    }
+
+    /// A number of seconds from this file, checked, or an error at its place naming `key`.
+    pub(crate) fn seconds(&self, seconds: &Spanned<f64>, key: &str) -> Result<f64> {
+        check_seconds(Some(*seconds.get_ref()))
+            .map_err(|message| self.error_at(seconds.span(), format!("{key}: {message}")))
+    }
+}
+
+impl Project {
+    /// Reads the config file, the Procfile and the env files. `run` works without a Procfile
+    /// (`procfile_required` false) unless one was named.
+    pub fn load(args: &ProjectArgs, procfile_required: bool, host: &Host<'_>) -> Result<Project> {
+        let file = find_config_file(args)?;
+        let from_file = |pick: fn(&FileConfig) -> Option<&String>| {
+            let file = file.as_ref()?;
+            let value = pick(&file.config)?;
+            Some(relative_to(Path::new(&file.name).parent(), value))
+        };
+        let named = args
+            .procfile
+            .clone()
+            .or_else(|| from_file(|c| c.procfile.as_ref()));
+        let procfile_path = named.clone().unwrap_or_else(|| PathBuf::from("Procfile"));
+        let procfile_name = procfile_path.display().to_string();
+        let procfile = if procfile_required || named.is_some() || procfile_path.exists() {
+            let text = read_text(&procfile_path, &procfile_name)?;
+            Procfile::parse(&text).map_err(|e| e.in_file(&procfile_name))?
+        } else {
+            Procfile {
+                entries: Vec::new(),
+            }
+        };
+        let root = match args.root.clone().or_else(|| from_file(|c| c.root.as_ref())) {
+            Some(root) => root,
+            None => relative_to(procfile_path.parent(), "."),
+        };
+        if !root.is_dir() {
+            return Err(Error::Usage(format!(
+                "--root {}: not a directory",
+                root.display()
+            )));
+        }
+        let env_files = if !args.env.is_empty() {
+            args.env.clone()
+        } else if let Some(list) = file
+            .as_ref()
+            .and_then(|f| f.config.env.as_ref().map(|e| (f, e)))
+        {
+            let (file, names) = list;
+            names
+                .iter()
+                .map(|n| relative_to(Path::new(&file.name).parent(), n))
+                .collect()
+        } else {
+            let default = relative_to(Some(&root), ".env");
+            if default.exists() {
+                vec![default]
+            } else {
+                Vec::new()
+            }
+        };
+        let env = load_env(&env_files, host)?;
+        let project = Project {
+            procfile,
+            procfile_name,
+            root,
+            env,
+            file,
+        };
+        project.check_file_names()?;
+        Ok(project)
+    }
+
+    /// A project from texts instead of files, for tests of the resolution.
+    #[cfg(test)]
+    pub fn from_text(
+        procfile: &str,
+        config: Option<&str>,
+        env: Vec<(String, String)>,
+    ) -> Result<Project> {
+        let file = match config {
+            Some(text) => Some(ConfigFile {
+                name: file::DEFAULT_NAME.to_owned(),
+                text: text.to_owned(),
+                config: FileConfig::parse(text)
+                    .map_err(|e| Error::input("procmux.toml", e.line, e.message))?,
+            }),
+            None => None,
+        };
+        let project = Project {
+            procfile: Procfile::parse(procfile).map_err(|e| e.in_file("Procfile"))?,
+            procfile_name: "Procfile".to_owned(),
+            root: PathBuf::from("."),
+            env,
+            file,
+        };
+        project.check_file_names()?;
+        Ok(project)
+    }
+
+    /// The value of `name` from the env files.
+    pub fn env_value(&self, name: &str) -> Option<&str> {
+        dotenv::lookup(&self.env, name)
+    }
+
+    /// Every process name the config file mentions must be in the Procfile.
+    fn check_file_names(&self) -> Result<()> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        let quiet = file.config.quiet.iter().flatten();
+        for name in file.config.process.keys().chain(quiet) {
+            if self.procfile.position(name.get_ref()).is_none() {
+                return Err(file.error_at(name.span(), self.unknown_message(name.get_ref())));
+            }
+        }
+        Ok(())
+    }
+
+    /// `no process named "wrker" (did you mean "worker"?)`.
+    pub(crate) fn unknown_message(&self, name: &str) -> String {
+        let known: Vec<&str> = self.procfile.names().collect();
+        let hint = match closest(name, &known) {
+            Some(close) => format!("did you mean \"{close}\"?"),
+            None if known.is_empty() => "the Procfile defines none".to_owned(),
+            None => format!("defined: {}", known.join(", ")),
+        };
+        format!("no process named \"{name}\" ({hint})")
+    }
+
+    pub(crate) fn unknown_name(&self, name: &str, context: &str) -> Error {
+        Error::input(
+            &self.procfile_name,
+            None,
+            format!("{context}{}", self.unknown_message(name)),
+        )
+    }
+
+    /// `-p`/`PROCMUX_PORT`, else the config file's `port`, else `PORT` from the env files, else
+    /// from the environment, else 5000.
+    pub(crate) fn base_port(&self, flag: Option<u16>, host: &Host<'_>) -> Result<u32> {
+        if let Some(port) = flag.or(self.file.as_ref().and_then(|f| f.config.port)) {
+            return Ok(port.into());
+        }
+        let (value, source) = match self.env_value("PORT") {
+            Some(value) => (value.to_owned(), "the env file"),
+            None => match host.var("PORT") {
+                Some(value) => (value, "the environment"),
+                None => return Ok(DEFAULT_PORT.into()),
+            },
+        };
+        value.trim().parse::<u16>().map(u32::from).map_err(|_| {
+            Error::Usage(format!(
+                "PORT from {source} is not a port number: \"{value}\""
+            ))
+        })
+    }
+}
+
+/// `--config FILE`, else `procmux.toml` next to the named Procfile, else in the current
+/// directory; `None` when there is none.
+fn find_config_file(args: &ProjectArgs) -> Result<Option<ConfigFile>> {
+    let path = match &args.config {
+        Some(path) => path.clone(),
+        None => {
+            let dir = args.procfile.as_deref().and_then(Path::parent);
+            let candidate = relative_to(dir, file::DEFAULT_NAME);
+            if !candidate.exists() {
+                return Ok(None);
+            }
+            candidate
+        }
+    };
+    let name = path.display().to_string();
+    let text = read_text(&path, &name)?;
+    let config = FileConfig::parse(&text).map_err(|e| {
+        let error = Error::input(&name, e.line, e.message);
+        match e.column {
+            Some(column) => error.with_column(column),
+            None => error,
+        }
+    })?;
+    Ok(Some(ConfigFile { name, text, config }))
+}
+
+/// `dir/rest`, without a leading `./` when `dir` is the current directory.
+fn relative_to(dir: Option<&Path>, rest: &str) -> PathBuf {
+    match dir {
+        Some(dir) if !dir.as_os_str().is_empty() && dir != Path::new(".") => dir.join(rest),
+        _ => PathBuf::from(rest),
+    }
+}
+
+/// The known name within edit distance 2 of `name`, if one is.
+fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(name, k), *k))
+        .filter(|&(d, _)| d <= 2)
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// Edit distance counting an adjacent transposition as one edit (`wbe` → `web` is 1).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// Reads the env files in order into one list, each key once (the last value).
+fn load_env(files: &[PathBuf], host: &Host<'_>) -> Result<Vec<(String, String)>> {
+    let mut vars = Vec::new();
+    for file in files {
+        let name = file.display().to_string();
+        let text = read_text(file, &name)?;
+        dotenv::parse_into(&text, &mut vars, &|key| host.var(key)).map_err(|e| e.in_file(&name))?;
+    }
+    let mut merged: Vec<(String, String)> = Vec::with_capacity(vars.len());
+    for (key, value) in vars {
+        match merged.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => merged.push((key, value)),
+        }
+    }
+    Ok(merged)
+}
+
+/// Reads a user file as UTF-8, naming the file (and the line of a bad byte) on failure.
+fn read_text(path: &Path, name: &str) -> Result<String> {
+    let bytes = fs::read(path).map_err(|e| {
+        let message = match e.kind() {
+            io::ErrorKind::NotFound => "no such file".to_owned(),
+            _ => format!("cannot read: {e}"),
+        };
+        Error::input(name, None, message)
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let line = 1 + e.as_bytes()[..valid]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        Error::input(name, Some(line), "not valid UTF-8")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closest_name_hint() {
+        assert_eq!(closest("wrker", &["web", "worker"]), Some("worker"));
+        assert_eq!(closest("zzzzzz", &["web", "worker"]), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("wbe", "web"), 1);
+        assert_eq!(closest("wbe", &["db", "web"]), Some("web"));
+    }
+
+    #[test]
+    fn relative_paths_skip_the_current_directory() {
+        assert_eq!(
+            relative_to(Some(Path::new(".")), ".env"),
+            PathBuf::from(".env")
+        );
+        assert_eq!(
+            relative_to(Some(Path::new("")), ".env"),
+            PathBuf::from(".env")
+        );
+        assert_eq!(relative_to(None, "Procfile"), PathBuf::from("Procfile"));
+        assert_eq!(
+            relative_to(Some(Path::new("app")), ".env"),
+            PathBuf::from("app/.env")
+        );
+    }
+}

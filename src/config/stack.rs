@@ -1,0 +1,78 @@
+//! The [`Stack`]: what to run, in plain data. Built once from the project and the options;
+//! read by the supervisor, the runtime and (later) the exporters, which need the per-type
+//! facts as the user wrote them (`after = ["db"]`, the stop signal, the readiness kind).
+
+use std::path::PathBuf;
+
+use super::policy::Policy;
+
+/// Every process type of the Procfile, its instances, and what they run in.
+#[derive(Debug)]
+pub struct Stack {
+    /// Working directory of every process.
+    pub root: PathBuf,
+    /// Variables from the env files, each key once, later files winning; overlaid on the
+    /// inherited environment, before `PORT` and `PS`.
+    pub env: Vec<(String, String)>,
+    /// Every Procfile entry, in file order (which decides ports and colours), even those the
+    /// formation runs no instance of.
+    pub types: Vec<ProcessType>,
+    /// The instances to run, grouped by type in Procfile order.
+    pub instances: Vec<InstanceSpec>,
+    /// `--exit-code-from`: the type whose first instance's exit decides procmux's code.
+    pub exit_code_from: Option<String>,
+    /// `--stderr mark`: stderr on a pipe of its own.
+    pub split_stderr: bool,
+    /// Pass `FORCE_COLOR=1` and `CLICOLOR_FORCE=1` to processes on pipes.
+    pub color_hint: bool,
+}
+
+/// One Procfile entry and how it is run.
+#[derive(Debug)]
+pub struct ProcessType {
+    pub name: String,
+    pub command: String,
+    /// Instances the formation runs (0 for a type left out).
+    pub count: usize,
+    /// Run it, but do not show its output.
+    pub quiet: bool,
+    /// A pseudo-terminal instead of pipes.
+    pub pty: bool,
+    pub policy: Policy,
+    /// Types that must be ready before this one starts, by name.
+    pub after: Vec<String>,
+}
+
+/// One instance to run: `web.2` is instance 2 of type `web`.
+#[derive(Debug, Clone)]
+pub struct InstanceSpec {
+    /// Index of its type in [`Stack::types`] (its Procfile position).
+    pub type_index: usize,
+    pub name: String,
+    /// 1-based instance number.
+    pub number: usize,
+    pub port: u16,
+}
+
+impl InstanceSpec {
+    /// `web.1`: the label in the output and the value of `PS`.
+    pub fn label(&self) -> String {
+        format!("{}.{}", self.name, self.number)
+    }
+}
+
+impl Stack {
+    /// The type of instance `index`.
+    pub fn type_of(&self, index: usize) -> &ProcessType {
+        &self.types[self.instances[index].type_index]
+    }
+
+    /// Indices of the instances of the type called `name`.
+    pub fn instances_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = usize> + 'a {
+        self.instances
+            .iter()
+            .enumerate()
+            .filter(move |(_, spec)| spec.name == name)
+            .map(|(index, _)| index)
+    }
+}

@@ -1,0 +1,219 @@
+//! How each [`Notice`] reads: a sentence for the text stream (foreman's wording where foreman
+//! has one), and for JSON an `event` kind with the facts as fields.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use crate::supervisor::{Exit, Notice};
+
+/// The name and number of an instance (`web`, 1), as notices refer to instances by index.
+pub(super) struct Names<'a> {
+    pub(super) names: &'a [(String, usize)],
+}
+
+impl Names<'_> {
+    fn label(&self, instance: usize) -> Label<'_> {
+        let (name, number) = &self.names[instance];
+        Label(name, *number)
+    }
+}
+
+/// `web.1`.
+struct Label<'a>(&'a str, usize);
+
+impl std::fmt::Display for Label<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.0, self.1)
+    }
+}
+
+/// True when the notice's text line goes under the instance's own label (its start and
+/// exit, as foreman does); every other notice is a `system` line.
+pub(super) fn under_own_label(notice: &Notice) -> bool {
+    matches!(
+        notice,
+        Notice::Started { .. } | Notice::Exited { .. } | Notice::FailedToStart { .. }
+    )
+}
+
+/// Writes the notice's sentence (no newline).
+pub(super) fn text(notice: &Notice, names: &Names<'_>, out: &mut Vec<u8>) -> io::Result<()> {
+    let label = |i: usize| names.label(i);
+    match notice {
+        Notice::Started { pid, .. } => write!(out, "started with pid {pid}"),
+        Notice::Exited { exit, .. } => write!(out, "{exit}"),
+        Notice::FailedToStart { error, .. } => write!(out, "failed to start: {error}"),
+        Notice::Ready { instance } => write!(out, "{} is ready", label(*instance)),
+        Notice::MayExit { instance, exit } => write!(
+            out,
+            "{} {exit}; it may exit, the others keep running",
+            label(*instance)
+        ),
+        Notice::ExitedBeforeReady { instance, exit } => {
+            write!(out, "{} {exit} before it was ready", label(*instance))
+        }
+        Notice::Restarting {
+            instance,
+            exit,
+            delay,
+            attempt,
+            max_attempts,
+        } => write!(
+            out,
+            "{} {exit}, restarting in {} (attempt {attempt}/{max_attempts})",
+            label(*instance),
+            Seconds(*delay)
+        ),
+        Notice::GaveUp {
+            instance,
+            exit,
+            restarts,
+            window,
+        } => write!(
+            out,
+            "{} {exit}, giving up after {restarts} restarts in {}",
+            label(*instance),
+            Seconds(*window)
+        ),
+        Notice::WillNotBeReady { instance } => {
+            write!(out, "{} will not become ready", label(*instance))
+        }
+        Notice::NotReady { instance, timeout } => write!(
+            out,
+            "{} not ready after {}, stopping",
+            label(*instance),
+            Seconds(*timeout)
+        ),
+        Notice::Stopping { instance, signal } => {
+            write!(out, "sending {} to {}", signal.as_str(), label(*instance))
+        }
+        Notice::Stopped { instance } => write!(out, "{} stopped", label(*instance)),
+        Notice::SignalReceived { signal } => {
+            write!(out, "{} received, starting shutdown", signal.as_str())
+        }
+        Notice::SignalAgain { signal } => {
+            write!(out, "{} received again, stopping at once", signal.as_str())
+        }
+        Notice::ShuttingDown => write!(out, "sending SIGTERM to all processes"),
+        Notice::Killing { remaining } => write!(out, "sending SIGKILL to {remaining} processes"),
+        Notice::Abandoned { after } => write!(
+            out,
+            "processes survived SIGKILL for {}, exiting",
+            Seconds(*after)
+        ),
+    }
+}
+
+/// The JSON `event` kind.
+fn kind(notice: &Notice) -> &'static str {
+    match notice {
+        Notice::Started { .. } => "started",
+        Notice::Exited { .. } => "exited",
+        Notice::FailedToStart { .. } => "failed",
+        Notice::Ready { .. } => "ready",
+        Notice::MayExit { .. } => "may_exit",
+        Notice::ExitedBeforeReady { .. } => "exited_before_ready",
+        Notice::Restarting { .. } => "restarting",
+        Notice::GaveUp { .. } => "gave_up",
+        Notice::WillNotBeReady { .. } => "will_not_be_ready",
+        Notice::NotReady { .. } => "not_ready",
+        Notice::Stopping { .. } => "stopping",
+        Notice::Stopped { .. } => "stopped",
+        Notice::SignalReceived { .. } | Notice::SignalAgain { .. } => "signal",
+        Notice::ShuttingDown => "shutdown",
+        Notice::Killing { .. } => "kill",
+        Notice::Abandoned { .. } => "abandoned",
+    }
+}
+
+/// Writes the JSON fields after `"name":"system"`: `"event":…`, the process and the facts,
+/// each field preceded by a comma. Names are Procfile names (`[A-Za-z0-9_-]`), so they need
+/// no escaping; the message is escaped by the caller.
+pub(super) fn json_fields(notice: &Notice, names: &Names<'_>, out: &mut Vec<u8>) -> io::Result<()> {
+    write!(out, ",\"event\":\"{}\"", kind(notice))?;
+    if let Some(instance) = notice.instance() {
+        let (name, number) = &names.names[instance];
+        write!(out, ",\"process\":\"{name}\",\"instance\":{number}")?;
+    }
+    match notice {
+        Notice::Started { pid, .. } => write!(out, ",\"pid\":{pid}"),
+        Notice::Exited { pid, exit, .. } => {
+            write!(out, ",\"pid\":{pid}")?;
+            exit_fields(*exit, out)
+        }
+        Notice::MayExit { exit, .. } | Notice::ExitedBeforeReady { exit, .. } => {
+            exit_fields(*exit, out)
+        }
+        Notice::Restarting {
+            exit,
+            delay,
+            attempt,
+            max_attempts,
+            ..
+        } => {
+            exit_fields(*exit, out)?;
+            write!(
+                out,
+                ",\"delay_ms\":{},\"attempt\":{attempt},\"max_attempts\":{max_attempts}",
+                delay.as_millis()
+            )
+        }
+        Notice::GaveUp {
+            exit,
+            restarts,
+            window,
+            ..
+        } => {
+            exit_fields(*exit, out)?;
+            write!(
+                out,
+                ",\"restarts\":{restarts},\"window_ms\":{}",
+                window.as_millis()
+            )
+        }
+        Notice::NotReady { timeout, .. } => write!(out, ",\"timeout_ms\":{}", timeout.as_millis()),
+        Notice::Stopping { signal, .. } | Notice::SignalReceived { signal } => {
+            write!(out, ",\"signal\":\"{}\"", signal.as_str())
+        }
+        Notice::SignalAgain { signal } => {
+            write!(out, ",\"signal\":\"{}\",\"again\":true", signal.as_str())
+        }
+        Notice::Killing { remaining } => write!(out, ",\"remaining\":{remaining}"),
+        Notice::Abandoned { after } => write!(out, ",\"after_ms\":{}", after.as_millis()),
+        Notice::FailedToStart { .. }
+        | Notice::Ready { .. }
+        | Notice::WillNotBeReady { .. }
+        | Notice::Stopped { .. }
+        | Notice::ShuttingDown => Ok(()),
+    }
+}
+
+fn exit_fields(exit: Exit, out: &mut Vec<u8>) -> io::Result<()> {
+    match exit {
+        Exit::Code(code) => write!(out, ",\"code\":{code}"),
+        Exit::Signal(signal) => write!(out, ",\"signal\":\"{}\"", signal.as_str()),
+    }
+}
+
+/// `2s`, `1.5s`, `0.05s`: durations as short as they can be.
+struct Seconds(Duration);
+
+impl std::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = format!("{:.3}", self.0.as_secs_f64());
+        write!(f, "{}s", text.trim_end_matches('0').trim_end_matches('.'))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_are_short() {
+        let show = |ms| Seconds(Duration::from_millis(ms)).to_string();
+        assert_eq!(show(50), "0.05s");
+        assert_eq!(show(1500), "1.5s");
+        assert_eq!(show(60_000), "60s");
+    }
+}

@@ -1,0 +1,380 @@
+//! Stage three: run the stack. The poll loop and its parts, the only code that touches
+//! processes and fds (and `sys`, the only code that holds `unsafe`).
+//!
+//! # Theory of operation
+//!
+//! One thread, one `mio::Poll`. Registered, each with its [`Token`]: the read end of every
+//! output stream of every child (a pipe, or a pty master) and signal-hook's self-pipe for
+//! SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGUSR1, SIGUSR2 and SIGWINCH (registered before the first
+//! spawn, so no exit is missed).
+//!
+//! Each turn:
+//! 1. poll, with a timeout only when something is due: a stream still holding data (zero), a
+//!    partial line waiting for its idle flush, a supervisor deadline (restart, readiness,
+//!    stop), a TCP readiness probe, or a scan for detached daemons (a few after each start).
+//!    Idle children cost no wake-ups.
+//! 2. pump the streams with data ([`Streams`]: a bounded number of reads each, so a chatty
+//!    child cannot starve the others). Lines matching a `ready = "log:…"` pattern are noted.
+//! 3. handle signals: SIGCHLD reaps every exited child ([`Children`]); an exit is final when
+//!    `waitpid` says so, not at EOF, because a grandchild may hold the pipe open. Before the
+//!    exit line is printed, what the pipe holds is drained. SIGWINCH resizes the ptys.
+//! 4. run due timers: idle partial lines, supervisor deadlines, [`Probes`], [`Escapes`] scans.
+//! 5. hand every event to the [`Supervisor`] (a pure state machine) and carry out its
+//!    actions: spawn, signal a group, kill, tell the user. While an instance is being stopped,
+//!    tell it when its group is empty, so that what comes next (its dependencies' turn, a
+//!    restart) can happen.
+//!
+//! Every process group (and every detached daemon's group a scan finds) is also told to the
+//! watchdog, which kills them all if procmux dies without cleaning up.
+//!
+//! Once a shutdown started, the loop ends when `waitpid` says ECHILD (no descendant left, as
+//! procmux is a subreaper) or the supervisor gives up on survivors. What the streams still
+//! hold is then drained and written.
+
+mod children;
+mod escapes;
+pub mod foreground;
+mod line_buffer;
+mod probes;
+mod source;
+mod spawn;
+mod streams;
+#[allow(unsafe_code)]
+pub(crate) mod sys;
+mod token;
+pub mod watchdog;
+
+use std::io::{self, IsTerminal};
+use std::time::{Duration, Instant};
+
+use mio::{Events, Interest, Poll};
+use nix::pty::Winsize;
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH};
+use signal_hook_mio::v1_0::Signals;
+
+use self::children::Children;
+use self::escapes::Escapes;
+use self::probes::Probes;
+use self::spawn::{Launch, Wiring};
+use self::streams::Streams;
+use self::token::Token;
+use self::watchdog::Watchdog;
+use crate::config::{Ready, Stack};
+use crate::error::{Error, Result};
+use crate::output::{Output, Stdout};
+use crate::supervisor::{Action, Exit, Notice, Supervisor};
+
+/// A pty's size when procmux's stdout is not a terminal and `COLUMNS`/`LINES` are not set.
+const DEFAULT_SIZE: (u16, u16) = (80, 24);
+
+/// Runs the stack to the end, writing through `output`; returns procmux's exit code.
+pub fn supervise(stack: Stack, output: Output<Stdout>) -> Result<i32> {
+    sys::raise_fd_limit();
+    // Before procmux becomes a subreaper, so the detached watchdog is not adopted back.
+    let watchdog = Watchdog::start().ok();
+    sys::become_subreaper().map_err(|e| Error::os("becoming a child subreaper", e))?;
+    let poll = Poll::new().map_err(|e| Error::os("creating the poll instance", e))?;
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGUSR1, SIGUSR2, SIGWINCH])
+        .map_err(|e| Error::os("installing signal handlers", e))?;
+    poll.registry()
+        .register(&mut signals, Token::Signals.into(), Interest::READABLE)
+        .map_err(|e| Error::os("registering signals", e))?;
+    let mut event_loop = EventLoop {
+        supervisor: Supervisor::new(&stack),
+        streams: Streams::new(stack.instances.len()),
+        children: Children::new(stack.instances.len()),
+        probes: Probes::default(),
+        escapes: Escapes::new(watchdog),
+        output_closed_seen: false,
+        stack,
+        output,
+        poll,
+        signals,
+    };
+    let actions = event_loop.supervisor.start();
+    event_loop.execute(actions);
+    event_loop.turn_until_done()?;
+    event_loop.escapes.dismiss();
+    Ok(event_loop.supervisor.exit_code())
+}
+
+struct EventLoop {
+    stack: Stack,
+    supervisor: Supervisor,
+    output: Output<Stdout>,
+    poll: Poll,
+    signals: Signals,
+    streams: Streams,
+    children: Children,
+    probes: Probes,
+    escapes: Escapes,
+    /// The closed stdout was reported to the supervisor.
+    output_closed_seen: bool,
+}
+
+impl EventLoop {
+    fn turn_until_done(&mut self) -> Result<()> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let timeout = self.next_timeout(Instant::now());
+            if let Err(error) = self.poll.poll(&mut events, timeout) {
+                if error.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(Error::os("polling", error));
+            }
+            let mut signalled = false;
+            for event in events.iter() {
+                match Token::from(event.token()) {
+                    Token::Signals => signalled = true,
+                    Token::Stream(index) => self.streams.queue(index),
+                }
+            }
+            self.streams
+                .pump_readable(&mut self.output, self.poll.registry());
+            self.collect_log_readiness();
+            if signalled {
+                self.handle_signals();
+            }
+            self.run_timers(Instant::now());
+            if self.supervisor.is_idle() {
+                // Every process was allowed to exit and did: nothing left to supervise.
+                let actions = self.supervisor.finish(Instant::now());
+                self.execute(actions);
+            }
+            if self.output.is_closed() && !self.output_closed_seen {
+                self.output_closed_seen = true;
+                let actions = self.supervisor.on_output_closed(Instant::now());
+                self.execute(actions);
+            }
+            if self.supervisor.is_stopping() {
+                // Catch exits whose SIGCHLD is still in flight, and learn whether any child
+                // is left.
+                self.reap();
+            }
+            if self.supervisor.signalled().next().is_some() {
+                self.report_gone_groups();
+            }
+            if self.supervisor.is_stopping()
+                && (!self.children.any_left() || self.supervisor.is_abandoned())
+            {
+                break;
+            }
+        }
+        self.streams
+            .drain_all(&mut self.output, self.poll.registry());
+        Ok(())
+    }
+
+    fn next_timeout(&self, now: Instant) -> Option<Duration> {
+        self.streams
+            .next_due(now)
+            .into_iter()
+            .chain(self.supervisor.deadline())
+            .chain(self.probes.next_due())
+            .chain(self.escapes.next_due())
+            .min()
+            .map(|due| due.saturating_duration_since(now))
+    }
+
+    fn handle_signals(&mut self) {
+        let pending: Vec<i32> = self.signals.pending().collect();
+        for signal in pending {
+            match signal {
+                SIGCHLD => self.reap(),
+                SIGWINCH => self.resize_ptys(),
+                _ => {
+                    let Ok(signal) = Signal::try_from(signal) else {
+                        continue;
+                    };
+                    let actions = self.supervisor.on_signal(signal, Instant::now());
+                    self.execute(actions);
+                }
+            }
+        }
+    }
+
+    /// Reaps every exited child and reports the exits of main processes.
+    fn reap(&mut self) {
+        while let Some((instance, pid, exit)) = self.children.reap() {
+            self.on_exit(instance, pid, exit);
+        }
+    }
+
+    fn on_exit(&mut self, instance: usize, pid: Pid, exit: Exit) {
+        self.streams
+            .drain_instance(instance, &mut self.output, self.poll.registry());
+        self.output.notice(&Notice::Exited {
+            instance,
+            pid,
+            exit,
+        });
+        let actions = self.supervisor.on_exit(instance, exit, Instant::now());
+        self.execute(actions);
+    }
+
+    fn run_timers(&mut self, now: Instant) {
+        self.streams
+            .flush_idle(now, &mut self.output, self.poll.registry());
+        if self.supervisor.deadline().is_some_and(|due| due <= now) {
+            let actions = self.supervisor.on_tick(now);
+            self.execute(actions);
+        }
+        let supervisor = &self.supervisor;
+        let ready = self
+            .probes
+            .run_due(now, &self.stack, |i| supervisor.awaits_report(i));
+        for instance in ready {
+            let actions = self.supervisor.on_ready(instance, now);
+            self.execute(actions);
+        }
+        self.escapes.run_due(now, self.supervisor.is_stopping());
+    }
+
+    /// Tells the supervisor about instances whose output matched their `ready = "log:…"`.
+    fn collect_log_readiness(&mut self) {
+        while let Some(instance) = self.streams.take_match() {
+            let actions = self.supervisor.on_ready(instance, Instant::now());
+            self.execute(actions);
+        }
+    }
+
+    /// Tells the supervisor which signalled instances' groups are empty, so that what comes
+    /// after their stop can happen.
+    fn report_gone_groups(&mut self) {
+        let signalled: Vec<usize> = self.supervisor.signalled().collect();
+        for instance in signalled {
+            if !self.children.group_alive(instance) {
+                let actions = self.supervisor.on_group_gone(instance, Instant::now());
+                self.execute(actions);
+            }
+        }
+    }
+
+    fn execute(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Notify(notice) => self.output.notice(&notice),
+                Action::Spawn(instance) => self.spawn(instance),
+                Action::Stop(instance, signal) => self.children.signal(instance, signal),
+                Action::KillGroup(instance) => self.children.signal(instance, Signal::SIGKILL),
+                Action::TerminateEscaped => self.children.signal_escaped(Signal::SIGTERM),
+                Action::Kill => {
+                    let remaining = self.children.remaining();
+                    if remaining > 0 {
+                        self.output.notice(&Notice::Killing { remaining });
+                    }
+                    self.children.signal_everything(Signal::SIGKILL);
+                }
+                Action::KillRemaining => self.children.signal_everything(Signal::SIGKILL),
+                Action::Forward(signal) => self.children.signal_groups(signal),
+            }
+        }
+    }
+
+    /// Starts `instance` (again, after a restart) and tells the supervisor how it went.
+    fn spawn(&mut self, instance: usize) {
+        let now = Instant::now();
+        let stop_signal = self.stack.type_of(instance).policy.stop_signal;
+        self.children.retire_group(instance, stop_signal);
+        let actions = match self.spawn_one(instance) {
+            Ok(()) => self.supervisor.on_spawned(instance, now),
+            Err(error) => {
+                self.output.notice(&Notice::FailedToStart {
+                    instance,
+                    error: error.to_string(),
+                });
+                self.supervisor.on_exit(instance, Exit::Code(127), now)
+            }
+        };
+        self.execute(actions);
+        if self.supervisor.awaits_report(instance)
+            && let Ready::Log(pattern) = &self.stack.type_of(instance).policy.ready
+        {
+            self.streams.watch(instance, pattern);
+        }
+    }
+
+    fn spawn_one(&mut self, instance: usize) -> io::Result<()> {
+        let spec = &self.stack.instances[instance];
+        let kind = self.stack.type_of(instance);
+        let wiring = match (kind.pty, self.stack.split_stderr) {
+            (true, split_stderr) => Wiring::Pty {
+                size: self.pty_size(),
+                split_stderr,
+            },
+            (false, true) => Wiring::Split,
+            (false, false) => Wiring::Merged,
+        };
+        let hint: &[(&str, &str)] = if self.stack.color_hint && !kind.pty {
+            &COLOR_HINT
+        } else {
+            &[]
+        };
+        let label = spec.label();
+        let launch = Launch {
+            root: &self.stack.root,
+            env: &self.stack.env,
+            extra_env: hint,
+            port: spec.port,
+            ps: &label,
+        };
+        let spawned = spawn::spawn(&kind.command, &launch, wiring)?;
+        self.streams.reset(instance);
+        for (stream, fd) in spawned.outputs {
+            let prefix = self.output.stream_prefix(instance, spawned.pid, stream);
+            let is_pty = spawned.pty == Some(stream);
+            self.streams.add(
+                self.poll.registry(),
+                instance,
+                fd,
+                prefix,
+                kind.quiet,
+                is_pty,
+            )?;
+        }
+        self.children.add(instance, spawned.pid);
+        self.escapes.started(spawned.pid, Instant::now());
+        self.output.notice(&Notice::Started {
+            instance,
+            pid: spawned.pid,
+        });
+        Ok(())
+    }
+
+    /// procmux's terminal size (or `COLUMNS`/`LINES`, or 80×24) less the prefix's width.
+    fn pty_size(&self) -> Winsize {
+        let stdout = io::stdout();
+        let (cols, rows) = match sys::window_size(&stdout).filter(|_| stdout.is_terminal()) {
+            Some(size) => (size.ws_col, size.ws_row),
+            None => {
+                let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u16>().ok());
+                (
+                    var("COLUMNS").unwrap_or(DEFAULT_SIZE.0),
+                    var("LINES").unwrap_or(DEFAULT_SIZE.1),
+                )
+            }
+        };
+        let cols = (usize::from(cols).saturating_sub(self.output.prefix_width())).max(20) as u16;
+        Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        }
+    }
+
+    /// SIGWINCH: every pty follows procmux's terminal.
+    fn resize_ptys(&mut self) {
+        let size = self.pty_size();
+        for pty in self.streams.ptys() {
+            // A pty whose child is gone may refuse; nothing to resize then.
+            let _ = sys::set_window_size(pty, &size);
+        }
+    }
+}
+
+/// Variables that make programs on pipes colour their output when procmux colours its own.
+const COLOR_HINT: [(&str, &str); 2] = [("FORCE_COLOR", "1"), ("CLICOLOR_FORCE", "1")];

@@ -1,0 +1,237 @@
+//! Every output stream of every child, and the read queue that shares the loop's time among
+//! them.
+//!
+//! mio is edge-triggered: after an event a stream must be read until `WouldBlock`, but a
+//! chatty child read to exhaustion would starve the others. So each stream gets at most
+//! [`READS_PER_WAKE`] reads per turn, and a stream cut off by that budget stays in the read
+//! queue (`readable`), which makes the next poll return at once.
+//!
+//! Invariants between turns: the queue lists each stream at most once (`Source::queued`); a
+//! stream holds no complete line (lines are written as soon as they are read), only a partial
+//! one, whose idle flush is scheduled (`Source::flush_at`).
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
+
+use mio::unix::pipe::Receiver;
+use mio::{Interest, Registry};
+use regex::bytes::Regex;
+
+use super::line_buffer::ReadBuffer;
+use super::source::{MAX_LINE, Pump, READ_SIZE, Source};
+use super::token::Token;
+use crate::output::{Output, Prefix, Stdout};
+
+/// Reads per stream per wake-up before the other streams get their turn.
+const READS_PER_WAKE: usize = 4;
+/// Reads allowed when draining a stream whose process just exited (bounded: a grandchild may
+/// keep writing).
+const READS_AT_EXIT: usize = 64;
+/// Reads allowed per stream in the final drain, after every descendant is gone.
+const READS_AT_END: usize = 4096;
+/// How long a short partial line (a prompt) may stay idle before it is printed on its own.
+pub const PARTIAL_IDLE: Duration = Duration::from_millis(50);
+/// Partial lines up to this length count as prompts.
+const PROMPT_MAX: usize = 256;
+/// How long a longer partial line may stay idle: its writer is most likely in the middle of
+/// a line that its buffered `write`s split (a busy machine can deschedule it for a while), so
+/// cutting it early would break a line that was never meant to be shown in parts.
+pub const LONG_PARTIAL_IDLE: Duration = Duration::from_secs(1);
+
+pub struct Streams {
+    /// Every stream ever opened; a [`Token::Stream`] is an index here. Closed slots are
+    /// reused by the same instance's restarts.
+    sources: Vec<Source>,
+    /// Per instance: the indices of its current streams.
+    of_instance: Vec<Vec<usize>>,
+    /// Per instance: its stream that is a pty master, whose size follows procmux's terminal.
+    pty_of: Vec<Option<usize>>,
+    /// Streams that may still hold data; `spare` is swapped in while they are pumped.
+    readable: Vec<usize>,
+    spare: Vec<usize>,
+    /// The read buffer every stream is read into.
+    scratch: ReadBuffer,
+}
+
+impl Streams {
+    pub fn new(instances: usize) -> Streams {
+        Streams {
+            sources: Vec::new(),
+            of_instance: vec![Vec::new(); instances],
+            pty_of: vec![None; instances],
+            readable: Vec::new(),
+            spare: Vec::new(),
+            scratch: ReadBuffer::new(READ_SIZE, MAX_LINE),
+        }
+    }
+
+    /// Forgets `instance`'s old streams before it starts again (closed ones keep their slot
+    /// for reuse, so a process restarting for days does not grow the list every turn walks).
+    pub fn reset(&mut self, instance: usize) {
+        self.of_instance[instance].clear();
+        self.pty_of[instance] = None;
+    }
+
+    /// Registers a new stream of `instance` with the poll.
+    pub fn add(
+        &mut self,
+        registry: &Registry,
+        instance: usize,
+        fd: OwnedFd,
+        prefix: Prefix,
+        quiet: bool,
+        is_pty: bool,
+    ) -> io::Result<()> {
+        let index = self
+            .sources
+            .iter()
+            .position(|s| s.instance == instance && s.is_retired())
+            .unwrap_or(self.sources.len());
+        let mut pipe = Receiver::from(fd);
+        registry.register(&mut pipe, Token::Stream(index).into(), Interest::READABLE)?;
+        let source = Source::new(instance, pipe, prefix, quiet);
+        if index == self.sources.len() {
+            self.sources.push(source);
+        } else {
+            self.sources[index] = source;
+        }
+        self.of_instance[instance].push(index);
+        if is_pty {
+            self.pty_of[instance] = Some(index);
+        }
+        Ok(())
+    }
+
+    /// A readiness event for stream `index`.
+    pub fn queue(&mut self, index: usize) {
+        if let Some(source) = self.sources.get_mut(index)
+            && !source.queued
+        {
+            source.queued = true;
+            self.readable.push(index);
+        }
+    }
+
+    /// The earliest time a stream needs the loop: now while one is queued, else the first
+    /// idle flush of a partial line.
+    pub fn next_due(&self, now: Instant) -> Option<Instant> {
+        if !self.readable.is_empty() {
+            return Some(now);
+        }
+        self.sources.iter().filter_map(|s| s.flush_at).min()
+    }
+
+    /// Reads every queued stream, within its budget, writing whole lines.
+    pub fn pump_readable(&mut self, output: &mut Output<Stdout>, registry: &Registry) {
+        std::mem::swap(&mut self.readable, &mut self.spare);
+        let mut batch = std::mem::take(&mut self.spare);
+        let mut now = None;
+        for &index in &batch {
+            let source = &mut self.sources[index];
+            match source.pump(&mut self.scratch, output, READS_PER_WAKE) {
+                Pump::More => {
+                    self.readable.push(index);
+                    continue;
+                }
+                Pump::Drained => source.queued = false,
+                Pump::Closed => {
+                    source.queued = false;
+                    source.close(registry, output);
+                }
+            }
+            if source.partial_len() == 0 {
+                source.flush_at = None;
+            } else {
+                schedule_flush(source, *now.get_or_insert_with(Instant::now));
+            }
+        }
+        batch.clear();
+        self.spare = batch;
+    }
+
+    /// `instance`'s process exited: write what its streams hold before its exit line, and
+    /// stop looking for its readiness pattern.
+    pub fn drain_instance(
+        &mut self,
+        instance: usize,
+        output: &mut Output<Stdout>,
+        registry: &Registry,
+    ) {
+        for &index in &self.of_instance[instance] {
+            let source = &mut self.sources[index];
+            match source.pump(&mut self.scratch, output, READS_AT_EXIT) {
+                Pump::Closed => source.close(registry, output),
+                Pump::Drained | Pump::More => source.flush_partial(output),
+            }
+            source.unwatch();
+        }
+    }
+
+    /// Prints partial lines that stayed idle until their flush time.
+    pub fn flush_idle(&mut self, now: Instant, output: &mut Output<Stdout>, registry: &Registry) {
+        for index in 0..self.sources.len() {
+            let source = &mut self.sources[index];
+            if source.flush_at.is_none_or(|due| due > now) {
+                continue;
+            }
+            // The deadline may have passed while procmux was busy (a slow stdout reader), not
+            // while the child was idle: read first, and print the partial line only if the
+            // child really wrote nothing more.
+            let before = source.bytes_read();
+            match source.pump(&mut self.scratch, output, READS_PER_WAKE) {
+                Pump::Closed => source.close(registry, output),
+                Pump::Drained if source.bytes_read() == before => source.flush_partial(output),
+                Pump::Drained => schedule_flush(source, now),
+                Pump::More => {
+                    schedule_flush(source, now);
+                    self.queue(index);
+                }
+            }
+        }
+    }
+
+    /// Looks for `pattern` in `instance`'s lines from now on (`ready = "log:…"`).
+    pub fn watch(&mut self, instance: usize, pattern: &Regex) {
+        for &index in &self.of_instance[instance] {
+            self.sources[index].watch(pattern.clone());
+        }
+    }
+
+    /// An instance one of whose lines matched its readiness pattern, once per match.
+    pub fn take_match(&mut self) -> Option<usize> {
+        self.sources.iter_mut().find(|s| s.matched).map(|source| {
+            source.matched = false;
+            source.instance
+        })
+    }
+
+    /// The pty masters of running instances.
+    pub fn ptys(&self) -> impl Iterator<Item = &Receiver> {
+        self.pty_of
+            .iter()
+            .flatten()
+            .filter_map(|&index| self.sources[index].pipe())
+    }
+
+    /// After the last descendant is gone: write what the streams still hold.
+    pub fn drain_all(&mut self, output: &mut Output<Stdout>, registry: &Registry) {
+        for source in &mut self.sources {
+            if source.is_open() {
+                source.pump(&mut self.scratch, output, READS_AT_END);
+                source.close(registry, output);
+            }
+        }
+    }
+}
+
+/// Sets when `source`'s partial line is printed if nothing more arrives: soon for a short
+/// one (a prompt), later for a longer one, whose writer is most likely still writing. With no
+/// partial line there is nothing to schedule.
+fn schedule_flush(source: &mut Source, now: Instant) {
+    source.flush_at = match source.partial_len() {
+        0 => None,
+        1..=PROMPT_MAX => Some(now + PARTIAL_IDLE),
+        _ => Some(now + LONG_PARTIAL_IDLE),
+    };
+}

@@ -1,0 +1,43 @@
+//! What woke the poll: every registered fd has a [`Token`], and a new kind of fd is a new
+//! variant here, not a new special number in the loop.
+
+/// The source of a readiness event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Token {
+    /// signal-hook's self-pipe: one or more signals arrived.
+    Signals,
+    /// An output stream of a child (a pipe or a pty master): an index into the streams.
+    Stream(usize),
+}
+
+const SIGNALS: usize = usize::MAX;
+
+impl From<Token> for mio::Token {
+    fn from(token: Token) -> mio::Token {
+        match token {
+            Token::Signals => mio::Token(SIGNALS),
+            Token::Stream(index) => mio::Token(index),
+        }
+    }
+}
+
+impl From<mio::Token> for Token {
+    fn from(token: mio::Token) -> Token {
+        match token.0 {
+            SIGNALS => Token::Signals,
+            index => Token::Stream(index),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip() {
+        for token in [Token::Signals, Token::Stream(0), Token::Stream(41)] {
+            assert_eq!(Token::from(mio::Token::from(token)), token);
+        }
+    }
+}
