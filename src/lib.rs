@@ -6,6 +6,18 @@
 //! (how to show it); [`output`] builds the one writer of stdout from the style; [`runtime`]
 //! runs the stack, asking the pure [`supervisor`] what to do at every event.
 
+// A user or the OS can make anything fail: no panicking shortcuts outside tests, and no
+// `print!`, which panics when the terminal is gone.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::print_stdout,
+        clippy::print_stderr
+    )
+)]
+
 mod cli;
 mod config;
 mod error;
