@@ -13,26 +13,15 @@ const TREE: &str = "web: sleep 1000 & echo \"ready $$ $!\"; wait\n";
 
 fn teardown_by(signal: Signal, code: i32) {
     let app = App::new(TREE);
-    let mut running = app.procmux(&["start", "--no-timestamp"]).spawn();
-    running.wait_for("ready ");
-    let pids = running.pids_after("ready");
+    let mut running = app.start(&["--no-timestamp"]);
+    let pids = running.wait_for_pids("ready");
     assert_eq!(pids.len(), 2);
     running.signal(signal);
-    let done = running.wait();
-    assert_eq!(done.code, Some(code), "{}", done.text());
-    let text = done.text();
-    assert!(
-        text.contains(&format!(
-            "system | {} received, starting shutdown\n",
-            signal.as_str()
-        )),
-        "{text}"
-    );
-    assert!(
-        text.contains("system | sending SIGTERM to all processes\n"),
-        "{text}"
-    );
-    assert!(text.contains("web.1  | terminated by SIGTERM\n"), "{text}");
+    running.wait().exits_with(code).shows(&[
+        &format!("system | {} received, starting shutdown\n", signal.as_str()),
+        "system | sending SIGTERM to all processes\n",
+        "web.1  | terminated by SIGTERM\n",
+    ]);
     assert_all_gone(&pids);
 }
 

@@ -38,6 +38,9 @@ impl Watchdog {
             .arg(SUBCOMMAND)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
+            // It never writes; holding procmux's stderr would keep a reader of procmux's
+            // stderr waiting after procmux exited.
+            .stderr(Stdio::null())
             .process_group(0)
             .spawn()?;
         let pipe = child.stdin.take();

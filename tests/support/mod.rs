@@ -43,6 +43,13 @@ impl App {
         self.dir.path()
     }
 
+    /// `procmux start ARGS…`, running: `app.start(&["--no-timestamp"]).wait_for("ready")`.
+    pub fn start(&self, args: &[&str]) -> Running {
+        let mut all = vec!["start"];
+        all.extend_from_slice(args);
+        self.procmux(&all).spawn()
+    }
+
     /// `procmux ARGS…` run in the app directory with a neutral environment: no colour
     /// variables, no inherited PORT, unbuffered Python.
     pub fn procmux(&self, args: &[&str]) -> Procmux {
@@ -102,13 +109,12 @@ impl Procmux {
             collect(stdout_pipe, &sink);
             let _ = done_tx.send(());
         });
-        let stderr = Arc::new(Mutex::new(Vec::new()));
         let mut stderr_pipe = child.stderr.take().expect("stderr");
-        let sink = Arc::clone(&stderr);
+        let (stderr_tx, stderr) = mpsc::channel();
         thread::spawn(move || {
             let mut buf = Vec::new();
             let _ = stderr_pipe.read_to_end(&mut buf);
-            sink.lock().unwrap().extend_from_slice(&buf);
+            let _ = stderr_tx.send(buf);
         });
         Running {
             child: Some(child),
@@ -152,12 +158,34 @@ impl Finished {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.stdout).into_owned()
     }
+
+    /// Asserts procmux's exit code, showing what it wrote when it differs.
+    pub fn exits_with(&self, code: i32) -> &Finished {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "stdout:\n{}\nstderr:\n{}",
+            self.text(),
+            self.stderr
+        );
+        self
+    }
+
+    /// Asserts that stdout has every one of `needles`.
+    pub fn shows(&self, needles: &[&str]) -> &Finished {
+        let text = self.text();
+        for needle in needles {
+            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+        }
+        self
+    }
 }
 
 pub struct Running {
     child: Option<Child>,
     stdout: Arc<Mutex<Vec<u8>>>,
-    stderr: Arc<Mutex<Vec<u8>>>,
+    /// All of stderr, sent by its reader thread at EOF.
+    stderr: Receiver<Vec<u8>>,
     stdout_done: Receiver<()>,
     /// Pids the test learned about, killed on drop if still alive.
     pids: Vec<Pid>,
@@ -209,6 +237,12 @@ impl Running {
         }
     }
 
+    /// Waits for a `TAG <pid>…` line and returns (and records) the pids of every such line.
+    pub fn wait_for_pids(&mut self, tag: &str) -> Vec<Pid> {
+        self.wait_for(&format!("{tag} "));
+        self.pids_after(tag)
+    }
+
     /// Records pids to clean up (and to check) from every `TAG <pid>…` line seen so far.
     pub fn pids_after(&mut self, tag: &str) -> Vec<Pid> {
         let pids = pids_after(&self.text(), tag);
@@ -241,9 +275,10 @@ impl Running {
             }
             thread::sleep(Duration::from_millis(5));
         };
+        // Both readers end at EOF, which comes once procmux and whatever it started are gone.
         let _ = self.stdout_done.recv_timeout(DEADLINE);
-        thread::sleep(Duration::from_millis(20));
-        let stderr = String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned();
+        let stderr = self.stderr.recv_timeout(DEADLINE).unwrap_or_default();
+        let stderr = String::from_utf8_lossy(&stderr).into_owned();
         Finished {
             code: status.code(),
             stdout: self.stdout.lock().unwrap().clone(),
