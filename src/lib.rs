@@ -62,14 +62,14 @@ fn execute(command: Command) -> Result<i32, Error> {
     let host = Host::current();
     match command {
         Command::Start(args) => {
-            let (stack, style) = config::start(&args, &host)?;
+            let (stack, style) = config::load_start(&args, &host)?;
             let output = Output::stdout(&style, &stack.instances);
             runtime::supervise(stack, output)
         }
-        Command::Run(args) => runtime::foreground::execute(config::run(&args, &host)?),
+        Command::Run(args) => runtime::foreground::execute(config::load_run(&args, &host)?),
         Command::Check(args) => {
             // Everything `start` would check, without starting anything.
-            let (stack, _) = config::start(&StartArgs::defaults(args), &host)?;
+            let (stack, _) = config::load_start(&StartArgs::defaults(args), &host)?;
             let names: Vec<&str> = stack.types.iter().map(|t| t.name.as_str()).collect();
             print_out(format!("valid procfile detected ({})\n", names.join(", ")).as_bytes())
         }

@@ -61,7 +61,7 @@ impl Host<'_> {
 }
 
 /// Everything `procmux start` needs: the files read, then [`resolve_start`].
-pub fn start(args: &StartArgs, host: &Host<'_>) -> Result<(Stack, Style)> {
+pub fn load_start(args: &StartArgs, host: &Host<'_>) -> Result<(Stack, Style)> {
     let project = Project::load(&args.project, true, host)?;
     resolve_start(project, args, host)
 }
@@ -238,7 +238,7 @@ pub struct RunConfig {
 }
 
 /// `procmux run`: the project's environment and the command to run in it.
-pub fn run(args: &RunArgs, host: &Host<'_>) -> Result<RunConfig> {
+pub fn load_run(args: &RunArgs, host: &Host<'_>) -> Result<RunConfig> {
     let project = Project::load(&args.project, false, host)?;
     let base = project.base_port(args.port, host)?;
     let port = u16::try_from(base).unwrap_or(project::DEFAULT_PORT);
