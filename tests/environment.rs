@@ -99,14 +99,13 @@ fn env_values_are_never_spliced_into_the_command() {
 }
 
 #[test]
-fn processes_run_in_the_root_with_dev_null_stdin() {
+fn processes_run_in_the_root() {
     let app = App::new("");
     std::fs::create_dir(app.path().join("app")).unwrap();
-    app.write("app/Procfile", "web: pwd; cat; echo \"stdin-closed $?\"\n");
+    app.write("app/Procfile", "web: pwd\n");
     let out = output_of(&app, &["-f", "app/Procfile"]);
     let lines = said(&out, "web.1");
     assert!(lines[0].ends_with("/app"), "{lines:?}");
-    assert_eq!(lines[1], "stdin-closed 0");
 
     let out = output_of(&app, &["-f", "app/Procfile", "-d", "."]);
     assert!(!said(&out, "web.1")[0].ends_with("/app"));

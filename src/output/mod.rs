@@ -82,8 +82,30 @@ impl Write for Stdout {
     }
 }
 
-/// The multiplexed stream. After a write error (a reader that went away) every later write is
-/// discarded, and [`Output::is_closed`] tells the supervisor to shut down.
+/// Why the stream could not be written any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    /// The reader went away (`EPIPE`: `procmux start | head`): a quiet end.
+    Reader,
+    /// The terminal is gone (`EIO`, `ENXIO`: a closed tab, a dropped SSH connection): the
+    /// same as a hang-up.
+    Terminal,
+    /// Anything else (`ENOSPC`: a full disk): an error, reported on stderr.
+    Failed,
+}
+
+impl Closed {
+    fn of(error: &io::Error) -> Closed {
+        match error.raw_os_error() {
+            _ if error.kind() == io::ErrorKind::BrokenPipe => Closed::Reader,
+            Some(nix::libc::EIO | nix::libc::ENXIO) => Closed::Terminal,
+            _ => Closed::Failed,
+        }
+    }
+}
+
+/// The multiplexed stream. After a write error every later write is discarded, and
+/// [`Output::closed`] tells why, so that the stack is stopped.
 pub struct Output<W: Write = Stdout> {
     sink: Sink<W>,
     clock: Clock,
@@ -124,6 +146,7 @@ impl<W: Write> Output<W> {
             sink: Sink {
                 inner: sink,
                 closed: false,
+                why: None,
             },
             clock,
             labels: instances
@@ -170,9 +193,9 @@ impl<W: Write> Output<W> {
         self.style.prefix_width()
     }
 
-    /// True once a write failed; output is discarded from then on.
-    pub fn is_closed(&self) -> bool {
-        self.sink.closed
+    /// Why writing stopped, once it did.
+    pub fn closed(&self) -> Option<Closed> {
+        self.sink.why
     }
 
     /// Writes each `\n`-terminated line of `lines` behind `prefix`.
@@ -344,6 +367,7 @@ fn put<W: Write>(sink: &mut Sink<W>, batch: &mut Vec<u8>, bytes: &[u8]) {
 struct Sink<W> {
     inner: W,
     closed: bool,
+    why: Option<Closed>,
 }
 
 impl<W: Write> Sink<W> {
@@ -360,11 +384,13 @@ impl<W: Write> Sink<W> {
     }
 
     fn fail(&mut self, error: io::Error) {
-        if error.kind() != io::ErrorKind::BrokenPipe {
-            // stderr may be gone too (a closed terminal): never panic over a message.
+        let why = Closed::of(&error);
+        if why == Closed::Failed {
+            // stderr may be gone too: never panic over a message.
             let _ = writeln!(io::stderr(), "procmux: error: writing to stdout: {error}");
         }
         self.closed = true;
+        self.why = Some(why);
     }
 }
 
@@ -663,9 +689,17 @@ mod tests {
         let mut prefix = Prefix::text("w.1", 6, None, TimestampFormat::None, '|');
         out.lines(&mut prefix, b"abc\ndef\n");
         assert_eq!(out.sink.inner.data, b"w.1    | abc\nw.1    | def\n");
-        assert!(!out.is_closed());
+        assert_eq!(out.closed(), None);
         out.sink.inner.budget = 0;
         out.lines(&mut prefix, b"x\n");
-        assert!(out.is_closed());
+        assert_eq!(out.closed(), Some(Closed::Reader));
+    }
+
+    #[test]
+    fn why_the_output_closed() {
+        let of = |errno| Closed::of(&io::Error::from_raw_os_error(errno));
+        assert_eq!(of(nix::libc::EPIPE), Closed::Reader);
+        assert_eq!(of(nix::libc::EIO), Closed::Terminal);
+        assert_eq!(of(nix::libc::ENOSPC), Closed::Failed);
     }
 }

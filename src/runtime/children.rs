@@ -5,6 +5,7 @@
 //! child. Hence "no descendant left" is exactly "`waitpid` says ECHILD".
 
 use std::collections::{HashMap, HashSet};
+use std::os::fd::OwnedFd;
 
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
@@ -22,6 +23,8 @@ struct Groups {
     current: Option<Pid>,
     /// Groups of earlier runs (restarts) that still had members, signalled too at shutdown.
     old: Vec<Pid>,
+    /// The write end of its stdin pipe, held (never written) so that its stdin stays open.
+    stdin: Option<OwnedFd>,
 }
 
 pub struct Children {
@@ -53,10 +56,13 @@ impl Children {
         groups.old.retain(|&g| sys::group_alive(g));
     }
 
-    /// `instance`'s process `pid` started, leading a group of its own.
-    pub fn add(&mut self, instance: usize, pid: Pid) {
+    /// `instance`'s process `pid` started, leading a group of its own; `stdin` is the write
+    /// end of its stdin pipe, if it has one.
+    pub fn add(&mut self, instance: usize, pid: Pid, stdin: Option<OwnedFd>) {
         self.by_pid.insert(pid, instance);
-        self.groups[instance].current = Some(pid);
+        let groups = &mut self.groups[instance];
+        groups.current = Some(pid);
+        groups.stdin = stdin;
     }
 
     /// Reaps one exited child: the next exit of an instance's main process, if any. Orphans

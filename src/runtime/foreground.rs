@@ -45,7 +45,7 @@ pub fn execute(config: RunConfig) -> Result<i32> {
         .envs(config.env.iter().map(|(k, v)| (k, v)))
         .env("PORT", config.port.to_string())
         .env("PS", "run.1");
-    sys::reset_signal_dispositions(&mut command);
+    sys::reset_child_state(&mut command, None);
 
     // Installed before the spawn, so no signal falls between the two.
     let ignored = Arc::new(AtomicBool::new(false));

@@ -51,7 +51,9 @@ use mio::{Events, Interest, Poll};
 use nix::pty::Winsize;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH};
+use signal_hook::consts::{
+    SIGCHLD, SIGCONT, SIGHUP, SIGINT, SIGTERM, SIGTSTP, SIGUSR1, SIGUSR2, SIGWINCH,
+};
 use signal_hook_mio::v1_0::Signals;
 
 use self::children::Children;
@@ -63,7 +65,7 @@ use self::token::Token;
 use self::watchdog::Watchdog;
 use crate::config::{Ready, Stack};
 use crate::error::{Error, Result};
-use crate::output::{Output, Stdout};
+use crate::output::{Closed, Output, Stdout};
 use crate::supervisor::{Action, Exit, Notice, Supervisor};
 
 /// A pty's size when procmux's stdout is not a terminal and `COLUMNS`/`LINES` are not set.
@@ -71,13 +73,20 @@ const DEFAULT_SIZE: (u16, u16) = (80, 24);
 
 /// Runs the stack to the end, writing through `output`; returns procmux's exit code.
 pub fn supervise(stack: Stack, output: Output<Stdout>) -> Result<i32> {
-    sys::raise_fd_limit();
+    let fd_limit = sys::raise_fd_limit();
     // Before procmux becomes a subreaper, so the detached watchdog is not adopted back.
     let watchdog = Watchdog::start().ok();
     sys::become_subreaper().map_err(|e| Error::os("becoming a child subreaper", e))?;
     let poll = Poll::new().map_err(|e| Error::os("creating the poll instance", e))?;
-    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGUSR1, SIGUSR2, SIGWINCH])
-        .map_err(|e| Error::os("installing signal handlers", e))?;
+    let mut handled = vec![
+        SIGINT, SIGTERM, SIGCHLD, SIGUSR1, SIGUSR2, SIGWINCH, SIGTSTP, SIGCONT,
+    ];
+    // `nohup procmux start &`: a hang-up procmux inherited as ignored stays ignored.
+    if !sys::is_ignored(Signal::SIGHUP) {
+        handled.push(SIGHUP);
+    }
+    let mut signals =
+        Signals::new(handled).map_err(|e| Error::os("installing signal handlers", e))?;
     poll.registry()
         .register(&mut signals, Token::Signals.into(), Interest::READABLE)
         .map_err(|e| Error::os("registering signals", e))?;
@@ -88,6 +97,7 @@ pub fn supervise(stack: Stack, output: Output<Stdout>) -> Result<i32> {
         probes: Probes::default(),
         escapes: Escapes::new(watchdog),
         output_closed_seen: false,
+        fd_limit,
         stack,
         output,
         poll,
@@ -112,6 +122,8 @@ struct EventLoop {
     escapes: Escapes,
     /// The closed stdout was reported to the supervisor.
     output_closed_seen: bool,
+    /// The open-files limit procmux was started with, which children get back.
+    fd_limit: Option<sys::FdLimit>,
 }
 
 impl EventLoop {
@@ -144,9 +156,16 @@ impl EventLoop {
                 let actions = self.supervisor.finish(Instant::now());
                 self.execute(actions);
             }
-            if self.output.is_closed() && !self.output_closed_seen {
+            if let Some(closed) = self.output.closed()
+                && !self.output_closed_seen
+            {
                 self.output_closed_seen = true;
-                let actions = self.supervisor.on_output_closed(Instant::now());
+                let code = match closed {
+                    Closed::Reader => 0,
+                    Closed::Terminal => 128 + Signal::SIGHUP as i32,
+                    Closed::Failed => 1,
+                };
+                let actions = self.supervisor.on_output_closed(code, Instant::now());
                 self.execute(actions);
             }
             if self.supervisor.is_stopping() {
@@ -185,6 +204,14 @@ impl EventLoop {
             match signal {
                 SIGCHLD => self.reap(),
                 SIGWINCH => self.resize_ptys(),
+                SIGTSTP => {
+                    // Ctrl-Z pauses the whole stack, as a shell pauses a job: every process
+                    // (SIGSTOP: a pty's orphaned group would discard SIGTSTP), then procmux.
+                    self.children.signal_everything(Signal::SIGSTOP);
+                    sys::stop_self();
+                }
+                // `fg`, or a plain SIGCONT: everything resumes.
+                SIGCONT => self.children.signal_everything(Signal::SIGCONT),
                 _ => {
                     let Ok(signal) = Signal::try_from(signal) else {
                         continue;
@@ -257,6 +284,9 @@ impl EventLoop {
         for action in actions {
             match action {
                 Action::Notify(notice) => self.output.notice(&notice),
+                // Nothing starts once the shutdown began (a start that failed may have begun
+                // it while other starts of the same batch were still to come).
+                Action::Spawn(_) if self.supervisor.is_stopping() => {}
                 Action::Spawn(instance) => self.spawn(instance),
                 Action::Stop(instance, signal) => self.children.signal(instance, signal),
                 Action::KillGroup(instance) => self.children.signal(instance, Signal::SIGKILL),
@@ -320,6 +350,7 @@ impl EventLoop {
             extra_env: hint,
             port: spec.port,
             ps: &label,
+            fd_limit: self.fd_limit,
         };
         let spawned = spawn::spawn(&kind.command, &launch, wiring)?;
         self.streams.reset(instance);
@@ -335,7 +366,7 @@ impl EventLoop {
                 is_pty,
             )?;
         }
-        self.children.add(instance, spawned.pid);
+        self.children.add(instance, spawned.pid, spawned.stdin);
         self.escapes.started(spawned.pid, Instant::now());
         self.output.notice(&Notice::Started {
             instance,

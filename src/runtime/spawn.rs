@@ -6,7 +6,7 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use nix::fcntl::OFlag;
 use nix::pty::Winsize;
@@ -19,9 +19,10 @@ use crate::output::Stream;
 /// How a child's output reaches procmux.
 #[derive(Debug, Clone, Copy)]
 pub enum Wiring {
-    /// stdout and stderr into one pipe, so their relative order is kept; stdin `/dev/null`.
+    /// stdout and stderr into one pipe, so their relative order is kept; stdin a pipe that
+    /// stays open (see [`Spawned::stdin`]).
     Merged,
-    /// stdout and stderr into separate pipes (`--stderr mark`); stdin `/dev/null`.
+    /// stdout and stderr into separate pipes (`--stderr mark`); stdin as for `Merged`.
     Split,
     /// A pseudo-terminal as stdin, stdout and (unless `split_stderr`) stderr, so the child
     /// line-buffers and keeps its colours.
@@ -34,6 +35,10 @@ pub struct Spawned {
     pub outputs: Vec<(Stream, OwnedFd)>,
     /// The stream of `outputs` that is a pty master.
     pub pty: Option<Stream>,
+    /// The write end of a pipe child's stdin. procmux holds it and writes nothing, so the
+    /// child's stdin never ends while procmux lives, and ends (EOF) when procmux dies:
+    /// watchers such as `esbuild --watch` take EOF on stdin for "my parent died" and exit.
+    pub stdin: Option<OwnedFd>,
 }
 
 /// What a process needs besides its command.
@@ -45,6 +50,8 @@ pub struct Launch<'a> {
     pub extra_env: &'a [(&'a str, &'a str)],
     pub port: u16,
     pub ps: &'a str,
+    /// The open-files limit procmux was started with, for the child.
+    pub fd_limit: Option<sys::FdLimit>,
 }
 
 /// Spawns `command`. Without a pty the child leads a new process group, so a terminal's Ctrl-C
@@ -61,28 +68,30 @@ pub fn spawn(command: &str, launch: &Launch<'_>, wiring: Wiring) -> io::Result<S
         .envs(launch.extra_env.iter().copied())
         .env("PORT", launch.port.to_string())
         .env("PS", launch.ps);
-    sys::reset_signal_dispositions(&mut child);
+    sys::reset_child_state(&mut child, launch.fd_limit);
     let mut outputs = Vec::new();
     let mut pty = None;
+    let mut stdin = None;
     // The write ends live in `child` (the Command), dropped on return: procmux keeps none, so
     // it sees EOF once every writer in the child's tree is gone.
     match wiring {
         Wiring::Merged => {
             let (reader, writer) = output_pipe()?;
+            let (input, keeper) = input_pipe()?;
             child
-                .stdin(Stdio::null())
+                .stdin(input)
                 .stderr(writer.try_clone()?)
                 .stdout(writer);
+            stdin = Some(keeper);
             child.process_group(0);
             outputs.push((Stream::Stdout, reader));
         }
         Wiring::Split => {
             let (out_reader, out_writer) = output_pipe()?;
             let (err_reader, err_writer) = output_pipe()?;
-            child
-                .stdin(Stdio::null())
-                .stdout(out_writer)
-                .stderr(err_writer);
+            let (input, keeper) = input_pipe()?;
+            child.stdin(input).stdout(out_writer).stderr(err_writer);
+            stdin = Some(keeper);
             child.process_group(0);
             outputs.push((Stream::Stdout, out_reader));
             outputs.push((Stream::Stderr, err_reader));
@@ -108,6 +117,7 @@ pub fn spawn(command: &str, launch: &Launch<'_>, wiring: Wiring) -> io::Result<S
         pid: Pid::from_raw(spawned.id() as i32),
         outputs,
         pty,
+        stdin,
     })
 }
 
@@ -116,6 +126,12 @@ fn output_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let (reader, writer) = pipe2(OFlag::O_CLOEXEC)?;
     sys::set_nonblocking(&reader)?;
     Ok((reader, writer))
+}
+
+/// A pipe for a child's stdin: (read end for the child, write end for procmux). Neither end
+/// leaks into other children (`O_CLOEXEC`; std dups the read end onto the child's fd 0).
+fn input_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    Ok(pipe2(OFlag::O_CLOEXEC)?)
 }
 
 /// A pty pair sized `size`, the master non-blocking, the slave's output processing off (no

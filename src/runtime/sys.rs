@@ -25,15 +25,41 @@ pub fn become_subreaper() -> io::Result<()> {
     Ok(())
 }
 
-/// Raises the soft limit of open files to the hard limit: each process holds one pipe.
-pub fn raise_fd_limit() {
+/// An open-files limit, as procmux found it.
+#[derive(Debug, Clone, Copy)]
+pub struct FdLimit {
+    soft: u64,
+    hard: u64,
+}
+
+/// Raises procmux's soft limit of open files to the hard limit (each process holds a few
+/// fds), and returns the limit it was started with, which children get back: a program that
+/// uses `select()` breaks above 1024.
+pub fn raise_fd_limit() -> Option<FdLimit> {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
-        && soft < hard
-    {
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    if soft < hard {
         // Best effort: with the old limit procmux still works for smaller formations.
         let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
     }
+    Some(FdLimit { soft, hard })
+}
+
+/// True when `signal` is ignored (`nohup` ignores SIGHUP; a script's `cmd &` ignores SIGINT):
+/// procmux must then leave it ignored rather than install a handler.
+pub fn is_ignored(signal: Signal) -> bool {
+    let mut old = std::mem::MaybeUninit::<nix::libc::sigaction>::zeroed();
+    // SAFETY: with a null new action, sigaction(2) only writes the current one into `old`,
+    // a valid, writable `struct sigaction`.
+    let result = unsafe { nix::libc::sigaction(signal as i32, std::ptr::null(), old.as_mut_ptr()) };
+    // SAFETY: zero-initialised, and filled in by the kernel when the call succeeded.
+    let old = unsafe { old.assume_init() };
+    result == 0 && old.sa_sigaction == nix::libc::SIG_IGN
+}
+
+/// Stops procmux itself, as the terminal's Ctrl-Z would have (its handler replaced that).
+pub fn stop_self() {
+    let _ = nix::sys::signal::raise(Signal::SIGSTOP);
 }
 
 pub fn set_nonblocking(fd: impl AsFd) -> io::Result<()> {
@@ -42,18 +68,18 @@ pub fn set_nonblocking(fd: impl AsFd) -> io::Result<()> {
     Ok(())
 }
 
-/// Makes `command`'s child die with procmux (`PR_SET_PDEATHSIG`, Linux) and start with every
-/// signal at its default disposition. std already
-/// empties the signal mask; this also undoes dispositions procmux inherited as ignored (a
-/// script's `procmux start &` ignores SIGINT and SIGQUIT, `nohup` ignores SIGHUP), which
-/// `exec` would otherwise pass on, leaving children deaf to those signals.
-pub fn reset_signal_dispositions(command: &mut Command) {
+/// Gives `command`'s child a clean start, whatever procmux inherited or changed for itself:
+/// every signal at its default disposition (a script's `procmux start &` ignores SIGINT and
+/// SIGQUIT, `nohup` ignores SIGHUP, and `exec` would pass that on), an empty signal mask, and
+/// the open-files limit procmux was started with (`fd_limit`). It also dies with procmux
+/// (`PR_SET_PDEATHSIG`, Linux; the watchdog handles the rest of its tree).
+pub fn reset_child_state(command: &mut Command, fd_limit: Option<FdLimit>) {
     // SAFETY: the closure runs in the child between fork and exec, where only
     // async-signal-safe functions may be called: it only builds plain values on the stack and
-    // calls prctl(2) and sigaction(2), both plain system calls, and it allocates nothing.
+    // calls prctl(2), sigaction(2), sigprocmask(2) and setrlimit(2), all plain system calls,
+    // and it allocates nothing.
     unsafe {
-        command.pre_exec(|| {
-            // If procmux dies, so does this child (the watchdog then handles the rest).
+        command.pre_exec(move || {
             #[cfg(any(target_os = "linux", target_os = "android"))]
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
             let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
@@ -62,6 +88,15 @@ pub fn reset_signal_dispositions(command: &mut Command) {
                     // Failure would leave one disposition as inherited; nothing better to do.
                     let _ = sigaction(signal, &default);
                 }
+            }
+            nix::sys::signal::sigprocmask(
+                nix::sys::signal::SigmaskHow::SIG_SETMASK,
+                Some(&SigSet::empty()),
+                None,
+            )?;
+            if let Some(limit) = fd_limit {
+                use nix::sys::resource::{Resource, setrlimit};
+                setrlimit(Resource::RLIMIT_NOFILE, limit.soft, limit.hard)?;
             }
             Ok(())
         });

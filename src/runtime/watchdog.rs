@@ -7,7 +7,7 @@
 //! signals, and waits. When procmux ends normally it writes `done` first and the watchdog
 //! just exits; when the pipe reaches EOF without `done`, procmux died without cleaning up, and
 //! the watchdog sends SIGKILL to every group it was told about. Direct children also get
-//! `PR_SET_PDEATHSIG` (see `sys::reset_signal_dispositions`), which covers a child in the
+//! `PR_SET_PDEATHSIG` (see `sys::reset_child_state`), which covers a child in the
 //! window before its group id reached the watchdog.
 
 use std::io::{self, BufRead, Write};

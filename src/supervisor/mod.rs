@@ -366,15 +366,22 @@ impl Supervisor {
         }
     }
 
-    /// procmux's stdout failed (the reader went away): stop quietly, exit 0.
-    pub fn on_output_closed(&mut self, now: Instant) -> Vec<Action> {
+    /// procmux's stdout failed: stop quietly (nobody would read it), exiting with `code`
+    /// (0 when the reader went away, 129 when the terminal hung up, 1 for a write error).
+    /// An exit code already decided (a shutdown under way) is only raised from 0.
+    pub fn on_output_closed(&mut self, code: i32, now: Instant) -> Vec<Action> {
         match self.phase {
             Phase::Running => {
-                let mut actions = self.begin_shutdown(0, now);
+                let mut actions = self.begin_shutdown(code, now);
                 actions.retain(|a| !matches!(a, Action::Notify(_)));
                 actions
             }
-            _ => Vec::new(),
+            _ => {
+                if self.exit_code == 0 {
+                    self.exit_code = code;
+                }
+                Vec::new()
+            }
         }
     }
 
@@ -724,7 +731,7 @@ mod tests {
         let mut s = foreman(1);
         run_all(&mut s, t0);
         assert_eq!(s.on_signal(SIGUSR1, t0), [Action::Forward(SIGUSR1)]);
-        let actions = s.on_output_closed(t0);
+        let actions = s.on_output_closed(0, t0);
         assert_eq!(notices(&actions), []);
         assert!(actions.contains(&Action::Stop(0, SIGTERM)));
         assert_eq!(s.exit_code(), 0);

@@ -99,14 +99,22 @@ impl Procmux {
         self
     }
 
+    /// procmux's stdout goes to `file` instead of the test (`/dev/full`, say).
+    pub fn stdout_to(mut self, file: fs::File) -> Procmux {
+        self.command.stdout(file);
+        self
+    }
+
     pub fn spawn(mut self) -> Running {
         let mut child = self.command.spawn().expect("spawn procmux");
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let (done_tx, done) = mpsc::channel();
-        let stdout_pipe = child.stdout.take().expect("stdout");
+        let stdout_pipe = child.stdout.take();
         let sink = Arc::clone(&stdout);
         thread::spawn(move || {
-            collect(stdout_pipe, &sink);
+            if let Some(pipe) = stdout_pipe {
+                collect(pipe, &sink);
+            }
             let _ = done_tx.send(());
         });
         let mut stderr_pipe = child.stderr.take().expect("stderr");
