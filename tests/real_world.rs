@@ -229,3 +229,130 @@ fn children_get_the_callers_limits_and_an_empty_signal_mask() {
         "{text}"
     );
 }
+
+/// A stand-in for PostgreSQL's postmaster: every backend it forks leaves for a session of
+/// its own (as PostgreSQL's do), and on SIGTERM the postmaster itself exits, leaving the
+/// backend to whoever stops what is left of its tree.
+const POSTMASTER: &str = r#"import os, signal, sys, time
+def log(word):
+    with open("order.log", "a") as f:
+        f.write(word + "\n")
+backend = os.fork()
+if backend == 0:
+    os.setsid()
+    signal.signal(signal.SIGTERM, lambda *_: (log("backend-stop"), os._exit(0)))
+    while True:
+        time.sleep(0.05)
+signal.signal(signal.SIGTERM, lambda *_: (log("db-stop"), sys.exit(0)))
+print("ready", os.getpid(), backend, flush=True)
+while True:
+    time.sleep(0.05)
+"#;
+
+/// Descendants that left their group (PostgreSQL's backends) belong to the instance they came
+/// from and are stopped in its turn: the web server that depends on the database is stopped
+/// first, while its queries can still be answered.
+#[test]
+fn escaped_descendants_are_stopped_in_their_instances_turn() {
+    let app = App::new(
+        "db: python3 postmaster.py\n\
+         web: trap 'echo web-stop >> order.log; sleep 0.3; echo web-done >> order.log; exit 0' TERM; echo \"ready $$\"; while :; do sleep 0.05; done\n",
+    );
+    app.write("postmaster.py", POSTMASTER);
+    app.write("procmux.toml", "[process.web]\nafter = [\"db\"]\n");
+    let mut running = app.start(&["--no-timestamp", "--pty", "never"]);
+    running.wait_for_count("ready ", 2);
+    let pids = running.pids_after("ready");
+    running.signal(Signal::SIGTERM);
+    running.wait().exits_with(143);
+    let order = fs::read_to_string(app.path().join("order.log")).unwrap();
+    assert_eq!(order, "web-stop\nweb-done\ndb-stop\nbackend-stop\n");
+    assert_all_gone(&pids);
+}
+
+/// Makes the next new process get pid `target` (root only, through `ns_last_pid`) and starts
+/// a stranger there: `sleep` in a session of its own, not procmux's descendant, its stdio on
+/// `/dev/null` (so that waiting for the script's output ends). Returns false where that
+/// cannot be arranged.
+fn stranger_at(target: nix::unistd::Pid, app: &App) -> bool {
+    app.write(
+        "stranger.py",
+        "import os, sys\n\
+         target = int(sys.argv[1])\n\
+         for _ in range(50):\n\
+         \x20   with open('/proc/sys/kernel/ns_last_pid', 'w') as f:\n\
+         \x20       f.write(str(target - 1))\n\
+         \x20   pid = os.fork()\n\
+         \x20   if pid == 0:\n\
+         \x20       os.setsid()\n\
+         \x20       if os.getpid() != target:\n\
+         \x20           os._exit(0)\n\
+         \x20       os.execvp('sleep', ['sleep', '1000'])\n\
+         \x20   if pid == target:\n\
+         \x20       print(pid, flush=True)\n\
+         \x20       sys.exit(0)\n\
+         \x20   os.waitpid(pid, 0)\n\
+         sys.exit(1)\n",
+    );
+    let mut script = std::process::Command::new("timeout")
+        .args(["10", "python3"])
+        .arg(app.path().join("stranger.py"))
+        .arg(target.to_string())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("python3");
+    let placed = script.wait().is_ok_and(|status| status.success());
+    placed && support::alive(target)
+}
+
+/// Process-group ids are reused: once a one-shot and its group are gone, a stranger may get
+/// the same id. Neither procmux's shutdown nor its watchdog may signal it.
+#[test]
+fn a_reused_group_id_is_never_signalled() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to choose a pid (ns_last_pid)");
+        return;
+    }
+    for kill_9 in [false, true] {
+        let app = App::new("oneshot: echo \"gone $$\"\nweb: echo \"ready $$\"; exec sleep 1000\n");
+        let mut running = app.start(&["--no-timestamp", "--may-exit", "oneshot"]);
+        running.wait_for("oneshot.1 exited with code 0");
+        let web = running.wait_for_pids("ready");
+        let oneshot = running.pids_after("gone")[0];
+        if !stranger_at(oneshot, &app) {
+            eprintln!("skipped: could not start a process at pid {oneshot}");
+            return;
+        }
+        running.signal(if kill_9 {
+            Signal::SIGKILL
+        } else {
+            Signal::SIGTERM
+        });
+        let _ = running.wait();
+        assert_all_gone(&web);
+        std::thread::sleep(Duration::from_millis(300));
+        let survived = support::alive(oneshot);
+        let _ = nix::sys::signal::kill(oneshot, Signal::SIGKILL);
+        assert!(
+            survived,
+            "the stranger at {oneshot} was signalled (kill -9: {kill_9})"
+        );
+    }
+}
+
+/// A daemon that detaches at any time (here after the first scan for detached processes) is
+/// stopped too when procmux is SIGKILLed: the watchdog finds it by the `PROCMUX_TREE`
+/// variable every child carries.
+#[test]
+fn kill_9_stops_a_daemon_that_detached_late() {
+    let app = App::new(
+        "web: (sleep 1.2; setsid sh -c 'echo \"daemon $$\"; exec sleep 1000') & echo \"ready $$\"; exec sleep 1000\n",
+    );
+    let mut running = app.start(&["--no-timestamp", "--pty", "never"]);
+    let mut pids = running.wait_for_pids("ready");
+    pids.extend(running.wait_for_pids("daemon"));
+    // Before the next scan (2 s after the start, rounded up to 0.5 s).
+    running.signal(Signal::SIGKILL);
+    let _ = running.wait();
+    assert_all_gone(&pids);
+}

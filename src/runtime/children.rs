@@ -1,10 +1,17 @@
-//! The children table: which process group belongs to which instance, reaping, and
-//! signalling groups and the descendants that left them.
+//! The children table: which process groups and which escaped descendants belong to which
+//! instance, reaping, and signalling them.
 //!
 //! procmux is a child subreaper, so every descendant that outlives its parent becomes its
-//! child. Hence "no descendant left" is exactly "`waitpid` says ECHILD".
+//! child. Hence "no descendant left" is exactly "`waitpid` says ECHILD", and every member of
+//! a group procmux created is procmux's descendant.
+//!
+//! **Never signal a process that is not procmux's.** A group id is the pid of its first
+//! leader, and pids are reused: once a group is empty, its id may name a stranger's group. A
+//! group is signalled only while provably procmux's: its leader is still unreaped (its pid
+//! cannot be reused), or `/proc` shows a member among procmux's descendants. A group found
+//! empty is never signalled again, and is handed to the watchdog to forget.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 
 use nix::errno::Errno;
@@ -12,14 +19,16 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
+use super::procfs::{self, Proc};
 use super::sys;
+use super::tree::{self, Identity};
 use crate::supervisor::Exit;
 
 /// One instance's process groups.
 #[derive(Debug, Default)]
 struct Groups {
     /// The group of its current (or last) run, kept after the leader exits: other members may
-    /// live on.
+    /// live on. `None` once it is empty.
     current: Option<Pid>,
     /// Groups of earlier runs (restarts) that still had members, signalled too at shutdown.
     old: Vec<Pid>,
@@ -29,31 +38,54 @@ struct Groups {
 
 pub struct Children {
     groups: Vec<Groups>,
-    /// Main processes alive, by pid.
+    /// Main processes not yet reaped, by pid.
     by_pid: HashMap<Pid, usize>,
     /// False once `waitpid` reported that procmux has no child left.
     children_left: bool,
+    /// This procmux's half of `PROCMUX_TREE`, set on every child.
+    cookie: String,
+    /// Escaped descendants attributed so far: attribution outlives their reparenting.
+    remembered: HashMap<Identity, usize>,
+    /// Groups found empty, for the watchdog to forget.
+    emptied: Vec<Pid>,
 }
 
 impl Children {
-    pub fn new(instances: usize) -> Children {
+    pub fn new(instances: usize, cookie: String) -> Children {
         Children {
             groups: (0..instances).map(|_| Groups::default()).collect(),
             by_pid: HashMap::new(),
             children_left: true,
+            cookie,
+            remembered: HashMap::new(),
+            emptied: Vec::new(),
         }
+    }
+
+    /// The `PROCMUX_TREE` value for `instance`'s children.
+    pub fn tree_value(&self, instance: usize) -> String {
+        tree::tree_value(&self.cookie, instance)
     }
 
     /// `instance` starts again: what its previous run left behind in its group gets
     /// `signal` (its stop signal) and, while it lives, is remembered for the shutdown.
-    /// Old groups that are already empty are forgotten.
     pub fn retire_group(&mut self, instance: usize, signal: Signal) {
+        let snapshot = self.snapshot_if_needed();
         let groups = &mut self.groups[instance];
         if let Some(old) = groups.current.take() {
-            sys::signal_group(old, signal);
             groups.old.push(old);
         }
-        groups.old.retain(|&g| sys::group_alive(g));
+        let by_pid = &self.by_pid;
+        let mut kept = Vec::new();
+        for pgid in std::mem::take(&mut groups.old) {
+            if is_ours(pgid, by_pid, snapshot.as_deref()) {
+                sys::signal_group(pgid, signal);
+                kept.push(pgid);
+            } else {
+                self.emptied.push(pgid);
+            }
+        }
+        groups.old = kept;
     }
 
     /// `instance`'s process `pid` started, leading a group of its own; `stdin` is the write
@@ -94,51 +126,174 @@ impl Children {
         self.children_left
     }
 
-    /// Sends `signal` to `instance`'s current group.
+    /// Forgets groups that became empty (after reaping); returns every group found empty
+    /// since the last call, for the watchdog.
+    pub fn take_emptied(&mut self) -> Vec<Pid> {
+        let leaderless = self
+            .groups
+            .iter()
+            .filter_map(|g| g.current)
+            .any(|pgid| !self.by_pid.contains_key(&pgid));
+        if leaderless {
+            let snapshot = procfs::descendants(Pid::this());
+            for groups in &mut self.groups {
+                if let Some(pgid) = groups.current
+                    && !is_ours(pgid, &self.by_pid, Some(&snapshot))
+                {
+                    groups.current = None;
+                    self.emptied.push(pgid);
+                }
+            }
+        }
+        std::mem::take(&mut self.emptied)
+    }
+
+    /// Sends `signal` to `instance`'s current group, if it is still procmux's.
     pub fn signal(&self, instance: usize, signal: Signal) {
-        if let Some(pgid) = self.groups[instance].current {
+        let Some(pgid) = self.groups[instance].current else {
+            return;
+        };
+        let snapshot = (!self.by_pid.contains_key(&pgid)).then(|| procfs::descendants(Pid::this()));
+        if is_ours(pgid, &self.by_pid, snapshot.as_deref()) {
             sys::signal_group(pgid, signal);
         }
     }
 
-    /// True while `instance`'s current group has a member.
-    pub fn group_alive(&self, instance: usize) -> bool {
-        self.groups[instance].current.is_some_and(sys::group_alive)
+    /// Sends `signal` to what is left of `instance`'s tree outside its group: descendants
+    /// that escaped it (once its main process is gone, or its stop timeout passed).
+    pub fn signal_escaped_of(&mut self, instance: usize, signal: Signal) {
+        let snapshot = procfs::descendants(Pid::this());
+        for (proc, owner) in self.escaped(&snapshot) {
+            if owner == Some(instance) {
+                sys::signal_process(proc.pid, signal);
+            }
+        }
     }
 
-    /// Sends `signal` to every group procmux created.
+    /// Of `instances`, those whose whole tree is gone: no member left in their group, and no
+    /// escaped descendant of theirs. One `/proc` snapshot serves them all, and none is taken
+    /// while each of their groups still has its leader.
+    pub fn gone_trees(&mut self, instances: &[usize]) -> Vec<usize> {
+        let leader_alive = |i: &usize| {
+            self.groups[*i]
+                .current
+                .is_some_and(|pgid| self.by_pid.contains_key(&pgid) && sys::group_alive(pgid))
+        };
+        let candidates: Vec<usize> = instances
+            .iter()
+            .copied()
+            .filter(|i| !leader_alive(i))
+            .collect();
+        if candidates.is_empty() {
+            return candidates;
+        }
+        let snapshot = procfs::descendants(Pid::this());
+        let escaped = self.escaped(&snapshot);
+        candidates
+            .into_iter()
+            .filter(|&i| {
+                let group = self.groups[i]
+                    .current
+                    .is_some_and(|pgid| is_ours(pgid, &self.by_pid, Some(&snapshot)));
+                !group && !escaped.iter().any(|(_, owner)| *owner == Some(i))
+            })
+            .collect()
+    }
+
+    /// Sends `signal` to every group procmux created that is still procmux's.
     pub fn signal_groups(&self, signal: Signal) {
+        let snapshot = self.snapshot_if_needed();
         for pgid in self.all_groups() {
-            sys::signal_group(pgid, signal);
-        }
-    }
-
-    /// Sends `signal` once to every descendant that left its group (a daemon that called
-    /// `setsid`, an orphan adopted by procmux).
-    pub fn signal_escaped(&self, signal: Signal) {
-        let groups: HashSet<Pid> = self.all_groups().collect();
-        for descendant in sys::descendants(Pid::this()) {
-            if !groups.contains(&descendant.pgid) {
-                sys::signal_process(descendant.pid, signal);
+            if is_ours(pgid, &self.by_pid, snapshot.as_deref()) {
+                sys::signal_group(pgid, signal);
             }
         }
     }
 
     /// Sends `signal` to every group and to every descendant outside them.
-    pub fn signal_everything(&self, signal: Signal) {
+    pub fn signal_everything(&mut self, signal: Signal) {
         self.signal_groups(signal);
-        self.signal_escaped(signal);
+        let snapshot = procfs::descendants(Pid::this());
+        for (proc, _) in self.escaped(&snapshot) {
+            sys::signal_process(proc.pid, signal);
+        }
+    }
+
+    /// How many processes `instance`'s tree has: its group's members and its escaped
+    /// descendants.
+    pub fn tree_size(&mut self, instance: usize) -> usize {
+        let snapshot = procfs::descendants(Pid::this());
+        let group = self.groups[instance].current;
+        let members = snapshot.iter().filter(|p| Some(p.pgid) == group).count();
+        let escaped = self.escaped(&snapshot);
+        members + escaped.iter().filter(|(_, o)| *o == Some(instance)).count()
     }
 
     /// How many descendants are alive.
     pub fn remaining(&self) -> usize {
-        sys::descendants(Pid::this()).len()
+        procfs::descendants(Pid::this()).len()
     }
 
-    /// Every group procmux created, including those of earlier runs of restarted processes.
+    /// Every descendant in `snapshot` outside the instances' groups, with the instance it
+    /// belongs to when that is known; remembers the attributions.
+    fn escaped(&mut self, snapshot: &[Proc]) -> Vec<(Proc, Option<usize>)> {
+        let owner = |pgid: Pid| self.group_owner(pgid);
+        let environ = |pid: Pid| {
+            procfs::environ_value(pid, tree::TREE_VARIABLE)
+                .and_then(|value| tree::instance_in(&value, &self.cookie))
+        };
+        let found = tree::attribute(snapshot, &owner, &self.remembered, &environ);
+        self.remembered.clear();
+        for (proc, owner) in &found {
+            if let Some(instance) = owner {
+                self.remembered.insert((proc.pid, proc.start), *instance);
+            }
+        }
+        found
+    }
+
+    /// Remembers which instance each escaped descendant belongs to, while their ancestry
+    /// still shows it (before a stop makes their parents exit).
+    pub fn note_escaped(&mut self) {
+        let snapshot = procfs::descendants(Pid::this());
+        self.escaped(&snapshot);
+    }
+
+    /// As [`Children::note_escaped`], with a snapshot already taken.
+    pub fn note_escaped_in(&mut self, snapshot: &[Proc]) {
+        self.escaped(snapshot);
+    }
+
+    /// The instance one of whose groups is `pgid`.
+    fn group_owner(&self, pgid: Pid) -> Option<usize> {
+        self.groups
+            .iter()
+            .position(|g| g.current == Some(pgid) || g.old.contains(&pgid))
+    }
+
+    /// A `/proc` snapshot, taken only when some group's leader is already reaped (only then
+    /// does proving a group procmux's need one).
+    fn snapshot_if_needed(&self) -> Option<Vec<Proc>> {
+        self.all_groups()
+            .any(|pgid| !self.by_pid.contains_key(&pgid))
+            .then(|| procfs::descendants(Pid::this()))
+    }
+
+    /// Every group procmux created and has not found empty, including those of earlier runs
+    /// of restarted processes.
     fn all_groups(&self) -> impl Iterator<Item = Pid> + '_ {
         self.groups
             .iter()
             .flat_map(|g| g.current.iter().chain(&g.old).copied())
     }
+}
+
+/// True while group `pgid` provably holds procmux's descendants: its leader is unreaped
+/// (and alive or a zombie, so its id cannot be reused), or the snapshot of procmux's
+/// descendants has a member. Without a snapshot the leader must be unreaped.
+fn is_ours(pgid: Pid, unreaped: &HashMap<Pid, usize>, descendants: Option<&[Proc]>) -> bool {
+    if unreaped.contains_key(&pgid) {
+        return sys::group_alive(pgid);
+    }
+    descendants.is_some_and(|all| all.iter().any(|p| p.pgid == pgid))
 }

@@ -1,13 +1,16 @@
 //! Keeping the watchdog informed: every process group procmux creates, and the groups of
 //! descendants that detach into groups of their own (a daemon's `setsid`), found by scans of
-//! `/proc` a few times after each start, so that they die too if procmux is SIGKILLed.
+//! `/proc` a few times after each start, so that they die too if procmux is SIGKILLed. (Those
+//! that detach later are found by the watchdog itself, by the `PROCMUX_TREE` variable in
+//! their environment.) The same scans let the children table note whose tree each escaped
+//! process is, while its ancestry still shows it.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
-use super::sys;
+use super::procfs::Proc;
 use super::watchdog::Watchdog;
 
 /// After each start, when to look for descendants that detached into groups of their own.
@@ -44,9 +47,6 @@ impl Escapes {
     /// from it soon after, on a coarse grid so that processes started together share scans.
     pub fn started(&mut self, pgid: Pid, now: Instant) {
         self.watch(pgid);
-        if self.watchdog.is_none() {
-            return;
-        }
         for after in SCANS {
             let since = (now + after).saturating_duration_since(self.epoch);
             let slots = since.as_nanos().div_ceil(SCAN_GRID.as_nanos()) as u32;
@@ -61,17 +61,28 @@ impl Escapes {
         self.scans.first().copied()
     }
 
-    /// Runs a scan that is due; none once the stack is stopping (the shutdown stops them).
-    pub fn run_due(&mut self, now: Instant, stopping: bool) {
+    /// True when a scan is due (and takes it off the schedule).
+    pub fn scan_due(&mut self, now: Instant) -> bool {
         if self.scans.first().is_none_or(|&due| due > now) {
-            return;
+            return false;
         }
         self.scans.retain(|&due| due > now);
-        if stopping {
-            return;
-        }
-        for descendant in sys::descendants(Pid::this()) {
+        true
+    }
+
+    /// A scan found these descendants: the watchdog learns their groups.
+    pub fn found(&mut self, descendants: &[Proc]) {
+        for descendant in descendants {
             self.watch(descendant.pgid);
+        }
+    }
+
+    /// Group `pgid` is empty: the watchdog must never signal it (its id may be reused).
+    pub fn forget(&mut self, pgid: Pid) {
+        if self.watched.remove(&pgid)
+            && let Some(watchdog) = &mut self.watchdog
+        {
+            watchdog.forget(pgid);
         }
     }
 

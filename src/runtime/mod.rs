@@ -36,12 +36,14 @@ mod escapes;
 pub mod foreground;
 mod line_buffer;
 mod probes;
+mod procfs;
 mod source;
 mod spawn;
 mod streams;
 #[allow(unsafe_code)]
 pub(crate) mod sys;
 mod token;
+mod tree;
 pub mod watchdog;
 
 use std::io::{self, IsTerminal};
@@ -74,8 +76,9 @@ const DEFAULT_SIZE: (u16, u16) = (80, 24);
 /// Runs the stack to the end, writing through `output`; returns procmux's exit code.
 pub fn supervise(stack: Stack, output: Output<Stdout>) -> Result<i32> {
     let fd_limit = sys::raise_fd_limit();
+    let cookie = tree::new_cookie();
     // Before procmux becomes a subreaper, so the detached watchdog is not adopted back.
-    let watchdog = Watchdog::start().ok();
+    let watchdog = Watchdog::start(&cookie).ok();
     sys::become_subreaper().map_err(|e| Error::os("becoming a child subreaper", e))?;
     let poll = Poll::new().map_err(|e| Error::os("creating the poll instance", e))?;
     let mut handled = vec![
@@ -93,7 +96,7 @@ pub fn supervise(stack: Stack, output: Output<Stdout>) -> Result<i32> {
     let mut event_loop = EventLoop {
         supervisor: Supervisor::new(&stack),
         streams: Streams::new(stack.instances.len()),
-        children: Children::new(stack.instances.len()),
+        children: Children::new(stack.instances.len(), cookie),
         probes: Probes::default(),
         escapes: Escapes::new(watchdog),
         output_closed_seen: false,
@@ -223,10 +226,14 @@ impl EventLoop {
         }
     }
 
-    /// Reaps every exited child and reports the exits of main processes.
+    /// Reaps every exited child and reports the exits of main processes; groups found empty
+    /// are forgotten by the watchdog.
     fn reap(&mut self) {
         while let Some((instance, pid, exit)) = self.children.reap() {
             self.on_exit(instance, pid, exit);
+        }
+        for pgid in self.children.take_emptied() {
+            self.escapes.forget(pgid);
         }
     }
 
@@ -257,7 +264,11 @@ impl EventLoop {
             let actions = self.supervisor.on_ready(instance, now);
             self.execute(actions);
         }
-        self.escapes.run_due(now, self.supervisor.is_stopping());
+        if self.escapes.scan_due(now) && !self.supervisor.is_stopping() {
+            let descendants = procfs::descendants(Pid::this());
+            self.escapes.found(&descendants);
+            self.children.note_escaped_in(&descendants);
+        }
     }
 
     /// Tells the supervisor about instances whose output matched their `ready = "log:…"`.
@@ -268,19 +279,22 @@ impl EventLoop {
         }
     }
 
-    /// Tells the supervisor which signalled instances' groups are empty, so that what comes
+    /// Tells the supervisor which signalled instances' trees are gone, so that what comes
     /// after their stop can happen.
     fn report_gone_groups(&mut self) {
         let signalled: Vec<usize> = self.supervisor.signalled().collect();
-        for instance in signalled {
-            if !self.children.group_alive(instance) {
-                let actions = self.supervisor.on_group_gone(instance, Instant::now());
-                self.execute(actions);
-            }
+        for instance in self.children.gone_trees(&signalled) {
+            let actions = self.supervisor.on_group_gone(instance, Instant::now());
+            self.execute(actions);
         }
     }
 
     fn execute(&mut self, actions: Vec<Action>) {
+        if actions.iter().any(|a| matches!(a, Action::Stop(..))) {
+            // Before a stop makes parents exit, note whose tree each escaped descendant is
+            // (once reparented to procmux, its ancestry no longer tells).
+            self.children.note_escaped();
+        }
         for action in actions {
             match action {
                 Action::Notify(notice) => self.output.notice(&notice),
@@ -289,8 +303,18 @@ impl EventLoop {
                 Action::Spawn(_) if self.supervisor.is_stopping() => {}
                 Action::Spawn(instance) => self.spawn(instance),
                 Action::Stop(instance, signal) => self.children.signal(instance, signal),
-                Action::KillGroup(instance) => self.children.signal(instance, Signal::SIGKILL),
-                Action::TerminateEscaped => self.children.signal_escaped(Signal::SIGTERM),
+                Action::StopEscaped(instance, signal) => {
+                    self.children.signal_escaped_of(instance, signal);
+                }
+                Action::KillGroup(instance) => {
+                    let remaining = self.children.tree_size(instance);
+                    if remaining > 0 {
+                        self.output.notice(&Notice::Killing { remaining });
+                    }
+                    self.children.signal(instance, Signal::SIGKILL);
+                    self.children.signal_escaped_of(instance, Signal::SIGKILL);
+                }
+                Action::TerminateStrays => self.children.signal_everything(Signal::SIGTERM),
                 Action::Kill => {
                     let remaining = self.children.remaining();
                     if remaining > 0 {
@@ -338,16 +362,16 @@ impl EventLoop {
             (false, true) => Wiring::Split,
             (false, false) => Wiring::Merged,
         };
-        let hint: &[(&str, &str)] = if self.stack.color_hint && !kind.pty {
-            &COLOR_HINT
-        } else {
-            &[]
-        };
+        let tree = self.children.tree_value(instance);
+        let mut extra_env = vec![(tree::TREE_VARIABLE, tree.as_str())];
+        if self.stack.color_hint && !kind.pty {
+            extra_env.extend(COLOR_HINT);
+        }
         let label = spec.label();
         let launch = Launch {
             root: &self.stack.root,
             env: &self.stack.env,
-            extra_env: hint,
+            extra_env: &extra_env,
             port: spec.port,
             ps: &label,
             fd_limit: self.fd_limit,

@@ -6,8 +6,6 @@
 //! everywhere else by `Cargo.toml`): each block says why it is sound in a `// SAFETY:`
 //! comment, which clippy's `undocumented_unsafe_blocks` enforces.
 
-use std::collections::HashMap;
-use std::fs;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::process::CommandExt;
@@ -193,78 +191,6 @@ pub fn signal_process(pid: Pid, signal: Signal) {
     let _ = kill(pid, signal);
 }
 
-/// A process found under `/proc`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Descendant {
-    pub pid: Pid,
-    pub pgid: Pid,
-}
-
-/// Every live (non-zombie) descendant of `ancestor`, read from `/proc/*/stat`. Empty where
-/// `/proc` is not available.
-pub fn descendants(ancestor: Pid) -> Vec<Descendant> {
-    let Ok(dir) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut children: HashMap<i32, Vec<(i32, i32)>> = HashMap::new();
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if let Some(stat) = read_stat(pid)
-            && stat.state != 'Z'
-        {
-            children
-                .entry(stat.ppid)
-                .or_default()
-                .push((pid, stat.pgid));
-        }
-    }
-    let mut found = Vec::new();
-    let mut queue = vec![ancestor.as_raw()];
-    while let Some(parent) = queue.pop() {
-        for &(pid, pgid) in children.get(&parent).into_iter().flatten() {
-            found.push(Descendant {
-                pid: Pid::from_raw(pid),
-                pgid: Pid::from_raw(pgid),
-            });
-            queue.push(pid);
-        }
-    }
-    found
-}
-
-struct Stat {
-    state: char,
-    ppid: i32,
-    pgid: i32,
-}
-
-/// Parses `/proc/PID/stat`: the command name may contain spaces and parentheses, so the
-/// fields are read after the last `)`.
-fn read_stat(pid: i32) -> Option<Stat> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &text[text.rfind(')')? + 1..];
-    let mut fields = after.split_ascii_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let ppid = fields.next()?.parse().ok()?;
-    let pgid = fields.next()?.parse().ok()?;
-    Some(Stat { state, ppid, pgid })
-}
-
-/// True while `pid` exists and is not a zombie.
-#[cfg(test)]
-pub fn is_alive(pid: Pid) -> bool {
-    match kill(pid, None) {
-        Err(nix::errno::Errno::ESRCH) => false,
-        _ => read_stat(pid.as_raw()).is_none_or(|s| s.state != 'Z'),
-    }
-}
-
 /// Counts heap allocations per thread, so unit tests can prove the hot path allocates nothing.
 #[cfg(test)]
 pub(crate) mod alloc_count {
@@ -305,26 +231,4 @@ pub(crate) mod alloc_count {
 
     #[global_allocator]
     static COUNTING: Counting = Counting;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::process::Command;
-
-    #[test]
-    fn finds_own_descendants_and_their_groups() {
-        let mut child = Command::new("sleep").arg("30").spawn().unwrap();
-        let pid = Pid::from_raw(child.id() as i32);
-        let found = descendants(Pid::this());
-        assert!(
-            found
-                .iter()
-                .any(|d| d.pid == pid && d.pgid == nix::unistd::getpgrp())
-        );
-        assert!(is_alive(pid));
-        signal_process(pid, Signal::SIGKILL);
-        child.wait().unwrap();
-        assert!(!is_alive(pid));
-    }
 }

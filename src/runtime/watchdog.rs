@@ -1,15 +1,19 @@
 //! The watchdog: stops every process group even when procmux itself is killed with SIGKILL.
 //!
 //! procmux starts `procmux __watchdog` once, before anything else, with a pipe as its stdin,
-//! and writes the id of every process group it creates into that pipe. The watchdog detaches
+//! and writes into that pipe its cookie (the value every child carries in `PROCMUX_TREE`),
+//! the id of every process group it creates (`+PGID`), and of every group it found empty
+//! (`-PGID`: its id may be reused by a stranger, so the watchdog forgets it). The watchdog detaches
 //! (it forks, and its parent exits at once, so it is neither procmux's child nor in its
 //! process group, and a terminal's Ctrl-C does not reach it), ignores the usual termination
 //! signals, and waits. When procmux ends normally it writes `done` first and the watchdog
 //! just exits; when the pipe reaches EOF without `done`, procmux died without cleaning up, and
-//! the watchdog sends SIGKILL to every group it was told about. Direct children also get
+//! the watchdog sends SIGKILL to every group it was told about, then to every process of the
+//! same user whose environment carries the cookie (a daemon that detached at any time). Direct children also get
 //! `PR_SET_PDEATHSIG` (see `sys::reset_child_state`), which covers a child in the
 //! window before its group id reached the watchdog.
 
+use std::collections::HashSet;
 use std::io::{self, BufRead, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{ChildStdin, Command, Stdio};
@@ -20,7 +24,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
-use super::sys;
+use super::{procfs, sys, tree};
 
 /// The hidden subcommand that runs the watchdog.
 pub const SUBCOMMAND: &str = "__watchdog";
@@ -31,8 +35,8 @@ pub struct Watchdog {
 }
 
 impl Watchdog {
-    /// Starts the watchdog and waits until it has detached.
-    pub fn start() -> io::Result<Watchdog> {
+    /// Starts the watchdog, tells it this procmux's `cookie`, and waits until it has detached.
+    pub fn start(cookie: &str) -> io::Result<Watchdog> {
         let exe = std::env::current_exe()?;
         let mut child = Command::new(exe)
             .arg(SUBCOMMAND)
@@ -46,13 +50,24 @@ impl Watchdog {
         let pipe = child.stdin.take();
         // The first process forks the real watchdog and exits at once.
         child.wait()?;
-        Ok(Watchdog { pipe })
+        let mut watchdog = Watchdog { pipe };
+        watchdog.send(&Message::Cookie(cookie.to_owned()));
+        Ok(watchdog)
     }
 
     /// Tells the watchdog about a new process group.
     pub fn watch(&mut self, pgid: Pid) {
+        self.send(&Message::Watch(pgid));
+    }
+
+    /// Tells the watchdog that a group is empty: never to signal it.
+    pub fn forget(&mut self, pgid: Pid) {
+        self.send(&Message::Forget(pgid));
+    }
+
+    fn send(&mut self, message: &Message) {
         if let Some(pipe) = &mut self.pipe
-            && writeln!(pipe, "{pgid}").is_err()
+            && writeln!(pipe, "{}", message.line()).is_err()
         {
             // The watchdog is gone (someone killed it): procmux works on without it.
             self.pipe = None;
@@ -63,7 +78,7 @@ impl Watchdog {
     /// until the watchdog has closed its end, so that it is gone when procmux is.
     pub fn dismiss(&mut self) {
         if let Some(mut pipe) = self.pipe.take() {
-            if writeln!(pipe, "done").is_err() {
+            if writeln!(pipe, "{}", Message::Done.line()).is_err() {
                 return;
             }
             use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -71,6 +86,47 @@ impl Watchdog {
             // No events asked for: poll wakes only for POLLERR, when the last reader is gone.
             let mut fds = [PollFd::new(pipe.as_fd(), PollFlags::empty())];
             let _ = poll(&mut fds, PollTimeout::from(1000u16));
+        }
+    }
+}
+
+/// One line from procmux to the watchdog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Message {
+    Cookie(String),
+    Watch(Pid),
+    Forget(Pid),
+    Done,
+}
+
+impl Message {
+    fn line(&self) -> String {
+        match self {
+            Message::Cookie(cookie) => format!("cookie {cookie}"),
+            Message::Watch(pgid) => format!("+{pgid}"),
+            Message::Forget(pgid) => format!("-{pgid}"),
+            Message::Done => "done".to_owned(),
+        }
+    }
+
+    fn parse(line: &str) -> Option<Message> {
+        let pgid = |text: &str| {
+            text.parse::<i32>()
+                .ok()
+                .filter(|&n| n > 1)
+                .map(Pid::from_raw)
+        };
+        match line.trim() {
+            "done" => Some(Message::Done),
+            line => {
+                if let Some(cookie) = line.strip_prefix("cookie ") {
+                    Some(Message::Cookie(cookie.to_owned()))
+                } else if let Some(rest) = line.strip_prefix('+') {
+                    pgid(rest).map(Message::Watch)
+                } else {
+                    pgid(line.strip_prefix('-')?).map(Message::Forget)
+                }
+            }
         }
     }
 }
@@ -87,18 +143,64 @@ pub fn serve() -> i32 {
     for signal in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] {
         let _ = signal_hook::flag::register(signal, Arc::clone(&ignored));
     }
-    let mut groups = Vec::new();
+    let mut groups = HashSet::new();
+    let mut cookie = None;
     for line in io::stdin().lock().lines() {
         let Ok(line) = line else { break };
-        if line == "done" {
-            return 0;
-        }
-        if let Ok(pgid) = line.trim().parse::<i32>() {
-            groups.push(Pid::from_raw(pgid));
+        match Message::parse(&line) {
+            Some(Message::Done) => return 0,
+            Some(Message::Cookie(value)) => cookie = Some(value),
+            Some(Message::Watch(pgid)) => {
+                groups.insert(pgid);
+            }
+            Some(Message::Forget(pgid)) => {
+                groups.remove(&pgid);
+            }
+            None => {}
         }
     }
-    for pgid in groups {
+    // procmux died without cleaning up.
+    for &pgid in &groups {
         let _ = killpg(pgid, Signal::SIGKILL);
     }
+    if let Some(cookie) = cookie {
+        // Twice: a process forked while the first sweep ran is caught by the second.
+        for _ in 0..2 {
+            kill_marked(&cookie);
+        }
+    }
     0
+}
+
+/// SIGKILL to every process of this user whose `PROCMUX_TREE` names this cookie.
+fn kill_marked(cookie: &str) {
+    for pid in procfs::owned_by(nix::unistd::getuid().as_raw()) {
+        let marked = procfs::environ_value(pid, tree::TREE_VARIABLE)
+            .is_some_and(|value| tree::instance_in(&value, cookie).is_some());
+        if marked {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_and_bad_lines_are_ignored() {
+        let messages = [
+            Message::Cookie("c0ffee".into()),
+            Message::Watch(Pid::from_raw(42)),
+            Message::Forget(Pid::from_raw(42)),
+            Message::Done,
+        ];
+        for message in messages {
+            assert_eq!(Message::parse(&message.line()), Some(message));
+        }
+        // Never a group id that would signal procmux's own group or every process.
+        for bad in ["+0", "+1", "+-1", "-", "42", "+x", ""] {
+            assert_eq!(Message::parse(bad), None, "{bad}");
+        }
+    }
 }

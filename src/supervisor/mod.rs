@@ -49,10 +49,15 @@ pub enum Action {
     Spawn(usize),
     /// Send the instance's stop signal to its process group.
     Stop(usize, Signal),
-    /// SIGKILL to the instance's process group: it outlived its stop timeout.
+    /// The instance's stop signal to what is left of its tree outside its group (descendants
+    /// that left it, such as PostgreSQL's backends): its main process is gone.
+    StopEscaped(usize, Signal),
+    /// SIGKILL to the instance's process group and its escaped descendants: it outlived its
+    /// stop timeout.
     KillGroup(usize),
-    /// SIGTERM to descendants that left their group (daemons, adopted orphans).
-    TerminateEscaped,
+    /// SIGTERM to every descendant left once every instance is stopped: those whose origin is
+    /// unknown (a daemon that double-forked and cleared its environment).
+    TerminateStrays,
     /// SIGKILL to every group and every descendant, announcing how many processes remain.
     Kill,
     /// SIGKILL again to whatever is left, silently.
@@ -65,7 +70,14 @@ pub enum Action {
 enum Phase {
     Running,
     Stopping,
-    Killing { since: Instant, next_sweep: Instant },
+    /// Every instance is stopped; strays got SIGTERM and have until then.
+    Strays {
+        until: Instant,
+    },
+    Killing {
+        since: Instant,
+        next_sweep: Instant,
+    },
     Abandoned,
 }
 
@@ -166,17 +178,22 @@ impl Supervisor {
     /// Instance `i` exited (or could not start: `Exit::Code(127)`).
     pub fn on_exit(&mut self, i: usize, exit: Exit, now: Instant) -> Vec<Action> {
         let instance = &mut self.instances[i];
+        // Its main process is gone: if it is being stopped, the rest of its tree is next.
+        let rest = match instance.stop {
+            Stop::Signalled { .. } => vec![Action::StopEscaped(i, instance.policy.stop_signal)],
+            _ => Vec::new(),
+        };
         if self.phase != Phase::Running {
             instance.life = Life::Done;
             if self.exit_code_from == Some(i) {
                 self.exit_code = exit.code();
             }
-            return Vec::new();
+            return rest;
         }
         if instance.stop_requested() {
-            // Asked to stop: not a crash. What follows comes once its group is empty.
+            // Asked to stop: not a crash. What follows comes once its tree is gone.
             instance.life = Life::Done;
-            return Vec::new();
+            return rest;
         }
         if self.exit_code_from == Some(i) {
             instance.life = Life::Done;
@@ -351,13 +368,15 @@ impl Supervisor {
     pub fn on_signal(&mut self, signal: Signal, now: Instant) -> Vec<Action> {
         use Signal::*;
         match (signal, self.phase) {
-            (SIGUSR1 | SIGUSR2, Phase::Running | Phase::Stopping) => vec![Action::Forward(signal)],
+            (SIGUSR1 | SIGUSR2, Phase::Running | Phase::Stopping | Phase::Strays { .. }) => {
+                vec![Action::Forward(signal)]
+            }
             (SIGINT | SIGTERM | SIGHUP, Phase::Running) => {
                 let mut actions = vec![Action::Notify(Notice::SignalReceived { signal })];
                 actions.extend(self.begin_shutdown(128 + signal as i32, now));
                 actions
             }
-            (SIGINT | SIGTERM, Phase::Stopping) => {
+            (SIGINT | SIGTERM, Phase::Stopping | Phase::Strays { .. }) => {
                 let mut actions = vec![Action::Notify(Notice::SignalAgain { signal })];
                 actions.extend(self.begin_kill(now));
                 actions
@@ -406,13 +425,10 @@ impl Supervisor {
                         actions.push(Action::KillGroup(i));
                     }
                 }
-                let next = self.advance_stop(now);
-                if next == [Action::Kill] {
-                    // The last groups: one Kill covers them, and counts what it kills.
-                    return next;
-                }
-                actions.extend(next);
+                actions.extend(self.advance_stop(now));
             }
+            Phase::Strays { until } if now >= until => actions.extend(self.begin_kill(now)),
+            Phase::Strays { .. } => {}
             Phase::Killing { since, .. } if now >= since + KILL_WAIT => {
                 self.phase = Phase::Abandoned;
                 actions.push(Action::Notify(Notice::Abandoned { after: KILL_WAIT }));
@@ -486,6 +502,7 @@ impl Supervisor {
                 .chain(signalled)
                 .min(),
             Phase::Stopping => signalled.min(),
+            Phase::Strays { until } => Some(until),
             Phase::Killing { next_sweep, .. } => Some(next_sweep),
             Phase::Abandoned => None,
         }
@@ -539,10 +556,7 @@ impl Supervisor {
                 _ => Stop::Pending,
             };
         }
-        let mut actions = vec![
-            Action::Notify(Notice::ShuttingDown),
-            Action::TerminateEscaped,
-        ];
+        let mut actions = vec![Action::Notify(Notice::ShuttingDown)];
         actions.extend(self.advance_stop(now));
         actions
     }
@@ -565,17 +579,35 @@ impl Supervisor {
                 .all(|d| d.stop == Stop::Finished);
             if dependants_finished {
                 let instance = &mut self.instances[i];
+                let signal = instance.policy.stop_signal;
                 instance.stop = Stop::Signalled {
                     deadline: now + instance.policy.stop_timeout,
                     then: Then::Shutdown,
                 };
-                actions.push(Action::Stop(i, instance.policy.stop_signal));
+                actions.push(Action::Stop(i, signal));
+                if !matches!(instance.life, Life::Running { .. }) {
+                    // Its main process is gone already: the rest of its tree at once.
+                    actions.push(Action::StopEscaped(i, signal));
+                }
             }
         }
         if self.instances.iter().all(|i| i.stop == Stop::Finished) {
-            actions.extend(self.begin_kill(now));
+            actions.extend(self.begin_strays(now));
         }
         actions
+    }
+
+    /// Every instance is stopped: what is left (of unknown origin) gets SIGTERM, and as long
+    /// as the longest stop timeout before SIGKILL.
+    fn begin_strays(&mut self, now: Instant) -> Vec<Action> {
+        let grace = self
+            .instances
+            .iter()
+            .map(|i| i.policy.stop_timeout)
+            .max()
+            .unwrap_or(Duration::ZERO);
+        self.phase = Phase::Strays { until: now + grace };
+        vec![Action::TerminateStrays]
     }
 
     fn begin_kill(&mut self, now: Instant) -> Vec<Action> {
@@ -653,13 +685,18 @@ mod tests {
             actions,
             [
                 Action::Notify(Notice::ShuttingDown),
-                Action::TerminateEscaped,
                 Action::Stop(0, SIGTERM),
+                // Its main process is gone already: what it left outside its group, at once.
+                Action::StopEscaped(0, SIGTERM),
                 Action::Stop(1, SIGTERM),
             ]
         );
         assert!(s.is_stopping());
-        assert_eq!(s.on_exit(1, Exit::Code(0), t0), []);
+        // The other's main process exits: what it left outside its group is next.
+        assert_eq!(
+            s.on_exit(1, Exit::Code(0), t0),
+            [Action::StopEscaped(1, SIGTERM)]
+        );
         assert_eq!(s.exit_code(), 3);
     }
 
@@ -689,12 +726,19 @@ mod tests {
         assert_eq!(s.exit_code(), 130);
         assert_eq!(s.on_tick(t0 + TIMEOUT - Duration::from_millis(1)), []);
         let t1 = t0 + TIMEOUT;
-        assert_eq!(s.on_tick(t1), [Action::Kill]);
-        assert_eq!(s.deadline(), Some(t1 + KILL_SWEEP));
-        assert_eq!(s.on_tick(t1 + KILL_SWEEP), [Action::KillRemaining]);
+        assert_eq!(
+            s.on_tick(t1),
+            [Action::KillGroup(0), Action::TerminateStrays]
+        );
+        // Strays (of unknown origin) get the longest stop timeout, then SIGKILL.
+        let t2 = t1 + TIMEOUT;
+        assert_eq!(s.deadline(), Some(t2));
+        assert_eq!(s.on_tick(t2), [Action::Kill]);
+        assert_eq!(s.deadline(), Some(t2 + KILL_SWEEP));
+        assert_eq!(s.on_tick(t2 + KILL_SWEEP), [Action::KillRemaining]);
         assert!(!s.is_abandoned());
         assert_eq!(
-            notices(&s.on_tick(t1 + KILL_WAIT)),
+            notices(&s.on_tick(t2 + KILL_WAIT)),
             [Notice::Abandoned { after: KILL_WAIT }]
         );
         assert!(s.is_abandoned());
@@ -708,7 +752,7 @@ mod tests {
         s.on_signal(SIGTERM, t0);
         assert_eq!(s.signalled().collect::<Vec<_>>(), [0, 1]);
         assert_eq!(s.on_group_gone(0, t0), []);
-        assert_eq!(s.on_group_gone(1, t0), [Action::Kill]);
+        assert_eq!(s.on_group_gone(1, t0), [Action::TerminateStrays]);
     }
 
     #[test]
@@ -1048,7 +1092,7 @@ mod tests {
         let actions = s.finish(t0);
         assert!(s.is_stopping() && actions.contains(&Action::Stop(0, SIGTERM)));
         s.on_group_gone(0, t0);
-        assert_eq!(s.on_group_gone(1, t0), [Action::Kill]);
+        assert_eq!(s.on_group_gone(1, t0), [Action::TerminateStrays]);
         assert_eq!(s.exit_code(), 0);
     }
 
@@ -1084,7 +1128,10 @@ mod tests {
         );
         assert_eq!(s.signalled().collect::<Vec<_>>(), [0]);
         assert_eq!(s.deadline(), Some(t0 + Duration::from_secs(2)));
-        assert_eq!(s.on_exit(0, Exit::Signal(SIGINT), t0), []);
+        assert_eq!(
+            s.on_exit(0, Exit::Signal(SIGINT), t0),
+            [Action::StopEscaped(0, SIGINT)]
+        );
         assert_eq!(
             s.on_group_gone(0, t0),
             [Action::Notify(Notice::Stopped { instance: 0 })]
@@ -1094,7 +1141,10 @@ mod tests {
         // The second is restarted: stopped, then started again once its group is empty.
         let t1 = t0 + Duration::from_secs(1);
         assert!(s.restart(1, t1).contains(&Action::Stop(1, SIGTERM)));
-        assert_eq!(s.on_exit(1, Exit::Signal(SIGTERM), t1), []);
+        assert_eq!(
+            s.on_exit(1, Exit::Signal(SIGTERM), t1),
+            [Action::StopEscaped(1, SIGTERM)]
+        );
         assert_eq!(s.on_group_gone(1, t1), [Action::Spawn(1)]);
         assert_eq!(s.on_spawned(1, t1), []);
         assert!(!s.is_stopping());
@@ -1131,7 +1181,7 @@ mod tests {
             "signalled once"
         );
         assert_eq!(s.on_group_gone(0, t0), []);
-        assert_eq!(s.on_group_gone(1, t0), [Action::Kill]);
+        assert_eq!(s.on_group_gone(1, t0), [Action::TerminateStrays]);
         assert_eq!(s.exit_code(), 143);
     }
 }

@@ -1,0 +1,148 @@
+//! Reading `/proc`: the live descendants of a process (with their parent, group and start
+//! time), a process's environment, and the processes of one user. Empty answers where `/proc`
+//! is not available.
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+
+use nix::unistd::Pid;
+
+/// A process found under `/proc`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Proc {
+    pub pid: Pid,
+    pub ppid: Pid,
+    pub pgid: Pid,
+    /// Start time in clock ticks since boot: with the pid, it names a process for good (a pid
+    /// alone may be reused).
+    pub start: u64,
+}
+
+/// Every live (non-zombie) descendant of `ancestor`.
+pub fn descendants(ancestor: Pid) -> Vec<Proc> {
+    let mut children: HashMap<Pid, Vec<Proc>> = HashMap::new();
+    for pid in pids() {
+        if let Some((state, proc)) = read_stat(pid)
+            && state != 'Z'
+        {
+            children.entry(proc.ppid).or_default().push(proc);
+        }
+    }
+    let mut found = Vec::new();
+    let mut queue = vec![ancestor];
+    while let Some(parent) = queue.pop() {
+        for proc in children.get(&parent).into_iter().flatten() {
+            found.push(*proc);
+            queue.push(proc.pid);
+        }
+    }
+    found
+}
+
+/// The value of `key` in `pid`'s environment (as it was at its `exec`, or as the program
+/// rewrote it in place).
+pub fn environ_value(pid: Pid, key: &str) -> Option<String> {
+    let environ = fs::read(format!("/proc/{pid}/environ")).ok()?;
+    environ.split(|&b| b == 0).find_map(|entry| {
+        let value = entry.strip_prefix(key.as_bytes())?.strip_prefix(b"=")?;
+        String::from_utf8(value.to_vec()).ok()
+    })
+}
+
+/// Every process owned by user `uid`.
+pub fn owned_by(uid: u32) -> Vec<Pid> {
+    pids()
+        .filter(|pid| fs::metadata(format!("/proc/{pid}")).is_ok_and(|m| m.uid() == uid))
+        .collect()
+}
+
+fn pids() -> impl Iterator<Item = Pid> {
+    fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .map(Pid::from_raw)
+}
+
+/// Parses `/proc/PID/stat`: the command name may contain spaces and parentheses, so the
+/// fields are read after the last `)`.
+fn read_stat(pid: Pid) -> Option<(char, Proc)> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(pid, &text)
+}
+
+fn parse_stat(pid: Pid, text: &str) -> Option<(char, Proc)> {
+    let after = &text[text.rfind(')')? + 1..];
+    let mut fields = after.split_ascii_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = Pid::from_raw(fields.next()?.parse().ok()?);
+    let pgid = Pid::from_raw(fields.next()?.parse().ok()?);
+    // After pgid: session, tty_nr, tpgid, flags, minflt, cminflt, majflt, cmajflt, utime,
+    // stime, cutime, cstime, priority, nice, num_threads, itrealvalue, then starttime.
+    let start = fields.nth(16)?.parse().ok()?;
+    Some((
+        state,
+        Proc {
+            pid,
+            ppid,
+            pgid,
+            start,
+        },
+    ))
+}
+
+/// True while `pid` exists and is not a zombie.
+#[cfg(test)]
+pub fn is_alive(pid: Pid) -> bool {
+    match nix::sys::signal::kill(pid, None) {
+        Err(nix::errno::Errno::ESRCH) => false,
+        _ => read_stat(pid).is_none_or(|(state, _)| state != 'Z'),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    use nix::sys::signal::{Signal, kill};
+
+    use super::*;
+
+    #[test]
+    fn stat_fields_after_a_strange_name() {
+        let text = "42 (a) b (c) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+        let (state, proc) = parse_stat(Pid::from_raw(42), text).unwrap();
+        assert_eq!(state, 'S');
+        assert_eq!(
+            (proc.ppid.as_raw(), proc.pgid.as_raw(), proc.start),
+            (1, 42, 987654)
+        );
+    }
+
+    #[test]
+    fn finds_own_descendants_their_groups_and_environment() {
+        let mut child = Command::new("sleep")
+            .arg("30")
+            .env("PROCMUX_TEST_KEY", "a:1")
+            .spawn()
+            .unwrap();
+        let pid = Pid::from_raw(child.id() as i32);
+        let found = descendants(Pid::this());
+        assert!(
+            found
+                .iter()
+                .any(|d| d.pid == pid && d.ppid == Pid::this() && d.pgid == nix::unistd::getpgrp())
+        );
+        assert!(is_alive(pid));
+        assert_eq!(
+            environ_value(pid, "PROCMUX_TEST_KEY").as_deref(),
+            Some("a:1")
+        );
+        assert!(owned_by(nix::unistd::getuid().as_raw()).contains(&pid));
+        kill(pid, Signal::SIGKILL).unwrap();
+        child.wait().unwrap();
+        assert!(!is_alive(pid));
+    }
+}
