@@ -195,7 +195,12 @@ pub struct StartArgs {
     )]
     pub exit_code_from: Option<String>,
 
-    /// Process types to start [default: all]
+    /// With NAMEs: start only those, not the processes they wait for (`after`); their
+    /// readiness is then not waited for
+    #[arg(long = "no-deps", env = "PROCMUX_NO_DEPS")]
+    pub no_deps: bool,
+
+    /// Process types to start, with the types they wait for (`after`) [default: all]
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
 }
@@ -222,6 +227,7 @@ impl StartArgs {
             restart: Vec::new(),
             restart_on_failure: Vec::new(),
             exit_code_from: None,
+            no_deps: false,
             names: Vec::new(),
         }
     }

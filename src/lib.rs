@@ -38,11 +38,13 @@ use crate::output::Output;
 /// Runs procmux with the given command line and returns its exit code.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     let args: Vec<OsString> = args.into_iter().collect();
-    if args
-        .get(1)
-        .is_some_and(|a| a == runtime::watchdog::SUBCOMMAND)
-    {
-        return runtime::watchdog::serve();
+    // Hidden helpers procmux runs itself, before clap sees anything.
+    match args.get(1) {
+        Some(a) if a == runtime::watchdog::SUBCOMMAND => return runtime::watchdog::serve(),
+        Some(a) if a == runtime::shell::RESTORE_SUBCOMMAND => {
+            return runtime::shell::exec_restored(&args[2..]);
+        }
+        _ => {}
     }
     let arguments = match Arguments::try_parse_from(args) {
         Ok(arguments) => arguments,

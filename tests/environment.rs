@@ -119,3 +119,35 @@ fn each_process_leads_its_own_group() {
     let words: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(words[1], words[3], "{line}");
 }
+
+/// `.env` as real projects write it: a PEM key in double quotes across lines, keys with `.`
+/// and `-`, a byte-order mark; a NUL byte is an error at `check` time, with its line.
+#[test]
+fn real_world_env_files() {
+    let app = App::new("\u{feff}web: python3 show.py\n");
+    app.write(
+        "show.py",
+        "import os\nprint(repr(os.environ['KEY']))\nprint(os.environ['FOO.BAR'], os.environ['A-B'])\n",
+    );
+    app.write(
+        ".env",
+        "\u{feff}KEY=\"-----BEGIN KEY-----\nabc\n-----END KEY-----\"\nFOO.BAR=dotted\nA-B=dashed\n",
+    );
+    let out = output_of(&app, &[]);
+    let lines = said(&out, "web.1");
+    assert_eq!(lines[0], "'-----BEGIN KEY-----\\nabc\\n-----END KEY-----'");
+    assert_eq!(lines[1], "dotted dashed");
+
+    // A complex command goes through the shell, which drops such names: procmux says so.
+    app.write("Procfile", "web: true && echo \"[$FOO.BAR]\"\n");
+    let out = String::from_utf8(output_of(&app, &[])).unwrap();
+    assert!(
+        out.contains("system | web.1: /bin/sh passes no variable named FOO.BAR, A-B to a command that is not one simple command"),
+        "{out}"
+    );
+
+    app.write(".env", "A=1\nB=x\0y\n");
+    let done = app.procmux(&["check"]).run();
+    assert_eq!(done.code, Some(2));
+    assert_eq!(done.stderr, "procmux: error: .env:2: contains a NUL byte\n");
+}

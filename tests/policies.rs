@@ -372,3 +372,33 @@ fn a_process_that_cannot_start_exits_127() {
     );
     assert_eq!(done.code, Some(127), "{text}");
 }
+
+/// `procmux start web` starts what web waits for, as `docker compose up web` does;
+/// `--no-deps` starts web alone, and says that it does not wait.
+#[test]
+fn start_name_starts_its_dependencies_and_no_deps_does_not() {
+    let app = App::new(
+        "db: echo db-up; exec sleep 1000\nweb: echo web-up; exec sleep 1000\nother: echo other-up; exec sleep 1000\n",
+    );
+    app.write(
+        "procmux.toml",
+        "[process.web]\nafter = [\"db\"]\nready = \"log:web-up\"\n",
+    );
+    let running = app.start(&["--no-timestamp", "web"]);
+    running.wait_for("web.1 is ready");
+    let text = running.text();
+    assert!(text.contains("| db-up"), "{text}");
+    assert!(!text.contains("other-up"), "{text}");
+    running.signal(Signal::SIGTERM);
+    running.wait().exits_with(143);
+
+    let running = app.start(&["--no-timestamp", "--no-deps", "web"]);
+    let text = running.wait_for("web.1 is ready");
+    assert!(
+        text.contains("web.1 starts without waiting for db, which is not started (--no-deps)"),
+        "{text}"
+    );
+    assert!(!text.contains("db.1"), "{text}");
+    running.signal(Signal::SIGTERM);
+    running.wait().exits_with(143);
+}

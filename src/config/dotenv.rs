@@ -2,13 +2,17 @@
 //!
 //! Grammar (one assignment per line):
 //! - blank lines and lines starting with `#` are skipped; CRLF is accepted;
-//! - an optional `export ` prefix; the key is `[A-Za-z_][A-Za-z0-9_]*`; spaces around `=` are allowed;
+//! - an optional `export ` prefix; the key is `[A-Za-z_][A-Za-z0-9_.-]*` (`FOO.BAR` and
+//!   `FOO-BAR` are valid environment names, even if a shell cannot expand them); spaces around
+//!   `=` are allowed;
 //! - `'single quoted'` values are literal;
 //! - `"double quoted"` values understand `\n`, `\r`, `\t`, `\"`, `\\`, `\$` (any other `\X` is `X`,
 //!   as in foreman) and interpolation;
+//! - a quoted value may span lines (a PEM key in `"…"`, as python-dotenv, dotenvy and godotenv
+//!   accept): the line breaks are part of the value, and errors name the line it starts on;
 //! - unquoted values are trimmed, a ` #` (whitespace then `#`) starts a comment, and they are
 //!   interpolated;
-//! - interpolation: `$VAR`, `${VAR}` and `${VAR:-default}` take the value of a key defined earlier
+//! - interpolation: `$VAR`, `${VAR}` (`${FOO.BAR}` too) and `${VAR:-default}` take the value of a key defined earlier
 //!   (in this file or an earlier one) or else of procmux's inherited environment; unknown is empty.
 //!
 //! Anything else is an error naming the line. Parsing is pure: the caller supplies the lookup of
@@ -24,20 +28,43 @@ pub fn parse_into(
     vars: &mut Vec<(String, String)>,
     inherited: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(), LineError> {
-    for (index, raw) in text.split('\n').enumerate() {
+    let lines: Vec<&str> = text
+        .split('\n')
+        .map(|raw| raw.strip_suffix('\r').unwrap_or(raw))
+        .collect();
+    let mut index = 0;
+    while index < lines.len() {
         let line = index + 1;
-        let content = raw.strip_suffix('\r').unwrap_or(raw).trim_start();
+        let content = lines[index].trim_start();
+        index += 1;
         if content.is_empty() || content.starts_with('#') {
             continue;
         }
-        let (key, value) = parse_line(content, line, &|name: &str| {
+        let lookup = |name: &str| {
             lookup(vars, name)
                 .map(str::to_owned)
                 .or_else(|| inherited(name))
-        })?;
+        };
+        let mut joined = content.to_owned();
+        let (key, value) = loop {
+            match parse_line(&joined, line, &lookup) {
+                Err(error) if is_unterminated(&error) && index < lines.len() => {
+                    // A quoted value that goes on: the line break is part of it.
+                    joined.push('\n');
+                    joined.push_str(lines[index]);
+                    index += 1;
+                }
+                result => break result?,
+            }
+        };
         vars.push((key, value));
     }
     Ok(())
+}
+
+fn is_unterminated(error: &LineError) -> bool {
+    error.message.starts_with("unterminated single quote")
+        || error.message.starts_with("unterminated double quote")
 }
 
 /// The latest value of `name` in `vars`.
@@ -63,7 +90,7 @@ fn parse_line(
         return Err(LineError::at(line, "expected KEY=value"));
     };
     let key = key.trim_end();
-    if !is_name(key) {
+    if !is_key(key) {
         return Err(LineError::at(
             line,
             format!("invalid key \"{key}\" (expected KEY=value)"),
@@ -78,10 +105,11 @@ fn parse_line(
     Ok((key.to_owned(), value))
 }
 
-fn is_name(s: &str) -> bool {
+/// A key: `[A-Za-z_][A-Za-z0-9_.-]*`.
+fn is_key(s: &str) -> bool {
     let mut bytes = s.bytes();
     matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
 }
 
 /// Cuts an unquoted value at the first `#` preceded by whitespace.
@@ -174,7 +202,7 @@ fn expand_variable(
             Some((name, default)) => (name, Some(default)),
             None => (reference, None),
         };
-        if !is_name(name) {
+        if !is_key(name) {
             return Err(LineError::at(
                 line,
                 format!("invalid variable name \"{name}\" in \"${{{reference}}}\""),
@@ -251,6 +279,8 @@ mod tests {
             ("A=cost $5 and $", "cost $5 and $"),
             ("A=\"é ${HOME}\" ", "é /home/u"),
             ("A=b\r", "b"),
+            ("FOO.BAR-1=x", "x"),
+            ("A=${FOO.BAR}", ""),
         ];
         for (text, expected) in cases {
             assert_eq!(value(text), expected, "input {text:?}");
@@ -269,12 +299,31 @@ mod tests {
     }
 
     #[test]
+    fn quoted_values_may_span_lines() {
+        let text =
+            "KEY=\"-----BEGIN KEY-----\r\nabc\ndef\n-----END KEY-----\"\nB='x\ny' # c\nC=1\n";
+        let vars = parse_with(text, &[]).unwrap();
+        assert_eq!(
+            vars[0].1,
+            "-----BEGIN KEY-----\nabc\ndef\n-----END KEY-----"
+        );
+        assert_eq!(vars[1].1, "x\ny");
+        assert_eq!(vars[2], ("C".to_string(), "1".to_string()));
+        // Never closed: the error names the line the value starts on.
+        assert_eq!(
+            parse_with("A=1\nB=\"x\ny\n", &[]).unwrap_err(),
+            LineError::at(2, "unterminated double quote")
+        );
+    }
+
+    #[test]
     fn errors_name_the_line() {
         let cases = [
             ("A=1\nnot an assignment\n", 2, "expected KEY=value"),
             ("1A=x", 1, "invalid key \"1A\" (expected KEY=value)"),
             ("=x", 1, "invalid key \"\" (expected KEY=value)"),
             ("A B=x", 1, "invalid key \"A B\" (expected KEY=value)"),
+            ("-A=x", 1, "invalid key \"-A\" (expected KEY=value)"),
             ("A='x", 1, "unterminated single quote"),
             ("\nA=\"x", 2, "unterminated double quote"),
             ("A=\"x\" y", 1, "unexpected \"y\" after closing quote"),

@@ -10,6 +10,7 @@
 //! terminal) and the file system (in [`Project::load`] only), so resolution itself is tested
 //! with a fake host and a project built from text.
 
+pub mod command;
 mod dotenv;
 mod file;
 mod formation;
@@ -105,12 +106,13 @@ pub fn resolve_start(
             None => per_process.unwrap_or(pty_default),
         }
     };
+    let selected = with_dependencies(&project, &args.names, &resolved, args.no_deps);
     let base = project.base_port(args.port, host)?;
     let mut types = Vec::new();
     let mut instances = Vec::new();
     let entries = project.procfile.entries.iter().zip(resolved);
     for (type_index, (entry, resolved)) in entries.enumerate() {
-        let count = formation.count(&entry.name, &args.names);
+        let count = formation.count(&entry.name, &selected);
         for number in 1..=count {
             let port = base + 100 * type_index as u32 + number as u32 - 1;
             let port = u16::try_from(port).map_err(|_| {
@@ -139,7 +141,9 @@ pub fn resolve_start(
     if instances.is_empty() {
         return Err(Error::Usage("the formation starts no process".to_owned()));
     }
-    check_after_runs(&types)?;
+    if !args.no_deps {
+        check_after_runs(&types)?;
+    }
     if let Some(name) = &args.exit_code_from {
         if project.procfile.position(name).is_none() {
             return Err(project.unknown_name(name, "--exit-code-from: "));
@@ -204,6 +208,32 @@ fn resolve_style(
     }
 }
 
+/// The `start NAME…` list, with every type those wait for (`after`, transitively), as
+/// `docker compose up web` starts web's dependencies; with `--no-deps` just the names.
+fn with_dependencies(
+    project: &Project,
+    names: &[String],
+    types: &[policy::TypeSettings],
+    no_deps: bool,
+) -> Vec<String> {
+    let mut selected = names.to_vec();
+    if no_deps {
+        return selected;
+    }
+    let mut next = 0;
+    while next < selected.len() {
+        if let Some(index) = project.procfile.position(&selected[next]) {
+            for dependency in &types[index].after {
+                if !selected.contains(dependency) {
+                    selected.push(dependency.clone());
+                }
+            }
+        }
+        next += 1;
+    }
+    selected
+}
+
 /// A type that runs must find an instance of every type it waits for.
 fn check_after_runs(types: &[ProcessType]) -> Result<()> {
     for waiting in types.iter().filter(|t| t.count > 0) {
@@ -261,37 +291,41 @@ pub fn load_run(args: &RunArgs, host: &Host<'_>) -> Result<RunConfig> {
     })
 }
 
-/// `-m`, else the file's `formation` with its `[process.NAME] count`s, else one of each.
+/// `-m`, else the file's `formation` with its `[process.NAME] count`s, else one of each. The
+/// file's value is checked even when the flag overrides it: a mistake in the file is an
+/// error whatever the command line says.
 fn resolve_formation(project: &Project, flag: Option<&str>) -> Result<Formation> {
-    if let Some(spec) = flag {
-        let formation =
-            Formation::parse(spec).map_err(|e| Error::Usage(format!("--formation {e}")))?;
-        if let Some(name) = formation.unknown_names(&project.procfile).next() {
-            return Err(project.unknown_name(name, "--formation: "));
-        }
-        return Ok(formation);
-    }
-    let Some(file) = &project.file else {
-        return Ok(Formation::default());
-    };
-    let mut formation = match &file.config.formation {
-        Some(spec) => {
-            let parsed = Formation::parse(spec.get_ref())
-                .map_err(|e| file.error_at(spec.span(), format!("formation {e}")))?;
-            if let Some(name) = parsed.unknown_names(&project.procfile).next() {
-                return Err(file.error_at(
-                    spec.span(),
-                    format!("formation: {}", project.unknown_message(name)),
-                ));
+    let from_file = match &project.file {
+        Some(file) => {
+            let mut formation = match &file.config.formation {
+                Some(spec) => {
+                    let parsed = Formation::parse(spec.get_ref())
+                        .map_err(|e| file.error_at(spec.span(), format!("formation {e}")))?;
+                    if let Some(name) = parsed.unknown_names(&project.procfile).next() {
+                        return Err(file.error_at(
+                            spec.span(),
+                            format!("formation: {}", project.unknown_message(name)),
+                        ));
+                    }
+                    parsed
+                }
+                None => Formation::default(),
+            };
+            for (name, process) in &file.config.process {
+                if let Some(count) = process.count {
+                    formation.set(name.get_ref(), count);
+                }
             }
-            parsed
+            formation
         }
         None => Formation::default(),
     };
-    for (name, process) in &file.config.process {
-        if let Some(count) = process.count {
-            formation.set(name.get_ref(), count);
-        }
+    let Some(spec) = flag else {
+        return Ok(from_file);
+    };
+    let formation = Formation::parse(spec).map_err(|e| Error::Usage(format!("--formation {e}")))?;
+    if let Some(name) = formation.unknown_names(&project.procfile).next() {
+        return Err(project.unknown_name(name, "--formation: "));
     }
     Ok(formation)
 }
@@ -409,6 +443,57 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "PORT from the environment is not a port number: \"abc\""
+        );
+    }
+
+    #[test]
+    fn a_bad_value_in_the_file_is_an_error_even_when_a_flag_overrides_it() {
+        let cases = [
+            (
+                "timeout = -1\n",
+                &["-t", "2"][..],
+                "procmux.toml:1:11: timeout: expected",
+            ),
+            (
+                "timeout = nan\n",
+                &["-t", "2"],
+                "procmux.toml:1:11: timeout: expected",
+            ),
+            (
+                "timeout = inf\n",
+                &["-t", "2"],
+                "procmux.toml:1:11: timeout: expected",
+            ),
+            (
+                "formation = \"web=x\"\n",
+                &["-m", "web=2"],
+                "procmux.toml:1:13: formation",
+            ),
+        ];
+        for (toml, flags, start) in cases {
+            let error = resolve("web: puma\n", Some(toml), flags, &[], false).unwrap_err();
+            assert!(error.to_string().starts_with(start), "{toml}: {error}");
+            assert!(!error.to_string().contains("--"), "names no flag: {error}");
+        }
+    }
+
+    #[test]
+    fn start_name_brings_its_dependencies_unless_no_deps() {
+        let procfile = "db: postgres\ncache: redis\nmigrate: rake\nweb: puma\nclock: c\n";
+        let toml = "[process.web]\nafter = [\"migrate\", \"cache\"]\n[process.migrate]\nafter = [\"db\"]\n";
+        let running = |flags: &[&str]| {
+            let (stack, _) = resolve(procfile, Some(toml), flags, &[], false).unwrap();
+            stack
+                .instances
+                .iter()
+                .map(InstanceSpec::label)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(running(&["web"]), ["db.1", "cache.1", "migrate.1", "web.1"]);
+        assert_eq!(running(&["web", "--no-deps"]), ["web.1"]);
+        assert_eq!(
+            running(&["web", "-m", "db=2"]),
+            ["db.1", "db.2", "cache.1", "migrate.1", "web.1"]
         );
     }
 

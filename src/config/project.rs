@@ -301,19 +301,46 @@ fn read_text(path: &Path, name: &str) -> Result<String> {
         };
         Error::input(name, None, message)
     })?;
-    String::from_utf8(bytes).map_err(|e| {
+    decode_text(bytes).map_err(|(line, message)| Error::input(name, Some(line), message))
+}
+
+/// A user file's bytes as text: UTF-8, a byte-order mark at the start skipped (editors on
+/// Windows write one), and no NUL byte (it cannot be passed to a process; better said now,
+/// with its line, than at spawn time). Errors carry the 1-based line.
+fn decode_text(bytes: Vec<u8>) -> Result<String, (usize, &'static str)> {
+    let line_of = |bytes: &[u8], at: usize| 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
+    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+        return Err((line_of(&bytes, at), "contains a NUL byte"));
+    }
+    let mut text = String::from_utf8(bytes).map_err(|e| {
         let valid = e.utf8_error().valid_up_to();
-        let line = 1 + e.as_bytes()[..valid]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
-        Error::input(name, Some(line), "not valid UTF-8")
-    })
+        (line_of(e.as_bytes(), valid), "not valid UTF-8")
+    })?;
+    if text.starts_with('\u{feff}') {
+        text.drain(..'\u{feff}'.len_utf8());
+    }
+    Ok(text)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_files_skip_a_bom_and_refuse_nul_bytes() {
+        assert_eq!(
+            decode_text(b"\xef\xbb\xbfweb: a\n".to_vec()).unwrap(),
+            "web: a\n"
+        );
+        assert_eq!(
+            decode_text(b"web: a\nworker: b\0\n".to_vec()),
+            Err((2, "contains a NUL byte"))
+        );
+        assert_eq!(
+            decode_text(b"a\n\nb\xff".to_vec()),
+            Err((3, "not valid UTF-8"))
+        );
+    }
 
     #[test]
     fn closest_name_hint() {

@@ -43,6 +43,19 @@ pub(super) fn text(notice: &Notice, names: &Names<'_>, out: &mut Vec<u8>) -> io:
         Notice::Started { pid, .. } => write!(out, "started with pid {pid}"),
         Notice::Exited { exit, .. } => write!(out, "{exit}"),
         Notice::FailedToStart { error, .. } => write!(out, "failed to start: {error}"),
+        Notice::NotWaiting {
+            instance,
+            dependency,
+        } => write!(
+            out,
+            "{} starts without waiting for {dependency}, which is not started (--no-deps)",
+            label(*instance)
+        ),
+        Notice::NamesDropped { instance, names } => write!(
+            out,
+            "{}: /bin/sh passes no variable named {names} to a command that is not one simple command",
+            label(*instance)
+        ),
         Notice::Ready { instance } => write!(out, "{} is ready", label(*instance)),
         Notice::MayExit { instance, exit } => write!(
             out,
@@ -110,6 +123,8 @@ fn kind(notice: &Notice) -> &'static str {
         Notice::Started { .. } => "started",
         Notice::Exited { .. } => "exited",
         Notice::FailedToStart { .. } => "failed",
+        Notice::NotWaiting { .. } => "not_waiting",
+        Notice::NamesDropped { .. } => "names_dropped",
         Notice::Ready { .. } => "ready",
         Notice::MayExit { .. } => "may_exit",
         Notice::ExitedBeforeReady { .. } => "exited_before_ready",
@@ -180,6 +195,13 @@ pub(super) fn json_fields(notice: &Notice, names: &Names<'_>, out: &mut Vec<u8>)
         }
         Notice::Killing { remaining } => write!(out, ",\"remaining\":{remaining}"),
         Notice::Abandoned { after } => write!(out, ",\"after_ms\":{}", after.as_millis()),
+        Notice::NotWaiting { dependency, .. } => write!(out, ",\"dependency\":\"{dependency}\""),
+        Notice::NamesDropped { names, .. } => {
+            out.extend_from_slice(b",\"names\":\"");
+            super::json::escape(names.as_bytes(), &mut |b| out.extend_from_slice(b));
+            out.push(b'"');
+            Ok(())
+        }
         Notice::FailedToStart { .. }
         | Notice::Ready { .. }
         | Notice::WillNotBeReady { .. }

@@ -18,7 +18,7 @@ use nix::unistd::Pid;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
 
-use super::spawn::shell_line;
+use super::shell::shell_line;
 use super::sys;
 use crate::config::{RunCommand, RunConfig};
 use crate::error::{Error, Result};

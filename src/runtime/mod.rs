@@ -37,6 +37,7 @@ pub mod foreground;
 mod line_buffer;
 mod probes;
 mod procfs;
+pub mod shell;
 mod source;
 mod spawn;
 mod streams;

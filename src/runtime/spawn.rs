@@ -1,7 +1,6 @@
 //! Starting one process instance: `/bin/sh -c`, its own process group (or session, with a pty),
 //! and its output wired to pipes or a pseudo-terminal.
 
-use std::borrow::Cow;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
@@ -13,7 +12,7 @@ use nix::pty::Winsize;
 use nix::sys::termios::{OutputFlags, SetArg, tcgetattr, tcsetattr};
 use nix::unistd::{Pid, pipe2};
 
-use super::sys;
+use super::{shell, sys};
 use crate::output::Stream;
 
 /// How a child's output reaches procmux.
@@ -59,15 +58,20 @@ pub struct Launch<'a> {
 /// session (and so a new group) with the pty as its controlling terminal. The child starts
 /// with an empty signal mask (std) and every disposition at its default.
 pub fn spawn(command: &str, launch: &Launch<'_>, wiring: Wiring) -> io::Result<Spawned> {
+    let helper = std::env::current_exe().ok();
+    let (line, carried) = shell::prepare(command, launch.env, helper.as_deref());
     let mut child = Command::new("/bin/sh");
     child
         .arg("-c")
-        .arg(shell_line(command).as_ref())
+        .arg(line.as_ref())
         .current_dir(launch.root)
         .envs(launch.env.iter().map(|(k, v)| (k, v)))
         .envs(launch.extra_env.iter().copied())
         .env("PORT", launch.port.to_string())
         .env("PS", launch.ps);
+    if let Some((name, value)) = carried {
+        child.env(name, value);
+    }
     sys::reset_child_state(&mut child, launch.fd_limit);
     let mut outputs = Vec::new();
     let mut pty = None;
@@ -148,61 +152,4 @@ fn open_pty(size: &Winsize) -> io::Result<(OwnedFd, OwnedFd)> {
         .remove(OutputFlags::OPOST | OutputFlags::ONLCR);
     tcsetattr(&pair.slave, SetArg::TCSANOW, &termios)?;
     Ok((pair.master, pair.slave))
-}
-
-/// The text handed to `sh -c`: `exec COMMAND` when the command is one simple command, so the
-/// program itself (not a shell waiting for it) receives procmux's signals.
-pub fn shell_line(command: &str) -> Cow<'_, str> {
-    if is_simple(command) {
-        Cow::Owned(format!("exec {command}"))
-    } else {
-        Cow::Borrowed(command)
-    }
-}
-
-/// Words that make `exec` wrong in first position: shell keywords and builtins with no program.
-const NOT_EXECABLE: &[&str] = &[
-    "!", ".", ":", "[[", "{", "alias", "break", "case", "cd", "continue", "eval", "exec", "exit",
-    "export", "for", "function", "if", "local", "readonly", "return", "set", "shift", "source",
-    "time", "trap", "ulimit", "umask", "unset", "until", "wait", "while",
-];
-
-fn is_simple(command: &str) -> bool {
-    const OPERATORS: &[char] = &[';', '&', '|', '<', '>', '(', ')', '`', '\n'];
-    if command.contains(OPERATORS) {
-        return false;
-    }
-    match command.split_whitespace().next() {
-        Some(first) => !first.contains('=') && !NOT_EXECABLE.contains(&first),
-        None => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exec_only_for_simple_commands() {
-        let cases = [
-            ("python3 -m http.server $PORT", true),
-            ("puma -p ${PORT:-5000} 'a;b'", false),
-            ("sleep 1 && echo hi", false),
-            ("a | b", false),
-            ("a > log", false),
-            ("sleep 1000 & sleep 1000", false),
-            ("echo $(date)", false),
-            ("FOO=1 ruby app.rb", false),
-            ("cd web && npm start", false),
-            ("exit 3", false),
-            ("trap '' TERM; sleep 100", false),
-            ("while true; do date; done", false),
-            ("bundle exec puma -C config/puma.rb", true),
-        ];
-        for (command, simple) in cases {
-            assert_eq!(is_simple(command), simple, "{command}");
-        }
-        assert_eq!(shell_line("sleep 5"), "exec sleep 5");
-        assert_eq!(shell_line("a; b"), "a; b");
-    }
 }

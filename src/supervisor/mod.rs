@@ -31,7 +31,7 @@ use nix::sys::signal::Signal;
 pub use self::exit::Exit;
 use self::instance::{Budget, Instance, Life, Stop, Then};
 pub use self::notice::Notice;
-use crate::config::{OnExit, OnGiveUp, Ready, Stack};
+use crate::config::{OnExit, OnGiveUp, Ready, Stack, command};
 
 /// How often the kill is repeated while descendants remain.
 pub const KILL_SWEEP: Duration = Duration::from_millis(100);
@@ -84,6 +84,9 @@ enum Phase {
 #[derive(Debug)]
 pub struct Supervisor {
     instances: Vec<Instance>,
+    /// Told at the start: instances that wait for a type that is not started (`--no-deps`),
+    /// commands the shell will run without some of the environment.
+    opening_notices: Vec<Notice>,
     phase: Phase,
     exit_code: i32,
     /// `--exit-code-from`: this instance's exit decides procmux's code and stops the stack.
@@ -109,12 +112,40 @@ impl Supervisor {
             .exit_code_from
             .as_deref()
             .and_then(|name| stack.instances_of(name).next());
-        Supervisor::with_instances(instances, exit_code_from)
+        let mut supervisor = Supervisor::with_instances(instances, exit_code_from);
+        let dropped: Vec<&str> = stack
+            .env
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .filter(|k| !command::is_shell_name(k))
+            .collect();
+        for i in 0..stack.instances.len() {
+            let first_of_its_type = stack.instances[i].number == 1;
+            if first_of_its_type
+                && !dropped.is_empty()
+                && !command::is_simple(&stack.type_of(i).command)
+            {
+                supervisor.opening_notices.push(Notice::NamesDropped {
+                    instance: i,
+                    names: dropped.join(", "),
+                });
+            }
+            for name in &stack.type_of(i).after {
+                if stack.instances_of(name).next().is_none() {
+                    supervisor.opening_notices.push(Notice::NotWaiting {
+                        instance: i,
+                        dependency: name.clone(),
+                    });
+                }
+            }
+        }
+        supervisor
     }
 
     fn with_instances(instances: Vec<Instance>, exit_code_from: Option<usize>) -> Supervisor {
         Supervisor {
             instances,
+            opening_notices: Vec::new(),
             phase: Phase::Running,
             exit_code: 0,
             exit_code_from,
@@ -123,9 +154,14 @@ impl Supervisor {
 
     /// The first actions: start every instance that waits for nothing.
     pub fn start(&mut self) -> Vec<Action> {
-        (0..self.instances.len())
-            .filter(|&i| self.instances[i].after.is_empty())
-            .map(Action::Spawn)
+        let notices = std::mem::take(&mut self.opening_notices).into_iter();
+        notices
+            .map(Action::Notify)
+            .chain(
+                (0..self.instances.len())
+                    .filter(|&i| self.instances[i].after.is_empty())
+                    .map(Action::Spawn),
+            )
             .collect()
     }
 

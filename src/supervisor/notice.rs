@@ -24,6 +24,11 @@ pub enum Notice {
     },
     /// The process could not be started (a missing directory, `E2BIG`).
     FailedToStart { instance: usize, error: String },
+    /// Its command goes through the shell, which drops these environment names (not shell
+    /// identifiers), comma-separated.
+    NamesDropped { instance: usize, names: String },
+    /// It waits for a type that is not started (`--no-deps`): that readiness is skipped.
+    NotWaiting { instance: usize, dependency: String },
     /// Its readiness (a probe, a log line, a delay, a one-shot's success) was seen.
     Ready { instance: usize },
     /// It exited and its policy lets it be.
@@ -72,6 +77,8 @@ impl Notice {
             Notice::Started { instance, .. }
             | Notice::Exited { instance, .. }
             | Notice::FailedToStart { instance, .. }
+            | Notice::NotWaiting { instance, .. }
+            | Notice::NamesDropped { instance, .. }
             | Notice::Ready { instance }
             | Notice::MayExit { instance, .. }
             | Notice::ExitedBeforeReady { instance, .. }
