@@ -402,3 +402,69 @@ fn start_name_starts_its_dependencies_and_no_deps_does_not() {
     running.signal(Signal::SIGTERM);
     running.wait().exits_with(143);
 }
+
+/// `ready = "tcp:…"` means this instance's own tree listens: a program already on the port
+/// is an error naming it (not a false "ready"), and a server bound to `::1` only counts.
+#[test]
+fn tcp_readiness_is_the_instance_s_own_ipv4_or_ipv6() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let app = App::new("db: exec sleep 1000\nweb: echo web-started; exec sleep 1000\n");
+    app.write(
+        "procmux.toml",
+        format!("[process.db]\nready = \"tcp:{port}\"\n[process.web]\nafter = [\"db\"]\n"),
+    );
+    let done = app.procmux(&["start", "--no-timestamp"]).run();
+    let text = done.text();
+    assert!(
+        text.contains(&format!(
+            "db.1   | failed to start: port {port} is already in use by pid {} (",
+            std::process::id()
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("web-started"), "{text}");
+    drop(taken);
+
+    let app = App::new(
+        "db: exec python3 -c \"import socket, time; s = socket.socket(socket.AF_INET6); s.bind(('::1', int(__import__('os').environ['PORT']))); s.listen(); time.sleep(1000)\"\n\
+         web: echo web-started; exec sleep 1000\n",
+    );
+    app.write(
+        "procmux.toml",
+        "[process.db]\nready = \"tcp:$PORT\"\n[process.web]\nafter = [\"db\"]\n",
+    );
+    let running = app.start(&["--no-timestamp", "-p", "47311"]);
+    running.wait_for("web-started");
+    assert!(running.text().contains("system | db.1 is ready"));
+    running.signal(Signal::SIGTERM);
+    running.wait().exits_with(143);
+}
+
+/// `ready = "http://…"`: a 2xx or 3xx answer; anything else is not ready.
+#[test]
+fn http_readiness_needs_a_good_answer() {
+    let app = App::new(
+        "db: exec python3 -m http.server $PORT --bind 127.0.0.1\n\
+         web: echo web-started; exec sleep 1000\n",
+    );
+    app.write(
+        "procmux.toml",
+        "[process.db]\nready = \"http://127.0.0.1:$PORT/\"\n[process.web]\nafter = [\"db\"]\n",
+    );
+    let running = app.start(&["--no-timestamp", "-p", "47321"]);
+    running.wait_for("web-started");
+    running.signal(Signal::SIGTERM);
+    running.wait().exits_with(143);
+
+    app.write(
+        "procmux.toml",
+        "[process.db]\nready = \"http://127.0.0.1:$PORT/missing\"\nready_timeout = 1\n[process.web]\nafter = [\"db\"]\n",
+    );
+    let done = app
+        .procmux(&["start", "--no-timestamp", "-p", "47331"])
+        .run();
+    done.exits_with(1)
+        .shows(&["db.1 not ready after 1s, stopping"]);
+    assert!(!done.text().contains("web-started"));
+}

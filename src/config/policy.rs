@@ -69,8 +69,11 @@ impl Default for Backoff {
 pub enum Ready {
     /// As soon as it started (the default).
     Started,
-    /// A TCP connect to 127.0.0.1 on this port succeeds; `None` is the instance's `$PORT`.
+    /// The instance's own process tree listens on this TCP port (IPv4 or IPv6); `None` is the
+    /// instance's `$PORT`.
     Tcp(Option<u16>),
+    /// An HTTP GET answers 2xx or 3xx.
+    Http(HttpProbe),
     /// A line of its output matches.
     Log(Regex),
     /// It exited with code 0 (a one-shot such as a migration).
@@ -83,7 +86,57 @@ impl Ready {
     /// True when the runtime must detect readiness (a probe or a log pattern); the supervisor
     /// decides the other kinds by itself.
     pub fn is_reported(&self) -> bool {
-        matches!(self, Ready::Tcp(_) | Ready::Log(_))
+        matches!(self, Ready::Tcp(_) | Ready::Http(_) | Ready::Log(_))
+    }
+}
+
+/// `ready = "http://127.0.0.1:$PORT/health"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpProbe {
+    /// An IP address (`localhost` is 127.0.0.1).
+    pub ip: std::net::IpAddr,
+    /// `None` is the instance's `$PORT`.
+    pub port: Option<u16>,
+    /// The path and query, from its `/`.
+    pub path: String,
+    /// The `Host` header: the host as written.
+    pub host: String,
+}
+
+impl HttpProbe {
+    /// Parses what follows `http://`: `HOST[:PORT][/PATH]`, HOST an IP address (IPv6 in
+    /// brackets) or `localhost`, PORT a number or `$PORT`.
+    fn parse(rest: &str) -> Result<HttpProbe, String> {
+        let (authority, path) = match rest.find('/') {
+            Some(at) => (&rest[..at], &rest[at..]),
+            None => (rest, "/"),
+        };
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) if !port.ends_with(']') => (host, Some(port)),
+            _ => (authority, None),
+        };
+        let port = match port {
+            None => Some(80),
+            Some("$PORT" | "${PORT}") => None,
+            Some(port) => Some(
+                port.parse::<u16>()
+                    .map_err(|_| format!("\"{port}\" is not a port number or $PORT"))?,
+            ),
+        };
+        let ip = match host {
+            "localhost" => std::net::IpAddr::from([127, 0, 0, 1]),
+            host => host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse()
+                .map_err(|_| format!("\"{host}\": expected an IP address or localhost"))?,
+        };
+        Ok(HttpProbe {
+            ip,
+            port,
+            path: path.to_owned(),
+            host: host.to_owned(),
+        })
     }
 }
 
@@ -114,11 +167,19 @@ impl Policy {
     }
 }
 
-/// `tcp:PORT`, `tcp:$PORT`, `log:REGEX`, `exit:0`, `delay:DURATION`.
+/// `tcp:PORT`, `tcp:$PORT`, `http://HOST:PORT/PATH`, `log:REGEX`, `exit:0`, `delay:DURATION`.
 pub fn parse_ready(text: &str) -> Result<Ready, String> {
-    let (kind, value) = text.split_once(':').ok_or_else(|| {
-        format!("\"{text}\": expected tcp:PORT, log:REGEX, exit:0 or delay:DURATION")
-    })?;
+    let expected = || {
+        format!(
+            "\"{text}\": expected tcp:PORT, http://HOST:PORT/PATH, log:REGEX, exit:0 or delay:DURATION"
+        )
+    };
+    if let Some(rest) = text.strip_prefix("http://") {
+        return HttpProbe::parse(rest)
+            .map(Ready::Http)
+            .map_err(|e| format!("\"{text}\": {e}"));
+    }
+    let (kind, value) = text.split_once(':').ok_or_else(expected)?;
     match kind {
         "tcp" if value == "$PORT" || value == "${PORT}" => Ok(Ready::Tcp(None)),
         "tcp" => value
@@ -136,9 +197,7 @@ pub fn parse_ready(text: &str) -> Result<Ready, String> {
         "delay" => parse_duration(value)
             .map(Ready::Delay)
             .map_err(|e| format!("\"{text}\": {e}")),
-        _ => Err(format!(
-            "\"{text}\": expected tcp:PORT, log:REGEX, exit:0 or delay:DURATION"
-        )),
+        _ => Err(expected()),
     }
 }
 
@@ -409,6 +468,30 @@ mod tests {
             Ok(Ready::Log(re)) => assert!(re.is_match(b"Listening on 5000")),
             other => panic!("{other:?}"),
         }
+        match parse_ready("http://127.0.0.1:$PORT/health?deep=1") {
+            Ok(Ready::Http(probe)) => assert_eq!(
+                (
+                    probe.ip.to_string(),
+                    probe.port,
+                    probe.path.as_str(),
+                    probe.host.as_str()
+                ),
+                ("127.0.0.1".to_owned(), None, "/health?deep=1", "127.0.0.1")
+            ),
+            other => panic!("{other:?}"),
+        }
+        match parse_ready("http://[::1]:8080") {
+            Ok(Ready::Http(probe)) => {
+                assert_eq!(
+                    (probe.ip.to_string(), probe.port, probe.path.as_str()),
+                    ("::1".to_owned(), Some(8080), "/")
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            matches!(parse_ready("http://localhost/"), Ok(Ready::Http(p)) if p.port == Some(80))
+        );
         for bad in [
             "tcp",
             "tcp:http",
@@ -416,6 +499,8 @@ mod tests {
             "log:(",
             "delay:soon",
             "http:80",
+            "http://example.com/",
+            "http://127.0.0.1:x/",
         ] {
             assert!(parse_ready(bad).is_err(), "{bad}");
         }

@@ -222,11 +222,27 @@ impl Children {
     /// How many processes `instance`'s tree has: its group's members and its escaped
     /// descendants.
     pub fn tree_size(&mut self, instance: usize) -> usize {
+        self.tree_pids(instance).len()
+    }
+
+    /// The live processes of `instance`'s tree: its group's members and its escaped
+    /// descendants.
+    pub fn tree_pids(&mut self, instance: usize) -> Vec<Pid> {
         let snapshot = procfs::descendants(Pid::this());
         let group = self.groups[instance].current;
-        let members = snapshot.iter().filter(|p| Some(p.pgid) == group).count();
+        let mut pids: Vec<Pid> = snapshot
+            .iter()
+            .filter(|p| Some(p.pgid) == group)
+            .map(|p| p.pid)
+            .collect();
         let escaped = self.escaped(&snapshot);
-        members + escaped.iter().filter(|(_, o)| *o == Some(instance)).count()
+        pids.extend(
+            escaped
+                .iter()
+                .filter(|(_, owner)| *owner == Some(instance))
+                .map(|(p, _)| p.pid),
+        );
+        pids
     }
 
     /// How many descendants are alive.

@@ -134,6 +134,9 @@ impl EventLoop {
     fn turn_until_done(&mut self) -> Result<()> {
         let mut events = Events::with_capacity(1024);
         loop {
+            if self.finished() {
+                break;
+            }
             let timeout = self.next_timeout(Instant::now());
             if let Err(error) = self.poll.poll(&mut events, timeout) {
                 if error.kind() == io::ErrorKind::Interrupted {
@@ -146,6 +149,12 @@ impl EventLoop {
                 match Token::from(event.token()) {
                     Token::Signals => signalled = true,
                     Token::Stream(index) => self.streams.queue(index),
+                    Token::Probe(instance) => {
+                        if self.probes.on_event(instance, self.poll.registry()) {
+                            let actions = self.supervisor.on_ready(instance, Instant::now());
+                            self.execute(actions);
+                        }
+                    }
                 }
             }
             self.streams
@@ -172,23 +181,23 @@ impl EventLoop {
                 let actions = self.supervisor.on_output_closed(code, Instant::now());
                 self.execute(actions);
             }
-            if self.supervisor.is_stopping() {
-                // Catch exits whose SIGCHLD is still in flight, and learn whether any child
-                // is left.
-                self.reap();
-            }
             if self.supervisor.signalled().next().is_some() {
                 self.report_gone_groups();
-            }
-            if self.supervisor.is_stopping()
-                && (!self.children.any_left() || self.supervisor.is_abandoned())
-            {
-                break;
             }
         }
         self.streams
             .drain_all(&mut self.output, self.poll.registry());
         Ok(())
+    }
+
+    /// Once a shutdown started: true when no descendant is left (catching exits whose SIGCHLD
+    /// is still in flight), or when the supervisor gave up on survivors.
+    fn finished(&mut self) -> bool {
+        if !self.supervisor.is_stopping() {
+            return false;
+        }
+        self.reap();
+        !self.children.any_left() || self.supervisor.is_abandoned()
     }
 
     fn next_timeout(&self, now: Instant) -> Option<Duration> {
@@ -258,9 +267,13 @@ impl EventLoop {
             self.execute(actions);
         }
         let supervisor = &self.supervisor;
-        let ready = self
-            .probes
-            .run_due(now, &self.stack, |i| supervisor.awaits_report(i));
+        let ready = self.probes.run_due(
+            now,
+            &self.stack,
+            &mut self.children,
+            self.poll.registry(),
+            |i| supervisor.awaits_report(i),
+        );
         for instance in ready {
             let actions = self.supervisor.on_ready(instance, now);
             self.execute(actions);
@@ -355,6 +368,10 @@ impl EventLoop {
     fn spawn_one(&mut self, instance: usize) -> io::Result<()> {
         let spec = &self.stack.instances[instance];
         let kind = self.stack.type_of(instance);
+        if let Some(port) = probes::port_of(&kind.policy.ready, spec.port) {
+            // Its readiness would be another program's: refuse to start it.
+            probes::check_port_free(port)?;
+        }
         let wiring = match (kind.pty, self.stack.split_stderr) {
             (true, split_stderr) => Wiring::Pty {
                 size: self.pty_size(),

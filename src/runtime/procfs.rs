@@ -50,6 +50,63 @@ pub fn environ_value(pid: Pid, key: &str) -> Option<String> {
     })
 }
 
+/// The inodes of the sockets listening on TCP `port`, IPv4 or IPv6, in procmux's network
+/// namespace (which its children share).
+pub fn listening(port: u16) -> Vec<u64> {
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|table| fs::read_to_string(table).ok())
+        .flat_map(|text| listening_in(&text, port))
+        .collect()
+}
+
+/// The listening sockets on `port` in one `/proc/net/tcp{,6}` table.
+fn listening_in(table: &str, port: u16) -> Vec<u64> {
+    const LISTEN: &str = "0A";
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (_, local_port) = fields.get(1)?.rsplit_once(':')?;
+            let listens =
+                u16::from_str_radix(local_port, 16).ok()? == port && *fields.get(3)? == LISTEN;
+            listens.then(|| fields.get(9)?.parse().ok()).flatten()
+        })
+        .collect()
+}
+
+/// The inodes of the sockets `pid` has open (`/proc/PID/fd/N` → `socket:[INODE]`).
+pub fn socket_inodes(pid: Pid) -> Vec<u64> {
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|fd| {
+            let target = fs::read_link(fd.path()).ok()?;
+            let target = target.to_str()?;
+            target
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+/// A process (among those procmux may look at) holding one of `inodes`, with its name.
+pub fn holder(inodes: &[u64]) -> Option<(Pid, String)> {
+    pids().find_map(|pid| {
+        socket_inodes(pid)
+            .iter()
+            .any(|inode| inodes.contains(inode))
+            .then(|| {
+                let name = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                (pid, name.trim().to_owned())
+            })
+    })
+}
+
 /// Every process owned by user `uid`.
 pub fn owned_by(uid: u32) -> Vec<Pid> {
     pids()
@@ -119,6 +176,27 @@ mod tests {
             (proc.ppid.as_raw(), proc.pgid.as_raw(), proc.start),
             (1, 42, 987654)
         );
+    }
+
+    #[test]
+    fn listening_sockets_by_port() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+           0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1076 1 0 100 0 0 10 0\n\
+           1: 0100007F:1F90 0100007F:4737 01 00000000:00000000 03:000011F6 00000000     0        0 2000 3 0\n\
+           2: 0100007F:1F91 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 3000 1 0\n";
+        assert_eq!(listening_in(table, 8080), [1076]);
+        assert_eq!(listening_in(table, 8081), [3000]);
+        assert_eq!(listening_in(table, 9), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn a_listener_is_found_with_its_holder() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let inodes = listening(port);
+        assert_eq!(inodes.len(), 1);
+        assert!(socket_inodes(Pid::this()).contains(&inodes[0]));
+        assert_eq!(holder(&inodes).map(|(pid, _)| pid), Some(Pid::this()));
     }
 
     #[test]

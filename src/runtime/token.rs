@@ -8,15 +8,20 @@ pub enum Token {
     Signals,
     /// An output stream of a child (a pipe or a pty master): an index into the streams.
     Stream(usize),
+    /// The connection of an instance's HTTP readiness probe.
+    Probe(usize),
 }
 
 const SIGNALS: usize = usize::MAX;
+/// Probes count down from here; streams count up from 0 (they never meet: each needs an fd).
+const PROBES: usize = usize::MAX / 2;
 
 impl From<Token> for mio::Token {
     fn from(token: Token) -> mio::Token {
         match token {
             Token::Signals => mio::Token(SIGNALS),
             Token::Stream(index) => mio::Token(index),
+            Token::Probe(instance) => mio::Token(PROBES + instance),
         }
     }
 }
@@ -25,6 +30,7 @@ impl From<mio::Token> for Token {
     fn from(token: mio::Token) -> Token {
         match token.0 {
             SIGNALS => Token::Signals,
+            n if n >= PROBES => Token::Probe(n - PROBES),
             index => Token::Stream(index),
         }
     }
@@ -36,7 +42,13 @@ mod tests {
 
     #[test]
     fn tokens_round_trip() {
-        for token in [Token::Signals, Token::Stream(0), Token::Stream(41)] {
+        for token in [
+            Token::Signals,
+            Token::Stream(0),
+            Token::Stream(41),
+            Token::Probe(0),
+            Token::Probe(7),
+        ] {
             assert_eq!(Token::from(mio::Token::from(token)), token);
         }
     }
