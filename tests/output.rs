@@ -259,3 +259,47 @@ fn stderr_and_stdout_share_the_stream_in_order() {
         done.text()
     );
 }
+
+/// In a pipe only the settled text of a redrawn line is kept: no timestamp or name
+/// overwritten, no flood of pieces.
+#[test]
+fn progress_bars_in_a_pipe_keep_only_their_last_state() {
+    let app = App::new("prog: python3 progress.py\n");
+    app.write(
+        "progress.py",
+        "import sys, time\nfor p in (10, 20, 50):\n    sys.stdout.write('%d%%\\r' % p)\n    sys.stdout.flush()\n    time.sleep(0.12)\nprint('100%')\n",
+    );
+    let done = app.procmux(&["start", "--no-timestamp"]).run();
+    let lines = support::lines_of(&done.stdout, "prog.1");
+    let shown: Vec<&[u8]> = lines
+        .into_iter()
+        .filter(|l| !l.starts_with(b"started") && !l.starts_with(b"exited"))
+        .collect();
+    assert_eq!(shown, [&b"100%"[..]], "{}", done.text());
+}
+
+/// On a terminal the update overwrites in place, behind its prefix.
+#[test]
+fn progress_bars_on_a_terminal_redraw_behind_the_prefix() {
+    let app = App::new("prog: python3 progress.py\n");
+    app.write(
+        "progress.py",
+        "import sys, time\nfor p in (10, 20, 50):\n    sys.stdout.write('%d%%\\r' % p)\n    sys.stdout.flush()\n    time.sleep(0.12)\nprint('100%')\n",
+    );
+    let result = support::run_pty_driver(
+        &app,
+        r#"
+import pty
+pid, master = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "start", "--no-timestamp", "--color", "never"])
+if not wait_for(master, b"exited with code 0"):
+    fail()
+os.waitpid(pid, 0)
+for needle in [b"\rprog.1 | 20%\x1b[K", b"\rprog.1 | 50%\x1b[K", b"\r\x1b[Kprog.1 | 100%"]:
+    if needle not in seen:
+        fail()
+"#,
+    );
+    result.unwrap();
+}

@@ -205,6 +205,7 @@ fn resolve_style(
         prefix: !args.no_prefix && settings.and_then(|s| s.prefix).unwrap_or(true),
         strip_ansi: args.strip_ansi || settings.and_then(|s| s.strip_ansi).unwrap_or(false),
         width,
+        terminal: host.stdout_is_tty,
     }
 }
 

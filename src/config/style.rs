@@ -17,6 +17,8 @@ pub struct Style {
     pub strip_ansi: bool,
     /// Width that labels are padded to: foreman's `max(6, longest name + digits + 1)`.
     pub width: usize,
+    /// stdout is a terminal: progress lines (`\r`) are shown as they change.
+    pub terminal: bool,
 }
 
 impl Style {
@@ -142,6 +144,7 @@ mod tests {
             prefix: true,
             strip_ansi: false,
             width: 6,
+            terminal: false,
         };
         // "12:00:01 web.1  | "
         assert_eq!(style.prefix_width(), 18);

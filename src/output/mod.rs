@@ -121,6 +121,8 @@ pub struct Output<W: Write = Stdout> {
     batch: Vec<u8>,
     /// Reused to format procmux's own notices.
     scratch: Vec<u8>,
+    /// The stream whose progress line is on screen, not yet ended by a newline.
+    live: Option<u32>,
 }
 
 impl Output<Stdout> {
@@ -162,6 +164,7 @@ impl<W: Write> Output<W> {
             style: style.clone(),
             batch: Vec::with_capacity(BATCH_CAPACITY),
             scratch: Vec::new(),
+            live: None,
         }
     }
 
@@ -169,7 +172,7 @@ impl<W: Write> Output<W> {
     /// (`--no-prefix`), or the label with `|` (or `!` for a marked stderr).
     pub fn stream_prefix(&self, instance: usize, pid: Pid, stream: Stream) -> Prefix {
         let (name, number) = &self.names[instance];
-        if self.style.json {
+        let prefix = if self.style.json {
             Prefix::json(name, *number, pid, stream)
         } else if !self.style.prefix {
             Prefix::bare()
@@ -185,7 +188,8 @@ impl<W: Write> Output<W> {
                 self.style.timestamp,
                 stream.separator(),
             )
-        }
+        };
+        prefix.with_id(instance as u32 * 2 + u32::from(stream == Stream::Stderr))
     }
 
     /// Columns the prefix of a child's line takes; see [`Style::prefix_width`].
@@ -203,13 +207,18 @@ impl<W: Write> Output<W> {
         if self.sink.closed || lines.is_empty() {
             return;
         }
+        self.end_progress(Some(prefix.id));
         self.clock.refresh();
         prefix.sync(&self.clock);
         let plain = !self.style.json && !self.style.strip_ansi;
+        let settle = self.settles();
         let mut from = 0;
         for newline in memchr_iter(b'\n', lines) {
-            let line = &lines[from..newline];
+            let mut line = &lines[from..newline];
             from = newline + 1;
+            if settle {
+                line = settled(line);
+            }
             if !plain {
                 self.transformed_line(prefix, line);
             } else if line.len() > COPY_LIMIT {
@@ -235,6 +244,12 @@ impl<W: Write> Output<W> {
         if self.sink.closed {
             return;
         }
+        self.end_progress(Some(prefix.id));
+        let bytes = if self.settles() {
+            settled(bytes)
+        } else {
+            bytes
+        };
         self.clock.refresh();
         prefix.sync(&self.clock);
         if self.style.json || self.style.strip_ansi {
@@ -242,6 +257,58 @@ impl<W: Write> Output<W> {
             self.flush_batch();
         } else {
             self.write_plain(prefix, bytes);
+        }
+    }
+
+    /// True when a line redrawn with `\r` (a progress bar) keeps only its last state, so the
+    /// prefix is never overwritten: with a prefix or as JSON (`--no-prefix` writes lines as
+    /// they are).
+    fn settles(&self) -> bool {
+        self.style.prefix || self.style.json
+    }
+
+    /// True when partial lines redrawn with `\r` are shown as they change, in place, behind
+    /// their prefix: on a terminal, as text.
+    pub fn shows_progress(&self) -> bool {
+        self.style.terminal && !self.style.json && self.style.prefix
+    }
+
+    /// Shows the current state of a partial line that is being redrawn (a progress bar), in
+    /// place: `\r`, the prefix, its last state, and clear to the end of the line, without a
+    /// newline. The next write ends it (see [`Output::end_progress`]).
+    pub fn progress(&mut self, prefix: &mut Prefix, partial: &[u8]) {
+        if self.sink.closed {
+            return;
+        }
+        if self.live.is_some_and(|id| id != prefix.id) {
+            self.end_progress(None);
+        }
+        self.clock.refresh();
+        prefix.sync(&self.clock);
+        let text = settled(partial);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        let reset: &[u8] = if self.style.color { b"\x1b[0m" } else { b"" };
+        self.sink.write_all(&mut [
+            IoSlice::new(b"\r"),
+            IoSlice::new(&prefix.bytes),
+            IoSlice::new(text),
+            IoSlice::new(reset),
+            IoSlice::new(b"\x1b[K"),
+        ]);
+        self.live = Some(prefix.id);
+    }
+
+    /// Before writing anything else: a progress line on screen is cleared when its own stream
+    /// writes next (its line is about to be written whole), or ended with a newline, its last
+    /// state kept, when anything else does.
+    fn end_progress(&mut self, writer: Option<u32>) {
+        if let Some(live) = self.live.take() {
+            let end: &[u8] = if writer == Some(live) {
+                b"\r\x1b[K"
+            } else {
+                b"\n"
+            };
+            self.sink.write_all(&mut [IoSlice::new(end)]);
         }
     }
 
@@ -260,6 +327,7 @@ impl<W: Write> Output<W> {
         if self.sink.closed {
             return;
         }
+        self.end_progress(None);
         let names = notice::Names { names: &self.names };
         let mut text = std::mem::take(&mut self.scratch);
         text.clear();
@@ -349,6 +417,16 @@ impl<W: Write> Output<W> {
     }
 }
 
+/// What a line redrawn with carriage returns finally shows: the text after its last `\r`
+/// (a trailing `\r`, as in CRLF, is kept and does not count).
+fn settled(line: &[u8]) -> &[u8] {
+    let body = line.strip_suffix(b"\r").unwrap_or(line);
+    match memchr::memrchr(b'\r', body) {
+        Some(at) => &line[at + 1..],
+        None => line,
+    }
+}
+
 /// Appends `bytes` to `batch`, writing the batch out first when they would not fit; bytes
 /// larger than the whole batch go straight to the sink.
 fn put<W: Write>(sink: &mut Sink<W>, batch: &mut Vec<u8>, bytes: &[u8]) {
@@ -417,6 +495,7 @@ mod tests {
             prefix: true,
             strip_ansi,
             width: 6,
+            terminal: false,
         }
     }
 
@@ -693,6 +772,44 @@ mod tests {
         out.sink.inner.budget = 0;
         out.lines(&mut prefix, b"x\n");
         assert_eq!(out.closed(), Some(Closed::Reader));
+    }
+
+    #[test]
+    fn lines_redrawn_with_carriage_returns_keep_their_last_state() {
+        let text = render(false, TimestampFormat::None, |o, p| {
+            o.lines(p, b"10%\r20%\r100%\nplain\r\n\r\n")
+        });
+        assert_eq!(text, "web.1  | 100%\nweb.1  | plain\r\nweb.1  | \r\n");
+        assert_eq!(settled(b"a\rb\r"), b"b\r");
+    }
+
+    #[test]
+    fn a_progress_line_is_redrawn_in_place_and_ended_by_the_next_write() {
+        let mut style = style(false, TimestampFormat::None, false, false);
+        style.terminal = true;
+        let mut out = Output::new(
+            Vec::new(),
+            clock(TimestampFormat::None),
+            &style,
+            &[web("web", 1), web("worker", 1)],
+        );
+        assert!(out.shows_progress());
+        let mut web_prefix = out.stream_prefix(0, Pid::from_raw(1), Stream::Stdout);
+        let mut worker_prefix = out.stream_prefix(1, Pid::from_raw(2), Stream::Stdout);
+        out.progress(&mut web_prefix, b"10%\r");
+        out.progress(&mut web_prefix, b"20%");
+        // Another process writes: the progress line is ended, its last state kept.
+        out.lines(&mut worker_prefix, b"hello\n");
+        out.progress(&mut web_prefix, b"50%\r");
+        // Its own line comes: the progress line is cleared and the line written whole.
+        out.lines(&mut web_prefix, b"50%\r100%\n");
+        let text = String::from_utf8(out.into_sink()).unwrap();
+        assert_eq!(
+            text,
+            "\rweb.1  | 10%\x1b[K\rweb.1  | 20%\x1b[K\n\
+             worker.1 | hello\n\
+             \rweb.1  | 50%\x1b[K\r\x1b[Kweb.1  | 100%\n"
+        );
     }
 
     #[test]

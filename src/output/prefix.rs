@@ -44,6 +44,8 @@ pub struct Prefix {
     stamp_at: Option<usize>,
     /// The clock key the stamp shows.
     key: i64,
+    /// Which stream it belongs to, so a progress line on screen knows its own writer.
+    pub(super) id: u32,
 }
 
 impl Prefix {
@@ -79,7 +81,14 @@ impl Prefix {
             line_end,
             stamp_at,
             key: i64::MIN,
+            id: u32::MAX,
         }
+    }
+
+    /// The same prefix, tagged as stream `id`'s.
+    pub(super) fn with_id(mut self, id: u32) -> Prefix {
+        self.id = id;
+        self
     }
 
     /// The constant head of a JSON line: `{"ts":"…","name":…,"line":"`.
@@ -97,6 +106,7 @@ impl Prefix {
             line_end: JSON_END,
             stamp_at: Some(at),
             key: i64::MIN,
+            id: u32::MAX,
         }
     }
 
@@ -107,6 +117,7 @@ impl Prefix {
             line_end: b"\n",
             stamp_at: None,
             key: i64::MIN,
+            id: u32::MAX,
         }
     }
 

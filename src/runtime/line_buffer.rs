@@ -102,6 +102,21 @@ impl LineBuffer {
         &self.tail
     }
 
+    /// Drops what a carriage return already overwrote in the partial line (a progress bar's
+    /// `10%\r20%\r`), keeping the last update and a trailing `\r`, so a bar that redraws
+    /// for an hour holds a few bytes. Returns true when the partial line holds a `\r`: it is
+    /// being redrawn in place.
+    pub fn compact_overwritten(&mut self) -> bool {
+        let Some(last) = memrchr(b'\r', &self.tail) else {
+            return false;
+        };
+        let body = &self.tail[..self.tail.len() - usize::from(last + 1 == self.tail.len())];
+        if let Some(cut) = memrchr(b'\r', body) {
+            self.tail.drain(..=cut);
+        }
+        true
+    }
+
     /// True when the partial line reached `max`: the caller must write it as a piece.
     pub fn is_full(&self) -> bool {
         self.tail.len() >= self.max
@@ -136,6 +151,25 @@ impl LineBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overwritten_progress_is_compacted() {
+        let mut buffer = LineBuffer::new(64);
+        let mut scratch = vec![0u8; 256];
+        let mut feed = |buffer: &mut LineBuffer, bytes: &[u8]| {
+            let (held, _) = buffer.load(&mut scratch, 64);
+            scratch[held..held + bytes.len()].copy_from_slice(bytes);
+            buffer.split(&scratch, held, bytes.len());
+            buffer.compact_overwritten()
+        };
+        assert!(!feed(&mut buffer, b"Downloading"));
+        assert!(feed(&mut buffer, b" 10%\r"));
+        assert_eq!(buffer.partial(), b"Downloading 10%\r");
+        assert!(feed(&mut buffer, b"Downloading 20%\rDownloading 3"));
+        assert_eq!(buffer.partial(), b"Downloading 3");
+        assert!(!feed(&mut buffer, b"0%\n"));
+        assert_eq!(buffer.partial(), b"");
+    }
 
     /// Feeds `input` in reads of the given sizes (cycled, each capped by the room offered) and
     /// returns the pieces emitted, in the order a writer would see them.

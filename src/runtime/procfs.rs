@@ -214,6 +214,13 @@ mod tests {
                 .any(|d| d.pid == pid && d.ppid == Pid::this() && d.pgid == nix::unistd::getpgrp())
         );
         assert!(is_alive(pid));
+        // Until the child has exec'd, /proc shows the parent's environment: wait (bounded).
+        let start = std::time::Instant::now();
+        while environ_value(pid, "PROCMUX_TEST_KEY").is_none()
+            && start.elapsed() < std::time::Duration::from_secs(5)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         assert_eq!(
             environ_value(pid, "PROCMUX_TEST_KEY").as_deref(),
             Some("a:1")

@@ -44,6 +44,8 @@ pub struct Source {
     pub flush_at: Option<Instant>,
     /// Queued in the event loop's list of pipes with data possibly left.
     pub queued: bool,
+    /// The partial line is being redrawn with `\r` (a progress bar).
+    overwritten: bool,
 }
 
 impl Source {
@@ -59,6 +61,7 @@ impl Source {
             bytes_read: 0,
             flush_at: None,
             queued: false,
+            overwritten: false,
         }
     }
 
@@ -112,6 +115,10 @@ impl Source {
                 Ok(n) => {
                     self.bytes_read += n as u64;
                     let lines = self.buffer.split(scratch, held, n);
+                    if !lines.is_empty() {
+                        self.overwritten = false;
+                    }
+                    self.overwritten |= self.buffer.compact_overwritten();
                     if let Some(pattern) = &self.watch
                         && scratch[lines.clone()]
                             .split(|&b| b == b'\n')
@@ -142,6 +149,21 @@ impl Source {
         self.buffer.partial().len()
     }
 
+    /// True while the partial line is being redrawn with `\r` (a progress bar): it is not
+    /// an idle prompt, and in a pipe only its final state is written.
+    pub fn is_overwritten(&self) -> bool {
+        self.overwritten && self.partial_len() > 0
+    }
+
+    /// Shows the partial line's current state in place (a progress bar on a terminal); it
+    /// stays the partial line.
+    pub fn show_progress<W: io::Write>(&mut self, output: &mut Output<W>) {
+        if !self.quiet {
+            output.progress(&mut self.prefix, self.buffer.partial());
+        }
+        self.flush_at = None;
+    }
+
     /// Writes the partial line as a line of its own (idle prompt, exit, EOF).
     pub fn flush_partial<W: io::Write>(&mut self, output: &mut Output<W>) {
         if self.partial_len() > 0 {
@@ -150,6 +172,7 @@ impl Source {
             }
             self.buffer.consume_partial();
         }
+        self.overwritten = false;
         self.flush_at = None;
     }
 
@@ -184,6 +207,7 @@ mod tests {
             prefix: true,
             strip_ansi: false,
             width: 6,
+            terminal: false,
         }
     }
 

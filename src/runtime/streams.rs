@@ -143,7 +143,8 @@ impl Streams {
             if source.partial_len() == 0 {
                 source.flush_at = None;
             } else {
-                schedule_flush(source, *now.get_or_insert_with(Instant::now));
+                let now = *now.get_or_insert_with(Instant::now);
+                schedule_flush(source, now, output.shows_progress());
             }
         }
         batch.clear();
@@ -177,14 +178,23 @@ impl Streams {
             }
             // The deadline may have passed while procmux was busy (a slow stdout reader), not
             // while the child was idle: read first, and print the partial line only if the
-            // child really wrote nothing more.
+            // child really wrote nothing more. A progress line is shown as it is now, at most
+            // every PARTIAL_IDLE, however often it is redrawn.
             let before = source.bytes_read();
+            let progress = output.shows_progress();
             match source.pump(&mut self.scratch, output, READS_PER_WAKE) {
                 Pump::Closed => source.close(registry, output),
+                Pump::Drained if progress && source.is_overwritten() => {
+                    source.show_progress(output);
+                }
+                Pump::More if progress && source.is_overwritten() => {
+                    source.show_progress(output);
+                    self.queue(index);
+                }
                 Pump::Drained if source.bytes_read() == before => source.flush_partial(output),
-                Pump::Drained => schedule_flush(source, now),
+                Pump::Drained => schedule_flush(source, now, progress),
                 Pump::More => {
-                    schedule_flush(source, now);
+                    schedule_flush(source, now, progress);
                     self.queue(index);
                 }
             }
@@ -227,10 +237,15 @@ impl Streams {
 
 /// Sets when `source`'s partial line is printed if nothing more arrives: soon for a short
 /// one (a prompt), later for a longer one, whose writer is most likely still writing. With no
-/// partial line there is nothing to schedule.
-fn schedule_flush(source: &mut Source, now: Instant) {
+/// partial line there is nothing to schedule. A line being redrawn with `\r` is not a
+/// prompt: in a pipe it waits for its end (only its final state is written); on a terminal
+/// (`progress`) it is shown PARTIAL_IDLE after its first redraw, a deadline later redraws do
+/// not push back.
+fn schedule_flush(source: &mut Source, now: Instant, progress: bool) {
     source.flush_at = match source.partial_len() {
         0 => None,
+        _ if source.is_overwritten() && !progress => None,
+        _ if source.is_overwritten() => source.flush_at.or(Some(now + PARTIAL_IDLE)),
         1..=PROMPT_MAX => Some(now + PARTIAL_IDLE),
         _ => Some(now + LONG_PARTIAL_IDLE),
     };
