@@ -52,13 +52,20 @@ pub enum Command {
     Run(RunArgs),
     /// Validate the Procfile, env files and procmux.toml without starting anything
     Check(ProjectArgs),
-    /// Print a shell completion script to stdout
+    /// Print a shell completion script to stdout (it completes process names too)
     Completions {
         /// The shell to complete for
         shell: Shell,
     },
-    /// Print the man page (roff) to stdout
-    Man,
+    /// Print the man page (roff) to stdout: procmux(1), or procmux-COMMAND(1)
+    Man {
+        /// A command whose page to print
+        #[arg(value_parser = ["start", "run", "check", "completions", "man"])]
+        command: Option<String>,
+    },
+    /// The process names of the Procfile, one per line (for completion scripts)
+    #[command(name = "__names", hide = true)]
+    Names(ProjectArgs),
 }
 
 /// Where the app is: options shared by every subcommand that reads it.

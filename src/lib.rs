@@ -21,6 +21,7 @@
 mod cli;
 mod config;
 mod error;
+mod manual;
 mod output;
 mod runtime;
 mod supervisor;
@@ -28,7 +29,7 @@ mod supervisor;
 use std::ffi::OsString;
 use std::io::{self, Write};
 
-use clap::{CommandFactory, Parser};
+use clap::Parser;
 
 use crate::cli::{Arguments, Command, StartArgs};
 use crate::config::Host;
@@ -75,17 +76,19 @@ fn execute(command: Command) -> Result<i32, Error> {
             let names: Vec<&str> = stack.types.iter().map(|t| t.name.as_str()).collect();
             print_out(format!("valid procfile detected ({})\n", names.join(", ")).as_bytes())
         }
-        Command::Completions { shell } => {
-            let mut script = Vec::new();
-            clap_complete::generate(shell, &mut Arguments::command(), "procmux", &mut script);
-            print_out(&script)
-        }
-        Command::Man => {
-            let mut page = Vec::new();
-            clap_mangen::Man::new(Arguments::command())
-                .render(&mut page)
+        Command::Completions { shell } => print_out(&manual::completions(shell)),
+        Command::Man { command } => {
+            let page = manual::page(command.as_deref())
                 .map_err(|e| Error::os("writing the man page", e))?;
             print_out(&page)
+        }
+        Command::Names(args) => {
+            // For completion scripts: quiet on any error (no Procfile here).
+            let Ok(project) = config::Project::load(&args, true, &host) else {
+                return Ok(1);
+            };
+            let names: String = project.procfile.names().map(|n| format!("{n}\n")).collect();
+            print_out(names.as_bytes())
         }
     }
 }

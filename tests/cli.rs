@@ -394,3 +394,45 @@ if not (ok and os.waitstatus_to_exitcode(status) == 3):
 "#;
     support::run_pty_driver(&app, driver).unwrap();
 }
+
+/// Tab completion offers the Procfile's process names where `start` takes one (bash, for
+/// real: the script is sourced and its function called as bash's completion would).
+#[test]
+fn bash_completion_offers_process_names() {
+    let app = App::new("web: a\nworker: b\nclock: c\n");
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_procmux"))
+        .parent()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let script = "source <(procmux completions bash)\n\
+         COMP_WORDS=(procmux start w); COMP_CWORD=2; _procmux_with_names\n\
+         echo \"start: ${COMPREPLY[*]}\"\n\
+         COMP_WORDS=(procmux start -q ''); COMP_CWORD=3; _procmux_with_names\n\
+         echo \"quiet: ${COMPREPLY[*]}\"\n";
+    let done = app
+        .shell(&format!(
+            "PATH=\"{bin_dir}:$PATH\" exec bash -c '{}'",
+            script.replace('\'', "'\\''")
+        ))
+        .run();
+    let text = done.text();
+    assert!(text.contains("start: web worker"), "{text}{}", done.stderr);
+    assert!(
+        text.contains("quiet: web worker clock"),
+        "{text}{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn man_pages_for_every_command() {
+    let app = App::new("web: a\n");
+    let done = app.procmux(&["man"]).run();
+    assert_eq!(done.code, Some(0));
+    assert!(done.text().contains(".SH \"EXIT STATUS\""));
+    let done = app.procmux(&["man", "start"]).run();
+    assert_eq!(done.code, Some(0));
+    assert!(done.text().contains(".TH procmux-start 1"));
+    assert!(done.text().contains("\\-\\-no\\-deps"));
+}

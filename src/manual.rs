@@ -1,0 +1,291 @@
+//! The documentation that ships with the binary: `procmux man [COMMAND]` (roff) and
+//! `procmux completions SHELL`.
+//!
+//! The man page is clap's rendering of every command's options (so it cannot drift from
+//! `--help`), with the sections clap cannot know: the Procfile and `.env` grammar, the
+//! `procmux.toml` keys, signals, exit codes, environment and files. `procmux man start` is
+//! `procmux-start(1)`, the page the main one refers to.
+//!
+//! Completion scripts are clap's, completed with the process names of the Procfile where
+//! `start` and `run` take a name, through the hidden `procmux __names`.
+
+use clap::{Command, CommandFactory};
+use clap_complete::Shell;
+
+use crate::cli::Arguments;
+
+/// The subcommands with a page of their own, and its name.
+pub const PAGES: [&str; 5] = ["start", "run", "check", "completions", "man"];
+const PAGE_NAMES: [&str; 5] = [
+    "procmux-start",
+    "procmux-run",
+    "procmux-check",
+    "procmux-completions",
+    "procmux-man",
+];
+
+/// `procmux man` (no `topic`): procmux(1), every command in it; `procmux man start`:
+/// procmux-start(1).
+pub fn page(topic: Option<&str>) -> std::io::Result<Vec<u8>> {
+    let root = Arguments::command().disable_help_subcommand(true);
+    let mut out = Vec::new();
+    let page = topic.and_then(|t| PAGES.iter().position(|p| *p == t));
+    match page.and_then(|i| Some((PAGE_NAMES[i], root.find_subcommand(PAGES[i])?.clone()))) {
+        Some((name, sub)) => {
+            let sub = sub
+                .name(name)
+                .bin_name(name.replacen('-', " ", 1))
+                .version(env!("CARGO_PKG_VERSION"));
+            clap_mangen::Man::new(sub).render(&mut out)?;
+            out.extend_from_slice(b".SH \"SEE ALSO\"\n\\fBprocmux\\fR(1)\n");
+        }
+        None => {
+            let man = clap_mangen::Man::new(root.clone());
+            man.render_title(&mut out)?;
+            man.render_name_section(&mut out)?;
+            man.render_synopsis_section(&mut out)?;
+            man.render_description_section(&mut out)?;
+            for name in PAGES {
+                if let Some(sub) = root.find_subcommand(name) {
+                    command_section(sub, &mut out)?;
+                }
+            }
+            out.extend_from_slice(SECTIONS.as_bytes());
+        }
+    }
+    Ok(out)
+}
+
+/// `.SH "PROCMUX START"`, what it does, and its options.
+fn command_section(sub: &Command, out: &mut Vec<u8>) -> std::io::Result<()> {
+    let name = sub.get_name();
+    out.extend_from_slice(format!(".SH \"PROCMUX {}\"\n", name.to_uppercase()).as_bytes());
+    let about = sub
+        .get_long_about()
+        .or(sub.get_about())
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    out.extend_from_slice(roff_text(&about).as_bytes());
+    out.push(b'\n');
+    let mut options = Vec::new();
+    clap_mangen::Man::new(sub.clone()).render_options_section(&mut options)?;
+    // Its own heading is ours: the options follow the command's words.
+    let options = String::from_utf8_lossy(&options).replace(".SH OPTIONS\n", ".PP\nOptions:\n");
+    out.extend_from_slice(options.as_bytes());
+    out.extend_from_slice(format!(".PP\nSee \\fBprocmux\\-{name}\\fR(1).\n").as_bytes());
+    Ok(())
+}
+
+/// Plain text as roff: paragraphs kept, leading dots and backslashes escaped.
+fn roff_text(text: &str) -> String {
+    text.split("\n\n")
+        .map(|para| {
+            let para = para.replace('\\', "\\\\").replace('-', "\\-");
+            let para = para
+                .lines()
+                .map(|l| {
+                    if l.starts_with(['.', '\'']) {
+                        format!("\\&{l}")
+                    } else {
+                        l.to_owned()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            format!(".PP\n{para}")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+const SECTIONS: &str = r#".SH PROCFILE
+One process type per line, \fBname: command\fR, the name made of \fBA\-Z a\-z 0\-9 _ \-\fR.
+Blank lines and lines starting with \fB#\fR are skipped; CRLF line ends and a byte\-order mark
+are accepted. Any other line, a duplicate name, an empty Procfile or a NUL byte is an error
+naming the file and line. Each instance runs as \fB/bin/sh \-c COMMAND\fR (as \fBexec
+COMMAND\fR when it is one simple command) in a process group of its own, with \fBPORT\fR
+(base + 100 \(mu type index + instance \- 1), \fBPS\fR (\fBweb.1\fR) and
+\fBPROCMUX_TREE\fR set, stdin a pipe that stays open while procmux lives.
+.SH "ENV FILES"
+\fBKEY=value\fR lines, later files and later keys winning; an optional \fBexport\fR prefix;
+keys \fB[A\-Za\-z_][A\-Za\-z0\-9_.\-]*\fR; \fB#\fR comments (a \fB #\fR inside an unquoted
+value too); \fB'single quotes'\fR literal; \fB"double quotes"\fR with \fB\en \er \et \e" \e\e
+\e$\fR escapes; quoted values may span lines; \fB$VAR\fR, \fB${VAR}\fR and
+\fB${VAR:\-default}\fR take earlier keys, then procmux's environment. Values are never
+spliced into commands and never loaded into procmux's own environment.
+.SH PROCMUX.TOML
+Defaults for \fBstart\fR's options, next to the Procfile (or \fB\-\-config FILE\fR). Keys:
+\fBprocfile\fR, \fBroot\fR, \fBenv\fR (list), \fBformation\fR, \fBport\fR, \fBtimeout\fR,
+\fBcolor\fR, \fBtimestamp\fR, \fBformat\fR, \fBpty\fR, \fBstderr\fR, \fBstrip_ansi\fR,
+\fBcolor_hint\fR, \fBprefix\fR, \fBquiet\fR (list), and per process \fB[process.NAME]\fR:
+\fBcount\fR, \fBquiet\fR, \fBpty\fR, \fBon_exit\fR (stop\-all, ignore, restart,
+restart\-on\-failure), \fBrestart_delay\fR, \fBrestart_delay_max\fR, \fBstable_after\fR,
+\fBmax_restarts\fR, \fBrestart_window\fR, \fBon_give_up\fR (stop\-all, leave),
+\fBstop_signal\fR, \fBstop_timeout\fR, \fBafter\fR (list), \fBready\fR (tcp:PORT,
+tcp:$PORT, http://HOST:PORT/PATH, log:REGEX, exit:0, delay:2s), \fBready_timeout\fR.
+Unknown keys and bad values are errors at their line and column. Precedence: flag >
+environment variable > procmux.toml > default.
+.SH SIGNALS
+SIGINT, SIGTERM and SIGHUP start a graceful shutdown: each process's stop signal to its
+group, dependants first; what is left of its tree once its main process is gone; SIGKILL
+after its stop timeout; strays last. A second SIGINT or SIGTERM kills at once. SIGUSR1 and
+SIGUSR2 are forwarded to every process group. SIGTSTP (Ctrl\-Z) stops every process, then
+procmux; SIGCONT resumes them. A SIGHUP inherited as ignored stays ignored.
+.SH "EXIT STATUS"
+.TP
+\fBN\fR
+the exit code of the process whose exit stopped the stack (128 + N for signal N, 127 when it
+could not be started), or of \fB\-\-exit\-code\-from\fR's process
+.TP
+\fB130, 143, 129\fR
+SIGINT, SIGTERM or SIGHUP (or the terminal going away) stopped the stack
+.TP
+\fB0\fR
+every process was allowed to exit and did, or the reader of stdout went away
+.TP
+\fB1\fR
+a process was not ready in time, stdout could not be written (a full disk), or the
+system refused something procmux needs
+.TP
+\fB2\fR
+a usage or input error; nothing was started
+.SH ENVIRONMENT
+\fBPROCMUX_*\fR variables stand for \fBstart\fR's options (\fBPROCMUX_PORT\fR,
+\fBPROCMUX_TIMEOUT\fR, ...). \fBNO_COLOR\fR, \fBCLICOLOR\fR and \fBCLICOLOR_FORCE\fR decide
+colour under \fB\-\-color auto\fR. \fBPORT\fR is the default base port. \fBCOLUMNS\fR and
+\fBLINES\fR size ptys when stdout is not a terminal. Children get \fBPORT\fR, \fBPS\fR,
+\fBPROCMUX_TREE\fR and, when procmux colours a pipe, \fBFORCE_COLOR\fR and
+\fBCLICOLOR_FORCE\fR.
+.SH FILES
+\fBProcfile\fR, \fB.env\fR and \fBprocmux.toml\fR in the current directory (or as named by
+\fB\-f\fR, \fB\-e\fR, \fB\-\-config\fR). procmux writes no file.
+.SH "SEE ALSO"
+\fBprocmux\-start\fR(1), \fBprocmux\-run\fR(1), \fBprocmux\-check\fR(1),
+\fBprocmux\-completions\fR(1), \fBprocmux\-man\fR(1)
+"#;
+
+/// The completion script for `shell`, offering the Procfile's process names where `start`
+/// and `run` take one.
+pub fn completions(shell: Shell) -> Vec<u8> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Arguments::command(), "procmux", &mut script);
+    let script = String::from_utf8_lossy(&script).into_owned();
+    let script = match shell {
+        Shell::Bash => script + BASH_NAMES,
+        Shell::Zsh => zsh_with_names(&script),
+        Shell::Fish => script + FISH_NAMES,
+        _ => script,
+    };
+    script.into_bytes()
+}
+
+/// Wraps clap's `_procmux`: after `start`/`run`, or an option that takes process names,
+/// offer the names (for `run`, commands too).
+const BASH_NAMES: &str = r#"
+_procmux_names() {
+    local i procfile=()
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        case "${COMP_WORDS[i]}" in
+            -f|--procfile) procfile=(-f "${COMP_WORDS[i+1]}") ;;
+        esac
+    done
+    procmux __names "${procfile[@]}" 2>/dev/null
+}
+_procmux_with_names() {
+    _procmux "$@"
+    local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
+    [[ "$cur" == -* ]] && return 0
+    case "$prev" in
+        -q|--quiet|--may-exit|--restart|--restart-on-failure|--exit-code-from)
+            COMPREPLY=($(compgen -W "$(_procmux_names)" -- "$cur")); return 0 ;;
+        -f|--procfile|-d|--root|-e|--env|--config|-m|--formation|-p|--port|-t|--timeout|--timestamp|--format|--pty|--stderr|--color)
+            return 0 ;;
+    esac
+    case "${COMP_WORDS[1]}" in
+        start) COMPREPLY=($(compgen -W "$(_procmux_names)" -- "$cur")) ;;
+        run) COMPREPLY=($(compgen -W "$(_procmux_names)" -- "$cur") $(compgen -c -- "$cur")) ;;
+    esac
+}
+complete -F _procmux_with_names -o bashdefault -o default procmux
+"#;
+
+const FISH_NAMES: &str = r#"
+complete -c procmux -n "__fish_procmux_using_subcommand start" -f -a "(procmux __names 2>/dev/null)" -d 'process type'
+complete -c procmux -n "__fish_procmux_using_subcommand run" -a "(procmux __names 2>/dev/null)" -d 'Procfile entry'
+"#;
+
+/// clap's zsh script with process names where names are taken.
+fn zsh_with_names(script: &str) -> String {
+    let names = r#"
+_procmux_names() {
+    local -a names
+    names=(${(f)"$(procmux __names 2>/dev/null)"})
+    compadd -a names
+}
+"#;
+    let script = script
+        .replace(":NAME:_default'", ":NAME:_procmux_names'")
+        .replace(
+            "\\[default\\: all\\]:_default'",
+            "\\[default\\: all\\]:_procmux_names'",
+        )
+        .replace(
+            "or the name of a Procfile entry:_default'",
+            "or the name of a Procfile entry:_procmux_names'",
+        );
+    match script.split_once('\n') {
+        Some((first, rest)) => format!("{first}\n{names}{rest}"),
+        None => script,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_man_page_has_every_command_and_the_sections_clap_cannot_know() {
+        let page = String::from_utf8(page(None).unwrap()).unwrap();
+        for needle in [
+            ".SH \"PROCMUX START\"",
+            ".SH \"PROCMUX RUN\"",
+            ".SH \"PROCMUX CHECK\"",
+            "\\-\\-exit\\-code\\-from",
+            "\\-\\-no\\-deps",
+            ".SH PROCFILE",
+            ".SH \"ENV FILES\"",
+            ".SH PROCMUX.TOML",
+            ".SH SIGNALS",
+            ".SH \"EXIT STATUS\"",
+            ".SH ENVIRONMENT",
+            ".SH FILES",
+        ] {
+            assert!(page.contains(needle), "missing {needle}");
+        }
+        // Every page it refers to exists.
+        for name in PAGES {
+            let sub = String::from_utf8(page_of(name)).unwrap();
+            assert!(sub.contains(&format!(".TH procmux-{name} 1")), "{sub}");
+        }
+    }
+
+    fn page_of(name: &str) -> Vec<u8> {
+        page(Some(name)).unwrap()
+    }
+
+    #[test]
+    fn completion_scripts_offer_process_names() {
+        for (shell, needle) in [
+            (Shell::Bash, "procmux __names"),
+            (Shell::Zsh, ":NAME:_procmux_names'"),
+            (Shell::Zsh, "\\[default\\: all\\]:_procmux_names'"),
+            (
+                Shell::Fish,
+                "__fish_procmux_using_subcommand start\" -f -a \"(procmux __names",
+            ),
+        ] {
+            let script = String::from_utf8(completions(shell)).unwrap();
+            assert!(script.contains(needle), "{shell:?}: {needle}");
+        }
+    }
+}
