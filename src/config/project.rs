@@ -79,15 +79,19 @@ impl Project {
                 entries: Vec::new(),
             }
         };
+        let root_from_file =
+            args.root.is_none() && file.as_ref().is_some_and(|f| f.config.root.is_some());
         let root = match args.root.clone().or_else(|| from_file(|c| c.root.as_ref())) {
             Some(root) => root,
             None => relative_to(procfile_path.parent(), "."),
         };
         if !root.is_dir() {
-            return Err(Error::Usage(format!(
-                "--root {}: not a directory",
-                root.display()
-            )));
+            let message = format!("{}: not a directory", root.display());
+            // The error names what the user wrote: the flag, or the file's key.
+            return Err(match (&file, root_from_file) {
+                (Some(file), true) => Error::input(&file.name, None, format!("root: {message}")),
+                _ => Error::Usage(format!("--root {message}")),
+            });
         }
         let env_files = if !args.env.is_empty() {
             args.env.clone()
