@@ -211,7 +211,8 @@ impl<W: Write> Output<W> {
         self.clock.refresh();
         prefix.sync(&self.clock);
         let plain = !self.style.json && !self.style.strip_ansi;
-        let settle = self.settles();
+        // One scan of the whole batch: per-line scans cost more than the rest of the relay.
+        let settle = self.settles() && memchr::memchr(b'\r', lines).is_some();
         let mut from = 0;
         for newline in memchr_iter(b'\n', lines) {
             let mut line = &lines[from..newline];
