@@ -52,6 +52,19 @@ pub enum Command {
     Run(RunArgs),
     /// Validate the Procfile, env files and procmux.toml without starting anything
     Check(ProjectArgs),
+    /// Show the instances of the running stack (from another terminal, same directory or -f)
+    #[command(visible_alias = "ps")]
+    Status(StatusArgs),
+    /// Restart instances of the running stack: a type (all its instances), web.2, or a glob
+    ///
+    /// Each instance gets its own stop signal and stop timeout, then starts again. A restart
+    /// asked for is never a crash: it does not stop the stack or use the restart budget. A
+    /// stopped instance is started.
+    Restart(NamesArgs),
+    /// Stop instances of the running stack and leave them stopped; with no NAME, stop the stack
+    Stop(StopArgs),
+    /// Print the running stack's recent lines, and with -f follow them
+    Logs(LogsArgs),
     /// Print a shell completion script to stdout (it completes process names too)
     Completions {
         /// The shell to complete for
@@ -66,6 +79,56 @@ pub enum Command {
     /// The process names of the Procfile, one per line (for completion scripts)
     #[command(name = "__names", hide = true)]
     Names(ProjectArgs),
+}
+
+/// `procmux status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+
+    /// One JSON object per instance instead of a table
+    #[arg(long = "json")]
+    pub json: bool,
+}
+
+/// `procmux restart NAME…`.
+#[derive(Debug, Args)]
+pub struct NamesArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+
+    /// Instances: a type (web), one instance (web.2), or a shell-style glob (w*)
+    #[arg(value_name = "NAME", required = true)]
+    pub names: Vec<String>,
+}
+
+/// `procmux stop [NAME…]`.
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+
+    /// Instances to stop [default: the whole stack, as SIGTERM would]
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+}
+
+/// `procmux logs [-f] [NAME…]`: `-f` follows, as in docker compose (the Procfile is
+/// `--procfile` here).
+#[derive(Debug, Args)]
+#[command(mut_arg("procfile", |a| a.short(None)))]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+
+    /// Keep printing new lines as they come
+    #[arg(short = 'f', long = "follow")]
+    pub follow: bool,
+
+    /// Only these instances' lines (types, web.2, globs) [default: all]
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
 }
 
 /// Where the app is: options shared by every subcommand that reads it.
@@ -202,6 +265,15 @@ pub struct StartArgs {
     )]
     pub exit_code_from: Option<String>,
 
+    /// The control channel that status, restart, stop and logs talk to (an abstract socket:
+    /// no file) [default: on]
+    #[arg(long = "control", value_name = "WHEN", env = "PROCMUX_CONTROL")]
+    pub control: Option<Switch>,
+
+    /// KiB of recent output kept in memory for `procmux logs`; 0 keeps none [default: 256]
+    #[arg(long = "tail-kib", value_name = "N", env = "PROCMUX_TAIL_KIB")]
+    pub tail_kib: Option<usize>,
+
     /// With NAMEs: start only those, not the processes they wait for (`after`); their
     /// readiness is then not waited for
     #[arg(long = "no-deps", env = "PROCMUX_NO_DEPS")]
@@ -234,6 +306,8 @@ impl StartArgs {
             restart: Vec::new(),
             restart_on_failure: Vec::new(),
             exit_code_from: None,
+            control: None,
+            tail_kib: None,
             no_deps: false,
             names: Vec::new(),
         }
@@ -327,6 +401,14 @@ pub enum PtyChoice {
     Auto,
     Always,
     Never,
+}
+
+/// `--control on|off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Switch {
+    On,
+    Off,
 }
 
 /// `--stderr`, `stderr = "…"`.

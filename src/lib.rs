@@ -20,6 +20,7 @@
 
 mod cli;
 mod config;
+mod control;
 mod error;
 mod manual;
 mod output;
@@ -75,6 +76,26 @@ fn execute(command: Command) -> Result<i32, Error> {
             let (stack, _) = config::load_start(&StartArgs::defaults(args), &host)?;
             let names: Vec<&str> = stack.types.iter().map(|t| t.name.as_str()).collect();
             print_out(format!("valid procfile detected ({})\n", names.join(", ")).as_bytes())
+        }
+        Command::Status(args) => {
+            let target = config::load_control(&args.project, &host)?;
+            control::status(&target.as_target(), args.json)
+        }
+        Command::Restart(args) => {
+            let target = config::load_control(&args.project, &host)?;
+            control::relay(&target.as_target(), &control::Request::Restart(args.names))
+        }
+        Command::Stop(args) => {
+            let target = config::load_control(&args.project, &host)?;
+            control::relay(&target.as_target(), &control::Request::Stop(args.names))
+        }
+        Command::Logs(args) => {
+            let target = config::load_control(&args.project, &host)?;
+            let request = control::Request::Logs {
+                follow: args.follow,
+                names: args.names,
+            };
+            control::relay(&target.as_target(), &request)
         }
         Command::Completions { shell } => print_out(&manual::completions(shell)),
         Command::Man { command } => {

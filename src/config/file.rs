@@ -47,6 +47,10 @@ pub struct FileConfig {
     pub prefix: Option<bool>,
     /// As `-q`: processes whose output is hidden.
     pub quiet: Option<Vec<Spanned<String>>>,
+    /// `false` is `--control off`.
+    pub control: Option<bool>,
+    /// As `--tail-kib`.
+    pub tail_kib: Option<usize>,
     /// Per-process settings.
     #[serde(default)]
     pub process: BTreeMap<Spanned<String>, ProcessConfig>,
@@ -167,6 +171,8 @@ strip_ansi = true
 color_hint = false
 prefix = false
 quiet = ["clock"]
+control = false
+tail_kib = 64
 
 [process.web]
 count = 3

@@ -30,10 +30,13 @@ pub use self::policy::{OnExit, OnGiveUp, Policy, Ready};
 pub use self::project::Project;
 pub use self::stack::{InstanceSpec, ProcessType, Stack};
 pub use self::style::{Style, TimestampFormat};
-use crate::cli::{ColorChoice, OutputFormat, PtyChoice, RunArgs, StartArgs, StderrMode};
+use crate::cli::{
+    ColorChoice, OutputFormat, ProjectArgs, PtyChoice, RunArgs, StartArgs, StderrMode, Switch,
+};
 use crate::error::{Error, Result};
 
 const DEFAULT_TIMEOUT: f64 = 5.0;
+const DEFAULT_TAIL_KIB: usize = 256;
 
 /// What resolution may ask of the machine besides files.
 pub struct Host<'a> {
@@ -162,7 +165,19 @@ pub fn resolve_start(
         .any(|name| host.var(name).is_some() || project.env_value(name).is_some());
     let color_hint = hint_wanted && style.color && !style.strip_ansi && !user_set;
     let split_stderr = args.stderr.or(settings.and_then(|s| s.stderr)) == Some(StderrMode::Mark);
+    let control_on = match args.control {
+        Some(switch) => switch == Switch::On,
+        None => settings.and_then(|s| s.control).unwrap_or(true),
+    };
+    let control = control_on.then(|| project.socket_name());
+    let tail_kib = args
+        .tail_kib
+        .or(settings.and_then(|s| s.tail_kib))
+        .unwrap_or(DEFAULT_TAIL_KIB);
     let stack = Stack {
+        procfile: project.procfile_name.clone(),
+        control,
+        tail_bytes: tail_kib.saturating_mul(1024),
         root: project.root,
         env: project.env,
         types,
@@ -248,6 +263,31 @@ fn check_after_runs(types: &[ProcessType]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Where a running stack listens, for `status`, `restart`, `stop`, `logs`.
+pub struct ControlTarget {
+    /// The Procfile as the user named it, for messages.
+    pub procfile: String,
+    pub socket: String,
+}
+
+impl ControlTarget {
+    pub fn as_target(&self) -> crate::control::Target<'_> {
+        crate::control::Target {
+            socket: &self.socket,
+            procfile: &self.procfile,
+        }
+    }
+}
+
+/// The control socket of the stack of this project.
+pub fn load_control(args: &ProjectArgs, host: &Host<'_>) -> Result<ControlTarget> {
+    let project = Project::load(args, true, host)?;
+    Ok(ControlTarget {
+        socket: project.socket_name(),
+        procfile: project.procfile_name,
+    })
 }
 
 /// What `procmux run` runs.

@@ -151,6 +151,11 @@ impl Project {
         Ok(project)
     }
 
+    /// The control socket name of this project's stack.
+    pub fn socket_name(&self) -> String {
+        crate::control::socket_name(Path::new(&self.procfile_name), &self.root)
+    }
+
     /// The value of `name` from the env files.
     pub fn env_value(&self, name: &str) -> Option<&str> {
         dotenv::lookup(&self.env, name)

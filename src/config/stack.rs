@@ -9,6 +9,12 @@ use super::policy::Policy;
 /// Every process type of the Procfile, its instances, and what they run in.
 #[derive(Debug)]
 pub struct Stack {
+    /// The Procfile as the user named it, for messages.
+    pub procfile: String,
+    /// The control socket's abstract name, unless `--control off`.
+    pub control: Option<String>,
+    /// Bytes of recent output kept for `procmux logs`.
+    pub tail_bytes: usize,
     /// Working directory of every process.
     pub root: PathBuf,
     /// Variables from the env files, each key once, later files winning; overlaid on the

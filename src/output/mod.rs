@@ -27,6 +27,7 @@ mod color;
 mod json;
 mod notice;
 mod prefix;
+mod tail;
 mod timestamp;
 
 use std::io::{self, IoSlice, Write};
@@ -37,6 +38,12 @@ use nix::unistd::Pid;
 
 use self::prefix::JSON_END;
 pub use self::prefix::{Prefix, Stream};
+pub use self::tail::Tail;
+
+/// `bytes` as the inside of a JSON string, appended to `out`.
+pub fn escape_json(bytes: &[u8], out: &mut Vec<u8>) {
+    json::escape(bytes, &mut |b| out.extend_from_slice(b));
+}
 pub use self::timestamp::Clock;
 use crate::config::{InstanceSpec, Style, TimestampFormat};
 use crate::supervisor::Notice;
@@ -149,6 +156,8 @@ impl<W: Write> Output<W> {
                 inner: sink,
                 closed: false,
                 why: None,
+                tail: Tail::new(0),
+                owner: Some(None),
             },
             clock,
             labels: instances
@@ -192,6 +201,16 @@ impl<W: Write> Output<W> {
         prefix.with_id(instance as u32 * 2 + u32::from(stream == Stream::Stderr))
     }
 
+    /// Keeps the last `bytes` of output in memory, for `procmux logs`.
+    pub fn keep_tail(&mut self, bytes: usize) {
+        self.sink.tail = Tail::new(bytes);
+    }
+
+    /// Recent output, for `procmux logs`.
+    pub fn tail(&self) -> &Tail {
+        &self.sink.tail
+    }
+
     /// Columns the prefix of a child's line takes; see [`Style::prefix_width`].
     pub fn prefix_width(&self) -> usize {
         self.style.prefix_width()
@@ -208,6 +227,7 @@ impl<W: Write> Output<W> {
             return;
         }
         self.end_progress(Some(prefix.id));
+        self.sink.owner = Some(prefix.instance());
         self.clock.refresh();
         prefix.sync(&self.clock);
         let plain = !self.style.json && !self.style.strip_ansi;
@@ -289,6 +309,8 @@ impl<W: Write> Output<W> {
         let text = settled(partial);
         let text = text.strip_suffix(b"\r").unwrap_or(text);
         let reset: &[u8] = if self.style.color { b"\x1b[0m" } else { b"" };
+        // Redrawn in place: not a line for `procmux logs`.
+        self.sink.owner = None;
         self.sink.write_all(&mut [
             IoSlice::new(b"\r"),
             IoSlice::new(&prefix.bytes),
@@ -329,6 +351,7 @@ impl<W: Write> Output<W> {
             return;
         }
         self.end_progress(None);
+        self.sink.owner = Some(notice.instance());
         let names = notice::Names { names: &self.names };
         let mut text = std::mem::take(&mut self.scratch);
         text.clear();
@@ -447,11 +470,19 @@ struct Sink<W> {
     inner: W,
     closed: bool,
     why: Option<Closed>,
+    /// Recent writes, for `procmux logs`.
+    tail: Tail,
+    /// The instance what is being written is about (`None`: the stack); `Some(None)` is
+    /// the stack, `None` means "do not keep" (a progress line redrawn in place).
+    owner: Option<Option<usize>>,
 }
 
 impl<W: Write> Sink<W> {
     /// Writes every byte of `iov`, finishing short writes, unless the sink fails.
     fn write_all(&mut self, mut iov: &mut [IoSlice<'_>]) {
+        if let Some(owner) = self.owner {
+            self.tail.record(owner, iov);
+        }
         while !iov.is_empty() && !self.closed {
             match self.inner.write_vectored(iov) {
                 Ok(0) => self.fail(io::ErrorKind::WriteZero.into()),

@@ -101,6 +101,7 @@ pub(super) fn text(notice: &Notice, names: &Names<'_>, out: &mut Vec<u8>) -> io:
             write!(out, "sending {} to {}", signal.as_str(), label(*instance))
         }
         Notice::Stopped { instance } => write!(out, "{} stopped", label(*instance)),
+        Notice::StopAsked => write!(out, "stop asked for (procmux stop), starting shutdown"),
         Notice::SignalReceived { signal } => {
             write!(out, "{} received, starting shutdown", signal.as_str())
         }
@@ -136,6 +137,7 @@ fn kind(notice: &Notice) -> &'static str {
         Notice::Stopped { .. } => "stopped",
         Notice::SignalReceived { .. } | Notice::SignalAgain { .. } => "signal",
         Notice::ShuttingDown => "shutdown",
+        Notice::StopAsked => "stop_asked",
         Notice::Killing { .. } => "kill",
         Notice::Abandoned { .. } => "abandoned",
     }
@@ -206,6 +208,7 @@ pub(super) fn json_fields(notice: &Notice, names: &Names<'_>, out: &mut Vec<u8>)
         | Notice::Ready { .. }
         | Notice::WillNotBeReady { .. }
         | Notice::Stopped { .. }
+        | Notice::StopAsked
         | Notice::ShuttingDown => Ok(()),
     }
 }

@@ -85,6 +85,11 @@ impl Prefix {
         }
     }
 
+    /// The instance the stream belongs to (`None` for procmux's own labels).
+    pub(super) fn instance(&self) -> Option<usize> {
+        (self.id != u32::MAX).then_some(self.id as usize / 2)
+    }
+
     /// The same prefix, tagged as stream `id`'s.
     pub(super) fn with_id(mut self, id: u32) -> Prefix {
         self.id = id;

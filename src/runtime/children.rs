@@ -121,6 +121,14 @@ impl Children {
         }
     }
 
+    /// The pid of `instance`'s main process, while it runs.
+    pub fn pid_of(&self, instance: usize) -> Option<Pid> {
+        self.by_pid
+            .iter()
+            .find(|(_, i)| **i == instance)
+            .map(|(pid, _)| *pid)
+    }
+
     /// True until `waitpid` says that no child (so no descendant) is left.
     pub fn any_left(&self) -> bool {
         self.children_left

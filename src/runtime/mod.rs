@@ -32,6 +32,7 @@
 //! hold is then drained and written.
 
 mod children;
+mod control;
 mod escapes;
 pub mod foreground;
 mod line_buffer;
@@ -60,6 +61,7 @@ use signal_hook::consts::{
 use signal_hook_mio::v1_0::Signals;
 
 use self::children::Children;
+use self::control::{Bound, Control, Follower};
 use self::escapes::Escapes;
 use self::probes::Probes;
 use self::spawn::{Launch, Wiring};
@@ -67,6 +69,7 @@ use self::streams::Streams;
 use self::token::Token;
 use self::watchdog::Watchdog;
 use crate::config::{Ready, Stack};
+use crate::control::{self as control_names, Request};
 use crate::error::{Error, Result};
 use crate::output::{Closed, Output, Stdout};
 use crate::supervisor::{Action, Exit, Notice, Supervisor};
@@ -75,13 +78,36 @@ use crate::supervisor::{Action, Exit, Notice, Supervisor};
 const DEFAULT_SIZE: (u16, u16) = (80, 24);
 
 /// Runs the stack to the end, writing through `output`; returns procmux's exit code.
-pub fn supervise(stack: Stack, output: Output<Stdout>) -> Result<i32> {
+pub fn supervise(stack: Stack, mut output: Output<Stdout>) -> Result<i32> {
+    let poll = Poll::new().map_err(|e| Error::os("creating the poll instance", e))?;
+    // First: a second procmux for the same Procfile stops here, before it starts anything.
+    let control = match &stack.control {
+        Some(name) => match control::bind(name, poll.registry()) {
+            Ok(Bound::Listening(control)) => Some(control),
+            Ok(Bound::Taken(pid)) => {
+                let pid = pid.map_or(String::new(), |p| format!(" (pid {p})"));
+                return Err(Error::Usage(format!(
+                    "procmux is already running {}{pid}",
+                    stack.procfile
+                )));
+            }
+            Err(e) => {
+                return Err(Error::os(
+                    "opening the control socket (an abstract Unix socket; --control off does without)",
+                    e,
+                ));
+            }
+        },
+        None => None,
+    };
+    if control.is_some() {
+        output.keep_tail(stack.tail_bytes);
+    }
     let fd_limit = sys::raise_fd_limit();
     let cookie = tree::new_cookie();
     // Before procmux becomes a subreaper, so the detached watchdog is not adopted back.
     let watchdog = Watchdog::start(&cookie).ok();
     sys::become_subreaper().map_err(|e| Error::os("becoming a child subreaper", e))?;
-    let poll = Poll::new().map_err(|e| Error::os("creating the poll instance", e))?;
     let mut handled = vec![
         SIGINT, SIGTERM, SIGCHLD, SIGUSR1, SIGUSR2, SIGWINCH, SIGTSTP, SIGCONT,
     ];
@@ -102,6 +128,7 @@ pub fn supervise(stack: Stack, output: Output<Stdout>) -> Result<i32> {
         escapes: Escapes::new(watchdog),
         output_closed_seen: false,
         fd_limit,
+        control,
         stack,
         output,
         poll,
@@ -128,6 +155,8 @@ struct EventLoop {
     output_closed_seen: bool,
     /// The open-files limit procmux was started with, which children get back.
     fd_limit: Option<sys::FdLimit>,
+    /// The control channel, unless `--control off`.
+    control: Option<Control>,
 }
 
 impl EventLoop {
@@ -149,6 +178,12 @@ impl EventLoop {
                 match Token::from(event.token()) {
                     Token::Signals => signalled = true,
                     Token::Stream(index) => self.streams.queue(index),
+                    Token::Control => {
+                        if let Some(control) = &mut self.control {
+                            control.accept(self.poll.registry());
+                        }
+                    }
+                    Token::Client(slot) => self.serve(slot),
                     Token::Probe(instance) => {
                         if self.probes.on_event(instance, self.poll.registry()) {
                             let actions = self.supervisor.on_ready(instance, Instant::now());
@@ -183,6 +218,9 @@ impl EventLoop {
             }
             if self.supervisor.signalled().next().is_some() {
                 self.report_gone_groups();
+            }
+            if let Some(control) = &mut self.control {
+                control.feed(self.output.tail(), self.poll.registry());
             }
         }
         self.streams
@@ -283,6 +321,132 @@ impl EventLoop {
             self.escapes.found(&descendants);
             self.children.note_escaped_in(&descendants);
         }
+    }
+
+    /// A control client's connection is ready: read its request, if complete, and answer.
+    fn serve(&mut self, slot: usize) {
+        let Some(control) = &mut self.control else {
+            return;
+        };
+        let registry = self.poll.registry();
+        control.flush(slot, registry);
+        let Some(request) = control.read(slot, registry) else {
+            return;
+        };
+        let answer = self.answer(slot, request);
+        if let (Some(control), Some(answer)) = (&mut self.control, answer) {
+            control.answer(slot, answer.as_bytes(), self.poll.registry());
+        }
+    }
+
+    /// Carries out a control request; the text to answer, unless the client now follows.
+    fn answer(&mut self, slot: usize, request: Request) -> Option<String> {
+        let now = Instant::now();
+        let instances: Vec<(&str, usize)> = self
+            .stack
+            .instances
+            .iter()
+            .map(|i| (i.name.as_str(), i.number))
+            .collect();
+        let selected = |names: &[String]| control_names::select(names, &instances);
+        let error = |message: String| Some(format!("error\t{message}\n"));
+        match request {
+            Request::Pid => Some(format!("{}\n", std::process::id())),
+            Request::Status => Some(self.status_rows(now)),
+            Request::Stop(names) if names.is_empty() => {
+                if self.supervisor.is_stopping() {
+                    return error("the stack is already stopping".to_owned());
+                }
+                let actions = self.supervisor.stop_all(now);
+                self.execute(actions);
+                Some("stopping the stack\n".to_owned())
+            }
+            Request::Restart(names) | Request::Stop(names) if self.supervisor.is_stopping() => {
+                let _ = names;
+                error("the stack is stopping".to_owned())
+            }
+            Request::Restart(names) => match selected(&names) {
+                Ok(chosen) => {
+                    let mut text = String::new();
+                    for instance in chosen {
+                        let actions = self.supervisor.restart(instance, now);
+                        self.execute(actions);
+                        text.push_str(&format!(
+                            "restarting {}\n",
+                            self.stack.instances[instance].label()
+                        ));
+                    }
+                    Some(text)
+                }
+                Err(message) => error(message),
+            },
+            Request::Stop(names) => match selected(&names) {
+                Ok(chosen) => {
+                    let mut text = String::new();
+                    for instance in chosen {
+                        let actions = self.supervisor.stop(instance, now);
+                        self.execute(actions);
+                        text.push_str(&format!(
+                            "stopping {}\n",
+                            self.stack.instances[instance].label()
+                        ));
+                    }
+                    Some(text)
+                }
+                Err(message) => error(message),
+            },
+            Request::Logs { follow, names } => {
+                let chosen = if names.is_empty() {
+                    Vec::new()
+                } else {
+                    match selected(&names) {
+                        Ok(chosen) => chosen,
+                        Err(message) => return error(message),
+                    }
+                };
+                let control = self.control.as_mut()?;
+                let mut follower = Follower {
+                    instances: chosen,
+                    next: 0,
+                };
+                if follow {
+                    control.follow(slot, follower);
+                    None
+                } else {
+                    let tail = self.output.tail();
+                    let mut text = Vec::new();
+                    let (_, writes) = tail.since(0);
+                    for (number, owner, bytes) in writes {
+                        if follower.instances.is_empty()
+                            || owner.is_none_or(|i| follower.instances.contains(&i))
+                        {
+                            text.extend_from_slice(bytes);
+                        }
+                        follower.next = number + 1;
+                    }
+                    Some(String::from_utf8_lossy(&text).into_owned())
+                }
+            }
+        }
+    }
+
+    /// `procmux status`: one row per instance.
+    fn status_rows(&self, now: Instant) -> String {
+        let mut text = String::new();
+        for (index, spec) in self.stack.instances.iter().enumerate() {
+            let (state, since, restarts) = self.supervisor.status(index);
+            let row = crate::control::Row {
+                name: spec.label(),
+                pid: self.children.pid_of(index).map(Pid::as_raw),
+                state: state.to_string(),
+                uptime_ms: since.map(|s| now.saturating_duration_since(s).as_millis() as u64),
+                restarts,
+                port: spec.port,
+            };
+            text.push_str(&row.line());
+            text.push('\n');
+        }
+        text
     }
 
     /// Tells the supervisor about instances whose output matched their `ready = "log:…"`.

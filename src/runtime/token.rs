@@ -10,11 +10,17 @@ pub enum Token {
     Stream(usize),
     /// The connection of an instance's HTTP readiness probe.
     Probe(usize),
+    /// The control socket's listener: a client is connecting.
+    Control,
+    /// A control client's connection, by slot.
+    Client(usize),
 }
 
 const SIGNALS: usize = usize::MAX;
-/// Probes count down from here; streams count up from 0 (they never meet: each needs an fd).
+const CONTROL: usize = usize::MAX - 1;
+/// Each kind counts up from its base; they never meet (each needs an fd).
 const PROBES: usize = usize::MAX / 2;
+const CLIENTS: usize = usize::MAX / 4;
 
 impl From<Token> for mio::Token {
     fn from(token: Token) -> mio::Token {
@@ -22,6 +28,8 @@ impl From<Token> for mio::Token {
             Token::Signals => mio::Token(SIGNALS),
             Token::Stream(index) => mio::Token(index),
             Token::Probe(instance) => mio::Token(PROBES + instance),
+            Token::Control => mio::Token(CONTROL),
+            Token::Client(slot) => mio::Token(CLIENTS + slot),
         }
     }
 }
@@ -30,7 +38,9 @@ impl From<mio::Token> for Token {
     fn from(token: mio::Token) -> Token {
         match token.0 {
             SIGNALS => Token::Signals,
+            CONTROL => Token::Control,
             n if n >= PROBES => Token::Probe(n - PROBES),
+            n if n >= CLIENTS => Token::Client(n - CLIENTS),
             index => Token::Stream(index),
         }
     }
@@ -48,6 +58,9 @@ mod tests {
             Token::Stream(41),
             Token::Probe(0),
             Token::Probe(7),
+            Token::Control,
+            Token::Client(0),
+            Token::Client(63),
         ] {
             assert_eq!(Token::from(mio::Token::from(token)), token);
         }

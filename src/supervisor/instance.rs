@@ -63,6 +63,10 @@ pub(super) struct Instance {
     /// Consecutive quick exits, for the exponential delay.
     streak: u32,
     pub(super) stop: Stop,
+    /// How many times it started.
+    pub(super) starts: u32,
+    /// How its main process last ended.
+    pub(super) last_exit: Option<super::Exit>,
 }
 
 /// What the restart budget allows after an exit.
@@ -84,10 +88,13 @@ impl Instance {
             restarts: VecDeque::new(),
             streak: 0,
             stop: Stop::None,
+            starts: 0,
+            last_exit: None,
         }
     }
 
     pub(super) fn started(&mut self, now: Instant) {
+        self.starts += 1;
         self.life = Life::Running { since: now };
         self.started_at = Some(now);
         self.ready = false;

@@ -66,6 +66,40 @@ pub enum Action {
     Forward(Signal),
 }
 
+/// An instance's state as `procmux status` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Waiting for what it starts after.
+    Waiting,
+    /// Running, its readiness not seen yet.
+    Starting,
+    /// Running, and its readiness was seen.
+    Ready,
+    /// Running (it has no readiness to wait for).
+    Running,
+    BackingOff,
+    Stopping,
+    Stopped,
+    Exited(Exit),
+    GivenUp,
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            State::Waiting => f.write_str("waiting"),
+            State::Starting => f.write_str("starting"),
+            State::Ready => f.write_str("ready"),
+            State::Running => f.write_str("running"),
+            State::BackingOff => f.write_str("backing off"),
+            State::Stopping => f.write_str("stopping"),
+            State::Stopped => f.write_str("stopped"),
+            State::Exited(exit) => write!(f, "{exit}"),
+            State::GivenUp => f.write_str("given up"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Running,
@@ -214,6 +248,7 @@ impl Supervisor {
     /// Instance `i` exited (or could not start: `Exit::Code(127)`).
     pub fn on_exit(&mut self, i: usize, exit: Exit, now: Instant) -> Vec<Action> {
         let instance = &mut self.instances[i];
+        instance.last_exit = Some(exit);
         // Its main process is gone: if it is being stopped, the rest of its tree is next.
         let rest = match instance.stop {
             Stop::Signalled { .. } => vec![Action::StopEscaped(i, instance.policy.stop_signal)],
@@ -304,21 +339,23 @@ impl Supervisor {
                 .any(|w| w.life == Life::Waiting && w.after.contains(&i))
     }
 
+    /// The user asks the whole stack to stop (`procmux stop`): as SIGTERM would, exit 143.
+    pub fn stop_all(&mut self, now: Instant) -> Vec<Action> {
+        if self.phase != Phase::Running {
+            return Vec::new();
+        }
+        let mut actions = vec![Action::Notify(Notice::StopAsked)];
+        actions.extend(self.begin_shutdown(128 + Signal::SIGTERM as i32, now));
+        actions
+    }
+
     /// The user asks instance `i` to stop and stay stopped; the rest keeps running.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "the control channel's entry point")
-    )]
     pub fn stop(&mut self, i: usize, now: Instant) -> Vec<Action> {
         self.request_stop(i, Then::Stay, now)
     }
 
     /// The user asks instance `i` to stop and start again; the rest keeps running. The
     /// restart is not a crash: it costs no restart budget. A stopped instance just starts.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "the control channel's entry point")
-    )]
     pub fn restart(&mut self, i: usize, now: Instant) -> Vec<Action> {
         self.request_stop(i, Then::Restart, now)
     }
@@ -542,6 +579,31 @@ impl Supervisor {
             Phase::Killing { next_sweep, .. } => Some(next_sweep),
             Phase::Abandoned => None,
         }
+    }
+
+    /// Where instance `i` is, for `procmux status`: its state, when it last started, and how
+    /// many times it was started again.
+    pub fn status(&self, i: usize) -> (State, Option<Instant>, u32) {
+        let instance = &self.instances[i];
+        let reported = !matches!(instance.policy.ready, Ready::Started);
+        let state = match (instance.life, instance.stop) {
+            (_, Stop::Signalled { .. } | Stop::Pending) => State::Stopping,
+            (Life::Waiting, _) => State::Waiting,
+            (Life::Running { .. }, _) if !instance.ready => State::Starting,
+            (Life::Running { .. }, _) if reported => State::Ready,
+            (Life::Running { .. }, _) => State::Running,
+            (Life::BackingOff { .. }, _) => State::BackingOff,
+            (Life::Stopped, _) => State::Stopped,
+            (Life::GivenUp, _) => State::GivenUp,
+            (Life::Done, _) => match instance.last_exit {
+                Some(exit) => State::Exited(exit),
+                None => State::Stopped,
+            },
+        };
+        let since = matches!(instance.life, Life::Running { .. })
+            .then_some(instance.started_at)
+            .flatten();
+        (state, since, instance.starts.saturating_sub(1))
     }
 
     /// True once a shutdown started: procmux exits as soon as no descendant is left.

@@ -58,6 +58,8 @@ pub enum Notice {
     Stopping { instance: usize, signal: Signal },
     /// A stop that was asked for is complete: its group is empty.
     Stopped { instance: usize },
+    /// `procmux stop` started the shutdown.
+    StopAsked,
     /// A signal to procmux started the shutdown.
     SignalReceived { signal: Signal },
     /// A second SIGINT or SIGTERM during the shutdown: everything is killed at once.
@@ -88,7 +90,8 @@ impl Notice {
             | Notice::NotReady { instance, .. }
             | Notice::Stopping { instance, .. }
             | Notice::Stopped { instance } => Some(instance),
-            Notice::SignalReceived { .. }
+            Notice::StopAsked
+            | Notice::SignalReceived { .. }
             | Notice::SignalAgain { .. }
             | Notice::ShuttingDown
             | Notice::Killing { .. }

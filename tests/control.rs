@@ -1,0 +1,329 @@
+//! Talking to a running stack from another terminal: two real procmux processes, a server
+//! (`start`) and clients (`status`, `restart`, `stop`, `logs`), with real children.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use support::{App, Running, assert_all_gone};
+
+/// A Python another user may run (pyenv's shims live in root's home).
+const SYSTEM_PYTHON: &str = "/usr/bin/python3";
+
+const STACK: &str = "web: echo \"pid $$\"; exec sleep 1000\n\
+                     worker: echo \"pid $$\"; exec sleep 1000\n\
+                     clock: while :; do echo tick; sleep 0.2; done\n";
+
+/// Runs a client command in the app directory to its end (bounded): (code, stdout, stderr).
+fn client(app: &App, args: &[&str]) -> (i32, String, String) {
+    let done = app.procmux(args).run();
+    (done.code.unwrap_or(-1), done.text(), done.stderr)
+}
+
+/// The status table's rows: name → (pid, state).
+fn status(app: &App) -> Vec<(String, String, String)> {
+    let (code, text, stderr) = client(app, &["status"]);
+    assert_eq!(code, 0, "{stderr}");
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let cells: Vec<&str> = l.split("  ").filter(|c| !c.is_empty()).collect();
+            (
+                cells[0].trim().to_owned(),
+                cells[1].trim().to_owned(),
+                cells[2].trim().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < support::DEADLINE, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn started(app: &App) -> Running {
+    let running = app.start(&["--no-timestamp", "--pty", "never"]);
+    running.wait_for_count("pid ", 2);
+    running
+}
+
+#[test]
+fn status_in_text_and_json() {
+    let app = App::new(STACK);
+    let mut running = started(&app);
+    let pids = running.pids_after("pid");
+    let rows = status(&app);
+    let names: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(names, ["web.1", "worker.1", "clock.1"]);
+    assert!(rows.iter().all(|r| r.2 == "running"), "{rows:?}");
+    assert!(pids.iter().any(|p| p.to_string() == rows[0].1));
+
+    let (code, text, _) = client(&app, &["ps", "--json"]);
+    assert_eq!(code, 0);
+    let objects: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(objects.len(), 3);
+    assert_eq!(objects[1]["name"], "worker.1");
+    assert_eq!(objects[1]["state"], "running");
+    assert_eq!(objects[1]["port"], 5100);
+    assert!(objects[1]["pid"].as_i64().is_some());
+    running.signal(Signal::SIGTERM);
+    running.wait().exits_with(143);
+    assert_all_gone(&pids);
+}
+
+/// A restart changes only that instance's pid; the rest keeps running, the stack too, and
+/// its exit code is what stops it later, not the restart.
+#[test]
+fn restart_one_instance_and_stop_another() {
+    let app = App::new(STACK);
+    let running = started(&app);
+    let before = status(&app);
+    let (code, text, stderr) = client(&app, &["restart", "web"]);
+    assert_eq!((code, text.as_str()), (0, "restarting web.1\n"), "{stderr}");
+    running.wait_for_count("pid ", 3);
+    wait_until("web.1 running again", || status(&app)[0].2 == "running");
+    let after = status(&app);
+    assert_ne!(after[0].1, before[0].1, "web.1 has a new pid");
+    assert_eq!(after[1], before[1], "worker.1 untouched");
+    assert!(running.text().contains("web.1    | terminated by SIGTERM"));
+    assert!(!running.text().contains("sending SIGTERM to all"));
+
+    // Stop the worker: it stays stopped, the rest runs; a restart starts it again.
+    let (code, text, _) = client(&app, &["stop", "worker"]);
+    assert_eq!((code, text.as_str()), (0, "stopping worker.1\n"));
+    wait_until("worker.1 stopped", || status(&app)[1].2 == "stopped");
+    assert_eq!(status(&app)[0].2, "running");
+    let (code, _, _) = client(&app, &["restart", "work*"]);
+    assert_eq!(code, 0);
+    wait_until("worker.1 running again", || status(&app)[1].2 == "running");
+
+    // An unknown name is an error, and changes nothing.
+    let (code, _, stderr) = client(&app, &["restart", "nope"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no process named \"nope\""), "{stderr}");
+
+    // procmux stop: the whole stack, as SIGTERM would.
+    let (code, text, _) = client(&app, &["stop"]);
+    assert_eq!((code, text.as_str()), (0, "stopping the stack\n"));
+    let done = running.wait();
+    done.exits_with(143)
+        .shows(&["system   | stop asked for (procmux stop), starting shutdown"]);
+}
+
+/// `logs -f NAME` follows one process's lines (after the recent ones), not the others'.
+#[test]
+fn logs_follow_a_subset() {
+    let app = App::new(STACK);
+    let running = started(&app);
+    running.wait_for("clock.1  | tick");
+    let mut follower = Command::new(env!("CARGO_BIN_EXE_procmux"))
+        .args(["logs", "-f", "clock"])
+        .current_dir(app.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = follower.stdout.take().unwrap();
+    let lines = support::within_deadline(&mut follower, move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .take(8)
+            .collect::<Vec<String>>()
+    });
+    let _ = follower.kill();
+    let _ = follower.wait();
+    assert!(
+        lines.iter().any(|l| l.contains("clock.1  | tick")),
+        "{lines:?}"
+    );
+    assert!(lines.iter().all(|l| l.starts_with("clock.1")), "{lines:?}");
+
+    let (code, text, _) = client(&app, &["logs", "web"]);
+    assert_eq!(code, 0);
+    assert!(text.starts_with("web.1    | started with pid"), "{text}");
+    assert!(!text.contains("clock"), "{text}");
+    running.signal(Signal::SIGTERM);
+    running.wait().exits_with(143);
+}
+
+/// A second `start` of the same Procfile is refused, naming the running one's pid; with
+/// nothing running, a client says so.
+#[test]
+fn one_stack_per_procfile_and_a_clear_error_without_one() {
+    let app = App::new(STACK);
+    let (code, _, stderr) = client(&app, &["status"]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        stderr,
+        "procmux: error: no procmux is running for Procfile\n"
+    );
+    let running = started(&app);
+    let second = app.procmux(&["start"]).run();
+    assert_eq!(second.code, Some(2));
+    assert_eq!(
+        second.stderr,
+        format!(
+            "procmux: error: procmux is already running Procfile (pid {})\n",
+            running.pid()
+        )
+    );
+    assert_eq!(status(&app).len(), 3, "the first one is untouched");
+    // --control off: no channel, so a second stack may run (a different port base).
+    let third = app
+        .procmux(&[
+            "start",
+            "--control",
+            "off",
+            "-p",
+            "6000",
+            "-m",
+            "clock=0,worker=0",
+        ])
+        .spawn();
+    third.wait_for("pid ");
+    third.signal(Signal::SIGTERM);
+    third.wait().exits_with(143);
+    running.signal(Signal::SIGTERM);
+    running.wait().exits_with(143);
+}
+
+/// The socket is abstract (`@procmux/…` in /proc/net/unix: no file anywhere), and the server
+/// refuses a client of another user (checked with SO_PEERCRED), who gets no answer.
+#[test]
+fn the_channel_is_abstract_and_same_user_only() {
+    let app = App::new(STACK);
+    let running = started(&app);
+    let name = abstract_name_of(running.pid()).expect("procmux listens on an abstract socket");
+    assert!(name.starts_with("@procmux/"), "{name}");
+    let before: Vec<_> = std::fs::read_dir(app.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(!before.iter().any(|f| f.to_string_lossy().contains("sock")));
+    if nix::unistd::geteuid().is_root() && Command::new("setpriv").arg("--help").output().is_ok() {
+        let script = format!(
+            "import socket\n\
+             s = socket.socket(socket.AF_UNIX)\n\
+             s.settimeout(5)\n\
+             try:\n\
+             \x20   s.connect('\\0{}')\n\
+             \x20   s.sendall(b'status\\n')\n\
+             \x20   answer = s.recv(4096)\n\
+             except (ConnectionResetError, BrokenPipeError):\n\
+             \x20   answer = b''\n\
+             print('refused' if answer == b'' else repr(answer))\n",
+            &name[1..]
+        );
+        let output = Command::new("timeout")
+            .args([
+                "10",
+                "setpriv",
+                "--reuid",
+                "nobody",
+                "--regid",
+                "nogroup",
+                "--clear-groups",
+            ])
+            .args([SYSTEM_PYTHON, "-c", &script])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "refused\n",
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    running.signal(Signal::SIGTERM);
+    running.wait().exits_with(143);
+}
+
+/// The client refuses a server of another user that took the name first.
+#[test]
+fn a_server_of_another_user_is_refused() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to run a server as another user");
+        return;
+    }
+    let app = App::new(STACK);
+    // The name procmux computes: FNV-1a of uid, mount namespace, root and Procfile paths.
+    let script = "import os, socket, sys, time\n\
+        def fnv(data):\n\
+        \x20   h = 0xcbf29ce484222325\n\
+        \x20   for b in data:\n\
+        \x20       h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff\n\
+        \x20   return h\n\
+        root = os.path.realpath('.')\n\
+        key = (0).to_bytes(4, 'little') + os.readlink('/proc/self/ns/mnt').encode() + b'\\0' + root.encode() + b'\\0' + os.path.realpath('Procfile').encode() + b'\\0'\n\
+        name = 'procmux/%016x' % fnv(key)\n\
+        s = socket.socket(socket.AF_UNIX)\n\
+        s.bind('\\0' + name)\n\
+        s.listen()\n\
+        print('listening', flush=True)\n\
+        time.sleep(10)\n";
+    // As another user (the app directory is root's alone: the script comes inline).
+    let mut squatter = Command::new("timeout")
+        .args([
+            "15",
+            "setpriv",
+            "--reuid",
+            "nobody",
+            "--regid",
+            "nogroup",
+            "--clear-groups",
+        ])
+        .args([SYSTEM_PYTHON, "-c", script])
+        .current_dir(app.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    let stdout = squatter.stdout.take().unwrap();
+    let _ = BufReader::new(stdout).read_line(&mut ready);
+    assert_eq!(ready, "listening\n");
+    let (code, _, stderr) = client(&app, &["status"]);
+    let _ = squatter.kill();
+    let _ = squatter.wait();
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("the control socket is held by uid 65534"),
+        "{stderr}"
+    );
+}
+
+/// The abstract socket name procmux `pid` listens on, from /proc/net/unix.
+fn abstract_name_of(pid: nix::unistd::Pid) -> Option<String> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()?
+        .flatten()
+        .filter_map(|fd| {
+            let target = std::fs::read_link(fd.path()).ok()?;
+            let target = target.to_string_lossy().into_owned();
+            Some(
+                target
+                    .strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .to_owned(),
+            )
+        })
+        .collect();
+    let table = std::fs::read_to_string("/proc/net/unix").ok()?;
+    table.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let inode = fields.get(6)?;
+        let path = fields.get(7)?;
+        (inodes.iter().any(|i| i == inode) && path.starts_with('@')).then(|| path.to_string())
+    })
+}
