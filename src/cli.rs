@@ -65,6 +65,12 @@ pub enum Command {
     Stop(StopArgs),
     /// Print the running stack's recent lines, and with -f follow them
     Logs(LogsArgs),
+    /// Type into one instance of the running stack: a debugger, a REPL, a prompt
+    ///
+    /// Keys go to the instance's pty (for an instance on pipes: lines to its stdin), and its
+    /// output comes back unprefixed (it still goes to the main stream). The terminal's size
+    /// follows. Ctrl-] detaches; the terminal is restored on any exit.
+    Attach(AttachArgs),
     /// Print a shell completion script to stdout (it completes process names too)
     Completions {
         /// The shell to complete for
@@ -73,7 +79,10 @@ pub enum Command {
     /// Print the man page (roff) to stdout: procmux(1), or procmux-COMMAND(1)
     Man {
         /// A command whose page to print
-        #[arg(value_parser = ["start", "run", "check", "completions", "man"])]
+        #[arg(value_parser = [
+            "start", "run", "check", "status", "restart", "stop", "logs", "attach", "completions",
+            "man",
+        ])]
         command: Option<String>,
     },
     /// The process names of the Procfile, one per line (for completion scripts)
@@ -129,6 +138,17 @@ pub struct LogsArgs {
     /// Only these instances' lines (types, web.2, globs) [default: all]
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
+}
+
+/// `procmux attach NAME`.
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+
+    /// One instance: web.1, or a type that has one instance
+    #[arg(value_name = "NAME")]
+    pub name: String,
 }
 
 /// Where the app is: options shared by every subcommand that reads it.

@@ -97,6 +97,10 @@ fn execute(command: Command) -> Result<i32, Error> {
             };
             control::relay(&target.as_target(), &request)
         }
+        Command::Attach(args) => {
+            let target = config::load_control(&args.project, &host)?;
+            control::attach(&target.as_target(), &args.name, &runtime::terminal_size)
+        }
         Command::Completions { shell } => print_out(&manual::completions(shell)),
         Command::Man { command } => {
             let page = manual::page(command.as_deref())

@@ -15,11 +15,27 @@ use clap_complete::Shell;
 use crate::cli::Arguments;
 
 /// The subcommands with a page of their own, and its name.
-pub const PAGES: [&str; 5] = ["start", "run", "check", "completions", "man"];
-const PAGE_NAMES: [&str; 5] = [
+pub const PAGES: [&str; 10] = [
+    "start",
+    "run",
+    "check",
+    "status",
+    "restart",
+    "stop",
+    "logs",
+    "attach",
+    "completions",
+    "man",
+];
+const PAGE_NAMES: [&str; 10] = [
     "procmux-start",
     "procmux-run",
     "procmux-check",
+    "procmux-status",
+    "procmux-restart",
+    "procmux-stop",
+    "procmux-logs",
+    "procmux-attach",
     "procmux-completions",
     "procmux-man",
 ];
@@ -161,7 +177,9 @@ colour under \fB\-\-color auto\fR. \fBPORT\fR is the default base port. \fBCOLUM
 \fB\-f\fR, \fB\-e\fR, \fB\-\-config\fR). procmux writes no file.
 .SH "SEE ALSO"
 \fBprocmux\-start\fR(1), \fBprocmux\-run\fR(1), \fBprocmux\-check\fR(1),
-\fBprocmux\-completions\fR(1), \fBprocmux\-man\fR(1)
+\fBprocmux\-status\fR(1), \fBprocmux\-restart\fR(1), \fBprocmux\-stop\fR(1),
+\fBprocmux\-logs\fR(1), \fBprocmux\-attach\fR(1), \fBprocmux\-completions\fR(1),
+\fBprocmux\-man\fR(1)
 "#;
 
 /// The completion script for `shell`, offering the Procfile's process names where `start`

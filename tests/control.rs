@@ -327,3 +327,77 @@ fn abstract_name_of(pid: nix::unistd::Pid) -> Option<String> {
         (inodes.iter().any(|i| i == inode) && path.starts_with('@')).then(|| path.to_string())
     })
 }
+
+/// `procmux attach` drives a real `breakpoint()` session through a terminal: `p x` shows the
+/// value, `c` continues, and the session ends when the program does; what the debugger
+/// printed is in the main stream too.
+#[test]
+fn attach_to_a_debugger() {
+    let app = App::new("dbg: python3 debugged.py\nother: exec sleep 1000\n");
+    app.write(
+        "debugged.py",
+        "x = 42\nprint('waiting', flush=True)\nbreakpoint()\nprint('after', x)\n",
+    );
+    let running = app.start(&["--no-timestamp", "--pty", "always", "--may-exit", "dbg"]);
+    running.wait_for("(Pdb)");
+    let result = support::run_pty_driver(
+        &app,
+        r#"
+import pty
+pid, master = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "attach", "dbg"])
+if not wait_for(master, b"Ctrl-] detaches"):
+    fail()
+os.write(master, b"p x\r")
+if not wait_for(master, b"42"):
+    fail()
+os.write(master, b"c\r")
+if not wait_for(master, b"after 42"):
+    fail()
+if not wait_for(master, b"dbg.1 exited with code 0"):
+    fail()
+os.waitpid(pid, 0)
+"#,
+    );
+    result.unwrap();
+    let text = running.wait_for("| after 42");
+    assert!(text.contains("dbg.1   | 42"), "{text}");
+    running.signal(Signal::SIGTERM);
+    running.wait().exits_with(143);
+}
+
+/// `attach` to an instance on pipes sends lines to its stdin.
+#[test]
+fn attach_sends_lines_to_an_instance_on_pipes() {
+    let app = App::new("echo: python3 -u echo.py\n");
+    app.write(
+        "echo.py",
+        "import sys\nfor line in sys.stdin:\n    print('got', line.strip())\n",
+    );
+    let running = app.start(&["--no-timestamp", "--pty", "never"]);
+    running.wait_for("started with pid");
+    let mut client = Command::new(env!("CARGO_BIN_EXE_procmux"))
+        .args(["attach", "echo"])
+        .current_dir(app.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = client.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, b"hello\n").unwrap();
+    let stdout = client.stdout.take().unwrap();
+    let line = support::within_deadline(&mut client, move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    });
+    assert_eq!(line, "got hello\n");
+    drop(stdin);
+    let _ = client.kill();
+    let _ = client.wait();
+    running.wait_for("echo.1 | got hello");
+    running.signal(Signal::SIGTERM);
+    running.wait().exits_with(143);
+}

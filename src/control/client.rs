@@ -38,6 +38,11 @@ pub fn connect(name: &str) -> io::Result<Option<Client>> {
 }
 
 impl Client {
+    /// The connection itself, for a session that is more than one request.
+    pub fn into_stream(self) -> UnixStream {
+        self.stream
+    }
+
     /// Sends `request`, and returns the answer's lines as they come.
     pub fn ask(
         mut self,

@@ -17,12 +17,14 @@
 //! `logs -f`, keeps sending. An answer line starting `error\t` is an error. Status rows are
 //! tab-separated fields ([`Row`]).
 
+mod attach;
 mod client;
 mod commands;
 mod protocol;
 
 use std::path::Path;
 
+pub use self::attach::{Frame, attach, take_frames};
 pub use self::client::connect;
 pub use self::commands::{Target, relay, status};
 pub use self::protocol::{MAX_REQUEST, Request, Row, select};

@@ -19,6 +19,8 @@ pub enum Request {
         follow: bool,
         names: Vec<String>,
     },
+    /// An interactive session with one instance (see `procmux attach`).
+    Attach(String),
 }
 
 impl Request {
@@ -36,6 +38,7 @@ impl Request {
             Request::Restart(names) => with("restart", names),
             Request::Stop(names) => with("stop", names),
             Request::Logs { follow, names } => with(if *follow { "follow" } else { "logs" }, names),
+            Request::Attach(name) => format!("attach {name}"),
         }
     }
 
@@ -72,6 +75,10 @@ impl Request {
                 follow: true,
                 names,
             }),
+            "attach" => match &names[..] {
+                [name] => Ok(Request::Attach(name.clone())),
+                _ => Err("attach takes one name".to_owned()),
+            },
             _ => Err(format!("unknown request {verb:?}")),
         }
     }
@@ -202,6 +209,7 @@ mod tests {
                 follow: true,
                 names: vec!["web".into()],
             },
+            Request::Attach("web.2".into()),
         ];
         for request in requests {
             assert_eq!(Request::parse(&request.line()), Ok(request));
@@ -214,6 +222,8 @@ mod tests {
             "restart $(reboot)",
             "restart ../x/y",
             "stop a;b",
+            "attach",
+            "attach a b",
         ] {
             assert!(Request::parse(bad).is_err(), "{bad:?}");
         }

@@ -121,6 +121,11 @@ impl Children {
         }
     }
 
+    /// The write end of `instance`'s stdin pipe (an instance on pipes).
+    pub fn stdin_of(&self, instance: usize) -> Option<&OwnedFd> {
+        self.groups[instance].stdin.as_ref()
+    }
+
     /// The pid of `instance`'s main process, while it runs.
     pub fn pid_of(&self, instance: usize) -> Option<Pid> {
         self.by_pid

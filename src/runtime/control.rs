@@ -16,7 +16,7 @@ use mio::{Interest, Registry};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 
 use super::token::Token;
-use crate::control::{self, MAX_REQUEST, Request};
+use crate::control::{self, Frame, MAX_REQUEST, Request};
 use crate::output::Tail;
 
 /// Connections served at once; more are closed as they come.
@@ -47,6 +47,23 @@ struct Connection {
     done: bool,
     /// `logs -f`: instances whose lines it follows, and how far it got in the tail.
     follower: Option<Follower>,
+    /// `attach`: the instance whose session this is.
+    attached: Option<usize>,
+}
+
+/// What a connection brought.
+pub enum Incoming {
+    Request(Request),
+    /// Input for the attached instance.
+    Input(usize, Vec<u8>),
+    /// The attached client's terminal size.
+    Size {
+        instance: usize,
+        rows: u16,
+        cols: u16,
+    },
+    /// An attached client went away.
+    Detached(usize),
 }
 
 /// A `logs -f` client's place in the output's tail.
@@ -117,6 +134,7 @@ impl Control {
                 output: Vec::new(),
                 done: false,
                 follower: None,
+                attached: None,
             };
             if slot == self.clients.len() {
                 self.clients.push(Some(connection));
@@ -126,48 +144,113 @@ impl Control {
         }
     }
 
-    /// Reads from connection `slot`: its request, once the line is complete. A request that
-    /// is malformed or too long is answered with an error and the connection closed.
-    pub fn read(&mut self, slot: usize, registry: &Registry) -> Option<Request> {
-        let connection = self.clients.get_mut(slot)?.as_mut()?;
-        let mut buf = [0u8; 1024];
+    /// Reads from connection `slot`: its request once the line is complete, or an attached
+    /// session's input. A request that is malformed or too long is answered with an error
+    /// and the connection closed.
+    pub fn read(&mut self, slot: usize, registry: &Registry) -> Vec<Incoming> {
+        let mut incoming = Vec::new();
+        let Some(Some(connection)) = self.clients.get_mut(slot) else {
+            return incoming;
+        };
+        let mut buf = [0u8; 4096];
         loop {
             match connection.stream.read(&mut buf) {
-                Ok(0) => {
-                    self.close(slot, registry);
-                    return None;
+                Ok(0) => break,
+                Ok(n) if connection.attached.is_some() => {
+                    connection.input.extend_from_slice(&buf[..n]);
+                    let instance = connection.attached.unwrap_or_default();
+                    match control::take_frames(&mut connection.input, MAX_PENDING) {
+                        Ok(frames) => incoming.extend(frames.into_iter().map(|f| match f {
+                            Frame::Input(bytes) => Incoming::Input(instance, bytes),
+                            Frame::Size { rows, cols } => Incoming::Size {
+                                instance,
+                                rows,
+                                cols,
+                            },
+                        })),
+                        Err(_) => break,
+                    }
                 }
-                Ok(n) if connection.follower.is_some() || connection.done => {
-                    let _ = n; // nothing more is read from a client that was answered
-                }
+                // Nothing more is read from a client that was answered.
+                Ok(_) if connection.follower.is_some() || connection.done => {}
                 Ok(n) => {
                     connection.input.extend_from_slice(&buf[..n]);
                     if let Some(end) = connection.input.iter().position(|&b| b == b'\n') {
                         let line = String::from_utf8_lossy(&connection.input[..end]).into_owned();
-                        connection.input.clear();
-                        return match Request::parse(&line) {
-                            Ok(request) => Some(request),
+                        connection.input.drain(..=end);
+                        match Request::parse(&line) {
+                            Ok(request) => incoming.push(Incoming::Request(request)),
                             Err(message) => {
                                 self.answer(
                                     slot,
                                     format!("error\t{message}\n").as_bytes(),
                                     registry,
                                 );
-                                None
                             }
-                        };
+                        }
+                        return incoming;
                     }
                     if connection.input.len() > MAX_REQUEST {
                         self.answer(slot, b"error\trequest too long\n", registry);
-                        return None;
+                        return incoming;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return incoming,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    self.close(slot, registry);
-                    return None;
+                Err(_) => break,
+            }
+        }
+        // End of stream, an error, or a malformed session: closed.
+        if let Some(instance) = self.close(slot, registry) {
+            incoming.push(Incoming::Detached(instance));
+        }
+        incoming
+    }
+
+    /// Makes connection `slot` a session with `instance`, telling the client how to talk
+    /// (`ok pty`: keys; `ok pipe`: lines).
+    pub fn attach(&mut self, slot: usize, instance: usize, pty: bool, registry: &Registry) {
+        if let Some(Some(connection)) = self.clients.get_mut(slot) {
+            connection.attached = Some(instance);
+            let answer: &[u8] = if pty { b"ok pty\n" } else { b"ok pipe\n" };
+            connection.output.extend_from_slice(answer);
+        }
+        self.flush(slot, registry);
+    }
+
+    /// True while some client is attached to `instance`.
+    pub fn is_attached(&self, instance: usize) -> bool {
+        self.clients
+            .iter()
+            .flatten()
+            .any(|c| c.attached == Some(instance))
+    }
+
+    /// Sends `instance`'s raw output to the clients attached to it (what does not fit their
+    /// buffer is dropped: a slow client never slows the stack).
+    pub fn mirror(&mut self, instance: usize, bytes: &[u8], registry: &Registry) {
+        for slot in 0..self.clients.len() {
+            if let Some(Some(connection)) = self.clients.get_mut(slot)
+                && connection.attached == Some(instance)
+            {
+                if connection.output.len() + bytes.len() <= MAX_PENDING {
+                    connection.output.extend_from_slice(bytes);
                 }
+                self.flush(slot, registry);
+            }
+        }
+    }
+
+    /// `instance` exited: its sessions end, with `message`.
+    pub fn end_sessions(&mut self, instance: usize, message: &str, registry: &Registry) {
+        for slot in 0..self.clients.len() {
+            if let Some(Some(connection)) = self.clients.get_mut(slot)
+                && connection.attached == Some(instance)
+            {
+                connection.output.extend_from_slice(message.as_bytes());
+                connection.attached = None;
+                connection.done = true;
+                self.flush(slot, registry);
             }
         }
     }
@@ -204,12 +287,15 @@ impl Control {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(_) => {
-                    self.close(slot, registry);
-                    return;
+                    // A reader gone: its session (if any) ends when its next read says so.
+                    connection.output.clear();
+                    connection.done = true;
+                    connection.attached = None;
+                    break;
                 }
             }
         }
-        if connection.done && connection.follower.is_none() {
+        if connection.done && connection.follower.is_none() && connection.attached.is_none() {
             self.close(slot, registry);
         }
     }
@@ -246,9 +332,10 @@ impl Control {
         }
     }
 
-    fn close(&mut self, slot: usize, registry: &Registry) {
-        if let Some(mut connection) = self.clients.get_mut(slot).and_then(Option::take) {
-            let _ = registry.deregister(&mut connection.stream);
-        }
+    /// Closes connection `slot`; the instance it was attached to, if any.
+    fn close(&mut self, slot: usize, registry: &Registry) -> Option<usize> {
+        let mut connection = self.clients.get_mut(slot).and_then(Option::take)?;
+        let _ = registry.deregister(&mut connection.stream);
+        connection.attached
     }
 }

@@ -61,7 +61,7 @@ use signal_hook::consts::{
 use signal_hook_mio::v1_0::Signals;
 
 use self::children::Children;
-use self::control::{Bound, Control, Follower};
+use self::control::{Bound, Control, Follower, Incoming};
 use self::escapes::Escapes;
 use self::probes::Probes;
 use self::spawn::{Launch, Wiring};
@@ -73,6 +73,11 @@ use crate::control::{self as control_names, Request};
 use crate::error::{Error, Result};
 use crate::output::{Closed, Output, Stdout};
 use crate::supervisor::{Action, Exit, Notice, Supervisor};
+
+/// The size (rows, columns) of the terminal on stdin, if it is one (for `procmux attach`).
+pub fn terminal_size() -> Option<(u16, u16)> {
+    sys::terminal_size()
+}
 
 /// A pty's size when procmux's stdout is not a terminal and `COLUMNS`/`LINES` are not set.
 const DEFAULT_SIZE: (u16, u16) = (80, 24);
@@ -220,7 +225,10 @@ impl EventLoop {
                 self.report_gone_groups();
             }
             if let Some(control) = &mut self.control {
-                control.feed(self.output.tail(), self.poll.registry());
+                let registry = self.poll.registry();
+                control.feed(self.output.tail(), registry);
+                self.streams
+                    .take_mirrored(|instance, bytes| control.mirror(instance, bytes, registry));
             }
         }
         self.streams
@@ -288,6 +296,15 @@ impl EventLoop {
     fn on_exit(&mut self, instance: usize, pid: Pid, exit: Exit) {
         self.streams
             .drain_instance(instance, &mut self.output, self.poll.registry());
+        if let Some(control) = &mut self.control {
+            let registry = self.poll.registry();
+            self.streams
+                .take_mirrored(|i, bytes| control.mirror(i, bytes, registry));
+            let label = self.stack.instances[instance].label();
+            let message = format!("\r\nprocmux: {label} {exit}\r\n");
+            control.end_sessions(instance, &message, registry);
+            self.streams.set_mirror(instance, false);
+        }
         self.output.notice(&Notice::Exited {
             instance,
             pid,
@@ -323,19 +340,69 @@ impl EventLoop {
         }
     }
 
-    /// A control client's connection is ready: read its request, if complete, and answer.
+    /// A control client's connection is ready: read its request (and answer it) or an
+    /// attached session's input.
     fn serve(&mut self, slot: usize) {
         let Some(control) = &mut self.control else {
             return;
         };
         let registry = self.poll.registry();
         control.flush(slot, registry);
-        let Some(request) = control.read(slot, registry) else {
-            return;
-        };
-        let answer = self.answer(slot, request);
-        if let (Some(control), Some(answer)) = (&mut self.control, answer) {
-            control.answer(slot, answer.as_bytes(), self.poll.registry());
+        for incoming in control.read(slot, registry) {
+            match incoming {
+                Incoming::Request(request) => {
+                    let answer = self.answer(slot, request);
+                    if let (Some(control), Some(answer)) = (&mut self.control, answer) {
+                        control.answer(slot, answer.as_bytes(), self.poll.registry());
+                    }
+                }
+                Incoming::Input(instance, bytes) => self.send_input(instance, &bytes),
+                Incoming::Size {
+                    instance,
+                    rows,
+                    cols,
+                } => {
+                    if let Some(pty) = self.streams.pty_of(instance) {
+                        let size = Winsize {
+                            ws_row: rows,
+                            ws_col: cols,
+                            ws_xpixel: 0,
+                            ws_ypixel: 0,
+                        };
+                        let _ = sys::set_window_size(pty, &size);
+                    }
+                }
+                Incoming::Detached(instance) => {
+                    let still = self
+                        .control
+                        .as_ref()
+                        .is_some_and(|c| c.is_attached(instance));
+                    if !still {
+                        self.streams.set_mirror(instance, false);
+                        self.resize_ptys();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes input for `instance`: to its pty, or its stdin pipe. What the child does not
+    /// take now (its buffer is full) is dropped rather than stall the loop.
+    fn send_input(&mut self, instance: usize, bytes: &[u8]) {
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let written = match self.streams.pty_of(instance) {
+                Some(pty) => nix::unistd::write(pty, rest),
+                None => match self.children.stdin_of(instance) {
+                    Some(stdin) => nix::unistd::write(stdin, rest),
+                    None => return,
+                },
+            };
+            match written {
+                Ok(n) if n > 0 => rest = &rest[n..],
+                Err(nix::errno::Errno::EINTR) => {}
+                _ => return,
+            }
         }
     }
 
@@ -395,6 +462,24 @@ impl EventLoop {
                 }
                 Err(message) => error(message),
             },
+            Request::Attach(name) => {
+                let chosen = match selected(std::slice::from_ref(&name)) {
+                    Ok(chosen) => chosen,
+                    Err(message) => return error(message),
+                };
+                let [instance] = chosen[..] else {
+                    let labels: Vec<String> = chosen
+                        .iter()
+                        .map(|&i| self.stack.instances[i].label())
+                        .collect();
+                    return error(format!("attach takes one instance: {}", labels.join(", ")));
+                };
+                let pty = self.stack.type_of(instance).pty;
+                self.streams.set_mirror(instance, true);
+                let control = self.control.as_mut()?;
+                control.attach(slot, instance, pty, self.poll.registry());
+                None
+            }
             Request::Logs { follow, names } => {
                 let chosen = if names.is_empty() {
                     Vec::new()

@@ -46,6 +46,8 @@ pub struct Source {
     pub queued: bool,
     /// The partial line is being redrawn with `\r` (a progress bar).
     overwritten: bool,
+    /// Raw bytes read, kept for a client attached to the instance (`procmux attach`).
+    pub mirror: Option<Vec<u8>>,
 }
 
 impl Source {
@@ -62,6 +64,7 @@ impl Source {
             flush_at: None,
             queued: false,
             overwritten: false,
+            mirror: None,
         }
     }
 
@@ -114,6 +117,9 @@ impl Source {
                 Ok(0) => return Pump::Closed,
                 Ok(n) => {
                     self.bytes_read += n as u64;
+                    if let Some(mirror) = &mut self.mirror {
+                        mirror.extend_from_slice(&scratch[held..held + n]);
+                    }
                     let lines = self.buffer.split(scratch, held, n);
                     if !lines.is_empty() {
                         self.overwritten = false;

@@ -135,7 +135,11 @@ fn output_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 /// A pipe for a child's stdin: (read end for the child, write end for procmux). Neither end
 /// leaks into other children (`O_CLOEXEC`; std dups the read end onto the child's fd 0).
 fn input_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    Ok(pipe2(OFlag::O_CLOEXEC)?)
+    let (reader, writer) = pipe2(OFlag::O_CLOEXEC)?;
+    // procmux's end only (a pipe's ends are separate open files): input for a child that
+    // does not read waits in procmux, never blocks it.
+    sys::set_nonblocking(&writer)?;
+    Ok((reader, writer))
 }
 
 /// A pty pair sized `size`, the master non-blocking, the slave's output processing off (no

@@ -52,6 +52,8 @@ pub struct Streams {
     spare: Vec<usize>,
     /// The read buffer every stream is read into.
     scratch: ReadBuffer,
+    /// Per instance: a client is attached, so its raw output is kept for it.
+    mirrored: Vec<bool>,
 }
 
 impl Streams {
@@ -63,6 +65,7 @@ impl Streams {
             readable: Vec::new(),
             spare: Vec::new(),
             scratch: ReadBuffer::new(READ_SIZE, MAX_LINE),
+            mirrored: vec![false; instances],
         }
     }
 
@@ -90,7 +93,10 @@ impl Streams {
             .unwrap_or(self.sources.len());
         let mut pipe = Receiver::from(fd);
         registry.register(&mut pipe, Token::Stream(index).into(), Interest::READABLE)?;
-        let source = Source::new(instance, pipe, prefix, quiet);
+        let mut source = Source::new(instance, pipe, prefix, quiet);
+        if self.mirrored[instance] {
+            source.mirror = Some(Vec::new());
+        }
         if index == self.sources.len() {
             self.sources.push(source);
         } else {
@@ -214,6 +220,31 @@ impl Streams {
             source.matched = false;
             source.instance
         })
+    }
+
+    /// Keeps (or stops keeping) `instance`'s raw output for an attached client.
+    pub fn set_mirror(&mut self, instance: usize, on: bool) {
+        self.mirrored[instance] = on;
+        for &index in &self.of_instance[instance] {
+            self.sources[index].mirror = on.then(Vec::new);
+        }
+    }
+
+    /// Hands out the raw output kept for attached clients since the last call.
+    pub fn take_mirrored(&mut self, mut deliver: impl FnMut(usize, &[u8])) {
+        for source in &mut self.sources {
+            if let Some(mirror) = &mut source.mirror
+                && !mirror.is_empty()
+            {
+                deliver(source.instance, mirror);
+                mirror.clear();
+            }
+        }
+    }
+
+    /// Where input for `instance` goes when it has a pty: its master.
+    pub fn pty_of(&self, instance: usize) -> Option<&Receiver> {
+        self.pty_of[instance].and_then(|index| self.sources[index].pipe())
     }
 
     /// The pty masters of running instances.

@@ -157,6 +157,11 @@ pub fn window_size(fd: impl AsFd) -> Option<nix::pty::Winsize> {
     (result == 0 && size.ws_col > 0).then_some(size)
 }
 
+/// The size (rows, columns) of the terminal on stdin, if it is one.
+pub fn terminal_size() -> Option<(u16, u16)> {
+    window_size(std::io::stdin()).map(|s| (s.ws_row, s.ws_col))
+}
+
 /// Sets the window size of the pty whose master is `fd`; the kernel sends SIGWINCH to the
 /// pty's foreground process group.
 pub fn set_window_size(fd: impl AsFd, size: &nix::pty::Winsize) -> io::Result<()> {
