@@ -43,7 +43,7 @@ pub struct Arguments {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start the processes (all types, or the NAMEs given) and stream their output
-    Start(StartArgs),
+    Start(Box<StartArgs>),
     /// Run one command in the app's environment, in the foreground
     ///
     /// The command gets the environment `start` would give it (env files, PORT, PS=run.1), the
@@ -285,6 +285,10 @@ pub struct StartArgs {
     )]
     pub exit_code_from: Option<String>,
 
+    /// Send what is typed into procmux's terminal to this instance (web, or web.2), line by line
+    #[arg(long = "stdin", value_name = "NAME", env = "PROCMUX_STDIN")]
+    pub stdin: Option<String>,
+
     /// The control channel that status, restart, stop and logs talk to (an abstract socket:
     /// no file) [default: on]
     #[arg(long = "control", value_name = "WHEN", env = "PROCMUX_CONTROL")]
@@ -326,6 +330,7 @@ impl StartArgs {
             restart: Vec::new(),
             restart_on_failure: Vec::new(),
             exit_code_from: None,
+            stdin: None,
             control: None,
             tail_kib: None,
             no_deps: false,

@@ -401,3 +401,50 @@ fn attach_sends_lines_to_an_instance_on_pipes() {
     running.signal(Signal::SIGTERM);
     running.wait().exits_with(143);
 }
+
+/// `--stdin NAME`: what is typed into procmux's own stdin goes to that instance.
+#[test]
+fn stdin_goes_to_the_named_instance() {
+    let app = App::new("echo: python3 -u echo.py\nother: exec sleep 1000\n");
+    app.write(
+        "echo.py",
+        "import sys\nfor line in sys.stdin:\n    print('got', line.strip())\n",
+    );
+    let running = app
+        .procmux(&[
+            "start",
+            "--no-timestamp",
+            "--pty",
+            "never",
+            "--stdin",
+            "echo",
+        ])
+        .stdin_bytes(b"hello\nworld\n")
+        .spawn();
+    running.wait_for("echo.1  | got world");
+    assert!(running.text().contains("echo.1  | got hello"));
+    running.signal(Signal::SIGTERM);
+    running.wait().exits_with(143);
+}
+
+/// An instance on a pty that sits at a prompt, with procmux's stdin a terminal: one system
+/// line says how to reach it.
+#[test]
+fn a_prompt_nobody_can_answer_gets_a_hint() {
+    let app = App::new("ask: printf 'name? '; exec sleep 1000\n");
+    let result = support::run_pty_driver(
+        &app,
+        r#"
+import pty
+pid, master = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "start", "--no-timestamp", "--color", "never"])
+ok = wait_for(master, b"ask.1 is waiting for input: run 'procmux attach ask' in another terminal")
+os.kill(pid, signal.SIGTERM)
+os.waitpid(pid, 0)
+if not ok or seen.count(b"waiting for input") != 1:
+    fail()
+"#,
+    );
+    result.unwrap();
+}

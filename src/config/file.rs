@@ -66,6 +66,8 @@ pub struct ProcessConfig {
     pub quiet: Option<bool>,
     /// Give this process a pty (`true`) or pipes (`false`), whatever `--pty` says.
     pub pty: Option<bool>,
+    /// Send what is typed into procmux's terminal to this process (its first instance).
+    pub stdin: Option<bool>,
     /// `"stop-all"`, `"ignore"`, `"restart"` or `"restart-on-failure"`.
     pub on_exit: Option<Spanned<String>>,
     /// Seconds before the first restart; doubles with each quick exit.

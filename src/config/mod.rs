@@ -174,7 +174,9 @@ pub fn resolve_start(
         .tail_kib
         .or(settings.and_then(|s| s.tail_kib))
         .unwrap_or(DEFAULT_TAIL_KIB);
+    let stdin = resolve_stdin(&project, args.stdin.as_deref(), &instances)?;
     let stack = Stack {
+        stdin,
         procfile: project.procfile_name.clone(),
         control,
         tail_bytes: tail_kib.saturating_mul(1024),
@@ -187,6 +189,46 @@ pub fn resolve_start(
         color_hint,
     };
     Ok((stack, style))
+}
+
+/// `--stdin NAME` (a type: its first instance; or `web.2`), else the file's
+/// `[process.NAME] stdin = true`.
+fn resolve_stdin(
+    project: &Project,
+    flag: Option<&str>,
+    instances: &[InstanceSpec],
+) -> Result<Option<usize>> {
+    let find = |name: &str| {
+        instances
+            .iter()
+            .position(|i| i.name == name || i.label() == name)
+    };
+    if let Some(name) = flag {
+        return find(name).map(Some).ok_or_else(|| {
+            let kind = name.rsplit_once('.').map_or(name, |(kind, _)| kind);
+            match project.procfile.position(kind) {
+                Some(_) => Error::Usage(format!("--stdin {name}: the formation runs no {name}")),
+                None => project.unknown_name(kind, "--stdin: "),
+            }
+        });
+    }
+    let Some(file) = &project.file else {
+        return Ok(None);
+    };
+    let marked: Vec<_> = file
+        .config
+        .process
+        .iter()
+        .filter(|(_, p)| p.stdin == Some(true))
+        .collect();
+    match marked[..] {
+        [] => Ok(None),
+        [(name, _)] => Ok(find(name.get_ref())),
+        [_, (second, _), ..] => Err(file.error_at(
+            second.span(),
+            "stdin: only one process can read procmux's terminal",
+        )),
+    }
 }
 
 /// Colour, timestamps, format and label width, from the flags, the file and the host.
@@ -409,7 +451,7 @@ mod tests {
     fn start_args(line: &[&str]) -> StartArgs {
         let args = ["procmux", "start"].into_iter().chain(line.iter().copied());
         match Arguments::try_parse_from(args).unwrap().command {
-            Command::Start(args) => args,
+            Command::Start(args) => *args,
             _ => unreachable!(),
         }
     }

@@ -15,6 +15,8 @@ pub struct Stack {
     pub control: Option<String>,
     /// Bytes of recent output kept for `procmux logs`.
     pub tail_bytes: usize,
+    /// `--stdin NAME`: the instance that gets what is typed into procmux's terminal.
+    pub stdin: Option<usize>,
     /// Working directory of every process.
     pub root: PathBuf,
     /// Variables from the env files, each key once, later files winning; overlaid on the

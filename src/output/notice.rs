@@ -56,6 +56,11 @@ pub(super) fn text(notice: &Notice, names: &Names<'_>, out: &mut Vec<u8>) -> io:
             "{}: /bin/sh passes no variable named {names} to a command that is not one simple command",
             label(*instance)
         ),
+        Notice::WaitingForInput { instance, name } => write!(
+            out,
+            "{} is waiting for input: run 'procmux attach {name}' in another terminal",
+            label(*instance)
+        ),
         Notice::Ready { instance } => write!(out, "{} is ready", label(*instance)),
         Notice::MayExit { instance, exit } => write!(
             out,
@@ -125,6 +130,7 @@ fn kind(notice: &Notice) -> &'static str {
         Notice::Exited { .. } => "exited",
         Notice::FailedToStart { .. } => "failed",
         Notice::NotWaiting { .. } => "not_waiting",
+        Notice::WaitingForInput { .. } => "waiting_for_input",
         Notice::NamesDropped { .. } => "names_dropped",
         Notice::Ready { .. } => "ready",
         Notice::MayExit { .. } => "may_exit",
@@ -205,6 +211,7 @@ pub(super) fn json_fields(notice: &Notice, names: &Names<'_>, out: &mut Vec<u8>)
             Ok(())
         }
         Notice::FailedToStart { .. }
+        | Notice::WaitingForInput { .. }
         | Notice::Ready { .. }
         | Notice::WillNotBeReady { .. }
         | Notice::Stopped { .. }

@@ -35,6 +35,7 @@ mod children;
 mod control;
 mod escapes;
 pub mod foreground;
+mod input;
 mod line_buffer;
 mod probes;
 mod procfs;
@@ -63,6 +64,7 @@ use signal_hook_mio::v1_0::Signals;
 use self::children::Children;
 use self::control::{Bound, Control, Follower, Incoming};
 use self::escapes::Escapes;
+use self::input::Input;
 use self::probes::Probes;
 use self::spawn::{Launch, Wiring};
 use self::streams::Streams;
@@ -125,6 +127,8 @@ pub fn supervise(stack: Stack, mut output: Output<Stdout>) -> Result<i32> {
     poll.registry()
         .register(&mut signals, Token::Signals.into(), Interest::READABLE)
         .map_err(|e| Error::os("registering signals", e))?;
+    let input = Input::new(stack.stdin, stack.instances.len(), poll.registry())
+        .map_err(|e| Error::os("reading stdin (--stdin)", e))?;
     let mut event_loop = EventLoop {
         supervisor: Supervisor::new(&stack),
         streams: Streams::new(stack.instances.len()),
@@ -134,6 +138,7 @@ pub fn supervise(stack: Stack, mut output: Output<Stdout>) -> Result<i32> {
         output_closed_seen: false,
         fd_limit,
         control,
+        input,
         stack,
         output,
         poll,
@@ -162,6 +167,8 @@ struct EventLoop {
     fd_limit: Option<sys::FdLimit>,
     /// The control channel, unless `--control off`.
     control: Option<Control>,
+    /// procmux's own stdin: `--stdin NAME`, and prompt hints.
+    input: Input,
 }
 
 impl EventLoop {
@@ -189,6 +196,14 @@ impl EventLoop {
                         }
                     }
                     Token::Client(slot) => self.serve(slot),
+                    Token::Stdin => {
+                        let bytes = self.input.read(self.poll.registry());
+                        if let Some(target) = self.input.target
+                            && !bytes.is_empty()
+                        {
+                            self.send_input(target, &bytes);
+                        }
+                    }
                     Token::Probe(instance) => {
                         if self.probes.on_event(instance, self.poll.registry()) {
                             let actions = self.supervisor.on_ready(instance, Instant::now());
@@ -315,8 +330,22 @@ impl EventLoop {
     }
 
     fn run_timers(&mut self, now: Instant) {
-        self.streams
+        let prompts = self
+            .streams
             .flush_idle(now, &mut self.output, self.poll.registry());
+        for instance in prompts {
+            let kind = self.stack.type_of(instance);
+            if self.control.is_some() && self.input.should_hint(instance, kind.pty) {
+                let spec = &self.stack.instances[instance];
+                let name = if kind.count == 1 {
+                    spec.name.clone()
+                } else {
+                    spec.label()
+                };
+                self.output
+                    .notice(&Notice::WaitingForInput { instance, name });
+            }
+        }
         if self.supervisor.deadline().is_some_and(|due| due <= now) {
             let actions = self.supervisor.on_tick(now);
             self.execute(actions);

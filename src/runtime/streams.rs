@@ -176,7 +176,14 @@ impl Streams {
     }
 
     /// Prints partial lines that stayed idle until their flush time.
-    pub fn flush_idle(&mut self, now: Instant, output: &mut Output<Stdout>, registry: &Registry) {
+    /// Returns the instances whose partial line was printed as an idle prompt.
+    pub fn flush_idle(
+        &mut self,
+        now: Instant,
+        output: &mut Output<Stdout>,
+        registry: &Registry,
+    ) -> Vec<usize> {
+        let mut prompts = Vec::new();
         for index in 0..self.sources.len() {
             let source = &mut self.sources[index];
             if source.flush_at.is_none_or(|due| due > now) {
@@ -197,7 +204,10 @@ impl Streams {
                     source.show_progress(output);
                     self.queue(index);
                 }
-                Pump::Drained if source.bytes_read() == before => source.flush_partial(output),
+                Pump::Drained if source.bytes_read() == before => {
+                    source.flush_partial(output);
+                    prompts.push(source.instance);
+                }
                 Pump::Drained => schedule_flush(source, now, progress),
                 Pump::More => {
                     schedule_flush(source, now, progress);
@@ -205,6 +215,7 @@ impl Streams {
                 }
             }
         }
+        prompts
     }
 
     /// Looks for `pattern` in `instance`'s lines from now on (`ready = "log:…"`).

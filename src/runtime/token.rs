@@ -14,10 +14,13 @@ pub enum Token {
     Control,
     /// A control client's connection, by slot.
     Client(usize),
+    /// procmux's own stdin (`--stdin NAME`).
+    Stdin,
 }
 
 const SIGNALS: usize = usize::MAX;
 const CONTROL: usize = usize::MAX - 1;
+const STDIN: usize = usize::MAX - 2;
 /// Each kind counts up from its base; they never meet (each needs an fd).
 const PROBES: usize = usize::MAX / 2;
 const CLIENTS: usize = usize::MAX / 4;
@@ -30,6 +33,7 @@ impl From<Token> for mio::Token {
             Token::Probe(instance) => mio::Token(PROBES + instance),
             Token::Control => mio::Token(CONTROL),
             Token::Client(slot) => mio::Token(CLIENTS + slot),
+            Token::Stdin => mio::Token(STDIN),
         }
     }
 }
@@ -39,6 +43,7 @@ impl From<mio::Token> for Token {
         match token.0 {
             SIGNALS => Token::Signals,
             CONTROL => Token::Control,
+            STDIN => Token::Stdin,
             n if n >= PROBES => Token::Probe(n - PROBES),
             n if n >= CLIENTS => Token::Client(n - CLIENTS),
             index => Token::Stream(index),
@@ -59,6 +64,7 @@ mod tests {
             Token::Probe(0),
             Token::Probe(7),
             Token::Control,
+            Token::Stdin,
             Token::Client(0),
             Token::Client(63),
         ] {

@@ -54,6 +54,8 @@ pub enum Notice {
     WillNotBeReady { instance: usize },
     /// Not ready within its `ready_timeout`.
     NotReady { instance: usize, timeout: Duration },
+    /// It sits at a prompt (an idle partial line on its pty) nobody here can answer.
+    WaitingForInput { instance: usize, name: String },
     /// A stop was asked for (`procmux stop`, `restart`): its stop signal was sent.
     Stopping { instance: usize, signal: Signal },
     /// A stop that was asked for is complete: its group is empty.
@@ -80,6 +82,7 @@ impl Notice {
             | Notice::Exited { instance, .. }
             | Notice::FailedToStart { instance, .. }
             | Notice::NotWaiting { instance, .. }
+            | Notice::WaitingForInput { instance, .. }
             | Notice::NamesDropped { instance, .. }
             | Notice::Ready { instance }
             | Notice::MayExit { instance, .. }

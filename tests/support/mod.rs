@@ -80,12 +80,17 @@ impl App {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        Procmux { command }
+        Procmux {
+            command,
+            stdin: None,
+        }
     }
 }
 
 pub struct Procmux {
     command: Command,
+    /// Bytes for a piped stdin.
+    stdin: Option<Vec<u8>>,
 }
 
 impl Procmux {
@@ -99,6 +104,13 @@ impl Procmux {
         self
     }
 
+    /// procmux's stdin is a pipe the test writes `bytes` into, and keeps open.
+    pub fn stdin_bytes(mut self, bytes: &[u8]) -> Procmux {
+        self.command.stdin(Stdio::piped());
+        self.stdin = Some(bytes.to_vec());
+        self
+    }
+
     /// procmux's stdout goes to `file` instead of the test (`/dev/full`, say).
     pub fn stdout_to(mut self, file: fs::File) -> Procmux {
         self.command.stdout(file);
@@ -107,6 +119,14 @@ impl Procmux {
 
     pub fn spawn(mut self) -> Running {
         let mut child = self.command.spawn().expect("spawn procmux");
+        let stdin = match (self.stdin.take(), child.stdin.take()) {
+            (Some(bytes), Some(mut pipe)) => {
+                use std::io::Write;
+                pipe.write_all(&bytes).expect("write procmux's stdin");
+                Some(pipe)
+            }
+            _ => None,
+        };
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let (done_tx, done) = mpsc::channel();
         let stdout_pipe = child.stdout.take();
@@ -130,6 +150,7 @@ impl Procmux {
             stderr,
             stdout_done: done,
             pids: Vec::new(),
+            _stdin: stdin,
         }
     }
 
@@ -197,6 +218,8 @@ pub struct Running {
     stdout_done: Receiver<()>,
     /// Pids the test learned about, killed on drop if still alive.
     pids: Vec<Pid>,
+    /// procmux's stdin, held open.
+    _stdin: Option<std::process::ChildStdin>,
 }
 
 impl Running {
