@@ -285,6 +285,15 @@ pub struct StartArgs {
     )]
     pub exit_code_from: Option<String>,
 
+    /// Restart NAME when a file matching GLOB (relative to the root) changes; repeatable
+    #[arg(
+        long = "watch",
+        value_name = "NAME=GLOB",
+        env = "PROCMUX_WATCH",
+        value_delimiter = ','
+    )]
+    pub watch: Vec<String>,
+
     /// Send what is typed into procmux's terminal to this instance (web, or web.2), line by line
     #[arg(long = "stdin", value_name = "NAME", env = "PROCMUX_STDIN")]
     pub stdin: Option<String>,
@@ -330,6 +339,7 @@ impl StartArgs {
             restart: Vec::new(),
             restart_on_failure: Vec::new(),
             exit_code_from: None,
+            watch: Vec::new(),
             stdin: None,
             control: None,
             tail_kib: None,

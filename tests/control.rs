@@ -50,7 +50,7 @@ fn wait_until(what: &str, done: impl Fn() -> bool) {
 
 fn started(app: &App) -> Running {
     let running = app.start(&["--no-timestamp", "--pty", "never"]);
-    running.wait_for_count("pid ", 2);
+    running.wait_for_count("| pid ", 2);
     running
 }
 
@@ -90,7 +90,7 @@ fn restart_one_instance_and_stop_another() {
     let before = status(&app);
     let (code, text, stderr) = client(&app, &["restart", "web"]);
     assert_eq!((code, text.as_str()), (0, "restarting web.1\n"), "{stderr}");
-    running.wait_for_count("pid ", 3);
+    running.wait_for_count("| pid ", 3);
     wait_until("web.1 running again", || status(&app)[0].2 == "running");
     let after = status(&app);
     assert_ne!(after[0].1, before[0].1, "web.1 has a new pid");

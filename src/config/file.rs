@@ -90,6 +90,10 @@ pub struct ProcessConfig {
     pub ready: Option<Spanned<String>>,
     /// Seconds to become ready before the stack is stopped.
     pub ready_timeout: Option<Spanned<f64>>,
+    /// Globs, relative to the root, whose changes restart this process.
+    pub watch: Option<Vec<Spanned<String>>>,
+    /// Globs whose changes never do.
+    pub watch_ignore: Option<Vec<Spanned<String>>>,
 }
 
 /// `timestamp = …`: a format, or a boolean.

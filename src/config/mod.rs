@@ -28,7 +28,7 @@ use std::time::Duration;
 use self::formation::Formation;
 pub use self::policy::{OnExit, OnGiveUp, Policy, Ready};
 pub use self::project::Project;
-pub use self::stack::{InstanceSpec, ProcessType, Stack};
+pub use self::stack::{InstanceSpec, ProcessType, Stack, Watch};
 pub use self::style::{Style, TimestampFormat};
 use crate::cli::{
     ColorChoice, OutputFormat, ProjectArgs, PtyChoice, RunArgs, StartArgs, StderrMode, Switch,
@@ -139,6 +139,7 @@ pub fn resolve_start(
             pty: pty_for(&entry.name),
             policy: resolved.policy,
             after: resolved.after,
+            watch: resolve_watch(&project, &entry.name, &args.watch)?,
         });
     }
     if instances.is_empty() {
@@ -189,6 +190,66 @@ pub fn resolve_start(
         color_hint,
     };
     Ok((stack, style))
+}
+
+/// `[process.NAME] watch`/`watch_ignore`, and `--watch NAME=GLOB` flags (added to the
+/// file's). Every glob is compiled here, so `check` finds a bad one at its line.
+fn resolve_watch(project: &Project, name: &str, flags: &[String]) -> Result<Option<Watch>> {
+    let compile = |pattern: &str| {
+        globset::GlobBuilder::new(pattern)
+            .literal_separator(true)
+            .build()
+    };
+    let mut globs = Vec::new();
+    let mut matches = globset::GlobSetBuilder::new();
+    let mut ignores = globset::GlobSetBuilder::new();
+    if let Some(file) = &project.file
+        && let Some((_, table)) = file
+            .config
+            .process
+            .iter()
+            .find(|(n, _)| n.get_ref() == name)
+    {
+        for (list, set, key) in [
+            (&table.watch, &mut matches, "watch"),
+            (&table.watch_ignore, &mut ignores, "watch_ignore"),
+        ] {
+            for pattern in list.iter().flatten() {
+                let glob = compile(pattern.get_ref())
+                    .map_err(|e| file.error_at(pattern.span(), format!("{key}: {}", e.kind())))?;
+                set.add(glob);
+                if key == "watch" {
+                    globs.push(pattern.get_ref().clone());
+                }
+            }
+        }
+    }
+    for flag in flags {
+        let Some((flag_name, pattern)) = flag.split_once('=') else {
+            return Err(Error::Usage(format!("--watch {flag}: expected NAME=GLOB")));
+        };
+        if project.procfile.position(flag_name).is_none() {
+            return Err(project.unknown_name(flag_name, "--watch: "));
+        }
+        if flag_name == name {
+            let glob = compile(pattern)
+                .map_err(|e| Error::Usage(format!("--watch {flag}: {}", e.kind())))?;
+            matches.add(glob);
+            globs.push(pattern.to_owned());
+        }
+    }
+    if globs.is_empty() {
+        return Ok(None);
+    }
+    let build = |set: globset::GlobSetBuilder| {
+        set.build()
+            .map_err(|e| Error::Usage(format!("watch globs of {name}: {e}")))
+    };
+    Ok(Some(Watch {
+        globs,
+        matches: build(matches)?,
+        ignores: build(ignores)?,
+    }))
 }
 
 /// `--stdin NAME` (a type: its first instance; or `web.2`), else the file's
@@ -577,6 +638,52 @@ mod tests {
         assert_eq!(
             running(&["web", "-m", "db=2"]),
             ["db.1", "db.2", "cache.1", "migrate.1", "web.1"]
+        );
+    }
+
+    #[test]
+    fn watch_globs_are_compiled_and_checked() {
+        let toml = "[process.web]\nwatch = [\"app/**/*.rb\", \"config/*.yml\"]\nwatch_ignore = [\"app/tmp/**\"]\n";
+        let (stack, _) = resolve(
+            "web: puma\nworker: w\n",
+            Some(toml),
+            &["--watch", "worker=lib/**"],
+            &[],
+            false,
+        )
+        .unwrap();
+        let web = stack.types[0].watch.as_ref().unwrap();
+        assert!(web.matches.is_match("app/models/user.rb"));
+        assert!(!web.matches.is_match("app/models/user.py"));
+        assert!(
+            !web.matches.is_match("config/deep/x.yml"),
+            "* stays within a directory"
+        );
+        assert!(web.ignores.is_match("app/tmp/cache/x.rb"));
+        assert!(
+            stack.types[1]
+                .watch
+                .as_ref()
+                .unwrap()
+                .matches
+                .is_match("lib/a/b.rb")
+        );
+        let error = resolve(
+            "web: puma\n",
+            Some("[process.web]\nwatch = [\"a[\"]\n"),
+            &[],
+            &[],
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().starts_with("procmux.toml:2:10: watch: "),
+            "{error}"
+        );
+        let error = resolve("web: puma\n", None, &["--watch", "nope=x"], &[], false).unwrap_err();
+        assert!(
+            error.to_string().contains("no process named \"nope\""),
+            "{error}"
         );
     }
 

@@ -49,6 +49,17 @@ pub struct ProcessType {
     pub policy: Policy,
     /// Types that must be ready before this one starts, by name.
     pub after: Vec<String>,
+    /// Files whose changes restart it (`watch`), if any.
+    pub watch: Option<Watch>,
+}
+
+/// `watch = [...]`, `watch_ignore = [...]`: globs relative to the root, as written and
+/// compiled.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    pub globs: Vec<String>,
+    pub matches: globset::GlobSet,
+    pub ignores: globset::GlobSet,
 }
 
 /// One instance to run: `web.2` is instance 2 of type `web`.

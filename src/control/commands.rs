@@ -69,7 +69,13 @@ fn ask(
 }
 
 fn table(rows: &[Row]) -> String {
-    let mut cells = vec![["NAME", "PID", "STATE", "UPTIME", "RESTARTS", "PORT"].map(String::from)];
+    let watching = rows.iter().any(|r| !r.watch.is_empty());
+    let mut cells = vec![
+        [
+            "NAME", "PID", "STATE", "UPTIME", "RESTARTS", "PORT", "WATCHES",
+        ]
+        .map(String::from),
+    ];
     for row in rows {
         cells.push([
             row.name.clone(),
@@ -78,15 +84,21 @@ fn table(rows: &[Row]) -> String {
             row.uptime_ms.map_or("-".to_owned(), uptime),
             row.restarts.to_string(),
             row.port.to_string(),
+            if row.watch.is_empty() {
+                "-".to_owned()
+            } else {
+                row.watch.clone()
+            },
         ]);
     }
-    let widths: Vec<usize> = (0..6)
+    let columns = if watching { 7 } else { 6 };
+    let widths: Vec<usize> = (0..columns)
         .map(|c| cells.iter().map(|r| r[c].len()).max().unwrap_or(0))
         .collect();
     cells
         .iter()
         .map(|r| {
-            let line: Vec<String> = r
+            let line: Vec<String> = r[..columns]
                 .iter()
                 .zip(&widths)
                 .map(|(cell, w)| format!("{cell:<w$}"))
@@ -114,13 +126,19 @@ fn row_json(row: &Row) -> String {
     };
     let or_null = |v: Option<String>| v.unwrap_or_else(|| "null".to_owned());
     format!(
-        "{{\"name\":{},\"pid\":{},\"state\":{},\"uptime_ms\":{},\"restarts\":{},\"port\":{}}}",
+        "{{\"name\":{},\"pid\":{},\"state\":{},\"uptime_ms\":{},\"restarts\":{},\"port\":{},\"watch\":[{}]}}",
         text(&row.name),
         or_null(row.pid.map(|p| p.to_string())),
         text(&row.state),
         or_null(row.uptime_ms.map(|u| u.to_string())),
         row.restarts,
-        row.port
+        row.port,
+        row.watch
+            .split(',')
+            .filter(|g| !g.is_empty())
+            .map(text)
+            .collect::<Vec<_>>()
+            .join(",")
     )
 }
 
@@ -138,6 +156,7 @@ mod tests {
                 uptime_ms: Some(125_000),
                 restarts: 1,
                 port: 5000,
+                watch: String::new(),
             },
             Row {
                 name: "worker.1".into(),
@@ -146,6 +165,7 @@ mod tests {
                 uptime_ms: None,
                 restarts: 0,
                 port: 5100,
+                watch: String::new(),
             },
         ];
         assert_eq!(
@@ -156,7 +176,7 @@ mod tests {
         );
         assert_eq!(
             row_json(&rows[1]),
-            r#"{"name":"worker.1","pid":null,"state":"exited with code 3","uptime_ms":null,"restarts":0,"port":5100}"#
+            r#"{"name":"worker.1","pid":null,"state":"exited with code 3","uptime_ms":null,"restarts":0,"port":5100,"watch":[]}"#
         );
         assert_eq!(uptime(3_600_000 + 120_000), "1h02m");
     }

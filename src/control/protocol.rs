@@ -161,26 +161,29 @@ pub struct Row {
     pub uptime_ms: Option<u64>,
     pub restarts: u32,
     pub port: u16,
+    /// The globs whose changes restart it (`watch`), comma-separated; empty for none.
+    pub watch: String,
 }
 
 impl Row {
-    /// Tab-separated: name, pid, state, uptime, restarts, port (`-` for none).
+    /// Tab-separated: name, pid, state, uptime, restarts, port, watch (`-` for none).
     pub fn line(&self) -> String {
         let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
         format!(
-            "{}\t{}\t{}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
             self.name,
             or_dash(self.pid.map(|p| p.to_string())),
             self.state,
             or_dash(self.uptime_ms.map(|u| u.to_string())),
             self.restarts,
-            self.port
+            self.port,
+            or_dash((!self.watch.is_empty()).then(|| self.watch.replace('\t', " ")))
         )
     }
 
     pub fn parse(line: &str) -> Option<Row> {
         let fields: Vec<&str> = line.split('\t').collect();
-        let [name, pid, state, uptime, restarts, port] = fields[..] else {
+        let [name, pid, state, uptime, restarts, port, watch] = fields[..] else {
             return None;
         };
         Some(Row {
@@ -190,6 +193,11 @@ impl Row {
             uptime_ms: uptime.parse().ok(),
             restarts: restarts.parse().ok()?,
             port: port.parse().ok()?,
+            watch: if watch == "-" {
+                String::new()
+            } else {
+                watch.to_owned()
+            },
         })
     }
 }
@@ -256,6 +264,7 @@ mod tests {
             uptime_ms: None,
             restarts: 2,
             port: 5000,
+            watch: "app/**/*.rb,config/*.yml".into(),
         };
         assert_eq!(Row::parse(&row.line()), Some(row));
         assert_eq!(Row::parse("garbage"), None);

@@ -61,6 +61,9 @@ pub(super) fn text(notice: &Notice, names: &Names<'_>, out: &mut Vec<u8>) -> io:
             "{} is waiting for input: run 'procmux attach {name}' in another terminal",
             label(*instance)
         ),
+        Notice::FileChanged { instance, file } => {
+            write!(out, "{} restarting: {file} changed", label(*instance))
+        }
         Notice::Ready { instance } => write!(out, "{} is ready", label(*instance)),
         Notice::MayExit { instance, exit } => write!(
             out,
@@ -131,6 +134,7 @@ fn kind(notice: &Notice) -> &'static str {
         Notice::FailedToStart { .. } => "failed",
         Notice::NotWaiting { .. } => "not_waiting",
         Notice::WaitingForInput { .. } => "waiting_for_input",
+        Notice::FileChanged { .. } => "file_changed",
         Notice::NamesDropped { .. } => "names_dropped",
         Notice::Ready { .. } => "ready",
         Notice::MayExit { .. } => "may_exit",
@@ -204,6 +208,12 @@ pub(super) fn json_fields(notice: &Notice, names: &Names<'_>, out: &mut Vec<u8>)
         Notice::Killing { remaining } => write!(out, ",\"remaining\":{remaining}"),
         Notice::Abandoned { after } => write!(out, ",\"after_ms\":{}", after.as_millis()),
         Notice::NotWaiting { dependency, .. } => write!(out, ",\"dependency\":\"{dependency}\""),
+        Notice::FileChanged { file, .. } => {
+            out.extend_from_slice(b",\"file\":\"");
+            super::json::escape(file.as_bytes(), &mut |b| out.extend_from_slice(b));
+            out.push(b'"');
+            Ok(())
+        }
         Notice::NamesDropped { names, .. } => {
             out.extend_from_slice(b",\"names\":\"");
             super::json::escape(names.as_bytes(), &mut |b| out.extend_from_slice(b));

@@ -47,6 +47,7 @@ mod streams;
 pub(crate) mod sys;
 mod token;
 mod tree;
+mod watch;
 pub mod watchdog;
 
 use std::io::{self, IsTerminal};
@@ -69,6 +70,7 @@ use self::probes::Probes;
 use self::spawn::{Launch, Wiring};
 use self::streams::Streams;
 use self::token::Token;
+use self::watch::Watcher;
 use self::watchdog::Watchdog;
 use crate::config::{Ready, Stack};
 use crate::control::{self as control_names, Request};
@@ -129,6 +131,8 @@ pub fn supervise(stack: Stack, mut output: Output<Stdout>) -> Result<i32> {
         .map_err(|e| Error::os("registering signals", e))?;
     let input = Input::new(stack.stdin, stack.instances.len(), poll.registry())
         .map_err(|e| Error::os("reading stdin (--stdin)", e))?;
+    let watcher =
+        Watcher::start(&stack, poll.registry()).map_err(|e| Error::os("watching files", e))?;
     let mut event_loop = EventLoop {
         supervisor: Supervisor::new(&stack),
         streams: Streams::new(stack.instances.len()),
@@ -139,6 +143,7 @@ pub fn supervise(stack: Stack, mut output: Output<Stdout>) -> Result<i32> {
         fd_limit,
         control,
         input,
+        watcher,
         stack,
         output,
         poll,
@@ -169,6 +174,8 @@ struct EventLoop {
     control: Option<Control>,
     /// procmux's own stdin: `--stdin NAME`, and prompt hints.
     input: Input,
+    /// Restart on file change, when a type has `watch` globs.
+    watcher: Option<Watcher>,
 }
 
 impl EventLoop {
@@ -196,6 +203,11 @@ impl EventLoop {
                         }
                     }
                     Token::Client(slot) => self.serve(slot),
+                    Token::Watch => {
+                        if let Some(watcher) = &mut self.watcher {
+                            watcher.read(Instant::now());
+                        }
+                    }
                     Token::Stdin => {
                         let bytes = self.input.read(self.poll.registry());
                         if let Some(target) = self.input.target
@@ -268,6 +280,7 @@ impl EventLoop {
             .chain(self.supervisor.deadline())
             .chain(self.probes.next_due())
             .chain(self.escapes.next_due())
+            .chain(self.watcher.as_ref().and_then(Watcher::next_due))
             .min()
             .map(|due| due.saturating_duration_since(now))
     }
@@ -361,6 +374,26 @@ impl EventLoop {
         for instance in ready {
             let actions = self.supervisor.on_ready(instance, now);
             self.execute(actions);
+        }
+        let changes = match &mut self.watcher {
+            Some(watcher) => watcher.settled(now),
+            None => Vec::new(),
+        };
+        for change in changes {
+            if self.supervisor.is_stopping() {
+                break;
+            }
+            let instances: Vec<usize> = (0..self.stack.instances.len())
+                .filter(|&i| self.stack.instances[i].type_index == change.type_index)
+                .collect();
+            for instance in instances {
+                self.output.notice(&Notice::FileChanged {
+                    instance,
+                    file: change.file.clone(),
+                });
+                let actions = self.supervisor.restart(instance, now);
+                self.execute(actions);
+            }
         }
         if self.escapes.scan_due(now) && !self.supervisor.is_stopping() {
             let descendants = procfs::descendants(Pid::this());
@@ -556,6 +589,13 @@ impl EventLoop {
                 uptime_ms: since.map(|s| now.saturating_duration_since(s).as_millis() as u64),
                 restarts,
                 port: spec.port,
+                watch: self
+                    .stack
+                    .type_of(index)
+                    .watch
+                    .as_ref()
+                    .map(|w| w.globs.join(","))
+                    .unwrap_or_default(),
             };
             text.push_str(&row.line());
             text.push('\n');

@@ -16,11 +16,14 @@ pub enum Token {
     Client(usize),
     /// procmux's own stdin (`--stdin NAME`).
     Stdin,
+    /// The inotify fd of `watch`.
+    Watch,
 }
 
 const SIGNALS: usize = usize::MAX;
 const CONTROL: usize = usize::MAX - 1;
 const STDIN: usize = usize::MAX - 2;
+const WATCH: usize = usize::MAX - 3;
 /// Each kind counts up from its base; they never meet (each needs an fd).
 const PROBES: usize = usize::MAX / 2;
 const CLIENTS: usize = usize::MAX / 4;
@@ -34,6 +37,7 @@ impl From<Token> for mio::Token {
             Token::Control => mio::Token(CONTROL),
             Token::Client(slot) => mio::Token(CLIENTS + slot),
             Token::Stdin => mio::Token(STDIN),
+            Token::Watch => mio::Token(WATCH),
         }
     }
 }
@@ -44,6 +48,7 @@ impl From<mio::Token> for Token {
             SIGNALS => Token::Signals,
             CONTROL => Token::Control,
             STDIN => Token::Stdin,
+            WATCH => Token::Watch,
             n if n >= PROBES => Token::Probe(n - PROBES),
             n if n >= CLIENTS => Token::Client(n - CLIENTS),
             index => Token::Stream(index),
@@ -65,6 +70,7 @@ mod tests {
             Token::Probe(7),
             Token::Control,
             Token::Stdin,
+            Token::Watch,
             Token::Client(0),
             Token::Client(63),
         ] {

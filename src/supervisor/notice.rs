@@ -56,6 +56,8 @@ pub enum Notice {
     NotReady { instance: usize, timeout: Duration },
     /// It sits at a prompt (an idle partial line on its pty) nobody here can answer.
     WaitingForInput { instance: usize, name: String },
+    /// A watched file changed: the instance restarts.
+    FileChanged { instance: usize, file: String },
     /// A stop was asked for (`procmux stop`, `restart`): its stop signal was sent.
     Stopping { instance: usize, signal: Signal },
     /// A stop that was asked for is complete: its group is empty.
@@ -83,6 +85,7 @@ impl Notice {
             | Notice::FailedToStart { instance, .. }
             | Notice::NotWaiting { instance, .. }
             | Notice::WaitingForInput { instance, .. }
+            | Notice::FileChanged { instance, .. }
             | Notice::NamesDropped { instance, .. }
             | Notice::Ready { instance }
             | Notice::MayExit { instance, .. }
