@@ -65,6 +65,12 @@ pub enum Command {
     Stop(StopArgs),
     /// Print the running stack's recent lines, and with -f follow them
     Logs(LogsArgs),
+    /// Write the stack for systemd, supervisord or runit, from the same files `start` reads
+    ///
+    /// OUT_DIR receives the files (created if need be); `-` or none prints a one-file format
+    /// to stdout. A file procmux export did not write is never replaced without --force;
+    /// files are written atomically.
+    Export(ExportArgs),
     /// Type into one instance of the running stack: a debugger, a REPL, a prompt
     ///
     /// Keys go to the instance's pty (for an instance on pipes: lines to its stdin), and its
@@ -138,6 +144,58 @@ pub struct LogsArgs {
     /// Only these instances' lines (types, web.2, globs) [default: all]
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
+}
+
+/// `procmux export FORMAT [OUT_DIR]`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The target
+    #[arg(value_name = "FORMAT")]
+    pub format: ExportFormat,
+
+    /// Where to write the files; `-` (or none) prints a one-file format to stdout
+    #[arg(value_name = "OUT_DIR")]
+    pub out_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub project: ProjectArgs,
+
+    /// Instances per process type, as for start [default: 1 each]
+    #[arg(short = 'm', long = "formation", value_name = "FORMATION")]
+    pub formation: Option<String>,
+
+    /// Base port, as for start
+    #[arg(short = 'p', long = "port", value_name = "N")]
+    pub port: Option<u16>,
+
+    /// The application's name, the prefix of every unit, program or service [default: the root directory's name]
+    #[arg(long = "app", value_name = "NAME")]
+    pub app: Option<String>,
+
+    /// The user the processes run as (system units, supervisord, runit)
+    #[arg(long = "user", value_name = "USER")]
+    pub user: Option<String>,
+
+    /// List what would be written, write nothing
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+
+    /// Replace files procmux export did not write
+    #[arg(long = "force")]
+    pub force: bool,
+}
+
+/// `procmux export`'s targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// systemd system units: APP.target and a service per instance
+    Systemd,
+    /// systemd user units, wanted by default.target
+    SystemdUser,
+    /// a supervisord program per type, numprocs its formation
+    Supervisord,
+    /// a runit service directory per instance
+    Runit,
 }
 
 /// `procmux attach NAME`.

@@ -22,6 +22,7 @@ mod cli;
 mod config;
 mod control;
 mod error;
+mod export;
 mod manual;
 mod output;
 mod runtime;
@@ -97,6 +98,7 @@ fn execute(command: Command) -> Result<i32, Error> {
             };
             control::relay(&target.as_target(), &request)
         }
+        Command::Export(args) => export_stack(args, &host),
         Command::Attach(args) => {
             let target = config::load_control(&args.project, &host)?;
             control::attach(&target.as_target(), &args.name, &runtime::terminal_size)
@@ -116,6 +118,43 @@ fn execute(command: Command) -> Result<i32, Error> {
             print_out(names.as_bytes())
         }
     }
+}
+
+/// `procmux export`: resolve the stack as `start` would, render, write.
+fn export_stack(args: cli::ExportArgs, host: &Host<'_>) -> Result<i32, Error> {
+    let mut start = StartArgs::defaults(args.project);
+    start.formation = args.formation;
+    start.port = args.port;
+    // What runs elsewhere does not depend on this terminal.
+    start.pty = Some(cli::PtyChoice::Never);
+    let (stack, _) = config::load_start(&start, host)?;
+    let root = std::fs::canonicalize(&stack.root).map_err(|e| Error::os("reading the root", e))?;
+    let app = match args.app {
+        Some(app) => app,
+        None => root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "app".to_owned()),
+    };
+    if app.is_empty()
+        || !app
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+    {
+        return Err(Error::Usage(format!(
+            "--app {app:?}: use letters, digits, '_', '-' and '.'"
+        )));
+    }
+    let options = export::Options {
+        app,
+        user: args.user,
+        root,
+    };
+    let files = export::render(args.format, &stack, &options);
+    let out = args.out_dir.filter(|d| d.as_os_str() != "-");
+    let report = export::write(&files, out.as_deref(), args.dry_run, args.force)?;
+    let text: String = report.iter().map(|l| format!("{l}\n")).collect();
+    print_out(text.as_bytes())
 }
 
 /// Writes a command's whole output to stdout. A reader that went away (`| head -1`) is a
