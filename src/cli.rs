@@ -65,7 +65,7 @@ pub enum Command {
     Stop(StopArgs),
     /// Print the running stack's recent lines, and with -f follow them
     Logs(LogsArgs),
-    /// Write the stack for systemd, supervisord or runit, from the same files `start` reads
+    /// Write the stack for systemd, supervisord, runit, launchd, Compose or Kubernetes
     ///
     /// OUT_DIR receives the files (created if need be); `-` or none prints a one-file format
     /// to stdout. A file procmux export did not write is never replaced without --force;
@@ -172,9 +172,13 @@ pub struct ExportArgs {
     #[arg(long = "app", value_name = "NAME")]
     pub app: Option<String>,
 
-    /// The user the processes run as (system units, supervisord, runit)
+    /// The user the processes run as (system units, supervisord, runit, launchd)
     #[arg(long = "user", value_name = "USER")]
     pub user: Option<String>,
+
+    /// The container image the processes run in (Kubernetes, Compose; required there)
+    #[arg(long = "image", value_name = "IMAGE")]
+    pub image: Option<String>,
 
     /// List what would be written, write nothing
     #[arg(long = "dry-run")]
@@ -196,6 +200,12 @@ pub enum ExportFormat {
     Supervisord,
     /// a runit service directory per instance
     Runit,
+    /// a launchd property list per instance (macOS)
+    Launchd,
+    /// a Compose file: a service per type, replicas its formation (needs --image)
+    Compose,
+    /// Kubernetes: a Deployment per type, a Service, a ConfigMap and a Secret (needs --image)
+    Kubernetes,
 }
 
 /// `procmux attach NAME`.

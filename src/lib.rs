@@ -149,8 +149,9 @@ fn export_stack(args: cli::ExportArgs, host: &Host<'_>) -> Result<i32, Error> {
         app,
         user: args.user,
         root,
+        image: args.image,
     };
-    let files = export::render(args.format, &stack, &options);
+    let files = export::render(args.format, &stack, &options)?;
     let out = args.out_dir.filter(|d| d.as_os_str() != "-");
     let report = export::write(&files, out.as_deref(), args.dry_run, args.force)?;
     let text: String = report.iter().map(|l| format!("{l}\n")).collect();

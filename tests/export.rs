@@ -253,3 +253,101 @@ fn export_never_replaces_a_stranger_s_file() {
         .run();
     assert_eq!(done.code, Some(0), "{}", done.stderr);
 }
+
+fn export_with_image(app: &App, format: &str) -> std::path::PathBuf {
+    let done = app
+        .procmux(&[
+            "export", format, "out", "--app", "demo", "--image", "demo:1",
+        ])
+        .run();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    app.path().join("out")
+}
+
+fn tool(program: &str, args: &[&str]) -> (bool, String) {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e} (.ci/run installs it)"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+/// Compose: the compose-spec schema accepts it (check-jsonschema, PyPI); `$` is doubled.
+#[test]
+fn compose_matches_the_compose_spec() {
+    let app = project();
+    let out = export_with_image(&app, "compose");
+    let file = out.join("compose.yaml");
+    let (ok, text) = tool(
+        "check-jsonschema",
+        &[
+            "--builtin-schema",
+            "vendor.compose-spec",
+            &file.to_string_lossy(),
+        ],
+    );
+    assert!(ok, "{text}");
+    let compose: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let web = &compose["services"]["web"];
+    assert_eq!(web["deploy"]["replicas"], 2);
+    assert_eq!(web["environment"]["TRICKY"], TRICKY.replace('$', "$$"));
+    assert_eq!(web["stop_signal"], "SIGINT");
+    assert_eq!(web["init"], true);
+    assert_eq!(web["depends_on"]["worker"]["condition"], "service_started");
+    // Without --image: a clear error.
+    let done = app.procmux(&["export", "compose"]).run();
+    assert_eq!(done.code, Some(2));
+    assert!(done.stderr.contains("--image IMAGE"), "{}", done.stderr);
+}
+
+/// Kubernetes: `kubernetes-validate --strict` (PyPI) accepts every document; selectors match
+/// their templates' labels.
+#[test]
+fn kubernetes_validates_strictly() {
+    let app = project();
+    let out = export_with_image(&app, "kubernetes");
+    let file = out.join("demo.yaml");
+    let (ok, text) = tool(
+        "kubernetes-validate",
+        &["--strict", &file.to_string_lossy()],
+    );
+    assert!(ok, "{text}");
+    assert!(text.contains("deployment/demo-web"), "{text}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    for document in text.split("---\n").filter(|d| !d.trim().is_empty()) {
+        let value: serde_json::Value = serde_json::from_str(document).unwrap();
+        if value["kind"] == "Deployment" {
+            assert_eq!(
+                value["spec"]["selector"]["matchLabels"],
+                value["spec"]["template"]["metadata"]["labels"]
+            );
+        }
+    }
+}
+
+/// launchd: Python's plistlib reads every property list strictly.
+#[test]
+fn launchd_plists_parse_strictly() {
+    let app = project();
+    let out = export(&app, "launchd");
+    let check = format!(
+        "import glob, plistlib\n\
+         for f in sorted(glob.glob('{}/*.plist')):\n\
+         \x20   d = plistlib.load(open(f, 'rb'), fmt=plistlib.FMT_XML)\n\
+         \x20   print(d['Label'], d['EnvironmentVariables']['PORT'], d['EnvironmentVariables']['TRICKY'] == {:?})\n",
+        out.display(),
+        TRICKY
+    );
+    let (ok, text) = tool("python3", &["-c", &check]);
+    assert!(ok, "{text}");
+    assert_eq!(
+        text,
+        "demo.web.1 5000 True\ndemo.web.2 5001 True\ndemo.worker.1 5100 True\n"
+    );
+}

@@ -7,7 +7,10 @@
 //! never over a file procmux did not write before (without `--force`). Rendering is pure, and
 //! every format is checked by the target's own tool in the test suite.
 
+mod compose;
 mod escape;
+mod kubernetes;
+mod launchd;
 mod runit;
 mod supervisord;
 mod systemd;
@@ -32,6 +35,8 @@ pub struct Options {
     pub user: Option<String>,
     /// The root, absolute: the processes' working directory.
     pub root: PathBuf,
+    /// The container image (Kubernetes, Compose).
+    pub image: Option<String>,
 }
 
 /// One file to write: its path under the output directory, its bytes, and whether it is a
@@ -43,14 +48,22 @@ pub struct File {
     pub executable: bool,
 }
 
-/// The files `format` makes of `stack`.
-pub fn render(format: Format, stack: &Stack, options: &Options) -> Vec<File> {
-    match format {
+/// The files `format` makes of `stack`; an error when the format needs an option it lacks.
+pub fn render(format: Format, stack: &Stack, options: &Options) -> Result<Vec<File>, Error> {
+    let image = || {
+        options.image.as_deref().ok_or_else(|| {
+            Error::Usage("this format needs the container image: --image IMAGE".to_owned())
+        })
+    };
+    Ok(match format {
         Format::Systemd => systemd::render(stack, options, false),
         Format::SystemdUser => systemd::render(stack, options, true),
         Format::Supervisord => supervisord::render(stack, options),
         Format::Runit => runit::render(stack, options),
-    }
+        Format::Launchd => launchd::render(stack, options),
+        Format::Compose => vec![compose::render(stack, options, image()?)],
+        Format::Kubernetes => vec![kubernetes::render(stack, options, image()?)],
+    })
 }
 
 /// Writes `files` under `out` (or to stdout when `out` is `None` and there is one file),

@@ -41,8 +41,10 @@ fn rendered(format: Format) -> String {
         app: "demo".to_owned(),
         user: Some("deploy".to_owned()),
         root: PathBuf::from("/srv/demo"),
+        image: Some("registry.example/demo:1.0".to_owned()),
     };
     render(format, &stack(), &options)
+        .unwrap()
         .iter()
         .map(|f| {
             let mode = if f.executable { " (executable)" } else { "" };
@@ -73,4 +75,19 @@ fn supervisord() {
 #[test]
 fn runit() {
     insta::assert_snapshot!(rendered(Format::Runit));
+}
+
+#[test]
+fn launchd() {
+    insta::assert_snapshot!(rendered(Format::Launchd));
+}
+
+#[test]
+fn compose() {
+    insta::assert_snapshot!(rendered(Format::Compose));
+}
+
+#[test]
+fn kubernetes() {
+    insta::assert_snapshot!(rendered(Format::Kubernetes));
 }
