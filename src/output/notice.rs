@@ -110,6 +110,7 @@ pub(super) fn text(notice: &Notice, names: &Names<'_>, out: &mut Vec<u8>) -> io:
         }
         Notice::Stopped { instance } => write!(out, "{} stopped", label(*instance)),
         Notice::StopAsked => write!(out, "stop asked for (procmux stop), starting shutdown"),
+        Notice::WatchProblem { message } => write!(out, "watch: {message}"),
         Notice::SignalReceived { signal } => {
             write!(out, "{} received, starting shutdown", signal.as_str())
         }
@@ -148,6 +149,7 @@ fn kind(notice: &Notice) -> &'static str {
         Notice::SignalReceived { .. } | Notice::SignalAgain { .. } => "signal",
         Notice::ShuttingDown => "shutdown",
         Notice::StopAsked => "stop_asked",
+        Notice::WatchProblem { .. } => "watch_problem",
         Notice::Killing { .. } => "kill",
         Notice::Abandoned { .. } => "abandoned",
     }
@@ -226,6 +228,7 @@ pub(super) fn json_fields(notice: &Notice, names: &Names<'_>, out: &mut Vec<u8>)
         | Notice::WillNotBeReady { .. }
         | Notice::Stopped { .. }
         | Notice::StopAsked
+        | Notice::WatchProblem { .. }
         | Notice::ShuttingDown => Ok(()),
     }
 }

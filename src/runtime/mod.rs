@@ -204,8 +204,12 @@ impl EventLoop {
                     }
                     Token::Client(slot) => self.serve(slot),
                     Token::Watch => {
-                        if let Some(watcher) = &mut self.watcher {
-                            watcher.read(Instant::now());
+                        let problems = match &mut self.watcher {
+                            Some(watcher) => watcher.read(Instant::now()),
+                            None => Vec::new(),
+                        };
+                        for message in problems {
+                            self.output.notice(&Notice::WatchProblem { message });
                         }
                     }
                     Token::Stdin => {

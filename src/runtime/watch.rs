@@ -143,8 +143,10 @@ impl Watcher {
         Ok(())
     }
 
-    /// Reads what inotify has; new directories are watched at once.
-    pub fn read(&mut self, now: Instant) {
+    /// Reads what inotify has; new directories are watched at once. Returns what went wrong
+    /// watching them (the watch limit reached), to be said, never ignored.
+    pub fn read(&mut self, now: Instant) -> Vec<String> {
+        let mut problems = Vec::new();
         let mut changed: Vec<(PathBuf, bool)> = Vec::new();
         loop {
             let events = match self.inotify.read_events(&mut self.buffer) {
@@ -166,13 +168,17 @@ impl Watcher {
         }
         for (path, is_dir) in changed {
             if is_dir {
-                if path.is_dir() && !self.ignored(&path, true) {
-                    let _ = self.add_tree(&path);
+                if path.is_dir()
+                    && !self.ignored(&path, true)
+                    && let Err(e) = self.add_tree(&path)
+                {
+                    problems.push(e.to_string());
                 }
                 continue;
             }
             self.changed(&path, now);
         }
+        problems
     }
 
     fn ignored(&self, path: &Path, is_dir: bool) -> bool {

@@ -58,6 +58,8 @@ pub enum Notice {
     WaitingForInput { instance: usize, name: String },
     /// A watched file changed: the instance restarts.
     FileChanged { instance: usize, file: String },
+    /// Watching files failed for part of the tree (the inotify watch limit reached).
+    WatchProblem { message: String },
     /// A stop was asked for (`procmux stop`, `restart`): its stop signal was sent.
     Stopping { instance: usize, signal: Signal },
     /// A stop that was asked for is complete: its group is empty.
@@ -97,6 +99,7 @@ impl Notice {
             | Notice::Stopping { instance, .. }
             | Notice::Stopped { instance } => Some(instance),
             Notice::StopAsked
+            | Notice::WatchProblem { .. }
             | Notice::SignalReceived { .. }
             | Notice::SignalAgain { .. }
             | Notice::ShuttingDown
