@@ -39,6 +39,7 @@ mod input;
 mod line_buffer;
 mod probes;
 mod procfs;
+mod requests;
 pub mod shell;
 mod source;
 mod spawn;
@@ -63,7 +64,7 @@ use signal_hook::consts::{
 use signal_hook_mio::v1_0::Signals;
 
 use self::children::Children;
-use self::control::{Bound, Control, Follower, Incoming};
+use self::control::{Bound, Control};
 use self::escapes::Escapes;
 use self::input::Input;
 use self::probes::Probes;
@@ -73,7 +74,6 @@ use self::token::Token;
 use self::watch::Watcher;
 use self::watchdog::Watchdog;
 use crate::config::{Ready, Stack};
-use crate::control::{self as control_names, Request};
 use crate::error::{Error, Result};
 use crate::output::{Closed, Output, Stdout};
 use crate::supervisor::{Action, Exit, Notice, Supervisor};
@@ -404,207 +404,6 @@ impl EventLoop {
             self.escapes.found(&descendants);
             self.children.note_escaped_in(&descendants);
         }
-    }
-
-    /// A control client's connection is ready: read its request (and answer it) or an
-    /// attached session's input.
-    fn serve(&mut self, slot: usize) {
-        let Some(control) = &mut self.control else {
-            return;
-        };
-        let registry = self.poll.registry();
-        control.flush(slot, registry);
-        for incoming in control.read(slot, registry) {
-            match incoming {
-                Incoming::Request(request) => {
-                    let answer = self.answer(slot, request);
-                    if let (Some(control), Some(answer)) = (&mut self.control, answer) {
-                        control.answer(slot, answer.as_bytes(), self.poll.registry());
-                    }
-                }
-                Incoming::Input(instance, bytes) => self.send_input(instance, &bytes),
-                Incoming::Size {
-                    instance,
-                    rows,
-                    cols,
-                } => {
-                    if let Some(pty) = self.streams.pty_of(instance) {
-                        let size = Winsize {
-                            ws_row: rows,
-                            ws_col: cols,
-                            ws_xpixel: 0,
-                            ws_ypixel: 0,
-                        };
-                        let _ = sys::set_window_size(pty, &size);
-                    }
-                }
-                Incoming::Detached(instance) => {
-                    let still = self
-                        .control
-                        .as_ref()
-                        .is_some_and(|c| c.is_attached(instance));
-                    if !still {
-                        self.streams.set_mirror(instance, false);
-                        self.resize_ptys();
-                    }
-                }
-            }
-        }
-    }
-
-    /// Writes input for `instance`: to its pty, or its stdin pipe. What the child does not
-    /// take now (its buffer is full) is dropped rather than stall the loop.
-    fn send_input(&mut self, instance: usize, bytes: &[u8]) {
-        let mut rest = bytes;
-        while !rest.is_empty() {
-            let written = match self.streams.pty_of(instance) {
-                Some(pty) => nix::unistd::write(pty, rest),
-                None => match self.children.stdin_of(instance) {
-                    Some(stdin) => nix::unistd::write(stdin, rest),
-                    None => return,
-                },
-            };
-            match written {
-                Ok(n) if n > 0 => rest = &rest[n..],
-                Err(nix::errno::Errno::EINTR) => {}
-                _ => return,
-            }
-        }
-    }
-
-    /// Carries out a control request; the text to answer, unless the client now follows.
-    fn answer(&mut self, slot: usize, request: Request) -> Option<String> {
-        let now = Instant::now();
-        let instances: Vec<(&str, usize)> = self
-            .stack
-            .instances
-            .iter()
-            .map(|i| (i.name.as_str(), i.number))
-            .collect();
-        let selected = |names: &[String]| control_names::select(names, &instances);
-        let error = |message: String| Some(format!("error\t{message}\n"));
-        match request {
-            Request::Pid => Some(format!("{}\n", std::process::id())),
-            Request::Status => Some(self.status_rows(now)),
-            Request::Stop(names) if names.is_empty() => {
-                if self.supervisor.is_stopping() {
-                    return error("the stack is already stopping".to_owned());
-                }
-                let actions = self.supervisor.stop_all(now);
-                self.execute(actions);
-                Some("stopping the stack\n".to_owned())
-            }
-            Request::Restart(names) | Request::Stop(names) if self.supervisor.is_stopping() => {
-                let _ = names;
-                error("the stack is stopping".to_owned())
-            }
-            Request::Restart(names) => match selected(&names) {
-                Ok(chosen) => {
-                    let mut text = String::new();
-                    for instance in chosen {
-                        let actions = self.supervisor.restart(instance, now);
-                        self.execute(actions);
-                        text.push_str(&format!(
-                            "restarting {}\n",
-                            self.stack.instances[instance].label()
-                        ));
-                    }
-                    Some(text)
-                }
-                Err(message) => error(message),
-            },
-            Request::Stop(names) => match selected(&names) {
-                Ok(chosen) => {
-                    let mut text = String::new();
-                    for instance in chosen {
-                        let actions = self.supervisor.stop(instance, now);
-                        self.execute(actions);
-                        text.push_str(&format!(
-                            "stopping {}\n",
-                            self.stack.instances[instance].label()
-                        ));
-                    }
-                    Some(text)
-                }
-                Err(message) => error(message),
-            },
-            Request::Attach(name) => {
-                let chosen = match selected(std::slice::from_ref(&name)) {
-                    Ok(chosen) => chosen,
-                    Err(message) => return error(message),
-                };
-                let [instance] = chosen[..] else {
-                    let labels: Vec<String> = chosen
-                        .iter()
-                        .map(|&i| self.stack.instances[i].label())
-                        .collect();
-                    return error(format!("attach takes one instance: {}", labels.join(", ")));
-                };
-                let pty = self.stack.type_of(instance).pty;
-                self.streams.set_mirror(instance, true);
-                let control = self.control.as_mut()?;
-                control.attach(slot, instance, pty, self.poll.registry());
-                None
-            }
-            Request::Logs { follow, names } => {
-                let chosen = if names.is_empty() {
-                    Vec::new()
-                } else {
-                    match selected(&names) {
-                        Ok(chosen) => chosen,
-                        Err(message) => return error(message),
-                    }
-                };
-                let control = self.control.as_mut()?;
-                let mut follower = Follower {
-                    instances: chosen,
-                    next: 0,
-                };
-                if follow {
-                    control.follow(slot, follower);
-                    None
-                } else {
-                    let tail = self.output.tail();
-                    let mut text = Vec::new();
-                    let (_, writes) = tail.since(0);
-                    for (number, owner, bytes) in writes {
-                        if follower.instances.is_empty()
-                            || owner.is_none_or(|i| follower.instances.contains(&i))
-                        {
-                            text.extend_from_slice(bytes);
-                        }
-                        follower.next = number + 1;
-                    }
-                    Some(String::from_utf8_lossy(&text).into_owned())
-                }
-            }
-        }
-    }
-
-    /// `procmux status`: one row per instance.
-    fn status_rows(&self, now: Instant) -> String {
-        let mut text = String::new();
-        for (index, spec) in self.stack.instances.iter().enumerate() {
-            let (state, since, restarts) = self.supervisor.status(index);
-            let row = crate::control::Row {
-                name: spec.label(),
-                pid: self.children.pid_of(index).map(Pid::as_raw),
-                state: state.to_string(),
-                uptime_ms: since.map(|s| now.saturating_duration_since(s).as_millis() as u64),
-                restarts,
-                port: spec.port,
-                watch: self
-                    .stack
-                    .type_of(index)
-                    .watch
-                    .as_ref()
-                    .map(|w| w.globs.join(","))
-                    .unwrap_or_default(),
-            };
-            text.push_str(&row.line());
-            text.push('\n');
-        }
-        text
     }
 
     /// Tells the supervisor about instances whose output matched their `ready = "log:…"`.
