@@ -48,6 +48,8 @@ pub struct Children {
     remembered: HashMap<Identity, usize>,
     /// Groups found empty, for the watchdog to forget.
     emptied: Vec<Pid>,
+    /// Signals for escaped descendants, sent once per turn.
+    queued: Vec<(usize, Signal)>,
 }
 
 impl Children {
@@ -59,6 +61,7 @@ impl Children {
             cookie,
             remembered: HashMap::new(),
             emptied: Vec::new(),
+            queued: Vec::new(),
         }
     }
 
@@ -173,12 +176,26 @@ impl Children {
     }
 
     /// Sends `signal` to what is left of `instance`'s tree outside its group: descendants
-    /// that escaped it (once its main process is gone, or its stop timeout passed).
+    /// that escaped it (once its main process is gone, or its stop timeout passed). Queued,
+    /// and sent by [`Children::send_queued`], so that a thousand exits in one turn cost one
+    /// read of `/proc`, not a thousand.
     pub fn signal_escaped_of(&mut self, instance: usize, signal: Signal) {
+        self.queued.push((instance, signal));
+    }
+
+    /// Sends the signals [`Children::signal_escaped_of`] queued, from one `/proc` snapshot.
+    pub fn send_queued(&mut self) {
+        if self.queued.is_empty() {
+            return;
+        }
+        let queued = std::mem::take(&mut self.queued);
         let snapshot = procfs::descendants(Pid::this());
-        for (proc, owner) in self.escaped(&snapshot) {
-            if owner == Some(instance) {
-                sys::signal_process(proc.pid, signal);
+        let escaped = self.escaped(&snapshot);
+        for (instance, signal) in queued {
+            for (proc, owner) in &escaped {
+                if *owner == Some(instance) {
+                    sys::signal_process(proc.pid, signal);
+                }
             }
         }
     }

@@ -144,6 +144,7 @@ pub fn supervise(stack: Stack, mut output: Output<Stdout>) -> Result<i32> {
         control,
         input,
         watcher,
+        reaped: false,
         stack,
         output,
         poll,
@@ -176,6 +177,8 @@ struct EventLoop {
     input: Input,
     /// Restart on file change, when a type has `watch` globs.
     watcher: Option<Watcher>,
+    /// A main process was reaped this turn: groups may have emptied.
+    reaped: bool,
 }
 
 impl EventLoop {
@@ -252,6 +255,13 @@ impl EventLoop {
                 let actions = self.supervisor.on_output_closed(code, Instant::now());
                 self.execute(actions);
             }
+            // Once a turn: what needs a read of /proc.
+            self.children.send_queued();
+            if std::mem::take(&mut self.reaped) {
+                for pgid in self.children.take_emptied() {
+                    self.escapes.forget(pgid);
+                }
+            }
             if self.supervisor.signalled().next().is_some() {
                 self.report_gone_groups();
             }
@@ -274,6 +284,7 @@ impl EventLoop {
             return false;
         }
         self.reap();
+        self.children.send_queued();
         !self.children.any_left() || self.supervisor.is_abandoned()
     }
 
@@ -319,9 +330,7 @@ impl EventLoop {
     fn reap(&mut self) {
         while let Some((instance, pid, exit)) = self.children.reap() {
             self.on_exit(instance, pid, exit);
-        }
-        for pgid in self.children.take_emptied() {
-            self.escapes.forget(pgid);
+            self.reaped = true;
         }
     }
 
