@@ -86,8 +86,8 @@ pub enum Command {
     Man {
         /// A command whose page to print
         #[arg(value_parser = [
-            "start", "run", "check", "status", "restart", "stop", "logs", "attach", "completions",
-            "man",
+            "start", "run", "check", "status", "restart", "stop", "logs", "attach", "export",
+            "completions", "man",
         ])]
         command: Option<String>,
     },

@@ -15,7 +15,7 @@ use clap_complete::Shell;
 use crate::cli::Arguments;
 
 /// The subcommands with a page of their own, and its name.
-pub const PAGES: [&str; 10] = [
+pub const PAGES: [&str; 11] = [
     "start",
     "run",
     "check",
@@ -24,10 +24,11 @@ pub const PAGES: [&str; 10] = [
     "stop",
     "logs",
     "attach",
+    "export",
     "completions",
     "man",
 ];
-const PAGE_NAMES: [&str; 10] = [
+const PAGE_NAMES: [&str; 11] = [
     "procmux-start",
     "procmux-run",
     "procmux-check",
@@ -36,6 +37,7 @@ const PAGE_NAMES: [&str; 10] = [
     "procmux-stop",
     "procmux-logs",
     "procmux-attach",
+    "procmux-export",
     "procmux-completions",
     "procmux-man",
 ];
@@ -179,8 +181,8 @@ colour under \fB\-\-color auto\fR. \fBPORT\fR is the default base port. \fBCOLUM
 .SH "SEE ALSO"
 \fBprocmux\-start\fR(1), \fBprocmux\-run\fR(1), \fBprocmux\-check\fR(1),
 \fBprocmux\-status\fR(1), \fBprocmux\-restart\fR(1), \fBprocmux\-stop\fR(1),
-\fBprocmux\-logs\fR(1), \fBprocmux\-attach\fR(1), \fBprocmux\-completions\fR(1),
-\fBprocmux\-man\fR(1)
+\fBprocmux\-logs\fR(1), \fBprocmux\-attach\fR(1), \fBprocmux\-export\fR(1),
+\fBprocmux\-completions\fR(1), \fBprocmux\-man\fR(1)
 "#;
 
 /// The completion script for `shell`, offering the Procfile's process names where `start`
