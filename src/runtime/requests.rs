@@ -174,7 +174,8 @@ impl EventLoop {
         what: fn(&mut Supervisor, usize, Instant) -> Vec<Action>,
     ) -> String {
         let mut text = String::new();
-        for &instance in chosen {
+        // Dependants first: a dependency's stop waits for theirs.
+        for instance in self.supervisor.stop_order(chosen) {
             let actions = what(&mut self.supervisor, instance, Instant::now());
             self.execute(actions);
             let label = self.stack.instances[instance].label();

@@ -45,6 +45,9 @@ pub(super) enum Stop {
     Pending,
     /// Its stop signal is out; SIGKILL to its group at `deadline`.
     Signalled { deadline: Instant, then: Then },
+    /// A stop asked for, waiting until what depends on it and is being stopped too is gone
+    /// (`procmux restart db web` stops web first).
+    Queued { then: Then },
     /// In a shutdown: its group is gone, or it was killed after its timeout.
     Finished,
 }
@@ -107,7 +110,7 @@ impl Instance {
             Stop::Signalled {
                 then: Then::Stay | Then::Restart,
                 ..
-            }
+            } | Stop::Queued { .. }
         )
     }
 

@@ -234,7 +234,11 @@ impl Supervisor {
     /// True when instance `j` waits and everything it waits for is ready.
     fn may_start(&self, j: usize) -> bool {
         let waiting = &self.instances[j];
-        waiting.life == Life::Waiting && waiting.after.iter().all(|&d| self.instances[d].ready)
+        waiting.life == Life::Waiting
+            && waiting
+                .after
+                .iter()
+                .all(|&d| self.instances[d].ready && self.instances[d].stop == Stop::None)
     }
 
     /// True when instance `i` awaits a readiness the runtime must detect.
@@ -364,6 +368,13 @@ impl Supervisor {
         if self.phase != Phase::Running {
             return Vec::new();
         }
+        if self.dependant_stopping(i) {
+            // What depends on it goes first (it is being stopped too).
+            if !matches!(self.instances[i].stop, Stop::Signalled { .. }) {
+                self.instances[i].stop = Stop::Queued { then };
+                return Vec::new();
+            }
+        }
         let instance = &mut self.instances[i];
         match (instance.life, instance.stop) {
             (_, Stop::Signalled { deadline, .. }) => {
@@ -386,12 +397,57 @@ impl Supervisor {
                 ]
             }
             // Nothing runs: nothing to signal.
-            _ => self.after_stop(i, then),
+            _ => self.after_stop(i, then, now),
         }
     }
 
+    /// True while an instance that depends on `i` is being stopped on request.
+    fn dependant_stopping(&self, i: usize) -> bool {
+        self.instances
+            .iter()
+            .any(|d| d.after.contains(&i) && d.stop_requested())
+    }
+
+    /// Stops the queued instances whose dependants are gone.
+    fn release_queued(&mut self, now: Instant) -> Vec<Action> {
+        let mut actions = Vec::new();
+        for i in 0..self.instances.len() {
+            if let Stop::Queued { then } = self.instances[i].stop
+                && !self.dependant_stopping(i)
+            {
+                self.instances[i].stop = Stop::None;
+                actions.extend(self.request_stop(i, then, now));
+            }
+        }
+        actions
+    }
+
+    /// The order in which to stop `chosen` so that dependants go first.
+    pub fn stop_order(&self, chosen: &[usize]) -> Vec<usize> {
+        let mut left: Vec<usize> = chosen.to_vec();
+        let mut order = Vec::with_capacity(left.len());
+        while !left.is_empty() {
+            let free = left
+                .iter()
+                .position(|&i| {
+                    !left
+                        .iter()
+                        .any(|&j| j != i && self.instances[j].after.contains(&i))
+                })
+                .unwrap_or(0);
+            order.push(left.remove(free));
+        }
+        order
+    }
+
     /// A stop that was asked for is complete: leave the instance stopped or start it again.
-    fn after_stop(&mut self, i: usize, then: Then) -> Vec<Action> {
+    fn after_stop(&mut self, i: usize, then: Then, now: Instant) -> Vec<Action> {
+        let mut actions = self.settle_stop(i, then);
+        actions.extend(self.release_queued(now));
+        actions
+    }
+
+    fn settle_stop(&mut self, i: usize, then: Then) -> Vec<Action> {
         let instance = &mut self.instances[i];
         instance.stop = Stop::None;
         instance.ready = false;
@@ -426,7 +482,7 @@ impl Supervisor {
                 self.instances[i].stop = Stop::Finished;
                 self.advance_stop(now)
             }
-            Stop::Signalled { then, .. } => self.after_stop(i, then),
+            Stop::Signalled { then, .. } => self.after_stop(i, then, now),
             _ => Vec::new(),
         }
     }
@@ -525,7 +581,7 @@ impl Supervisor {
         {
             // A stop that was asked for outlived its timeout: killed, and done with.
             let mut actions = vec![Action::KillGroup(i)];
-            actions.extend(self.after_stop(i, then));
+            actions.extend(self.after_stop(i, then, now));
             return actions;
         }
         match instance.life {
@@ -587,7 +643,7 @@ impl Supervisor {
         let instance = &self.instances[i];
         let reported = !matches!(instance.policy.ready, Ready::Started);
         let state = match (instance.life, instance.stop) {
-            (_, Stop::Signalled { .. } | Stop::Pending) => State::Stopping,
+            (_, Stop::Signalled { .. } | Stop::Pending | Stop::Queued { .. }) => State::Stopping,
             (Life::Waiting, _) => State::Waiting,
             (Life::Running { .. }, _) if !instance.ready => State::Starting,
             (Life::Running { .. }, _) if reported => State::Ready,
@@ -1264,6 +1320,42 @@ mod tests {
         s.on_exit(2, Exit::Code(7), t1 + TIMEOUT);
         assert!(s.is_stopping());
         assert_eq!(s.exit_code(), 7);
+    }
+
+    /// `procmux restart db web`: web (which waits for db) is stopped first, db once web is
+    /// gone; db starts first, web once db is ready again.
+    #[test]
+    fn a_restart_of_a_dependency_and_its_dependant_goes_in_order() {
+        let t0 = Instant::now();
+        let db = Policy {
+            ready: Ready::Tcp(None),
+            ..Policy::foreman(TIMEOUT)
+        };
+        let mut s = stack_after(vec![(db, vec![]), (Policy::foreman(TIMEOUT), vec![0])]);
+        s.start();
+        s.on_spawned(0, t0);
+        s.on_ready(0, t0);
+        s.on_spawned(1, t0);
+        let mut actions = Vec::new();
+        for i in s.stop_order(&[0, 1]) {
+            actions.extend(s.restart(i, t0));
+        }
+        assert!(actions.contains(&Action::Stop(1, SIGTERM)));
+        assert!(
+            !actions.contains(&Action::Stop(0, SIGTERM)),
+            "db waits: {actions:?}"
+        );
+        s.on_exit(1, Exit::Signal(SIGTERM), t0);
+        // web is gone: db is stopped now, and web does not start before db is back.
+        let actions = s.on_group_gone(1, t0);
+        assert!(actions.contains(&Action::Stop(0, SIGTERM)), "{actions:?}");
+        assert!(!actions.contains(&Action::Spawn(1)), "{actions:?}");
+        s.on_exit(0, Exit::Signal(SIGTERM), t0);
+        assert_eq!(s.on_group_gone(0, t0), [Action::Spawn(0)]);
+        s.on_spawned(0, t0);
+        let actions = s.on_ready(0, t0);
+        assert!(actions.contains(&Action::Spawn(1)), "{actions:?}");
+        assert!(!s.is_stopping());
     }
 
     #[test]
