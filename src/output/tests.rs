@@ -1,0 +1,346 @@
+//! Unit tests of the writer: byte-exact text and JSON, batching, notices, progress lines.
+use jiff::tz::TimeZone;
+use nu_ansi_term::Color;
+
+use super::*;
+use crate::supervisor::Exit;
+
+/// 2025-11-26T12:00:01.234Z
+const NOON_MS: i64 = 1_764_158_401_234;
+
+fn clock(format: TimestampFormat) -> Clock {
+    Clock::frozen(format, NOON_MS, TimeZone::UTC)
+}
+
+fn style(color: bool, timestamp: TimestampFormat, json: bool, strip_ansi: bool) -> Style {
+    Style {
+        color,
+        timestamp,
+        json,
+        prefix: true,
+        strip_ansi,
+        width: 6,
+        terminal: false,
+    }
+}
+
+fn web(name: &str, number: usize) -> InstanceSpec {
+    InstanceSpec {
+        type_index: 0,
+        name: name.to_owned(),
+        number,
+        port: 5000,
+    }
+}
+
+/// An output into a `Vec` for one instance, `web.1`.
+fn output<W: Write>(sink: W, stamp: TimestampFormat, json: bool, strip: bool) -> Output<W> {
+    Output::new(
+        sink,
+        clock(stamp),
+        &style(false, stamp, json, strip),
+        &[web("web", 1)],
+    )
+}
+
+fn render(
+    color: bool,
+    stamp: TimestampFormat,
+    f: impl FnOnce(&mut Output<Vec<u8>>, &mut Prefix),
+) -> String {
+    let mut out = output(Vec::new(), stamp, false, false);
+    let mut prefix = Prefix::text("web.1", 6, color.then_some(Color::Cyan), stamp, '|');
+    f(&mut out, &mut prefix);
+    String::from_utf8(out.into_sink()).unwrap()
+}
+
+#[test]
+fn foreman_format_without_colour() {
+    let text = render(false, TimestampFormat::Local, |o, p| {
+        o.lines(p, b"hello\n\nworld\r\n")
+    });
+    assert_eq!(
+        text,
+        "12:00:01 web.1  | hello\n12:00:01 web.1  | \n12:00:01 web.1  | world\r\n"
+    );
+    let text = render(false, TimestampFormat::None, |o, p| o.piece(p, b"prompt> "));
+    assert_eq!(text, "web.1  | prompt> \n");
+}
+
+#[test]
+fn other_timestamp_formats_and_the_stderr_marker() {
+    let text = render(false, TimestampFormat::Ms, |o, p| o.lines(p, b"x\n"));
+    assert_eq!(text, "12:00:01.234 web.1  | x\n");
+    let text = render(false, TimestampFormat::Iso, |o, p| o.lines(p, b"x\n"));
+    assert_eq!(text, "2025-11-26T12:00:01.234+00:00 web.1  | x\n");
+    let mut out = output(Vec::new(), TimestampFormat::None, false, false);
+    let mut prefix = Prefix::text(
+        "web.1",
+        6,
+        None,
+        TimestampFormat::None,
+        Stream::Stderr.separator(),
+    );
+    out.lines(&mut prefix, b"oops\n");
+    assert_eq!(out.into_sink(), b"web.1  ! oops\n");
+}
+
+#[test]
+fn colour_wraps_the_prefix_and_resets_after_each_line() {
+    let text = render(true, TimestampFormat::Local, |o, p| {
+        o.lines(p, b"a\x1b[31mred\nb\n")
+    });
+    assert_eq!(
+        text,
+        "\x1b[36m12:00:01 web.1  | \x1b[0ma\x1b[31mred\x1b[0m\n\x1b[36m12:00:01 web.1  | \x1b[0mb\x1b[0m\n"
+    );
+}
+
+#[test]
+fn events_and_many_lines_in_several_batches() {
+    let many: Vec<u8> = (0..3000)
+        .flat_map(|i| format!("{i}\n").into_bytes())
+        .collect();
+    let text = render(false, TimestampFormat::None, |o, p| {
+        o.notice(&Notice::Started {
+            instance: 0,
+            pid: Pid::from_raw(42),
+        });
+        o.lines(p, &many);
+    });
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "web.1  | started with pid 42");
+    assert_eq!(lines.len(), 3001);
+    assert_eq!(lines[3000], "web.1  | 2999");
+}
+
+#[test]
+fn long_lines_bypass_the_batch_in_order() {
+    let long = "y".repeat(COPY_LIMIT + 1);
+    let input = format!("a\n{long}\nb\n");
+    let text = render(true, TimestampFormat::None, |o, p| {
+        o.lines(p, input.as_bytes())
+    });
+    let expected: String = ["a", &long, "b"]
+        .iter()
+        .map(|l| format!("\x1b[36mweb.1  | \x1b[0m{l}\x1b[0m\n"))
+        .collect();
+    assert_eq!(text, expected);
+}
+
+#[test]
+fn strip_ansi_removes_escapes_from_child_lines_only() {
+    let mut out = output(Vec::new(), TimestampFormat::None, false, true);
+    let mut prefix = Prefix::text("web.1", 6, Some(Color::Cyan), TimestampFormat::None, '|');
+    out.lines(&mut prefix, b"\x1b[1;31mred\x1b[0m text\n");
+    let text = String::from_utf8(out.into_sink()).unwrap();
+    assert_eq!(text, "\x1b[36mweb.1  | \x1b[0mred text\x1b[0m\n");
+}
+
+fn json_output(f: impl FnOnce(&mut Output<Vec<u8>>, &mut Prefix)) -> String {
+    let mut out = output(Vec::new(), TimestampFormat::Iso, true, false);
+    let mut prefix = Prefix::json("web", 1, Pid::from_raw(4242), Stream::Stdout);
+    f(&mut out, &mut prefix);
+    String::from_utf8(out.into_sink()).unwrap()
+}
+
+#[test]
+fn json_lines() {
+    let text = json_output(|o, p| o.lines(p, b"say \"hi\"\tnow\n\xff\xfeok\n"));
+    let lines: Vec<&str> = text.lines().collect();
+    let head = r#"{"ts":"2025-11-26T12:00:01.234+00:00","name":"web","instance":1,"pid":4242,"stream":"stdout","line":""#;
+    assert_eq!(lines[0], format!(r#"{head}say \"hi\"\tnow"}}"#));
+    assert_eq!(
+        lines[1],
+        format!("{head}\u{fffd}\u{fffd}ok\",\"line_base64\":\"//5vaw==\"}}")
+    );
+}
+
+#[test]
+fn json_events() {
+    let text = json_output(|o, _| {
+        let pid = Pid::from_raw(7);
+        let exit = Exit::Signal(nix::sys::signal::Signal::SIGTERM);
+        o.notice(&Notice::Exited {
+            instance: 0,
+            pid,
+            exit,
+        });
+        o.notice(&Notice::ShuttingDown);
+    });
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        r#"{"ts":"2025-11-26T12:00:01.234+00:00","name":"system","event":"exited","process":"web","instance":1,"pid":7,"signal":"SIGTERM","message":"terminated by SIGTERM"}"#
+    );
+    assert_eq!(
+        lines[1],
+        r#"{"ts":"2025-11-26T12:00:01.234+00:00","name":"system","event":"shutdown","message":"sending SIGTERM to all processes"}"#
+    );
+}
+
+/// Any name length, every notice its own kind, always valid JSON (a fixed head buffer
+/// once cut long names and labelled every supervisor message "shutdown").
+#[test]
+fn json_notices_with_a_long_name_are_valid_and_typed() {
+    let name = "w".repeat(200);
+    let mut out = Output::new(
+        Vec::new(),
+        clock(TimestampFormat::Iso),
+        &style(false, TimestampFormat::Iso, true, false),
+        &[web(&name, 1)],
+    );
+    out.notice(&Notice::Restarting {
+        instance: 0,
+        exit: Exit::Code(1),
+        delay: std::time::Duration::from_millis(1500),
+        attempt: 2,
+        max_attempts: 5,
+    });
+    out.notice(&Notice::FailedToStart {
+        instance: 0,
+        error: "cannot cd to \"/gone\"".to_owned(),
+    });
+    let text = String::from_utf8(out.into_sink()).unwrap();
+    let objects: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let restart = &objects[0];
+    assert_eq!(restart["event"], "restarting");
+    assert_eq!(restart["process"], name.as_str());
+    assert_eq!(
+        (restart["code"].as_i64(), restart["delay_ms"].as_i64()),
+        (Some(1), Some(1500))
+    );
+    assert_eq!(
+        (
+            restart["attempt"].as_i64(),
+            restart["max_attempts"].as_i64()
+        ),
+        (Some(2), Some(5))
+    );
+    assert_eq!(
+        restart["message"],
+        format!("{name}.1 exited with code 1, restarting in 1.5s (attempt 2/5)")
+    );
+    assert_eq!(objects[1]["event"], "failed");
+    assert_eq!(
+        objects[1]["message"],
+        "failed to start: cannot cd to \"/gone\""
+    );
+}
+
+#[test]
+fn supervisor_notices_are_system_lines_and_lifecycle_lines_are_the_instance_s() {
+    let mut out = output(Vec::new(), TimestampFormat::None, false, false);
+    out.notice(&Notice::Exited {
+        instance: 0,
+        pid: Pid::from_raw(9),
+        exit: Exit::Code(3),
+    });
+    out.notice(&Notice::MayExit {
+        instance: 0,
+        exit: Exit::Code(3),
+    });
+    out.notice(&Notice::Killing { remaining: 2 });
+    let text = String::from_utf8(out.into_sink()).unwrap();
+    assert_eq!(
+        text,
+        "web.1  | exited with code 3\n\
+         system | web.1 exited with code 3; it may exit, the others keep running\n\
+         system | sending SIGKILL to 2 processes\n"
+    );
+}
+
+#[test]
+fn a_json_line_longer_than_the_batch_streams_through_it() {
+    let long = vec![b'"'; 3 * BATCH_CAPACITY];
+    let mut input = long.clone();
+    input.push(b'\n');
+    let text = json_output(|o, p| o.lines(p, &input));
+    assert!(text.ends_with("\"}\n"));
+    assert_eq!(text.matches("\\\"").count(), long.len());
+}
+
+/// A sink that accepts at most 7 bytes per call and fails after a budget.
+struct Trickle {
+    data: Vec<u8>,
+    budget: usize,
+}
+impl Write for Trickle {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.budget == 0 {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        let n = buf.len().min(7).min(self.budget);
+        self.data.extend_from_slice(&buf[..n]);
+        self.budget -= n;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn short_writes_are_finished_and_a_broken_sink_closes_the_output() {
+    let sink = Trickle {
+        data: Vec::new(),
+        budget: 1000,
+    };
+    let mut out = output(sink, TimestampFormat::None, false, false);
+    let mut prefix = Prefix::text("w.1", 6, None, TimestampFormat::None, '|');
+    out.lines(&mut prefix, b"abc\ndef\n");
+    assert_eq!(out.sink.inner.data, b"w.1    | abc\nw.1    | def\n");
+    assert_eq!(out.closed(), None);
+    out.sink.inner.budget = 0;
+    out.lines(&mut prefix, b"x\n");
+    assert_eq!(out.closed(), Some(Closed::Reader));
+}
+
+#[test]
+fn lines_redrawn_with_carriage_returns_keep_their_last_state() {
+    let text = render(false, TimestampFormat::None, |o, p| {
+        o.lines(p, b"10%\r20%\r100%\nplain\r\n\r\n")
+    });
+    assert_eq!(text, "web.1  | 100%\nweb.1  | plain\r\nweb.1  | \r\n");
+    assert_eq!(settled(b"a\rb\r"), b"b\r");
+}
+
+#[test]
+fn a_progress_line_is_redrawn_in_place_and_ended_by_the_next_write() {
+    let mut style = style(false, TimestampFormat::None, false, false);
+    style.terminal = true;
+    let mut out = Output::new(
+        Vec::new(),
+        clock(TimestampFormat::None),
+        &style,
+        &[web("web", 1), web("worker", 1)],
+    );
+    assert!(out.shows_progress());
+    let mut web_prefix = out.stream_prefix(0, Pid::from_raw(1), Stream::Stdout);
+    let mut worker_prefix = out.stream_prefix(1, Pid::from_raw(2), Stream::Stdout);
+    out.progress(&mut web_prefix, b"10%\r");
+    out.progress(&mut web_prefix, b"20%");
+    // Another process writes: the progress line is ended, its last state kept.
+    out.lines(&mut worker_prefix, b"hello\n");
+    out.progress(&mut web_prefix, b"50%\r");
+    // Its own line comes: the progress line is cleared and the line written whole.
+    out.lines(&mut web_prefix, b"50%\r100%\n");
+    let text = String::from_utf8(out.into_sink()).unwrap();
+    assert_eq!(
+        text,
+        "\rweb.1  | 10%\x1b[K\rweb.1  | 20%\x1b[K\n\
+         worker.1 | hello\n\
+         \rweb.1  | 50%\x1b[K\r\x1b[Kweb.1  | 100%\n"
+    );
+}
+
+#[test]
+fn why_the_output_closed() {
+    let of = |errno| Closed::of(&io::Error::from_raw_os_error(errno));
+    assert_eq!(of(nix::libc::EPIPE), Closed::Reader);
+    assert_eq!(of(nix::libc::EIO), Closed::Terminal);
+    assert_eq!(of(nix::libc::ENOSPC), Closed::Failed);
+}
