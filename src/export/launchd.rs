@@ -46,6 +46,11 @@ pub fn render(stack: &Stack, options: &Options) -> Vec<File> {
             None => Value::Boolean(false),
         };
         plist.insert("KeepAlive".into(), keep_alive);
+        // launchd waits this long between restarts (procmux's first restart delay).
+        plist.insert(
+            "ThrottleInterval".into(),
+            Value::Integer(whole_seconds(kind.policy.backoff.initial).into()),
+        );
         plist.insert(
             "ExitTimeOut".into(),
             Value::Integer(whole_seconds(kind.policy.stop_timeout).into()),
