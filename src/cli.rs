@@ -26,13 +26,19 @@ Examples:
   procmux run rails console             a one-off command in the app's environment
   procmux run web                       the web entry's command, in the foreground
   procmux check                         validate Procfile, env files and procmux.toml
+  procmux restart worker                from another terminal: restart one process
+  procmux logs -f web                   follow one process's lines
+  procmux attach web                    type into web (a debugger); Ctrl-] detaches
+  procmux export systemd out/           units for systemd (or supervisord, runit, compose, …)
   procmux completions bash > /etc/bash_completion.d/procmux";
 
 /// Run the processes of a Procfile and multiplex their output into one prefixed stream.
 ///
 /// procmux starts every process of a Procfile, prefixes each line they write with the time and
-/// the process name, and writes one stream to stdout. It writes nothing to disk. Ctrl-C stops
-/// every process and every process they started: SIGTERM first, SIGKILL after --timeout.
+/// the process name, and writes one stream to stdout. It writes nothing to disk (but for
+/// `export`, asked to). Ctrl-C stops every process and every process they started: SIGTERM
+/// first, SIGKILL after --timeout. From another terminal, `status`, `restart`, `stop`, `logs`
+/// and `attach` talk to the running stack.
 #[derive(Debug, Parser)]
 #[command(name = "procmux", version, propagate_version = true, after_help = EXAMPLES)]
 pub struct Arguments {
