@@ -91,10 +91,7 @@ pub enum Command {
     /// Print the man page (roff) to stdout: procmux(1), or procmux-COMMAND(1)
     Man {
         /// A command whose page to print
-        #[arg(value_parser = [
-            "start", "run", "check", "status", "restart", "stop", "logs", "attach", "export",
-            "completions", "man",
-        ])]
+        #[arg(value_parser = MAN_PAGES)]
         command: Option<String>,
     },
     /// The process names of the Procfile, one per line (for completion scripts)
@@ -224,6 +221,21 @@ pub struct AttachArgs {
     #[arg(value_name = "NAME")]
     pub name: String,
 }
+
+/// The commands with a man page of their own, `procmux-COMMAND(1)`.
+pub const MAN_PAGES: [&str; 11] = [
+    "start",
+    "run",
+    "check",
+    "status",
+    "restart",
+    "stop",
+    "logs",
+    "attach",
+    "export",
+    "completions",
+    "man",
+];
 
 /// Where the app is: options shared by every subcommand that reads it.
 #[derive(Debug, Args)]

@@ -158,12 +158,7 @@ fn export_stack(args: cli::ExportArgs, host: &Host<'_>) -> Result<i32, Error> {
     print_out(text.as_bytes())
 }
 
-/// Writes a command's whole output to stdout. A reader that went away (`| head -1`) is a
-/// quiet success, as for `start`; any other failure (a full disk) is an error.
+/// Writes a command's whole output to stdout: exit 0, also when the reader went away.
 fn print_out(bytes: &[u8]) -> Result<i32, Error> {
-    match io::stdout().lock().write_all(bytes) {
-        Ok(()) => Ok(0),
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(0),
-        Err(e) => Err(Error::os("writing to stdout", e)),
-    }
+    output::print_document(bytes).map(|_| 0)
 }

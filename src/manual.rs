@@ -14,45 +14,20 @@ use clap_complete::Shell;
 
 use crate::cli::Arguments;
 
-/// The subcommands with a page of their own, and its name.
-pub const PAGES: [&str; 11] = [
-    "start",
-    "run",
-    "check",
-    "status",
-    "restart",
-    "stop",
-    "logs",
-    "attach",
-    "export",
-    "completions",
-    "man",
-];
-const PAGE_NAMES: [&str; 11] = [
-    "procmux-start",
-    "procmux-run",
-    "procmux-check",
-    "procmux-status",
-    "procmux-restart",
-    "procmux-stop",
-    "procmux-logs",
-    "procmux-attach",
-    "procmux-export",
-    "procmux-completions",
-    "procmux-man",
-];
+/// The subcommands with a page of their own (`procmux man COMMAND` takes these).
+pub use crate::cli::MAN_PAGES as PAGES;
 
 /// `procmux man` (no `topic`): procmux(1), every command in it; `procmux man start`:
 /// procmux-start(1).
 pub fn page(topic: Option<&str>) -> std::io::Result<Vec<u8>> {
     let root = Arguments::command().disable_help_subcommand(true);
     let mut out = Vec::new();
-    let page = topic.and_then(|t| PAGES.iter().position(|p| *p == t));
-    match page.and_then(|i| Some((PAGE_NAMES[i], root.find_subcommand(PAGES[i])?.clone()))) {
-        Some((name, sub)) => {
+    match topic.and_then(|t| root.find_subcommand(t).cloned()) {
+        Some(sub) => {
+            let name = format!("procmux-{}", sub.get_name());
             let sub = sub
-                .name(name)
                 .bin_name(name.replacen('-', " ", 1))
+                .name(name)
                 .version(env!("CARGO_PKG_VERSION"));
             clap_mangen::Man::new(sub).render(&mut out)?;
             out.extend_from_slice(b".SH \"SEE ALSO\"\n\\fBprocmux\\fR(1)\n");

@@ -343,10 +343,7 @@ fn attach_to_a_debugger() {
     let result = support::run_pty_driver(
         &app,
         r#"
-import pty
-pid, master = pty.fork()
-if pid == 0:
-    os.execv(sys.argv[1], [sys.argv[1], "attach", "dbg"])
+pid, master = procmux_on_pty("attach", "dbg")
 if not wait_for(master, b"Ctrl-] detaches"):
     fail()
 os.write(master, b"p x\r")
@@ -367,14 +364,14 @@ os.waitpid(pid, 0)
     running.wait().exits_with(143);
 }
 
+/// Prints `got LINE` for each line of its stdin.
+const ECHO: &str = "import sys\nfor line in sys.stdin:\n    print('got', line.strip())\n";
+
 /// `attach` to an instance on pipes sends lines to its stdin.
 #[test]
 fn attach_sends_lines_to_an_instance_on_pipes() {
     let app = App::new("echo: python3 -u echo.py\n");
-    app.write(
-        "echo.py",
-        "import sys\nfor line in sys.stdin:\n    print('got', line.strip())\n",
-    );
+    app.write("echo.py", ECHO);
     let running = app.start(&["--no-timestamp", "--pty", "never"]);
     running.wait_for("started with pid");
     let mut client = Command::new(env!("CARGO_BIN_EXE_procmux"))
@@ -406,10 +403,7 @@ fn attach_sends_lines_to_an_instance_on_pipes() {
 #[test]
 fn stdin_goes_to_the_named_instance() {
     let app = App::new("echo: python3 -u echo.py\nother: exec sleep 1000\n");
-    app.write(
-        "echo.py",
-        "import sys\nfor line in sys.stdin:\n    print('got', line.strip())\n",
-    );
+    app.write("echo.py", ECHO);
     let running = app
         .procmux(&[
             "start",
@@ -435,10 +429,7 @@ fn a_prompt_nobody_can_answer_gets_a_hint() {
     let result = support::run_pty_driver(
         &app,
         r#"
-import pty
-pid, master = pty.fork()
-if pid == 0:
-    os.execv(sys.argv[1], [sys.argv[1], "start", "--no-timestamp", "--color", "never"])
+pid, master = procmux_on_pty("start", "--no-timestamp", "--color", "never")
 ok = wait_for(master, b"ask.1 is waiting for input: run 'procmux attach ask' in another terminal")
 os.kill(pid, signal.SIGTERM)
 os.waitpid(pid, 0)

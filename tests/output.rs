@@ -260,15 +260,15 @@ fn stderr_and_stdout_share_the_stream_in_order() {
     );
 }
 
+/// A progress bar redrawn with `\r`, slower than the idle flush of a partial line.
+const PROGRESS: &str = "import sys, time\nfor p in (10, 20, 50):\n    sys.stdout.write('%d%%\\r' % p)\n    sys.stdout.flush()\n    time.sleep(0.12)\nprint('100%')\n";
+
 /// In a pipe only the settled text of a redrawn line is kept: no timestamp or name
 /// overwritten, no flood of pieces.
 #[test]
 fn progress_bars_in_a_pipe_keep_only_their_last_state() {
     let app = App::new("prog: python3 progress.py\n");
-    app.write(
-        "progress.py",
-        "import sys, time\nfor p in (10, 20, 50):\n    sys.stdout.write('%d%%\\r' % p)\n    sys.stdout.flush()\n    time.sleep(0.12)\nprint('100%')\n",
-    );
+    app.write("progress.py", PROGRESS);
     let done = app.procmux(&["start", "--no-timestamp"]).run();
     let lines = support::lines_of(&done.stdout, "prog.1");
     let shown: Vec<&[u8]> = lines
@@ -282,17 +282,11 @@ fn progress_bars_in_a_pipe_keep_only_their_last_state() {
 #[test]
 fn progress_bars_on_a_terminal_redraw_behind_the_prefix() {
     let app = App::new("prog: python3 progress.py\n");
-    app.write(
-        "progress.py",
-        "import sys, time\nfor p in (10, 20, 50):\n    sys.stdout.write('%d%%\\r' % p)\n    sys.stdout.flush()\n    time.sleep(0.12)\nprint('100%')\n",
-    );
+    app.write("progress.py", PROGRESS);
     let result = support::run_pty_driver(
         &app,
         r#"
-import pty
-pid, master = pty.fork()
-if pid == 0:
-    os.execv(sys.argv[1], [sys.argv[1], "start", "--no-timestamp", "--color", "never"])
+pid, master = procmux_on_pty("start", "--no-timestamp", "--color", "never")
 if not wait_for(master, b"exited with code 0"):
     fail()
 os.waitpid(pid, 0)

@@ -33,10 +33,7 @@ fn a_closed_terminal_stops_the_stack_gracefully() {
     let result = run_pty_driver(
         &app,
         r#"
-import pty
-pid, master = pty.fork()
-if pid == 0:
-    os.execv(sys.argv[1], [sys.argv[1], "start", "--no-timestamp"])
+pid, master = procmux_on_pty("start", "--no-timestamp")
 if not wait_for(master, b"ready web", 10):
     fail()
 os.close(master)

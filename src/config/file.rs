@@ -123,6 +123,14 @@ pub struct FileError {
 }
 
 impl FileConfig {
+    /// The `[process.NAME]` table of `name`, if the file has one.
+    pub fn table(&self, name: &str) -> Option<&ProcessConfig> {
+        self.process
+            .iter()
+            .find(|(n, _)| n.get_ref() == name)
+            .map(|(_, table)| table)
+    }
+
     pub fn parse(text: &str) -> Result<FileConfig, FileError> {
         toml::from_str(text).map_err(|e| {
             let (line, column) = match e.span() {

@@ -100,9 +100,7 @@ pub fn resolve_start(
         Some(PtyChoice::Auto) | None => host.stdout_is_tty,
     };
     let pty_for = |name: &str| {
-        let per_process = settings
-            .and_then(|s| s.process.iter().find(|(n, _)| n.get_ref() == name))
-            .and_then(|(_, p)| p.pty);
+        let per_process = settings.and_then(|s| s.table(name)).and_then(|p| p.pty);
         // The flag beats the file's per-process setting, which beats the file's default.
         match args.pty {
             Some(_) => pty_default,
@@ -204,11 +202,7 @@ fn resolve_watch(project: &Project, name: &str, flags: &[String]) -> Result<Opti
     let mut matches = globset::GlobSetBuilder::new();
     let mut ignores = globset::GlobSetBuilder::new();
     if let Some(file) = &project.file
-        && let Some((_, table)) = file
-            .config
-            .process
-            .iter()
-            .find(|(n, _)| n.get_ref() == name)
+        && let Some(table) = file.config.table(name)
     {
         for (list, set, key) in [
             (&table.watch, &mut matches, "watch"),

@@ -327,11 +327,7 @@ pub fn resolve_types(
             after: Vec::new(),
         };
         if let Some(file) = &project.file
-            && let Some((_, table)) = file
-                .config
-                .process
-                .iter()
-                .find(|(n, _)| n.get_ref() == &entry.name)
+            && let Some(table) = file.config.table(&entry.name)
         {
             apply_table(project, file, table, &mut settings)?;
         }
@@ -378,10 +374,8 @@ fn check_cycles(project: &Project, types: &[TypeSettings]) -> Result<()> {
     let first = &project.procfile.entries[cycle[0]].name;
     let span = file
         .config
-        .process
-        .iter()
-        .find(|(n, _)| n.get_ref() == first)
-        .and_then(|(_, t)| t.after.as_ref()?.first().map(Spanned::span))
+        .table(first)
+        .and_then(|t| t.after.as_ref()?.first().map(Spanned::span))
         .unwrap_or(0..0);
     Err(file.error_at(span, message))
 }

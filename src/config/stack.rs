@@ -86,6 +86,14 @@ impl Stack {
         &self.types[self.instances[index].type_index]
     }
 
+    /// The port of the first instance of the type called `name` (the others count up from
+    /// it); 0 when the formation runs none.
+    pub fn first_port(&self, name: &str) -> u16 {
+        self.instances_of(name)
+            .next()
+            .map_or(0, |i| self.instances[i].port)
+    }
+
     /// Indices of the instances of the type called `name`.
     pub fn instances_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = usize> + 'a {
         self.instances

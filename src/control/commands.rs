@@ -5,6 +5,7 @@ use std::io::{self, Write};
 
 use super::{Request, Row, connect};
 use crate::error::Error;
+use crate::output::print_document;
 
 /// Where the running stack listens, and its Procfile's name for messages.
 pub struct Target<'a> {
@@ -12,21 +13,17 @@ pub struct Target<'a> {
     pub procfile: &'a str,
 }
 
-/// Sends `request` and copies the answer to stdout; an `error` line goes to stderr and makes
-/// the exit code 1. A reader of stdout that goes away ends it quietly.
+/// Sends `request` and copies the answer to stdout, line by line as it comes (`logs -f`); an
+/// `error` line goes to stderr and makes the exit code 1. A reader of stdout that goes away
+/// ends it quietly; a full disk is an error.
 pub fn relay(target: &Target<'_>, request: &Request) -> Result<i32, Error> {
-    let lines = ask(target, request)?;
-    let mut stdout = io::stdout().lock();
     let mut code = 0;
-    for line in lines {
+    for line in ask(target, request)? {
         let line = line.map_err(|e| Error::os("reading from procmux", e))?;
         if let Some(message) = line.strip_prefix("error\t") {
             let _ = writeln!(io::stderr(), "procmux: error: {message}");
             code = 1;
-        } else if writeln!(stdout, "{line}")
-            .and_then(|()| stdout.flush())
-            .is_err()
-        {
+        } else if !print_document(format!("{line}\n").as_bytes())? {
             break;
         }
     }
@@ -45,11 +42,7 @@ pub fn status(target: &Target<'_>, json: bool) -> Result<i32, Error> {
     } else {
         table(&rows)
     };
-    match io::stdout().lock().write_all(text.as_bytes()) {
-        Ok(()) => Ok(0),
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(0),
-        Err(e) => Err(Error::os("writing to stdout", e)),
-    }
+    print_document(text.as_bytes()).map(|_| 0)
 }
 
 fn ask(

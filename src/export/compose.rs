@@ -13,13 +13,12 @@ pub fn render(stack: &Stack, options: &Options, image: &str) -> File {
     let mut services = Map::new();
     let mut notes = Vec::new();
     for kind in stack.types.iter().filter(|t| t.count > 0) {
-        let first = stack.instances_of(&kind.name).next().unwrap_or_default();
         let policy = &kind.policy;
         let mut environment = Map::new();
         for (key, value) in stack.env.iter().filter(|(k, _)| k != "PORT" && k != "PS") {
             environment.insert(key.clone(), Value::from(value.replace('$', "$$")));
         }
-        let port = stack.instances[first].port;
+        let port = stack.first_port(&kind.name);
         environment.insert("PORT".into(), Value::from(port.to_string()));
         environment.insert("PS".into(), Value::from(format!("{}.1", kind.name)));
         let mut service = json!({

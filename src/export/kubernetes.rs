@@ -39,8 +39,7 @@ pub fn render(stack: &Stack, options: &Options, image: &str) -> File {
         }),
     ];
     for kind in stack.types.iter().filter(|t| t.count > 0) {
-        let first = stack.instances_of(&kind.name).next().unwrap_or_default();
-        let port = stack.instances[first].port;
+        let port = stack.first_port(&kind.name);
         let name = format!("{app}-{}", kind.name.to_lowercase().replace('_', "-"));
         let labels = json!({
             "app.kubernetes.io/name": app,

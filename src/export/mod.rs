@@ -15,7 +15,6 @@ mod runit;
 mod supervisord;
 mod systemd;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -84,12 +83,7 @@ pub fn write(
             )));
         };
         if !dry_run {
-            let mut stdout = std::io::stdout().lock();
-            if let Err(e) = stdout.write_all(file.contents.as_bytes())
-                && e.kind() != std::io::ErrorKind::BrokenPipe
-            {
-                return Err(Error::os("writing to stdout", e));
-            }
+            crate::output::print_document(file.contents.as_bytes())?;
         }
         return Ok(Vec::new());
     };

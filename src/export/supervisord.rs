@@ -12,8 +12,7 @@ pub fn render(stack: &Stack, options: &Options) -> Vec<File> {
     let mut text = format!("; {MARK}\n");
     let mut group = Vec::new();
     for kind in stack.types.iter().filter(|t| t.count > 0) {
-        let first = stack.instances_of(&kind.name).next().unwrap_or_default();
-        let base_port = stack.instances[first].port;
+        let base_port = stack.first_port(&kind.name);
         let program = format!("{app}-{}", kind.name);
         group.push(program.clone());
         let policy = &kind.policy;

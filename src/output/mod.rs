@@ -89,6 +89,17 @@ impl Write for Stdout {
     }
 }
 
+/// Writes a whole document (a man page, a status table, an exported file) to stdout, for the
+/// commands that print one thing and end. `Ok(false)` when the reader went away (`| head`): a
+/// quiet end, as for `start`; anything else (a full disk) is an error.
+pub fn print_document(bytes: &[u8]) -> Result<bool, crate::error::Error> {
+    match io::stdout().lock().write_all(bytes) {
+        Ok(()) => Ok(true),
+        Err(e) if Closed::of(&e) == Closed::Reader => Ok(false),
+        Err(e) => Err(crate::error::Error::os("writing to stdout", e)),
+    }
+}
+
 /// Why the stream could not be written any more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Closed {

@@ -301,8 +301,7 @@ impl Children {
     /// Remembers which instance each escaped descendant belongs to, while their ancestry
     /// still shows it (before a stop makes their parents exit).
     pub fn note_escaped(&mut self) {
-        let snapshot = procfs::descendants(Pid::this());
-        self.escaped(&snapshot);
+        self.note_escaped_in(&procfs::descendants(Pid::this()));
     }
 
     /// As [`Children::note_escaped`], with a snapshot already taken.

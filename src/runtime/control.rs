@@ -66,6 +66,13 @@ pub enum Incoming {
     Detached(usize),
 }
 
+impl Follower {
+    /// True for a write about one of its instances, or about the whole stack.
+    pub fn wants(&self, owner: Option<usize>) -> bool {
+        self.instances.is_empty() || owner.is_none_or(|i| self.instances.contains(&i))
+    }
+}
+
 /// A `logs -f` client's place in the output's tail.
 pub struct Follower {
     /// Instances whose lines it wants; empty: all. Lines about the whole stack always go.
@@ -318,9 +325,7 @@ impl Control {
                     .extend_from_slice(b"procmux: lines were lost here: this reader fell behind\n");
             }
             for (number, owner, bytes) in writes {
-                let wanted = follower.instances.is_empty()
-                    || owner.is_none_or(|i| follower.instances.contains(&i));
-                if wanted {
+                if follower.wants(owner) {
                     if connection.output.len() + bytes.len() > MAX_PENDING {
                         break;
                     }

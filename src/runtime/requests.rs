@@ -101,8 +101,7 @@ impl EventLoop {
                 self.execute(actions);
                 Some("stopping the stack\n".to_owned())
             }
-            Request::Restart(names) | Request::Stop(names) if self.supervisor.is_stopping() => {
-                let _ = names;
+            Request::Restart(_) | Request::Stop(_) if self.supervisor.is_stopping() => {
                 error("the stack is stopping".to_owned())
             }
             Request::Restart(names) => match selected(&names) {
@@ -140,28 +139,20 @@ impl EventLoop {
                         Err(message) => return error(message),
                     }
                 };
-                let control = self.control.as_mut()?;
-                let mut follower = Follower {
+                let follower = Follower {
                     instances: chosen,
                     next: 0,
                 };
                 if follow {
-                    control.follow(slot, follower);
-                    None
-                } else {
-                    let tail = self.output.tail();
-                    let mut text = Vec::new();
-                    let (_, writes) = tail.since(0);
-                    for (number, owner, bytes) in writes {
-                        if follower.instances.is_empty()
-                            || owner.is_none_or(|i| follower.instances.contains(&i))
-                        {
-                            text.extend_from_slice(bytes);
-                        }
-                        follower.next = number + 1;
-                    }
-                    Some(String::from_utf8_lossy(&text).into_owned())
+                    self.control.as_mut()?.follow(slot, follower);
+                    return None;
                 }
+                let (_, writes) = self.output.tail().since(0);
+                let text: Vec<u8> = writes
+                    .filter(|&(_, owner, _)| follower.wants(owner))
+                    .flat_map(|(_, _, bytes)| bytes.iter().copied())
+                    .collect();
+                Some(String::from_utf8_lossy(&text).into_owned())
             }
         }
     }

@@ -36,7 +36,8 @@ pub struct Watcher {
     root: PathBuf,
     /// The directory each watch is on.
     dirs: HashMap<WatchDescriptor, PathBuf>,
-    gitignore: Gitignore,
+    /// One matcher per `.gitignore` file found under the root, rooted at its directory.
+    gitignores: Vec<Gitignore>,
     /// Per type index: (its globs, its ignores), for the types that watch.
     types: Vec<Option<crate::config::Watch>>,
     /// Per type index: the first changed file and when the burst began and last changed.
@@ -74,7 +75,7 @@ impl Watcher {
         registry.register(&mut SourceFd(&fd), Token::Watch.into(), Interest::READABLE)?;
         let mut watcher = Watcher {
             inotify,
-            gitignore: Gitignore::empty(),
+            gitignores: Vec::new(),
             root: root.clone(),
             dirs: HashMap::new(),
             pending: types.iter().map(|_| None).collect(),
@@ -88,7 +89,6 @@ impl Watcher {
     /// Watches `dir` and every directory below it that is not ignored, and learns their
     /// `.gitignore` files.
     fn add_tree(&mut self, dir: &Path) -> io::Result<()> {
-        let mut builder = GitignoreBuilder::new(&self.root);
         let walk = ignore::WalkBuilder::new(dir)
             .hidden(false)
             .filter_entry(|e| e.file_name() != OsStr::new(".git"))
@@ -123,22 +123,16 @@ impl Watcher {
                     // Gone meanwhile, or unreadable: nothing to watch there.
                     Err(_) => {}
                 }
-            } else if entry.file_name() == OsStr::new(".gitignore") {
+            } else if entry.file_name() == OsStr::new(".gitignore")
+                && let Some(parent) = path.parent()
+            {
+                // A .gitignore's patterns are relative to its own directory.
+                let mut builder = GitignoreBuilder::new(parent);
                 let _ = builder.add(path);
-            }
-        }
-        // Keep what was learnt from other directories: rebuild from every .gitignore known.
-        if let Ok(more) = builder.build()
-            && more.num_ignores() > 0
-        {
-            let mut all = GitignoreBuilder::new(&self.root);
-            for dir in self.dirs.values() {
-                let file = dir.join(".gitignore");
-                if file.exists() {
-                    let _ = all.add(file);
+                if let Ok(matcher) = builder.build() {
+                    self.gitignores.push(matcher);
                 }
             }
-            self.gitignore = all.build().unwrap_or(more);
         }
         Ok(())
     }
@@ -186,10 +180,11 @@ impl Watcher {
             return true;
         };
         relative.components().any(|c| c.as_os_str() == ".git")
-            || self
-                .gitignore
-                .matched_path_or_any_parents(relative, is_dir)
-                .is_ignore()
+            || self.gitignores.iter().any(|g| {
+                // A matcher answers only for paths under its own directory (it panics else).
+                path.starts_with(g.path())
+                    && g.matched_path_or_any_parents(path, is_dir).is_ignore()
+            })
     }
 
     /// A file changed: every type whose globs match it gets (or keeps) a pending restart.

@@ -438,7 +438,8 @@ pub fn script_path(app: &App, name: &str, body: &str) -> PathBuf {
 
 /// Runs a Python `body` that drives a pseudo-terminal, with `procmux` as `sys.argv[1]`, in the
 /// app directory, bounded by `timeout`. The body gets `wait_for(master, needle)` (5 s per wait),
-/// and `seen`, what the master has shown so far; it exits non-zero on failure, printing `seen`.
+/// and `seen`, what the master has shown so far, and `procmux_on_pty(*args)`; it exits
+/// non-zero on failure, printing `seen`.
 pub fn run_pty_driver(app: &App, body: &str) -> Result<(), String> {
     const PRELUDE: &str = r#"
 import fcntl, os, select, signal, struct, sys, termios, time
@@ -456,6 +457,13 @@ def wait_for(master, needle, limit=5):
 def fail():
     sys.stderr.write(repr(seen))
     sys.exit(1)
+def procmux_on_pty(*args):
+    """procmux ARGS in a session of its own, a new pty its terminal: (pid, master)."""
+    import pty
+    pid, master = pty.fork()
+    if pid == 0:
+        os.execv(sys.argv[1], [sys.argv[1], *args])
+    return pid, master
 "#;
     app.write("driver.py", format!("{PRELUDE}\n{body}"));
     let output = Command::new("timeout")
