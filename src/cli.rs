@@ -144,6 +144,10 @@ pub struct LogsArgs {
     #[arg(short = 'f', long = "follow")]
     pub follow: bool,
 
+    /// Keep the stream's colours [default: auto: when stdout is a terminal, NO_COLOR unset]
+    #[arg(long = "color", value_name = "WHEN")]
+    pub color: Option<ColorChoice>,
+
     /// Only these instances' lines (types, web.2, globs) [default: all]
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
@@ -371,13 +375,9 @@ pub struct StartArgs {
     )]
     pub exit_code_from: Option<String>,
 
-    /// Restart NAME when a file matching GLOB (relative to the root) changes; repeatable
-    #[arg(
-        long = "watch",
-        value_name = "NAME=GLOB",
-        env = "PROCMUX_WATCH",
-        value_delimiter = ','
-    )]
+    /// Restart NAME when a file matching GLOB (relative to the root) changes; repeatable, or
+    /// comma-separated (commas inside `{a,b}` belong to the glob)
+    #[arg(long = "watch", value_name = "NAME=GLOB", env = "PROCMUX_WATCH")]
     pub watch: Vec<String>,
 
     /// Send what is typed into procmux's terminal to this instance (web, or web.2), line by line

@@ -16,6 +16,9 @@ pub enum Error {
     },
     /// A flag or argument that cannot be honoured.
     Usage(String),
+    /// The running stack refused a request (`no process named "x"`, `the stack is stopping`),
+    /// or did not answer in time.
+    Refused(String),
     /// The operating system refused something procmux needs (poll, signals, stdout).
     Os {
         context: &'static str,
@@ -60,7 +63,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Input { .. } | Error::Usage(_) => 2,
-            Error::Os { .. } => 1,
+            Error::Refused(_) | Error::Os { .. } => 1,
         }
     }
 }
@@ -83,7 +86,7 @@ impl fmt::Display for Error {
                 }
                 write!(f, ": {message}")
             }
-            Error::Usage(message) => f.write_str(message),
+            Error::Usage(message) | Error::Refused(message) => f.write_str(message),
             Error::Os { context, source } => write!(f, "{context}: {source}"),
         }
     }

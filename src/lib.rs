@@ -80,28 +80,37 @@ fn execute(command: Command) -> Result<i32, Error> {
         }
         Command::Status(args) => {
             let target = config::load_control(&args.project, &host)?;
-            control::status(&target.as_target(), args.json)
+            control::status(&control_target(&target), args.json)
         }
         Command::Restart(args) => {
             let target = config::load_control(&args.project, &host)?;
-            control::relay(&target.as_target(), &control::Request::Restart(args.names))
+            let request = control::Request::Restart(args.names);
+            control::relay(&control_target(&target), &request)
         }
         Command::Stop(args) => {
             let target = config::load_control(&args.project, &host)?;
-            control::relay(&target.as_target(), &control::Request::Stop(args.names))
+            control::relay(
+                &control_target(&target),
+                &control::Request::Stop(args.names),
+            )
         }
         Command::Logs(args) => {
             let target = config::load_control(&args.project, &host)?;
+            let color = config::logs_color(args.color, &host);
             let request = control::Request::Logs {
                 follow: args.follow,
                 names: args.names,
             };
-            control::relay(&target.as_target(), &request)
+            control::logs(&control_target(&target), &request, color)
         }
         Command::Export(args) => export_stack(args, &host),
         Command::Attach(args) => {
             let target = config::load_control(&args.project, &host)?;
-            control::attach(&target.as_target(), &args.name, &runtime::terminal_size)
+            control::attach(
+                &control_target(&target),
+                &args.name,
+                &runtime::terminal_size,
+            )
         }
         Command::Completions { shell } => print_out(&manual::completions(shell)),
         Command::Man { command } => {
@@ -156,6 +165,13 @@ fn export_stack(args: cli::ExportArgs, host: &Host<'_>) -> Result<i32, Error> {
     let report = export::write(&files, out.as_deref(), args.dry_run, args.force)?;
     let text: String = report.iter().map(|l| format!("{l}\n")).collect();
     print_out(text.as_bytes())
+}
+
+fn control_target(target: &config::ControlTarget) -> control::Target<'_> {
+    control::Target {
+        socket: &target.socket,
+        procfile: &target.procfile,
+    }
 }
 
 /// Writes a command's whole output to stdout: exit 0, also when the reader went away.

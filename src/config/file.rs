@@ -50,7 +50,7 @@ pub struct FileConfig {
     /// `false` is `--control off`.
     pub control: Option<bool>,
     /// As `--tail-kib`.
-    pub tail_kib: Option<usize>,
+    pub tail_kib: Option<Spanned<usize>>,
     /// Per-process settings.
     #[serde(default)]
     pub process: BTreeMap<Spanned<String>, ProcessConfig>,

@@ -17,6 +17,7 @@ mod formation;
 pub mod policy;
 mod procfile;
 mod project;
+mod socket;
 mod stack;
 mod style;
 
@@ -37,6 +38,8 @@ use crate::error::{Error, Result};
 
 const DEFAULT_TIMEOUT: f64 = 5.0;
 const DEFAULT_TAIL_KIB: usize = 256;
+/// The largest `tail_kib`: 64 MiB of memory for `procmux logs`.
+pub const MAX_TAIL_KIB: usize = 64 * 1024;
 
 /// What resolution may ask of the machine besides files.
 pub struct Host<'a> {
@@ -169,10 +172,26 @@ pub fn resolve_start(
         None => settings.and_then(|s| s.control).unwrap_or(true),
     };
     let control = control_on.then(|| project.socket_name());
-    let tail_kib = args
-        .tail_kib
-        .or(settings.and_then(|s| s.tail_kib))
-        .unwrap_or(DEFAULT_TAIL_KIB);
+    // Checked in the file even when the flag overrides it, as every other value there.
+    let too_big = |kib: usize| {
+        (kib > MAX_TAIL_KIB).then(|| format!("tail_kib {kib}: at most {MAX_TAIL_KIB} (64 MiB)"))
+    };
+    let file_tail = match &project.file {
+        Some(file) => match &file.config.tail_kib {
+            Some(kib) => match too_big(*kib.get_ref()) {
+                Some(message) => return Err(file.error_at(kib.span(), message)),
+                None => Some(*kib.get_ref()),
+            },
+            None => None,
+        },
+        None => None,
+    };
+    if let Some(message) = args.tail_kib.and_then(too_big) {
+        return Err(Error::Usage(
+            format!("--{message}").replace("tail_kib", "tail-kib"),
+        ));
+    }
+    let tail_kib = args.tail_kib.or(file_tail).unwrap_or(DEFAULT_TAIL_KIB);
     let stdin = resolve_stdin(&project, args.stdin.as_deref(), &instances)?;
     let stack = Stack {
         stdin,
@@ -218,7 +237,7 @@ fn resolve_watch(project: &Project, name: &str, flags: &[String]) -> Result<Opti
             }
         }
     }
-    for flag in flags {
+    for flag in flags.iter().flat_map(|f| split_outside_braces(f)) {
         let Some((flag_name, pattern)) = flag.split_once('=') else {
             return Err(Error::Usage(format!("--watch {flag}: expected NAME=GLOB")));
         };
@@ -244,6 +263,20 @@ fn resolve_watch(project: &Project, name: &str, flags: &[String]) -> Result<Opti
         matches: build(matches)?,
         ignores: build(ignores)?,
     }))
+}
+
+/// `web=a/*.rb,worker=b/**/*.{py,toml}` → its items: commas split, except inside braces.
+fn split_outside_braces(list: &str) -> impl Iterator<Item = &str> {
+    let mut depth = 0usize;
+    list.split(move |c| {
+        match c {
+            '{' => depth += 1,
+            '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        c == ',' && depth == 0
+    })
+    .filter(|item| !item.is_empty())
 }
 
 /// `--stdin NAME` (a type: its first instance; or `web.2`), else the file's
@@ -362,29 +395,67 @@ fn check_after_runs(types: &[ProcessType]) -> Result<()> {
     Ok(())
 }
 
-/// Where a running stack listens, for `status`, `restart`, `stop`, `logs`.
+/// Where a running stack listens, for `status`, `restart`, `stop`, `logs`, `attach`.
 pub struct ControlTarget {
-    /// The Procfile as the user named it, for messages.
+    /// The Procfile as the user named it (or as found above), for messages.
     pub procfile: String,
     pub socket: String,
 }
 
-impl ControlTarget {
-    pub fn as_target(&self) -> crate::control::Target<'_> {
-        crate::control::Target {
-            socket: &self.socket,
-            procfile: &self.procfile,
-        }
-    }
-}
-
-/// The control socket of the stack of this project.
+/// The control socket of the stack of this project. Run from a subdirectory of the project
+/// (no Procfile, no `procmux.toml` here, none named), the project is the nearest ancestor
+/// holding either, as git and `docker compose` find theirs.
 pub fn load_control(args: &ProjectArgs, host: &Host<'_>) -> Result<ControlTarget> {
+    let found;
+    let args = match discover(args, &std::env::current_dir().unwrap_or_default()) {
+        Some(discovered) => {
+            found = discovered;
+            &found
+        }
+        None => args,
+    };
     let project = Project::load(args, true, host)?;
     Ok(ControlTarget {
         socket: project.socket_name(),
         procfile: project.procfile_name,
     })
+}
+
+/// Whether `procmux logs` keeps the stream's colours: as `start` decides for its own.
+pub fn logs_color(choice: Option<ColorChoice>, host: &Host<'_>) -> bool {
+    style::color_enabled(
+        choice.unwrap_or(ColorChoice::Auto),
+        host.var,
+        host.stdout_is_tty,
+    )
+}
+
+/// The project arguments of the nearest ancestor of `cwd` holding a `procmux.toml` or a
+/// `Procfile`, when nothing names one and `cwd` holds neither.
+fn discover(args: &ProjectArgs, cwd: &std::path::Path) -> Option<ProjectArgs> {
+    let named = args.procfile.is_some() || args.config.is_some() || args.root.is_some();
+    let here = |dir: &std::path::Path| {
+        ["procmux.toml", "Procfile"]
+            .iter()
+            .map(|name| dir.join(name))
+            .find(|path| path.is_file())
+    };
+    if named || here(cwd).is_some() {
+        return None;
+    }
+    let found = cwd.ancestors().skip(1).find_map(here)?;
+    let mut discovered = ProjectArgs {
+        procfile: None,
+        root: None,
+        env: args.env.clone(),
+        config: None,
+    };
+    if found.ends_with("procmux.toml") {
+        discovered.config = Some(found);
+    } else {
+        discovered.procfile = Some(found);
+    }
+    Some(discovered)
 }
 
 /// What `procmux run` runs.

@@ -153,7 +153,7 @@ impl Project {
 
     /// The control socket name of this project's stack.
     pub fn socket_name(&self) -> String {
-        crate::control::socket_name(Path::new(&self.procfile_name), &self.root)
+        super::socket::socket_name(Path::new(&self.procfile_name), &self.root)
     }
 
     /// The value of `name` from the env files.

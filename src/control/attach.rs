@@ -14,14 +14,16 @@
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::termios::{self, SetArg, Termios};
 
+use super::client::{Header, explain};
 use super::commands::Target;
 use super::{Request, connect};
 use crate::error::Error;
+use crate::output::print_document;
 
 /// Ctrl-]: detaches, as in telnet.
 pub const DETACH: u8 = 0x1d;
@@ -52,7 +54,7 @@ pub enum Frame {
 
 /// The frames complete in `buffer`, removed from it. `Err` for a malformed stream (the
 /// server then closes the connection); an input frame longer than `max` is malformed.
-pub fn take_frames(buffer: &mut Vec<u8>, max: usize) -> Result<Vec<Frame>, String> {
+pub(super) fn take_frames(buffer: &mut Vec<u8>, max: usize) -> Result<Vec<Frame>, String> {
     let mut frames = Vec::new();
     let mut at = 0;
     loop {
@@ -85,17 +87,30 @@ pub fn take_frames(buffer: &mut Vec<u8>, max: usize) -> Result<Vec<Frame>, Strin
     Ok(frames)
 }
 
-/// Puts the terminal back as it was, whatever way the session ends.
+/// Puts the terminal back as it was, whatever way the session ends: a return, a signal (the
+/// loop sees the flag and returns), or a panic (a hook, as procmux aborts on panic and no
+/// destructor runs then).
 struct RawMode {
     saved: Termios,
 }
 
 impl RawMode {
+    /// Raw input (keys one by one, no echo, no signals from Ctrl-C: they go to the
+    /// instance), output processing kept: the child's `\n` still starts a line at column 0.
     fn enter() -> Option<RawMode> {
         let stdin = io::stdin();
         let saved = termios::tcgetattr(stdin.as_fd()).ok()?;
         let mut raw = saved.clone();
         termios::cfmakeraw(&mut raw);
+        raw.output_flags = saved.output_flags;
+        let restore = std::sync::Mutex::new(saved.clone());
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if let Ok(saved) = restore.lock() {
+                let _ = termios::tcsetattr(io::stdin().as_fd(), SetArg::TCSANOW, &saved);
+            }
+            previous(info);
+        }));
         termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw).ok()?;
         Some(RawMode { saved })
     }
@@ -107,6 +122,13 @@ impl Drop for RawMode {
     }
 }
 
+/// Signals that end a session: the terminal is restored before procmux exits with 128 + N.
+const ENDING: [i32; 3] = [
+    signal_hook::consts::SIGTERM,
+    signal_hook::consts::SIGHUP,
+    signal_hook::consts::SIGINT,
+];
+
 /// `procmux attach NAME`. `terminal_size` gives the terminal's (rows, columns).
 pub fn attach(
     target: &Target<'_>,
@@ -116,33 +138,40 @@ pub fn attach(
     let client = connect(target.socket)
         .map_err(|e| Error::os("connecting to procmux", e))?
         .ok_or_else(|| Error::Usage(format!("no procmux is running for {}", target.procfile)))?;
-    let mut stream = client.into_stream();
-    writeln!(stream, "{}", Request::Attach(name.to_owned()).line())
+    let pid = client.pid();
+    let (header, mut stream) = client
+        .ask(&Request::Attach(name.to_owned()))
         .map_err(|e| Error::os("talking to procmux", e))?;
-    let answer = read_line(&mut stream).map_err(|e| Error::os("talking to procmux", e))?;
-    let pty = match answer.as_str() {
-        "ok pty" => true,
-        "ok pipe" => false,
-        other => {
-            let message = other.strip_prefix("error\t").unwrap_or(other);
-            return Err(Error::Usage(message.to_owned()));
-        }
+    let pty = match header {
+        Header::Ok(kind) => kind == "pty",
+        Header::Error(message) => return Err(Error::Refused(message)),
     };
+    // The session lasts as long as the user wants: only writes keep their timeout.
+    stream
+        .set_read_timeout(None)
+        .map_err(|e| Error::os("talking to procmux", e))?;
     let stdin = io::stdin();
     let is_tty = nix::unistd::isatty(stdin.as_fd()).unwrap_or(false);
     let resized = Arc::new(AtomicBool::new(true));
     let _ = signal_hook::flag::register(signal_hook::consts::SIGWINCH, Arc::clone(&resized));
-    let _raw = (pty && is_tty).then(RawMode::enter).flatten();
+    let ended = Arc::new(AtomicUsize::new(0));
+    for signal in ENDING {
+        let _ = signal_hook::flag::register_usize(signal, Arc::clone(&ended), signal as usize);
+    }
+    let raw = (pty && is_tty).then(RawMode::enter).flatten();
     if is_tty {
         let _ = write!(
             io::stderr(),
             "procmux: attached to {name}; Ctrl-] detaches\r\n"
         );
     }
-    let mut stdout = io::stdout().lock();
     let mut buf = [0u8; 16 * 1024];
     let mut stdin_open = true;
-    loop {
+    let code = loop {
+        let signal = ended.load(Ordering::Relaxed);
+        if signal != 0 {
+            break 128 + signal as i32;
+        }
         if pty
             && is_tty
             && resized.swap(false, Ordering::Relaxed)
@@ -162,50 +191,40 @@ pub fn attach(
         let stdin_ready = stdin_open && fds[1].revents().is_some_and(|r| !r.is_empty());
         if socket_ready {
             match stream.read(&mut buf) {
-                Ok(0) | Err(_) => break,
+                Ok(0) => break 0,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break 0,
                 Ok(n) => {
-                    if stdout
-                        .write_all(&buf[..n])
-                        .and_then(|()| stdout.flush())
-                        .is_err()
-                    {
-                        break;
+                    if !print_document(&buf[..n])? {
+                        break 0;
                     }
                 }
             }
         }
         if stdin_ready {
-            let n = nix::unistd::read(stdin.as_fd(), &mut buf).unwrap_or(0);
+            let n = match nix::unistd::read(stdin.as_fd(), &mut buf) {
+                Ok(n) => n,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => 0,
+            };
             if n == 0 {
                 stdin_open = false;
                 continue;
             }
-            if pty && is_tty && buf[..n].contains(&DETACH) {
-                drop(_raw);
+            // Raw keys or a cooked line: Ctrl-] anywhere in it detaches, and is not sent.
+            if is_tty && buf[..n].contains(&DETACH) {
+                drop(raw);
                 let _ = writeln!(io::stderr(), "\nprocmux: detached from {name}");
                 return Ok(0);
             }
-            if stream.write_all(&input_frame(&buf[..n])).is_err() {
-                break;
+            if let Err(e) = stream.write_all(&input_frame(&buf[..n])) {
+                drop(raw);
+                return Err(Error::Refused(explain(e, pid).to_string()));
             }
         }
-    }
-    Ok(0)
-}
-
-fn read_line(stream: &mut impl Read) -> io::Result<String> {
-    let mut line = Vec::new();
-    let mut byte = [0u8; 1];
-    while line.len() < 4096 {
-        if stream.read(&mut byte)? == 0 {
-            break;
-        }
-        if byte[0] == b'\n' {
-            break;
-        }
-        line.push(byte[0]);
-    }
-    Ok(String::from_utf8_lossy(&line).into_owned())
+    };
+    drop(raw);
+    Ok(code)
 }
 
 #[cfg(test)]

@@ -1,11 +1,13 @@
 //! The client commands: `procmux status`, `restart`, `stop`, `logs`, run from another
 //! terminal.
 
-use std::io::{self, Write};
+use std::io::{self, Read};
+use std::os::unix::net::UnixStream;
 
+use super::client::{Header, explain};
 use super::{Request, Row, connect};
 use crate::error::Error;
-use crate::output::print_document;
+use crate::output::{print_document, visible};
 
 /// Where the running stack listens, and its Procfile's name for messages.
 pub struct Target<'a> {
@@ -13,78 +15,131 @@ pub struct Target<'a> {
     pub procfile: &'a str,
 }
 
-/// Sends `request` and copies the answer to stdout, line by line as it comes (`logs -f`); an
-/// `error` line goes to stderr and makes the exit code 1. A reader of stdout that goes away
-/// ends it quietly; a full disk is an error.
+/// Sends `request` (`restart`, `stop`) and copies the answer to stdout; an error goes to
+/// stderr and makes the exit code 1.
 pub fn relay(target: &Target<'_>, request: &Request) -> Result<i32, Error> {
-    let mut code = 0;
-    for line in ask(target, request)? {
-        let line = line.map_err(|e| Error::os("reading from procmux", e))?;
-        if let Some(message) = line.strip_prefix("error\t") {
-            let _ = writeln!(io::stderr(), "procmux: error: {message}");
-            code = 1;
-        } else if !print_document(format!("{line}\n").as_bytes())? {
-            break;
+    let (mut body, pid) = ask(target, request)?;
+    let mut text = Vec::new();
+    body.read_to_end(&mut text)
+        .map_err(|e| Error::os("reading from procmux", explain(e, pid)))?;
+    print_document(&text)?;
+    Ok(0)
+}
+
+/// `procmux logs [-f]`: the bytes of the main stream, exactly, as they come; without colour
+/// (any escape sequence) unless `color`. A reader of stdout that goes away ends it quietly.
+pub fn logs(target: &Target<'_>, request: &Request, color: bool) -> Result<i32, Error> {
+    let follow = matches!(request, Request::Logs { follow: true, .. });
+    let (mut body, pid) = ask(target, request)?;
+    if follow {
+        // New lines may be minutes apart.
+        body.set_read_timeout(None)
+            .map_err(|e| Error::os("talking to procmux", e))?;
+    }
+    let mut buf = vec![0u8; 64 * 1024];
+    // Without colour, a line is stripped whole: an escape sequence may span two reads.
+    let mut partial = Vec::new();
+    loop {
+        let n = match body.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::os("reading from procmux", explain(e, pid))),
+        };
+        let shown = if color {
+            print_document(&buf[..n])?
+        } else {
+            partial.extend_from_slice(&buf[..n]);
+            let end = match memchr::memrchr(b'\n', &partial) {
+                Some(at) => at + 1,
+                // One line longer than the buffer: stripped in pieces.
+                None if partial.len() >= buf.len() => partial.len(),
+                None => continue,
+            };
+            let shown = print_document(&strip(&partial[..end]))?;
+            partial.drain(..end);
+            shown
+        };
+        if !shown {
+            return Ok(0);
         }
     }
-    Ok(code)
+    print_document(&strip(&partial))?;
+    Ok(0)
+}
+
+fn strip(bytes: &[u8]) -> Vec<u8> {
+    visible(bytes).flatten().copied().collect()
 }
 
 /// `procmux status`: a table, or one JSON object per instance.
 pub fn status(target: &Target<'_>, json: bool) -> Result<i32, Error> {
-    let mut rows = Vec::new();
-    for line in ask(target, &Request::Status)? {
-        let line = line.map_err(|e| Error::os("reading from procmux", e))?;
-        rows.extend(Row::parse(&line));
+    let (mut body, pid) = ask(target, &Request::Status)?;
+    let mut text = String::new();
+    body.read_to_string(&mut text)
+        .map_err(|e| Error::os("reading from procmux", explain(e, pid)))?;
+    if json {
+        print_document(text.as_bytes())?;
+        return Ok(0);
     }
-    let text = if json {
-        rows.iter().map(|r| format!("{}\n", row_json(r))).collect()
-    } else {
-        table(&rows)
-    };
-    print_document(text.as_bytes()).map(|_| 0)
+    let rows: Vec<Row> = text.lines().filter_map(Row::parse).collect();
+    print_document(table(&rows).as_bytes())?;
+    Ok(0)
 }
 
-fn ask(
-    target: &Target<'_>,
-    request: &Request,
-) -> Result<impl Iterator<Item = io::Result<String>>, Error> {
+/// Connects, asks, and returns the answer's body (and the server's pid), or its error.
+fn ask(target: &Target<'_>, request: &Request) -> Result<(UnixStream, i32), Error> {
     let not_running = || Error::Usage(format!("no procmux is running for {}", target.procfile));
     let client = connect(target.socket)
         .map_err(|e| match e.kind() {
             io::ErrorKind::PermissionDenied => Error::Usage(e.to_string()),
+            io::ErrorKind::TimedOut => Error::Refused(e.to_string()),
             _ => Error::os("connecting to procmux", e),
         })?
         .ok_or_else(not_running)?;
-    client
-        .ask(request)
-        .map_err(|e| Error::os("talking to procmux", e))
+    let pid = client.pid();
+    let (header, body) = client.ask(request).map_err(|e| match e.kind() {
+        io::ErrorKind::TimedOut => Error::Refused(e.to_string()),
+        _ => Error::os("talking to procmux", e),
+    })?;
+    match header {
+        Header::Ok(_) => Ok((body, pid)),
+        Header::Error(message) => Err(Error::Refused(message)),
+    }
 }
 
 fn table(rows: &[Row]) -> String {
     let watching = rows.iter().any(|r| !r.watch.is_empty());
+    let dash = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
     let mut cells = vec![
         [
-            "NAME", "PID", "STATE", "UPTIME", "RESTARTS", "PORT", "WATCHES",
+            "NAME",
+            "PID",
+            "STATE",
+            "UPTIME",
+            "RESTARTS",
+            "PORT",
+            "LISTENING",
+            "WATCHES",
         ]
         .map(String::from),
     ];
     for row in rows {
         cells.push([
             row.name.clone(),
-            row.pid.map_or("-".to_owned(), |p| p.to_string()),
-            row.state.clone(),
-            row.uptime_ms.map_or("-".to_owned(), uptime),
+            dash(row.pid.map(|p| p.to_string())),
+            state(row),
+            dash(row.uptime_ms.map(uptime)),
             row.restarts.to_string(),
             row.port.to_string(),
-            if row.watch.is_empty() {
-                "-".to_owned()
-            } else {
-                row.watch.clone()
-            },
+            dash((!row.listening.is_empty()).then(|| {
+                let ports: Vec<String> = row.listening.iter().map(u16::to_string).collect();
+                ports.join(",")
+            })),
+            dash((!row.watch.is_empty()).then(|| row.watch.join(" "))),
         ]);
     }
-    let columns = if watching { 7 } else { 6 };
+    let columns = if watching { 8 } else { 7 };
     let widths: Vec<usize> = (0..columns)
         .map(|c| cells.iter().map(|r| r[c].len()).max().unwrap_or(0))
         .collect();
@@ -101,6 +156,16 @@ fn table(rows: &[Row]) -> String {
         .collect()
 }
 
+/// The state word, with how it ended: `exited (3)`, `exited (SIGKILL)`.
+fn state(row: &Row) -> String {
+    let word = row.state.word();
+    match (&row.exit_code, &row.signal) {
+        (Some(code), _) => format!("{word} ({code})"),
+        (None, Some(signal)) => format!("{word} ({signal})"),
+        (None, None) => word.to_owned(),
+    }
+}
+
 /// `3s`, `2m05s`, `1h02m`.
 fn uptime(ms: u64) -> String {
     let s = ms / 1000;
@@ -111,66 +176,55 @@ fn uptime(ms: u64) -> String {
     }
 }
 
-fn row_json(row: &Row) -> String {
-    let text = |s: &str| {
-        let mut out = Vec::new();
-        crate::output::escape_json(s.as_bytes(), &mut out);
-        format!("\"{}\"", String::from_utf8_lossy(&out))
-    };
-    let or_null = |v: Option<String>| v.unwrap_or_else(|| "null".to_owned());
-    format!(
-        "{{\"name\":{},\"pid\":{},\"state\":{},\"uptime_ms\":{},\"restarts\":{},\"port\":{},\"watch\":[{}]}}",
-        text(&row.name),
-        or_null(row.pid.map(|p| p.to_string())),
-        text(&row.state),
-        or_null(row.uptime_ms.map(|u| u.to_string())),
-        row.restarts,
-        row.port,
-        row.watch
-            .split(',')
-            .filter(|g| !g.is_empty())
-            .map(text)
-            .collect::<Vec<_>>()
-            .join(",")
-    )
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::State;
     use super::*;
 
     #[test]
-    fn table_and_json() {
+    fn table_of_typed_rows() {
         let rows = [
             Row {
                 name: "web.1".into(),
                 pid: Some(42),
-                state: "ready".into(),
+                state: State::Ready,
+                ready: true,
+                exit_code: None,
+                signal: None,
                 uptime_ms: Some(125_000),
                 restarts: 1,
                 port: 5000,
-                watch: String::new(),
+                listening: vec![5000, 5001],
+                watch: vec![],
             },
             Row {
                 name: "worker.1".into(),
                 pid: None,
-                state: "exited with code 3".into(),
+                state: State::Exited,
+                ready: false,
+                exit_code: Some(3),
+                signal: None,
                 uptime_ms: None,
                 restarts: 0,
                 port: 5100,
-                watch: String::new(),
+                listening: vec![],
+                watch: vec![],
             },
         ];
         assert_eq!(
             table(&rows),
-            "NAME      PID  STATE               UPTIME  RESTARTS  PORT\n\
-             web.1     42   ready               2m05s   1         5000\n\
-             worker.1  -    exited with code 3  -       0         5100\n"
-        );
-        assert_eq!(
-            row_json(&rows[1]),
-            r#"{"name":"worker.1","pid":null,"state":"exited with code 3","uptime_ms":null,"restarts":0,"port":5100,"watch":[]}"#
+            "NAME      PID  STATE       UPTIME  RESTARTS  PORT  LISTENING\n\
+             web.1     42   ready       2m05s   1         5000  5000,5001\n\
+             worker.1  -    exited (3)  -       0         5100  -\n"
         );
         assert_eq!(uptime(3_600_000 + 120_000), "1h02m");
+    }
+
+    #[test]
+    fn stripping_keeps_every_other_byte() {
+        assert_eq!(
+            strip(b"\x1b[36mweb.1 | \x1b[0mcaf\xe9\r\n"),
+            b"web.1 | caf\xe9\r\n"
+        );
     }
 }

@@ -1,67 +1,33 @@
 //! Talking to a running stack from another terminal: `procmux status`, `restart`, `stop`,
-//! `logs`.
+//! `logs`, `attach`.
 //!
 //! # The channel
 //!
 //! A Linux abstract-namespace Unix socket: no file (procmux writes nothing to disk), gone when
 //! procmux dies (never stale), and a second `bind` of the same name fails, which is how a
-//! second `procmux start` of the same Procfile learns that one runs. The name is a hash of the
-//! user id, the mount namespace and the canonical root and Procfile paths ([`socket_name`]):
-//! short, and no path shows in `/proc/net/unix`. Any user of the network namespace can connect
-//! to an abstract socket, so both ends check the other's uid with `SO_PEERCRED`.
+//! second `procmux start` of the same Procfile learns that one runs. Any user of the network
+//! namespace can connect to an abstract socket, so both ends check the other's uid with
+//! `SO_PEERCRED`.
 //!
 //! # The protocol
 //!
-//! The client sends one request line of at most [`MAX_REQUEST`] bytes: a verb and names,
-//! never a command to run ([`Request`]). The server answers with lines and closes, or, for
-//! `logs -f`, keeps sending. An answer line starting `error\t` is an error. Status rows are
-//! tab-separated fields ([`Row`]).
+//! The client sends one request line of at most 4 KiB: a verb and names, never a command to
+//! run ([`Request`]). The server answers with a header line, `ok` or `error\tMESSAGE`, then
+//! the body: lines (`restart`, `stop`), one JSON [`Row`] per instance (`status`), the main
+//! stream's bytes exactly (`logs`, and for `logs -f` as they come), or an attached session's
+//! frames. Each connection is a pure [`Session`] on the server: budgets and timeouts live
+//! there. Every client step has a timeout, and says what is likely wrong when it fires.
+//!
+//! The socket's name is `config`'s (it names the project); this module only talks.
 
 mod attach;
 mod client;
 mod commands;
 mod protocol;
+mod session;
 
-use std::path::Path;
-
-pub use self::attach::{Frame, attach, take_frames};
-pub use self::client::connect;
-pub use self::commands::{Target, relay, status};
-pub use self::protocol::{MAX_REQUEST, Request, Row, select};
-
-/// The abstract socket name of the stack run from `procfile` in `root`, for this user and
-/// mount namespace. Paths that cannot be canonicalized are hashed as given.
-pub fn socket_name(procfile: &Path, root: &Path) -> String {
-    let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-    let namespace = std::fs::read_link("/proc/self/ns/mnt").unwrap_or_default();
-    let mut key = Vec::new();
-    key.extend_from_slice(&nix::unistd::getuid().as_raw().to_le_bytes());
-    for part in [namespace, canonical(root), canonical(procfile)] {
-        key.extend_from_slice(part.as_os_str().as_encoded_bytes());
-        key.push(0);
-    }
-    format!("procmux/{:016x}", fnv1a(&key))
-}
-
-/// FNV-1a, 64 bits: stable across builds and processes (std's hashers promise neither).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_stable_short_and_path_free() {
-        let a = socket_name(Path::new("/srv/app/Procfile"), Path::new("/srv/app"));
-        let b = socket_name(Path::new("/srv/app/Procfile"), Path::new("/srv/app"));
-        let c = socket_name(Path::new("/srv/other/Procfile"), Path::new("/srv/other"));
-        assert_eq!(a, b);
-        assert_ne!(a, c);
-        assert!(a.len() < 107 && !a.contains("srv"), "{a}");
-        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
-    }
-}
+pub use self::attach::attach;
+pub use self::client::{connect, holder};
+pub use self::commands::{Target, logs, relay, status};
+pub use self::protocol::{Request, Row, State, select};
+pub use self::session::{Incoming, Reader, Session};

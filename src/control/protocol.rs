@@ -1,5 +1,7 @@
-//! The control protocol's messages, as text: pure, so the server's parser is tested against
-//! hostile input without a socket.
+//! The control protocol's messages: pure, so the server's parser is tested against hostile
+//! input without a socket.
+
+use serde::{Deserialize, Serialize};
 
 /// The longest request line accepted; a longer one is an error and closes the connection.
 pub const MAX_REQUEST: usize = 4096;
@@ -11,6 +13,7 @@ const MAX_NAMES: usize = 256;
 pub enum Request {
     /// The server's pid (a second `start` names the running one).
     Pid,
+    /// One JSON [`Row`] per line, per instance.
     Status,
     Restart(Vec<String>),
     /// No names: the whole stack.
@@ -43,8 +46,9 @@ impl Request {
     }
 
     /// Parses a request line. Names are process names, instance labels or globs: letters,
-    /// digits and `_ - . * ? [ ] !`, nothing a shell or a path could make more of.
-    pub fn parse(line: &str) -> Result<Request, String> {
+    /// digits and `_ - . * ? [ ] ! { } ,`, nothing a shell or a path could make more of.
+    pub fn parse(line: &[u8]) -> Result<Request, String> {
+        let line = std::str::from_utf8(line).map_err(|_| "a request is text".to_owned())?;
         let mut words = line.split_ascii_whitespace();
         let verb = words.next().ok_or("empty request")?;
         let names: Vec<String> = words.map(str::to_owned).collect();
@@ -86,26 +90,34 @@ impl Request {
 
 fn is_pattern(name: &str) -> bool {
     !name.is_empty()
-        && name.len() <= 128
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-.*?[]!".contains(&b))
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.*?[]!{},".contains(&b))
 }
 
 /// The instances (indices into `instances`, each `(type, number)`) that `names` select: a type
-/// name selects all its instances, `web.2` one, a glob every instance whose label or type
-/// matches. A name that selects nothing is an error.
+/// name selects all its instances, `web.2` one, a glob (`*`, `?`, `[a-z]`, `[!x]`,
+/// `{web,worker}`) every instance whose label or type matches. A name that selects nothing,
+/// or is not a valid glob, is an error.
+///
+/// Globs are compiled to automata (`globset`), so matching takes time linear in the name
+/// whatever the pattern: `***…x` cannot stall the stack.
 pub fn select(names: &[String], instances: &[(&str, usize)]) -> Result<Vec<usize>, String> {
     let mut selected = Vec::new();
     for name in names {
+        let glob = globset::GlobBuilder::new(name)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| format!("{name:?}: {}", e.kind()))?
+            .compile_matcher();
         let before = selected.len();
         for (index, (kind, number)) in instances.iter().enumerate() {
             let label = format!("{kind}.{number}");
-            if (glob(name, kind) || glob(name, &label)) && !selected.contains(&index) {
+            if (glob.is_match(kind) || glob.is_match(&label)) && !selected.contains(&index) {
                 selected.push(index);
             }
         }
-        if selected.len() == before && !instances.iter().any(|(k, _)| glob(name, k)) {
+        if selected.len() == before && !instances.iter().any(|(k, _)| glob.is_match(k)) {
             return Err(format!("no process named {name:?}"));
         }
     }
@@ -113,97 +125,88 @@ pub fn select(names: &[String], instances: &[(&str, usize)]) -> Result<Vec<usize
     Ok(selected)
 }
 
-/// Shell-style matching: `*`, `?`, `[abc]`, `[a-z]`, `[!x]`.
-fn glob(pattern: &str, text: &str) -> bool {
-    fn matches(p: &[u8], t: &[u8]) -> bool {
-        match p.first() {
-            None => t.is_empty(),
-            Some(b'*') => (0..=t.len()).any(|i| matches(&p[1..], &t[i..])),
-            Some(b'?') => !t.is_empty() && matches(&p[1..], &t[1..]),
-            Some(b'[') => {
-                let Some(end) = p.iter().skip(2).position(|&b| b == b']').map(|i| i + 2) else {
-                    return !t.is_empty() && t[0] == b'[' && matches(&p[1..], &t[1..]);
-                };
-                let Some(&c) = t.first() else { return false };
-                let (negate, set) = match &p[1..end] {
-                    [b'!', rest @ ..] => (true, rest),
-                    set => (false, set),
-                };
-                let mut hit = false;
-                let mut i = 0;
-                while i < set.len() {
-                    if i + 2 < set.len() && set[i + 1] == b'-' {
-                        hit |= (set[i]..=set[i + 2]).contains(&c);
-                        i += 3;
-                    } else {
-                        hit |= set[i] == c;
-                        i += 1;
-                    }
-                }
-                hit != negate && matches(&p[end + 1..], &t[1..])
-            }
-            Some(&b) => t.first() == Some(&b) && matches(&p[1..], &t[1..]),
-        }
-    }
-    matches(pattern.as_bytes(), text.as_bytes())
+/// Where an instance is in its life, as `status` shows it: one word from a fixed set, so a
+/// script can match on it (`status --json`'s `state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Waiting for the instances it starts after.
+    Waiting,
+    /// Running, its readiness not seen yet.
+    Starting,
+    /// Running, with no readiness to wait for.
+    Running,
+    /// Running, and its readiness was seen.
+    Ready,
+    /// Stop signal sent, its process group not yet empty.
+    Stopping,
+    /// Stopped on request (`procmux stop NAME`), or at the shutdown.
+    Stopped,
+    /// Exited; restarts after a delay.
+    BackingOff,
+    /// Exited, for good (see `exit_code`, `signal`).
+    Exited,
+    /// Restarted too often; left stopped.
+    GivenUp,
 }
 
-/// One instance in `procmux status`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl State {
+    /// The word, as in JSON.
+    pub fn word(self) -> &'static str {
+        match self {
+            State::Waiting => "waiting",
+            State::Starting => "starting",
+            State::Running => "running",
+            State::Ready => "ready",
+            State::Stopping => "stopping",
+            State::Stopped => "stopped",
+            State::BackingOff => "backing_off",
+            State::Exited => "exited",
+            State::GivenUp => "given_up",
+        }
+    }
+}
+
+/// One instance in `procmux status`: sent by the server as one JSON object per line, which
+/// is also what `status --json` prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Row {
     /// `web.1`.
     pub name: String,
     pub pid: Option<i32>,
-    /// `starting`, `ready`, `running`, `backing off`, `stopping`, `stopped`, `exited with
-    /// code N`, `given up`, `waiting`.
-    pub state: String,
+    pub state: State,
+    /// True once its readiness was seen (or, with none to wait for, once it runs).
+    pub ready: bool,
+    /// How its last run ended, once it ended: a code, or a signal's name (`SIGKILL`).
+    pub exit_code: Option<i32>,
+    pub signal: Option<String>,
     /// Milliseconds since its last start, while it runs.
     pub uptime_ms: Option<u64>,
     pub restarts: u32,
+    /// The `$PORT` it was given.
     pub port: u16,
-    /// The globs whose changes restart it (`watch`), comma-separated; empty for none.
-    pub watch: String,
+    /// The TCP ports its process tree listens on (from `/proc`), lowest first.
+    pub listening: Vec<u16>,
+    /// The globs whose changes restart it (`watch`).
+    pub watch: Vec<String>,
 }
 
 impl Row {
-    /// Tab-separated: name, pid, state, uptime, restarts, port, watch (`-` for none).
+    /// The row as one JSON line (without its newline).
     pub fn line(&self) -> String {
-        let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
-        format!(
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
-            self.name,
-            or_dash(self.pid.map(|p| p.to_string())),
-            self.state,
-            or_dash(self.uptime_ms.map(|u| u.to_string())),
-            self.restarts,
-            self.port,
-            or_dash((!self.watch.is_empty()).then(|| self.watch.replace('\t', " ")))
-        )
+        // A struct of strings and numbers always serializes.
+        serde_json::to_string(self).unwrap_or_default()
     }
 
     pub fn parse(line: &str) -> Option<Row> {
-        let fields: Vec<&str> = line.split('\t').collect();
-        let [name, pid, state, uptime, restarts, port, watch] = fields[..] else {
-            return None;
-        };
-        Some(Row {
-            name: name.to_owned(),
-            pid: pid.parse().ok(),
-            state: state.to_owned(),
-            uptime_ms: uptime.parse().ok(),
-            restarts: restarts.parse().ok()?,
-            port: port.parse().ok()?,
-            watch: if watch == "-" {
-                String::new()
-            } else {
-                watch.to_owned()
-            },
-        })
+        serde_json::from_str(line).ok()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, Instant};
+
     use super::*;
 
     #[test]
@@ -211,7 +214,7 @@ mod tests {
         let requests = [
             Request::Pid,
             Request::Status,
-            Request::Restart(vec!["web".into(), "w*.2".into()]),
+            Request::Restart(vec!["web".into(), "w*.2".into(), "{web,db}".into()]),
             Request::Stop(vec![]),
             Request::Logs {
                 follow: true,
@@ -220,53 +223,92 @@ mod tests {
             Request::Attach("web.2".into()),
         ];
         for request in requests {
-            assert_eq!(Request::parse(&request.line()), Ok(request));
+            assert_eq!(Request::parse(request.line().as_bytes()), Ok(request));
         }
         for bad in [
-            "",
-            "rm -rf /",
-            "restart",
-            "status web",
-            "restart $(reboot)",
-            "restart ../x/y",
-            "stop a;b",
-            "attach",
-            "attach a b",
+            &b""[..],
+            b"rm -rf /",
+            b"restart",
+            b"status web",
+            b"restart $(reboot)",
+            b"restart ../x/y",
+            b"stop a;b",
+            b"attach",
+            b"attach a b",
+            b"logs caf\xe9",
+            b"\xff\xfe",
         ] {
             assert!(Request::parse(bad).is_err(), "{bad:?}");
         }
         let many = format!("restart{}", " a".repeat(MAX_NAMES + 1));
-        assert!(Request::parse(&many).is_err());
+        assert!(Request::parse(many.as_bytes()).is_err());
+    }
+
+    fn pick(names: &[&str]) -> Result<Vec<usize>, String> {
+        let instances = [("web", 1), ("web", 2), ("worker", 1), ("db", 1)];
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        select(&names, &instances)
     }
 
     #[test]
     fn names_select_types_instances_and_globs() {
-        let instances = [("web", 1), ("web", 2), ("worker", 1), ("db", 1)];
-        let pick = |names: &[&str]| {
-            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-            select(&names, &instances)
-        };
         assert_eq!(pick(&["web"]), Ok(vec![0, 1]));
         assert_eq!(pick(&["web.2"]), Ok(vec![1]));
         assert_eq!(pick(&["w*"]), Ok(vec![0, 1, 2]));
         assert_eq!(pick(&["*.1", "db"]), Ok(vec![0, 2, 3]));
         assert_eq!(pick(&["w[eo]*.1"]), Ok(vec![0, 2]));
+        assert_eq!(pick(&["[!w]*"]), Ok(vec![3]));
+        assert_eq!(pick(&["{db,worker}"]), Ok(vec![2, 3]));
+        assert_eq!(pick(&["web.?"]), Ok(vec![0, 1]));
         assert!(pick(&["nope"]).is_err());
-        assert!(glob("[!w]*", "db") && !glob("[!w]*", "web"));
+        assert!(pick(&["[unclosed"]).is_err());
+        assert!(pick(&["{a,b"]).is_err());
     }
 
     #[test]
-    fn rows_round_trip() {
+    fn pathological_globs_answer_at_once() {
+        // A backtracking matcher takes 2^40 steps for this one.
+        let stars = format!("{}x", "*".repeat(1000));
+        let long = "background-worker".repeat(50);
+        let instances = [(long.as_str(), 1), ("background-worker", 1)];
+        let started = Instant::now();
+        for _ in 0..10 {
+            assert!(select(std::slice::from_ref(&stars), &instances).is_err());
+        }
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let request = format!("logs {stars}");
+        assert!(Request::parse(request.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn rows_round_trip_as_json_with_typed_fields() {
         let row = Row {
             name: "web.1".into(),
-            pid: Some(42),
-            state: "exited with code 3".into(),
+            pid: None,
+            state: State::Exited,
+            ready: false,
+            exit_code: Some(3),
+            signal: None,
             uptime_ms: None,
             restarts: 2,
             port: 5000,
-            watch: "app/**/*.rb,config/*.yml".into(),
+            listening: vec![55432],
+            watch: vec!["src/**/*.{rs,toml}".into(), "a\tb".into()],
         };
-        assert_eq!(Row::parse(&row.line()), Some(row));
+        let line = row.line();
+        assert!(!line.contains('\n'));
+        assert!(line.contains(r#""state":"exited""#), "{line}");
+        assert!(
+            line.contains(r#""watch":["src/**/*.{rs,toml}","a\tb"]"#),
+            "{line}"
+        );
+        assert_eq!(Row::parse(&line), Some(row));
         assert_eq!(Row::parse("garbage"), None);
+        let words: Vec<String> = [State::BackingOff, State::GivenUp, State::Ready]
+            .iter()
+            .map(|s| serde_json::to_string(s).unwrap())
+            .collect();
+        assert_eq!(words, [r#""backing_off""#, r#""given_up""#, r#""ready""#]);
+        assert_eq!(State::BackingOff.word(), "backing_off");
     }
 }

@@ -36,14 +36,11 @@ use std::os::fd::AsFd;
 use memchr::memchr_iter;
 use nix::unistd::Pid;
 
+pub use self::ansi::visible;
 use self::prefix::JSON_END;
 pub use self::prefix::{Prefix, Stream};
 pub use self::tail::Tail;
 
-/// `bytes` as the inside of a JSON string, appended to `out`.
-pub fn escape_json(bytes: &[u8], out: &mut Vec<u8>) {
-    json::escape(bytes, &mut |b| out.extend_from_slice(b));
-}
 pub use self::timestamp::Clock;
 use crate::config::{InstanceSpec, Style, TimestampFormat};
 use crate::supervisor::Notice;

@@ -93,12 +93,17 @@ pub fn supervise(stack: Stack, mut output: Output<Stdout>) -> Result<i32> {
     let control = match &stack.control {
         Some(name) => match control::bind(name, poll.registry()) {
             Ok(Bound::Listening(control)) => Some(control),
-            Ok(Bound::Taken(pid)) => {
-                let pid = pid.map_or(String::new(), |p| format!(" (pid {p})"));
-                return Err(Error::Usage(format!(
-                    "procmux is already running {}{pid}",
-                    stack.procfile
-                )));
+            Ok(Bound::Taken { uid, pid }) => {
+                let me = nix::unistd::getuid().as_raw();
+                return Err(Error::Usage(if uid == me {
+                    format!("procmux is already running {} (pid {pid})", stack.procfile)
+                } else {
+                    format!(
+                        "the control socket of {} is held by another user (uid {uid}, pid \
+                         {pid}); --control off runs without it",
+                        stack.procfile
+                    )
+                }));
             }
             Err(e) => {
                 return Err(Error::os(
@@ -202,7 +207,7 @@ impl EventLoop {
                     Token::Stream(index) => self.streams.queue(index),
                     Token::Control => {
                         if let Some(control) = &mut self.control {
-                            control.accept(self.poll.registry());
+                            control.accept(self.poll.registry(), Instant::now());
                         }
                     }
                     Token::Client(slot) => self.serve(slot),
@@ -267,10 +272,12 @@ impl EventLoop {
             }
             if let Some(control) = &mut self.control {
                 let registry = self.poll.registry();
+                control.expire(Instant::now(), registry);
                 control.feed(self.output.tail(), registry);
                 self.streams
                     .take_mirrored(|instance, bytes| control.mirror(instance, bytes, registry));
             }
+            self.sync_mirrors();
         }
         self.streams
             .drain_all(&mut self.output, self.poll.registry());
@@ -296,6 +303,7 @@ impl EventLoop {
             .chain(self.probes.next_due())
             .chain(self.escapes.next_due())
             .chain(self.watcher.as_ref().and_then(Watcher::next_due))
+            .chain(self.control.as_ref().and_then(Control::next_due))
             .min()
             .map(|due| due.saturating_duration_since(now))
     }
@@ -344,8 +352,8 @@ impl EventLoop {
             let label = self.stack.instances[instance].label();
             let message = format!("\r\nprocmux: {label} {exit}\r\n");
             control.end_sessions(instance, &message, registry);
-            self.streams.set_mirror(instance, false);
         }
+        self.sync_mirrors();
         self.output.notice(&Notice::Exited {
             instance,
             pid,

@@ -60,8 +60,26 @@ pub fn listening(port: u16) -> Vec<u64> {
         .collect()
 }
 
+/// Every listening TCP socket, IPv4 or IPv6, in procmux's network namespace: (inode, port).
+pub fn listening_sockets() -> Vec<(u64, u16)> {
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|table| fs::read_to_string(table).ok())
+        .flat_map(|text| listening_table(&text))
+        .collect()
+}
+
 /// The listening sockets on `port` in one `/proc/net/tcp{,6}` table.
 fn listening_in(table: &str, port: u16) -> Vec<u64> {
+    listening_table(table)
+        .into_iter()
+        .filter(|&(_, p)| p == port)
+        .map(|(inode, _)| inode)
+        .collect()
+}
+
+/// The listening sockets of one `/proc/net/tcp{,6}` table: (inode, port).
+fn listening_table(table: &str) -> Vec<(u64, u16)> {
     const LISTEN: &str = "0A";
     table
         .lines()
@@ -69,9 +87,9 @@ fn listening_in(table: &str, port: u16) -> Vec<u64> {
         .filter_map(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
             let (_, local_port) = fields.get(1)?.rsplit_once(':')?;
-            let listens =
-                u16::from_str_radix(local_port, 16).ok()? == port && *fields.get(3)? == LISTEN;
-            listens.then(|| fields.get(9)?.parse().ok()).flatten()
+            let port = u16::from_str_radix(local_port, 16).ok()?;
+            let inode = fields.get(9)?.parse().ok()?;
+            (*fields.get(3)? == LISTEN).then_some((inode, port))
         })
         .collect()
 }

@@ -7,14 +7,22 @@ use nix::pty::Winsize;
 use nix::unistd::Pid;
 
 use super::EventLoop;
-use super::control::{Follower, Incoming};
-use super::sys;
-use crate::control::{self as control_names, Request};
-use crate::supervisor::{Action, Supervisor};
+use super::{procfs, sys};
+use crate::control::{self, Incoming, Reader, Request, Row};
+use crate::supervisor::{Action, Exit, State, Supervisor};
+
+/// What a request gets back.
+enum Reply {
+    /// `ok`, then this body; the connection closes once it is sent.
+    Body(String),
+    Error(String),
+    /// The connection became a reader of the tail or an attached session.
+    Stays,
+}
 
 impl EventLoop {
-    /// A control client's connection is ready: read its request (and answer it) or an
-    /// attached session's input.
+    /// A control client's connection is ready: send what waits for it, read its request (and
+    /// answer it) or an attached session's input.
     pub(super) fn serve(&mut self, slot: usize) {
         let Some(control) = &mut self.control else {
             return;
@@ -24,9 +32,15 @@ impl EventLoop {
         for incoming in control.read(slot, registry) {
             match incoming {
                 Incoming::Request(request) => {
-                    let answer = self.answer(slot, request);
-                    if let (Some(control), Some(answer)) = (&mut self.control, answer) {
-                        control.answer(slot, answer.as_bytes(), self.poll.registry());
+                    let reply = self.reply(slot, request);
+                    let Some(control) = &mut self.control else {
+                        return;
+                    };
+                    let registry = self.poll.registry();
+                    match reply {
+                        Reply::Body(text) => control.answer(slot, text.as_bytes(), registry),
+                        Reply::Error(message) => control.refuse(slot, &message, registry),
+                        Reply::Stays => control.flush(slot, registry),
                     }
                 }
                 Incoming::Input(instance, bytes) => self.send_input(instance, &bytes),
@@ -45,17 +59,27 @@ impl EventLoop {
                         let _ = sys::set_window_size(pty, &size);
                     }
                 }
-                Incoming::Detached(instance) => {
-                    let still = self
-                        .control
-                        .as_ref()
-                        .is_some_and(|c| c.is_attached(instance));
-                    if !still {
-                        self.streams.set_mirror(instance, false);
-                        self.resize_ptys();
-                    }
-                }
             }
+        }
+        self.sync_mirrors();
+    }
+
+    /// Raw output is kept for exactly the instances some client is attached to; a pty whose
+    /// last client left follows procmux's terminal again.
+    pub(super) fn sync_mirrors(&mut self) {
+        let Some(control) = &self.control else {
+            return;
+        };
+        let mut detached = false;
+        for instance in 0..self.stack.instances.len() {
+            let attached = control.is_attached(instance);
+            if self.streams.is_mirrored(instance) != attached {
+                self.streams.set_mirror(instance, attached);
+                detached |= !attached;
+            }
+        }
+        if detached {
+            self.resize_ptys();
         }
     }
 
@@ -79,8 +103,8 @@ impl EventLoop {
         }
     }
 
-    /// Carries out a control request; the text to answer, unless the client now follows.
-    fn answer(&mut self, slot: usize, request: Request) -> Option<String> {
+    /// Carries out a control request. A new verb is one arm here and its client.
+    fn reply(&mut self, slot: usize, request: Request) -> Reply {
         let now = Instant::now();
         let instances: Vec<(&str, usize)> = self
             .stack
@@ -88,72 +112,89 @@ impl EventLoop {
             .iter()
             .map(|i| (i.name.as_str(), i.number))
             .collect();
-        let selected = |names: &[String]| control_names::select(names, &instances);
-        let error = |message: String| Some(format!("error\t{message}\n"));
+        let selected = |names: &[String]| control::select(names, &instances);
         match request {
-            Request::Pid => Some(format!("{}\n", std::process::id())),
-            Request::Status => Some(self.status_rows(now)),
+            Request::Pid => Reply::Body(format!("{}\n", std::process::id())),
+            Request::Status => Reply::Body(self.status_rows(now)),
             Request::Stop(names) if names.is_empty() => {
                 if self.supervisor.is_stopping() {
-                    return error("the stack is already stopping".to_owned());
+                    return Reply::Error("the stack is already stopping".to_owned());
                 }
                 let actions = self.supervisor.stop_all(now);
                 self.execute(actions);
-                Some("stopping the stack\n".to_owned())
+                Reply::Body("stopping the stack\n".to_owned())
             }
             Request::Restart(_) | Request::Stop(_) if self.supervisor.is_stopping() => {
-                error("the stack is stopping".to_owned())
+                Reply::Error("the stack is stopping".to_owned())
             }
             Request::Restart(names) => match selected(&names) {
-                Ok(chosen) => Some(self.each(&chosen, "restarting", Supervisor::restart)),
-                Err(message) => error(message),
+                Ok(chosen) => Reply::Body(self.each(&chosen, "restarting", Supervisor::restart)),
+                Err(message) => Reply::Error(message),
             },
             Request::Stop(names) => match selected(&names) {
-                Ok(chosen) => Some(self.each(&chosen, "stopping", Supervisor::stop)),
-                Err(message) => error(message),
+                Ok(chosen) => Reply::Body(self.each(&chosen, "stopping", Supervisor::stop)),
+                Err(message) => Reply::Error(message),
             },
-            Request::Attach(name) => {
-                let chosen = match selected(std::slice::from_ref(&name)) {
-                    Ok(chosen) => chosen,
-                    Err(message) => return error(message),
-                };
-                let [instance] = chosen[..] else {
-                    let labels: Vec<String> = chosen
-                        .iter()
-                        .map(|&i| self.stack.instances[i].label())
-                        .collect();
-                    return error(format!("attach takes one instance: {}", labels.join(", ")));
-                };
-                let pty = self.stack.type_of(instance).pty;
-                self.streams.set_mirror(instance, true);
-                let control = self.control.as_mut()?;
-                control.attach(slot, instance, pty, self.poll.registry());
-                None
-            }
+            Request::Attach(name) => match selected(std::slice::from_ref(&name)) {
+                Ok(chosen) => self.attach(slot, &chosen),
+                Err(message) => Reply::Error(message),
+            },
             Request::Logs { follow, names } => {
                 let chosen = if names.is_empty() {
                     Vec::new()
                 } else {
                     match selected(&names) {
                         Ok(chosen) => chosen,
-                        Err(message) => return error(message),
+                        Err(message) => return Reply::Error(message),
                     }
                 };
-                let follower = Follower {
+                let tail = self.output.tail();
+                let reader = Reader {
                     instances: chosen,
-                    next: 0,
+                    at: if follow { tail.end() } else { tail.start() },
+                    until: (!follow).then(|| tail.end()),
                 };
-                if follow {
-                    self.control.as_mut()?.follow(slot, follower);
-                    return None;
+                let Some(control) = &mut self.control else {
+                    return Reply::Stays;
+                };
+                match control.read_tail(slot, reader, self.output.tail()) {
+                    Ok(()) => Reply::Stays,
+                    Err(message) => Reply::Error(message),
                 }
-                let (_, writes) = self.output.tail().since(0);
-                let text: Vec<u8> = writes
-                    .filter(|&(_, owner, _)| follower.wants(owner))
-                    .flat_map(|(_, _, bytes)| bytes.iter().copied())
-                    .collect();
-                Some(String::from_utf8_lossy(&text).into_owned())
             }
+        }
+    }
+
+    /// `attach`: one instance, running.
+    fn attach(&mut self, slot: usize, chosen: &[usize]) -> Reply {
+        let [instance] = chosen[..] else {
+            let labels: Vec<String> = chosen
+                .iter()
+                .map(|&i| self.stack.instances[i].label())
+                .collect();
+            return Reply::Error(format!("attach takes one instance: {}", labels.join(", ")));
+        };
+        let label = self.stack.instances[instance].label();
+        if self.children.pid_of(instance).is_none() {
+            let (state, _, _) = self.supervisor.status(instance);
+            let (word, exit) = state_word(state);
+            let how = match exit {
+                (Some(code), _) => format!(" (exit code {code})"),
+                (None, Some(signal)) => format!(" ({signal})"),
+                _ => String::new(),
+            };
+            return Reply::Error(format!(
+                "{label} is not running: it is {}{how}",
+                word.word().replace('_', " ")
+            ));
+        }
+        let pty = self.stack.type_of(instance).pty;
+        let Some(control) = &mut self.control else {
+            return Reply::Stays;
+        };
+        match control.attach(slot, instance, pty) {
+            Ok(()) => Reply::Stays,
+            Err(message) => Reply::Error(message),
         }
     }
 
@@ -175,24 +216,43 @@ impl EventLoop {
         text
     }
 
-    /// `procmux status`: one row per instance.
-    fn status_rows(&self, now: Instant) -> String {
+    /// `procmux status`: one JSON row per instance.
+    fn status_rows(&mut self, now: Instant) -> String {
+        let sockets = procfs::listening_sockets();
         let mut text = String::new();
         for (index, spec) in self.stack.instances.iter().enumerate() {
             let (state, since, restarts) = self.supervisor.status(index);
-            let row = crate::control::Row {
+            let (word, (exit_code, signal)) = state_word(state);
+            let pid = self.children.pid_of(index);
+            let mut listening: Vec<u16> = match pid {
+                Some(_) => self
+                    .children
+                    .tree_pids(index)
+                    .into_iter()
+                    .flat_map(procfs::socket_inodes)
+                    .filter_map(|inode| sockets.iter().find(|s| s.0 == inode).map(|s| s.1))
+                    .collect(),
+                None => Vec::new(),
+            };
+            listening.sort_unstable();
+            listening.dedup();
+            let row = Row {
                 name: spec.label(),
-                pid: self.children.pid_of(index).map(Pid::as_raw),
-                state: state.to_string(),
+                pid: pid.map(Pid::as_raw),
+                state: word,
+                ready: matches!(word, control::State::Ready | control::State::Running),
+                exit_code,
+                signal,
                 uptime_ms: since.map(|s| now.saturating_duration_since(s).as_millis() as u64),
                 restarts,
                 port: spec.port,
+                listening,
                 watch: self
                     .stack
                     .type_of(index)
                     .watch
                     .as_ref()
-                    .map(|w| w.globs.join(","))
+                    .map(|w| w.globs.clone())
                     .unwrap_or_default(),
             };
             text.push_str(&row.line());
@@ -200,4 +260,25 @@ impl EventLoop {
         }
         text
     }
+}
+
+/// The supervisor's state as the protocol's word, and how it ended (code, signal name).
+fn state_word(state: State) -> (control::State, (Option<i32>, Option<String>)) {
+    let word = match state {
+        State::Waiting => control::State::Waiting,
+        State::Starting => control::State::Starting,
+        State::Ready => control::State::Ready,
+        State::Running => control::State::Running,
+        State::BackingOff => control::State::BackingOff,
+        State::Stopping => control::State::Stopping,
+        State::Stopped => control::State::Stopped,
+        State::Exited(_) => control::State::Exited,
+        State::GivenUp => control::State::GivenUp,
+    };
+    let exit = match state {
+        State::Exited(Exit::Code(code)) => (Some(code), None),
+        State::Exited(Exit::Signal(signal)) => (None, Some(signal.as_str().to_owned())),
+        _ => (None, None),
+    };
+    (word, exit)
 }

@@ -233,6 +233,11 @@ impl Streams {
         })
     }
 
+    /// True while `instance`'s raw output is kept for an attached client.
+    pub fn is_mirrored(&self, instance: usize) -> bool {
+        self.mirrored[instance]
+    }
+
     /// Keeps (or stops keeping) `instance`'s raw output for an attached client.
     pub fn set_mirror(&mut self, instance: usize, on: bool) {
         self.mirrored[instance] = on;

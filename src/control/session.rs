@@ -1,0 +1,489 @@
+//! One control connection, as a pure state machine: bytes in, requests and input out; answers,
+//! log bytes and an attached instance's output queued within a byte budget. The server
+//! (`runtime/control.rs`) only moves bytes between this and the socket, so every bound and
+//! every decision about a hostile or slow client is here, unit-tested without a socket.
+//!
+//! A connection starts waiting for its request line ([`REQUEST_TIMEOUT`], [`MAX_REQUEST`]
+//! bytes). Then it is one of:
+//! - answered: the answer is queued and the connection closes once it is sent;
+//! - a reader of the tail (`logs`, `logs -f`): fed from the [`Tail`] as its queue drains, so
+//!   a tail larger than the budget streams at the client's pace. A reader that falls behind
+//!   what the tail keeps is skipped forward (`logs -f`: to the live end) with one line saying
+//!   how many bytes it missed;
+//! - attached to an instance: frames in, the instance's output out; what does not fit the
+//!   budget is dropped and counted (a slow client never slows the stack).
+
+use std::time::{Duration, Instant};
+
+use super::attach::{Frame, take_frames};
+use super::protocol::{MAX_REQUEST, Request};
+use crate::output::Tail;
+
+/// Bytes a connection may have waiting to be sent: a reader is fed no further, an attached
+/// client's output is dropped past it.
+pub const QUEUE_BUDGET: usize = 256 * 1024;
+/// A connection must send its whole request line within this.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// The largest input frame an attached client may send.
+const MAX_FRAME: usize = 64 * 1024;
+
+/// What a connection brought.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Incoming {
+    Request(Request),
+    /// Input for the attached instance.
+    Input(usize, Vec<u8>),
+    /// The attached client's terminal size.
+    Size {
+        instance: usize,
+        rows: u16,
+        cols: u16,
+    },
+}
+
+/// A reader of the tail: `logs` (up to where the tail ended when it asked) or `logs -f`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reader {
+    /// Instances whose lines it wants; empty: all. Lines about the whole stack always go.
+    pub instances: Vec<usize>,
+    /// The offset of the next byte to send.
+    pub at: u64,
+    /// `logs`: where it ends. `logs -f`: never.
+    pub until: Option<u64>,
+}
+
+impl Reader {
+    /// True for bytes about one of its instances, or about the whole stack.
+    pub fn wants(&self, owner: Option<usize>) -> bool {
+        self.instances.is_empty() || owner.is_none_or(|i| self.instances.contains(&i))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the request line.
+    Request,
+    /// The request was read; the server has not said yet what the connection becomes.
+    Asked,
+    /// Answered: closes once the queue is sent.
+    Answered,
+    Reading(Reader),
+    Attached(usize),
+}
+
+#[derive(Debug)]
+pub struct Session {
+    phase: Phase,
+    opened: Instant,
+    /// A request line, or attached frames, not complete yet.
+    input: Vec<u8>,
+    /// Bytes to send; `queue[sent..]` is still waiting.
+    queue: Vec<u8>,
+    sent: usize,
+    /// Attached output dropped because the client did not keep up.
+    dropped: u64,
+}
+
+impl Session {
+    pub fn new(now: Instant) -> Session {
+        Session {
+            phase: Phase::Request,
+            opened: now,
+            input: Vec::new(),
+            queue: Vec::new(),
+            sent: 0,
+            dropped: 0,
+        }
+    }
+
+    /// Takes bytes from the client. A bad request or frame is answered with an error, and
+    /// what comes after an answer is ignored.
+    pub fn received(&mut self, bytes: &[u8]) -> Vec<Incoming> {
+        match self.phase {
+            Phase::Request => self.request_bytes(bytes).into_iter().collect(),
+            Phase::Attached(instance) => self.frames(instance, bytes),
+            Phase::Asked | Phase::Answered | Phase::Reading(_) => Vec::new(),
+        }
+    }
+
+    fn request_bytes(&mut self, bytes: &[u8]) -> Option<Incoming> {
+        let room = MAX_REQUEST + 1 - self.input.len();
+        self.input
+            .extend_from_slice(&bytes[..bytes.len().min(room)]);
+        let Some(end) = memchr::memchr(b'\n', &self.input) else {
+            if self.input.len() > MAX_REQUEST {
+                self.error("request too long");
+            }
+            return None;
+        };
+        let parsed = Request::parse(&self.input[..end]);
+        self.input = Vec::new();
+        match parsed {
+            Ok(request) => {
+                // Until the server says what it is, nothing more is read as a request.
+                self.phase = Phase::Asked;
+                Some(Incoming::Request(request))
+            }
+            Err(message) => {
+                self.error(&message);
+                None
+            }
+        }
+    }
+
+    fn frames(&mut self, instance: usize, bytes: &[u8]) -> Vec<Incoming> {
+        self.input.extend_from_slice(bytes);
+        match take_frames(&mut self.input, MAX_FRAME) {
+            Ok(frames) => frames
+                .into_iter()
+                .map(|frame| match frame {
+                    Frame::Input(bytes) => Incoming::Input(instance, bytes),
+                    Frame::Size { rows, cols } => Incoming::Size {
+                        instance,
+                        rows,
+                        cols,
+                    },
+                })
+                .collect(),
+            Err(message) => {
+                self.input = Vec::new();
+                self.error(&message);
+                Vec::new()
+            }
+        }
+    }
+
+    /// Answers with `message` as an error line; the connection closes once it is sent.
+    pub fn error(&mut self, message: &str) {
+        let message = message.replace('\n', " ");
+        self.queue
+            .extend_from_slice(format!("error\t{message}\n").as_bytes());
+        self.phase = Phase::Answered;
+    }
+
+    /// Answers `ok` with `body`; the connection closes once it is sent. A body is as large
+    /// as the stack's status at most, never the tail's size (that is a [`Reader`]'s).
+    pub fn answer(&mut self, body: &[u8]) {
+        self.queue.extend_from_slice(b"ok\n");
+        self.queue.extend_from_slice(body);
+        self.phase = Phase::Answered;
+    }
+
+    /// Makes this connection a reader of the tail.
+    pub fn read(&mut self, reader: Reader) {
+        self.queue.extend_from_slice(b"ok\n");
+        self.phase = Phase::Reading(reader);
+    }
+
+    /// Makes this connection a session with `instance`, telling the client how to talk
+    /// (`ok pty`: keys; `ok pipe`: lines).
+    pub fn attach(&mut self, instance: usize, pty: bool) {
+        self.phase = Phase::Attached(instance);
+        self.queue
+            .extend_from_slice(if pty { b"ok pty\n" } else { b"ok pipe\n" });
+    }
+
+    /// The instance this connection is attached to.
+    pub fn attached(&self) -> Option<usize> {
+        match self.phase {
+            Phase::Attached(instance) => Some(instance),
+            _ => None,
+        }
+    }
+
+    /// Queues output of the attached instance, as far as the budget allows; the rest is
+    /// dropped and counted.
+    pub fn mirror(&mut self, bytes: &[u8]) {
+        let room = QUEUE_BUDGET.saturating_sub(self.waiting());
+        let n = bytes.len().min(room);
+        self.queue.extend_from_slice(&bytes[..n]);
+        self.dropped += (bytes.len() - n) as u64;
+    }
+
+    /// Bytes of attached output dropped so far.
+    #[cfg(test)]
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// The attached instance ended: say `message` and close.
+    pub fn end_attached(&mut self, message: &str) {
+        self.queue.extend_from_slice(message.as_bytes());
+        self.phase = Phase::Answered;
+    }
+
+    /// A reader takes what the tail got since it last did, as far as its budget allows.
+    pub fn feed(&mut self, tail: &Tail) {
+        let Phase::Reading(reader) = &mut self.phase else {
+            return;
+        };
+        let room = QUEUE_BUDGET.saturating_sub(self.queue.len() - self.sent);
+        if reader.at < tail.start() {
+            // Fell behind what the tail keeps: skip forward, and say so once.
+            let to = match reader.until {
+                Some(_) => tail.start(),
+                None => tail.end(),
+            };
+            let note = format!(
+                "procmux: {} bytes skipped here: this reader fell behind\n",
+                to - reader.at
+            );
+            if note.len() > room {
+                return;
+            }
+            self.queue.extend_from_slice(note.as_bytes());
+            reader.at = to;
+        }
+        let room = QUEUE_BUDGET.saturating_sub(self.queue.len() - self.sent);
+        let until = reader.until.unwrap_or(u64::MAX);
+        let wants = |owner| reader.wants(owner);
+        let at = tail.copy(reader.at, until, room, wants, &mut self.queue);
+        reader.at = at;
+        if reader
+            .until
+            .is_some_and(|until| at >= until.min(tail.end()))
+        {
+            self.phase = Phase::Answered;
+        }
+    }
+
+    /// Bytes waiting to be sent.
+    pub fn pending(&self) -> &[u8] {
+        &self.queue[self.sent..]
+    }
+
+    fn waiting(&self) -> usize {
+        self.queue.len() - self.sent
+    }
+
+    /// The socket took `n` bytes of [`Session::pending`].
+    pub fn sent(&mut self, n: usize) {
+        self.sent += n.min(self.waiting());
+        if self.sent == self.queue.len() {
+            self.queue.clear();
+            self.sent = 0;
+        } else if self.sent > QUEUE_BUDGET {
+            self.queue.drain(..self.sent);
+            self.sent = 0;
+        }
+    }
+
+    /// True once the connection has said all it will: close it.
+    pub fn finished(&self) -> bool {
+        self.phase == Phase::Answered && self.waiting() == 0
+    }
+
+    /// When it must have sent its request by, while it has not.
+    pub fn deadline(&self) -> Option<Instant> {
+        (self.phase == Phase::Request).then(|| self.opened + REQUEST_TIMEOUT)
+    }
+
+    /// True for a connection that stays open (`logs -f`, `attach`): they are capped, so that
+    /// short requests always find a slot.
+    pub fn is_long_lived(&self) -> bool {
+        match &self.phase {
+            Phase::Reading(reader) => reader.until.is_none(),
+            Phase::Attached(_) => true,
+            _ => false,
+        }
+    }
+
+    /// Which connection goes first when a slot is needed: one that never sent its request
+    /// (0), then a reader whose queue is full, that is, that does not read (1); `None`: keep.
+    pub fn eviction_rank(&self) -> Option<u8> {
+        match self.phase {
+            Phase::Request => Some(0),
+            Phase::Reading(_) if self.waiting() >= QUEUE_BUDGET / 2 => Some(1),
+            _ => None,
+        }
+    }
+
+    /// The connection's age, to break ties between equal ranks (the oldest goes).
+    pub fn opened(&self) -> Instant {
+        self.opened
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::IoSlice;
+
+    use super::super::attach::{input_frame, size_frame};
+    use super::*;
+
+    fn session() -> Session {
+        Session::new(Instant::now())
+    }
+
+    fn text(session: &Session) -> String {
+        String::from_utf8_lossy(session.pending()).into_owned()
+    }
+
+    fn tail_with(lines: &[(usize, &str)], budget: usize) -> Tail {
+        let mut tail = Tail::new(budget);
+        for (owner, line) in lines {
+            tail.record(Some(*owner), &[IoSlice::new(line.as_bytes())]);
+        }
+        tail
+    }
+
+    #[test]
+    fn hostile_request_bytes_get_an_error_and_a_close() {
+        let long = vec![b'a'; MAX_REQUEST + 10];
+        let cases: [(&[u8], &str); 7] = [
+            (b"\n", "error\tempty request\n"),
+            (b"rm -rf\n", "error\tunknown request \"rm\"\n"),
+            (b"logs caf\xe9\n", "error\ta request is text\n"),
+            (b"\0\0\0\n", "error\tunknown request \"\\0\\0\\0\"\n"),
+            (b"restart $(x)\n", "error\tnot a process name: \"$(x)\"\n"),
+            (&long, "error\trequest too long\n"),
+            (b"status web\n", "error\tstatus takes no name\n"),
+        ];
+        for (bytes, answer) in cases {
+            let mut s = session();
+            assert_eq!(s.received(bytes), []);
+            assert_eq!(text(&s), answer, "{bytes:?}");
+            s.sent(s.pending().len());
+            assert!(s.finished());
+        }
+    }
+
+    #[test]
+    fn a_request_may_come_in_pieces_and_what_follows_is_ignored() {
+        let mut s = session();
+        assert_eq!(s.received(b"sta"), []);
+        assert!(s.deadline().is_some());
+        assert_eq!(
+            s.received(b"tus\nstop\n"),
+            [Incoming::Request(Request::Status)]
+        );
+        assert_eq!(s.deadline(), None);
+        assert_eq!(s.received(b"stop\n"), []);
+        // 10 MiB after the request: nothing is kept.
+        assert_eq!(s.received(&vec![b'x'; 10 << 20]), []);
+        assert!(s.input.capacity() <= MAX_REQUEST + 1);
+        s.answer(b"ok\n");
+        assert_eq!(text(&s), "ok\nok\n");
+    }
+
+    #[test]
+    fn garbage_without_a_newline_is_bounded() {
+        let mut s = session();
+        for _ in 0..1000 {
+            s.received(&[b'x'; 1000]);
+        }
+        assert!(s.input.len() <= MAX_REQUEST + 1);
+        assert_eq!(text(&s), "error\trequest too long\n");
+    }
+
+    #[test]
+    fn a_silent_connection_has_a_deadline_and_goes_first() {
+        let now = Instant::now();
+        let s = Session::new(now);
+        assert_eq!(s.deadline(), Some(now + REQUEST_TIMEOUT));
+        assert_eq!(s.eviction_rank(), Some(0));
+        assert!(!s.is_long_lived());
+    }
+
+    #[test]
+    fn logs_streams_a_tail_larger_than_the_budget_in_order() {
+        let line = "x".repeat(99) + "\n";
+        let lines: Vec<(usize, &str)> = (0..40_000).map(|i| (i % 2, line.as_str())).collect();
+        let tail = tail_with(&lines, 8 << 20);
+        let mut s = session();
+        s.read(Reader {
+            instances: vec![],
+            at: 0,
+            until: Some(tail.end()),
+        });
+        let mut got = 0;
+        while !s.finished() {
+            s.feed(&tail);
+            assert!(s.pending().len() <= QUEUE_BUDGET);
+            got += s.pending().len();
+            s.sent(s.pending().len());
+        }
+        assert_eq!(got, 4_000_000 + 3);
+    }
+
+    #[test]
+    fn logs_of_some_instances() {
+        let tail = tail_with(&[(0, "a\n"), (1, "b\n"), (0, "c\n")], 1024);
+        let mut s = session();
+        s.read(Reader {
+            instances: vec![0],
+            at: 0,
+            until: Some(tail.end()),
+        });
+        s.feed(&tail);
+        assert_eq!(text(&s), "ok\na\nc\n");
+        s.sent(7);
+        assert!(s.finished());
+    }
+
+    #[test]
+    fn a_follower_that_does_not_read_is_skipped_forward_once() {
+        let mut tail = Tail::new(1024 * 1024);
+        let mut s = session();
+        s.read(Reader {
+            instances: vec![],
+            at: 0,
+            until: None,
+        });
+        let line = [b'y'; 1000];
+        for _ in 0..2000 {
+            tail.record(Some(0), &[IoSlice::new(&line), IoSlice::new(b"\n")]);
+            s.feed(&tail);
+            assert!(s.pending().len() <= QUEUE_BUDGET);
+        }
+        assert!(s.is_long_lived() && s.eviction_rank() == Some(1));
+        // The client reads again: one note, then the live end.
+        s.sent(s.pending().len());
+        s.feed(&tail);
+        assert!(text(&s).starts_with("procmux: "), "{}", &text(&s)[..40]);
+        assert_eq!(text(&s).matches("skipped").count(), 1);
+        s.sent(s.pending().len());
+        tail.record(Some(0), &[IoSlice::new(b"new\n")]);
+        s.feed(&tail);
+        assert_eq!(text(&s), "new\n");
+        // Many more turns without reading: never a second note while it cannot be sent.
+        for _ in 0..1000 {
+            s.feed(&tail);
+        }
+        assert_eq!(text(&s), "new\n");
+    }
+
+    #[test]
+    fn attached_sessions_take_frames_and_drop_what_does_not_fit() {
+        let mut s = session();
+        s.received(b"attach web\n");
+        s.attach(3, true);
+        assert_eq!(text(&s), "ok pty\n");
+        let mut bytes = input_frame(b"p x\r");
+        bytes.extend(size_frame(40, 120));
+        assert_eq!(
+            s.received(&bytes),
+            [
+                Incoming::Input(3, b"p x\r".to_vec()),
+                Incoming::Size {
+                    instance: 3,
+                    rows: 40,
+                    cols: 120
+                }
+            ]
+        );
+        s.mirror(&vec![b'z'; QUEUE_BUDGET * 2]);
+        assert_eq!(s.pending().len(), QUEUE_BUDGET);
+        assert_eq!(s.dropped(), QUEUE_BUDGET as u64 + 7);
+        // A malformed frame ends the session.
+        assert_eq!(s.received(b"?"), []);
+        assert_eq!(s.attached(), None);
+        let mut huge = b"d".to_vec();
+        huge.extend((u32::MAX).to_be_bytes());
+        let mut t = session();
+        t.received(b"attach web\n");
+        t.attach(0, false);
+        assert_eq!(t.received(&huge), []);
+        assert!(text(&t).ends_with("error\tinput frame too long\n"));
+    }
+}
