@@ -29,7 +29,10 @@ use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::time::{ClockId, clock_gettime};
 use nix::unistd::Pid;
 
-const BIN: &str = env!("CARGO_BIN_EXE_procmux");
+/// The binary measured: this build, or `PROCMUX_BENCH_BIN` (an older build, side by side).
+fn bin() -> String {
+    std::env::var("PROCMUX_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_procmux").to_owned())
+}
 /// Ports go up by 100 per Procfile entry: more writers than this run as extra instances of
 /// `w0` (see [`formation`]).
 const MAX_TYPES: usize = 64;
@@ -99,7 +102,7 @@ fn main() {
     let dir = dir.path();
     println!("# procmux benchmark\n");
     println!("machine: {}", machine());
-    println!("procmux: {BIN}\n");
+    println!("procmux: {}\n", bin());
 
     let mut table = String::new();
     throughput(&opts, dir, 100, opts.lines, &mut table);
@@ -376,7 +379,7 @@ enum Sink {
 /// byte is consumed) and procmux's own CPU and peak RSS.
 fn run_procmux(procfile: &Path, args: &[&str], sink: Sink) -> Sample {
     let start = Instant::now();
-    let mut command = Command::new(BIN);
+    let mut command = Command::new(bin());
     command
         .args(["start", "-f"])
         .arg(procfile)
@@ -472,7 +475,7 @@ fn voluntary_switches(pid: Pid) -> u64 {
 
 /// `procmux start` on `procfile`, plain text, its stdout a pipe for the harness to read.
 fn start_piped(procfile: &Path) -> Child {
-    Command::new(BIN)
+    Command::new(bin())
         .args(["start", "--no-timestamp", "--color", "never", "-f"])
         .arg(procfile)
         .stdout(Stdio::piped())
@@ -597,7 +600,7 @@ fn start_sleepers(
     let procfile = dir.join("sleep.Procfile");
     fs::write(&procfile, "sleeper: exec sleep 100000\n").unwrap();
     let start = Instant::now();
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(bin())
         .args(["start", "--no-timestamp", "--color", "never", "-m"])
         .arg(format!("sleeper={count}"))
         .arg("-f")

@@ -204,7 +204,8 @@ fn one_stack_per_procfile_and_a_clear_error_without_one() {
 fn the_channel_is_abstract_and_same_user_only() {
     let app = App::new(STACK);
     let running = started(&app);
-    let name = abstract_name_of(running.pid()).expect("procmux listens on an abstract socket");
+    let name =
+        support::abstract_name_of(running.pid()).expect("procmux listens on an abstract socket");
     assert!(name.starts_with("@procmux/"), "{name}");
     let before: Vec<_> = std::fs::read_dir(app.path())
         .unwrap()
@@ -294,6 +295,8 @@ fn a_server_of_another_user_is_refused() {
     let _ = BufReader::new(stdout).read_line(&mut ready);
     assert_eq!(ready, "listening\n");
     let (code, _, stderr) = client(&app, &["status"]);
+    // `start` says the same truth: the name is another user's, not a running procmux of ours.
+    let (start_code, _, start_stderr) = client(&app, &["start"]);
     let _ = squatter.kill();
     let _ = squatter.wait();
     assert_eq!(code, 2, "{stderr}");
@@ -301,31 +304,12 @@ fn a_server_of_another_user_is_refused() {
         stderr.contains("the control socket is held by uid 65534"),
         "{stderr}"
     );
-}
-
-/// The abstract socket name procmux `pid` listens on, from /proc/net/unix.
-fn abstract_name_of(pid: nix::unistd::Pid) -> Option<String> {
-    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .ok()?
-        .flatten()
-        .filter_map(|fd| {
-            let target = std::fs::read_link(fd.path()).ok()?;
-            let target = target.to_string_lossy().into_owned();
-            Some(
-                target
-                    .strip_prefix("socket:[")?
-                    .strip_suffix(']')?
-                    .to_owned(),
-            )
-        })
-        .collect();
-    let table = std::fs::read_to_string("/proc/net/unix").ok()?;
-    table.lines().find_map(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let inode = fields.get(6)?;
-        let path = fields.get(7)?;
-        (inodes.iter().any(|i| i == inode) && path.starts_with('@')).then(|| path.to_string())
-    })
+    assert_eq!(start_code, 2, "{start_stderr}");
+    assert!(
+        start_stderr.contains("is held by another user (uid 65534, pid ")
+            && !start_stderr.contains("already running"),
+        "{start_stderr}"
+    );
 }
 
 /// `procmux attach` drives a real `breakpoint()` session through a terminal: `p x` shows the

@@ -603,6 +603,71 @@ mod tests {
     }
 
     #[test]
+    fn watch_flags_split_at_commas_outside_braces() {
+        let items: Vec<&str> =
+            split_outside_braces("web=src/**/*.{rs,toml},worker=a/*.py,,x={a,{b,c}}").collect();
+        assert_eq!(
+            items,
+            ["web=src/**/*.{rs,toml}", "worker=a/*.py", "x={a,{b,c}}"]
+        );
+        let (stack, _) = resolve(
+            "web: x\n",
+            None,
+            &["--watch", "web=src/**/*.{rs,toml}"],
+            &[],
+            false,
+        )
+        .unwrap();
+        let watch = stack.types[0].watch.as_ref().unwrap();
+        assert_eq!(watch.globs, ["src/**/*.{rs,toml}"]);
+        assert!(watch.matches.is_match("src/a/b.toml") && !watch.matches.is_match("src/a.py"));
+    }
+
+    #[test]
+    fn tail_kib_has_a_maximum_named_where_it_was_written() {
+        let error = resolve("web: x\n", Some("tail_kib = 70000\n"), &[], &[], false);
+        let message = error.err().unwrap().to_string();
+        assert!(message.starts_with("procmux.toml:1:"), "{message}");
+        assert!(message.contains("at most 65536"), "{message}");
+        let error = resolve("web: x\n", None, &["--tail-kib", "70000"], &[], false);
+        assert!(
+            error
+                .err()
+                .unwrap()
+                .to_string()
+                .starts_with("--tail-kib 70000")
+        );
+        assert!(resolve("web: x\n", None, &["--tail-kib", "65536"], &[], false).is_ok());
+    }
+
+    #[test]
+    fn control_commands_find_the_project_above() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("a/b");
+        std::fs::create_dir_all(&deep).unwrap();
+        let none = ProjectArgs {
+            procfile: None,
+            root: None,
+            env: Vec::new(),
+            config: None,
+        };
+        assert!(discover(&none, &deep).is_none());
+        std::fs::write(dir.path().join("Procfile"), "web: x\n").unwrap();
+        let found = discover(&none, &deep).unwrap();
+        assert_eq!(found.procfile, Some(dir.path().join("Procfile")));
+        std::fs::write(dir.path().join("a/procmux.toml"), "").unwrap();
+        let found = discover(&none, &deep).unwrap();
+        assert_eq!(found.config, Some(dir.path().join("a/procmux.toml")));
+        // Named, or found here: nothing to discover.
+        assert!(discover(&none, dir.path()).is_none());
+        let named = ProjectArgs {
+            procfile: Some("P".into()),
+            ..none
+        };
+        assert!(discover(&named, &deep).is_none());
+    }
+
+    #[test]
     fn the_stack_keeps_per_type_facts() {
         let toml =
             "[process.web]\nafter = [\"db\"]\nstop_signal = \"INT\"\nready = \"tcp:$PORT\"\n";

@@ -13,6 +13,7 @@
 //! - attached to an instance: frames in, the instance's output out; what does not fit the
 //!   budget is dropped and counted (a slow client never slows the stack).
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::attach::{Frame, take_frames};
@@ -21,7 +22,7 @@ use crate::output::Tail;
 
 /// Bytes a connection may have waiting to be sent: a reader is fed no further, an attached
 /// client's output is dropped past it.
-pub const QUEUE_BUDGET: usize = 256 * 1024;
+pub const QUEUE_BUDGET: usize = 128 * 1024;
 /// A connection must send its whole request line within this.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// The largest input frame an attached client may send.
@@ -77,9 +78,11 @@ pub struct Session {
     opened: Instant,
     /// A request line, or attached frames, not complete yet.
     input: Vec<u8>,
-    /// Bytes to send; `queue[sent..]` is still waiting.
-    queue: Vec<u8>,
-    sent: usize,
+    /// Bytes to send: a ring that never holds more than the budget (but for a one-shot
+    /// answer), so its memory is the budget at most.
+    queue: VecDeque<u8>,
+    /// The last byte queued ended a line (a note starts on a line of its own).
+    at_line_start: bool,
     /// Attached output dropped because the client did not keep up.
     dropped: u64,
 }
@@ -90,8 +93,8 @@ impl Session {
             phase: Phase::Request,
             opened: now,
             input: Vec::new(),
-            queue: Vec::new(),
-            sent: 0,
+            queue: VecDeque::new(),
+            at_line_start: true,
             dropped: 0,
         }
     }
@@ -156,22 +159,21 @@ impl Session {
     /// Answers with `message` as an error line; the connection closes once it is sent.
     pub fn error(&mut self, message: &str) {
         let message = message.replace('\n', " ");
-        self.queue
-            .extend_from_slice(format!("error\t{message}\n").as_bytes());
+        self.push(format!("error\t{message}\n").as_bytes());
         self.phase = Phase::Answered;
     }
 
     /// Answers `ok` with `body`; the connection closes once it is sent. A body is as large
     /// as the stack's status at most, never the tail's size (that is a [`Reader`]'s).
     pub fn answer(&mut self, body: &[u8]) {
-        self.queue.extend_from_slice(b"ok\n");
-        self.queue.extend_from_slice(body);
+        self.push(b"ok\n");
+        self.push(body);
         self.phase = Phase::Answered;
     }
 
     /// Makes this connection a reader of the tail.
     pub fn read(&mut self, reader: Reader) {
-        self.queue.extend_from_slice(b"ok\n");
+        self.push(b"ok\n");
         self.phase = Phase::Reading(reader);
     }
 
@@ -179,8 +181,7 @@ impl Session {
     /// (`ok pty`: keys; `ok pipe`: lines).
     pub fn attach(&mut self, instance: usize, pty: bool) {
         self.phase = Phase::Attached(instance);
-        self.queue
-            .extend_from_slice(if pty { b"ok pty\n" } else { b"ok pipe\n" });
+        self.push(if pty { b"ok pty\n" } else { b"ok pipe\n" });
     }
 
     /// The instance this connection is attached to.
@@ -196,7 +197,7 @@ impl Session {
     pub fn mirror(&mut self, bytes: &[u8]) {
         let room = QUEUE_BUDGET.saturating_sub(self.waiting());
         let n = bytes.len().min(room);
-        self.queue.extend_from_slice(&bytes[..n]);
+        self.push(&bytes[..n]);
         self.dropped += (bytes.len() - n) as u64;
     }
 
@@ -208,7 +209,7 @@ impl Session {
 
     /// The attached instance ended: say `message` and close.
     pub fn end_attached(&mut self, message: &str) {
-        self.queue.extend_from_slice(message.as_bytes());
+        self.push(message.as_bytes());
         self.phase = Phase::Answered;
     }
 
@@ -217,55 +218,70 @@ impl Session {
         let Phase::Reading(reader) = &mut self.phase else {
             return;
         };
-        let room = QUEUE_BUDGET.saturating_sub(self.queue.len() - self.sent);
+        let mut reader = reader.clone();
         if reader.at < tail.start() {
-            // Fell behind what the tail keeps: skip forward, and say so once.
+            // Fell behind what the tail keeps: skip forward, and say so once, on a line of
+            // its own.
             let to = match reader.until {
                 Some(_) => tail.start(),
                 None => tail.end(),
             };
+            let newline = if self.at_line_start { "" } else { "\n" };
             let note = format!(
-                "procmux: {} bytes skipped here: this reader fell behind\n",
+                "{newline}procmux: {} bytes skipped here: this reader fell behind\n",
                 to - reader.at
             );
-            if note.len() > room {
+            if note.len() > self.room() {
                 return;
             }
-            self.queue.extend_from_slice(note.as_bytes());
+            self.push(note.as_bytes());
             reader.at = to;
         }
-        let room = QUEUE_BUDGET.saturating_sub(self.queue.len() - self.sent);
         let until = reader.until.unwrap_or(u64::MAX);
-        let wants = |owner| reader.wants(owner);
-        let at = tail.copy(reader.at, until, room, wants, &mut self.queue);
-        reader.at = at;
-        if reader
+        let room = self.room();
+        let (queue, wants) = (&mut self.queue, |owner| reader.wants(owner));
+        let mut last = None;
+        reader.at = tail.copy(reader.at, until, room, wants, &mut |bytes: &[u8]| {
+            queue.extend(bytes);
+            last = bytes.last().copied().or(last);
+        });
+        if let Some(last) = last {
+            self.at_line_start = last == b'\n';
+        }
+        self.phase = if reader
             .until
-            .is_some_and(|until| at >= until.min(tail.end()))
+            .is_some_and(|until| reader.at >= until.min(tail.end()))
         {
-            self.phase = Phase::Answered;
+            Phase::Answered
+        } else {
+            Phase::Reading(reader)
+        };
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        self.queue.extend(bytes);
+        if let Some(&last) = bytes.last() {
+            self.at_line_start = last == b'\n';
         }
     }
 
-    /// Bytes waiting to be sent.
+    fn room(&self) -> usize {
+        QUEUE_BUDGET.saturating_sub(self.queue.len())
+    }
+
+    /// Bytes waiting to be sent (the first contiguous part of them).
     pub fn pending(&self) -> &[u8] {
-        &self.queue[self.sent..]
+        let (first, second) = self.queue.as_slices();
+        if first.is_empty() { second } else { first }
     }
 
     fn waiting(&self) -> usize {
-        self.queue.len() - self.sent
+        self.queue.len()
     }
 
     /// The socket took `n` bytes of [`Session::pending`].
     pub fn sent(&mut self, n: usize) {
-        self.sent += n.min(self.waiting());
-        if self.sent == self.queue.len() {
-            self.queue.clear();
-            self.sent = 0;
-        } else if self.sent > QUEUE_BUDGET {
-            self.queue.drain(..self.sent);
-            self.sent = 0;
-        }
+        self.queue.drain(..n.min(self.queue.len()));
     }
 
     /// True once the connection has said all it will: close it.
@@ -315,8 +331,17 @@ mod tests {
         Session::new(Instant::now())
     }
 
+    /// Everything waiting, across the ring's wrap.
     fn text(session: &Session) -> String {
-        String::from_utf8_lossy(session.pending()).into_owned()
+        let (a, b) = session.queue.as_slices();
+        String::from_utf8_lossy(&[a, b].concat()).into_owned()
+    }
+
+    /// The client reads everything waiting.
+    fn drain(session: &mut Session) {
+        while !session.pending().is_empty() {
+            session.sent(session.pending().len());
+        }
     }
 
     fn tail_with(lines: &[(usize, &str)], budget: usize) -> Tail {
@@ -343,7 +368,7 @@ mod tests {
             let mut s = session();
             assert_eq!(s.received(bytes), []);
             assert_eq!(text(&s), answer, "{bytes:?}");
-            s.sent(s.pending().len());
+            drain(&mut s);
             assert!(s.finished());
         }
     }
@@ -399,9 +424,9 @@ mod tests {
         let mut got = 0;
         while !s.finished() {
             s.feed(&tail);
-            assert!(s.pending().len() <= QUEUE_BUDGET);
-            got += s.pending().len();
-            s.sent(s.pending().len());
+            assert!(s.queue.len() <= QUEUE_BUDGET);
+            got += s.queue.len();
+            drain(&mut s);
         }
         assert_eq!(got, 4_000_000 + 3);
     }
@@ -417,7 +442,7 @@ mod tests {
         });
         s.feed(&tail);
         assert_eq!(text(&s), "ok\na\nc\n");
-        s.sent(7);
+        drain(&mut s);
         assert!(s.finished());
     }
 
@@ -434,15 +459,15 @@ mod tests {
         for _ in 0..2000 {
             tail.record(Some(0), &[IoSlice::new(&line), IoSlice::new(b"\n")]);
             s.feed(&tail);
-            assert!(s.pending().len() <= QUEUE_BUDGET);
+            assert!(s.queue.len() <= QUEUE_BUDGET);
         }
         assert!(s.is_long_lived() && s.eviction_rank() == Some(1));
-        // The client reads again: one note, then the live end.
-        s.sent(s.pending().len());
+        // The client reads again: one note, on a line of its own, then the live end.
+        drain(&mut s);
         s.feed(&tail);
-        assert!(text(&s).starts_with("procmux: "), "{}", &text(&s)[..40]);
+        assert!(text(&s).starts_with("\nprocmux: "), "{}", &text(&s)[..40]);
         assert_eq!(text(&s).matches("skipped").count(), 1);
-        s.sent(s.pending().len());
+        drain(&mut s);
         tail.record(Some(0), &[IoSlice::new(b"new\n")]);
         s.feed(&tail);
         assert_eq!(text(&s), "new\n");
@@ -473,7 +498,7 @@ mod tests {
             ]
         );
         s.mirror(&vec![b'z'; QUEUE_BUDGET * 2]);
-        assert_eq!(s.pending().len(), QUEUE_BUDGET);
+        assert_eq!(s.queue.len(), QUEUE_BUDGET);
         assert_eq!(s.dropped(), QUEUE_BUDGET as u64 + 7);
         // A malformed frame ends the session.
         assert_eq!(s.received(b"?"), []);

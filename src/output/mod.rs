@@ -14,8 +14,10 @@
 //! the bytes, so they stream through the same buffer, flushed whenever it fills: a 1 MiB line
 //! needs no more memory. Nothing is allocated per line or per batch.
 //!
-//! Stdout stays blocking, so a slow reader stalls procmux and, through the full pipes, the
-//! children: nothing grows without bound.
+//! For `start`, bytes go to stdout through a writer thread behind a bounded queue
+//! (`writer.rs`): a stdout nobody reads never blocks the loop, and once the queue holds its
+//! budget the loop reads no child's pipe, so the children block on their full pipes and
+//! nothing grows without bound.
 //!
 //! Text format, byte-identical to foreman without colour: `HH:MM:SS NAME.N<pad> | line`
 //! (`!` instead of `|` for stderr lines under `--stderr mark`). With colour the prefix, up to
@@ -29,9 +31,9 @@ mod notice;
 mod prefix;
 mod tail;
 mod timestamp;
+mod writer;
 
 use std::io::{self, IoSlice, Write};
-use std::os::fd::AsFd;
 
 use memchr::memchr_iter;
 use nix::unistd::Pid;
@@ -40,6 +42,7 @@ pub use self::ansi::visible;
 use self::prefix::JSON_END;
 pub use self::prefix::{Prefix, Stream};
 pub use self::tail::Tail;
+pub use self::writer::Stdout;
 
 pub use self::timestamp::Clock;
 use crate::config::{InstanceSpec, Style, TimestampFormat};
@@ -50,41 +53,6 @@ use crate::supervisor::Notice;
 const COPY_LIMIT: usize = 2048;
 /// Bytes gathered before a `write`: the size of a default pipe.
 const BATCH_CAPACITY: usize = 64 * 1024;
-
-/// Blocks until stdout can take more bytes.
-fn wait_writable() -> io::Result<()> {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    let stdout = io::stdout();
-    let mut fds = [PollFd::new(stdout.as_fd(), PollFlags::POLLOUT)];
-    match poll(&mut fds, PollTimeout::NONE) {
-        Ok(_) | Err(nix::errno::Errno::EINTR) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Where [`Output`] writes: procmux's stdout, or a `Vec<u8>` in tests.
-pub struct Stdout;
-
-impl Write for Stdout {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_vectored(&[IoSlice::new(buf)])
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        loop {
-            match nix::sys::uio::writev(io::stdout().as_fd(), bufs) {
-                // procmux never sets O_NONBLOCK on stdout, but it may inherit it (the flag
-                // belongs to the open file, shared with the shell): wait, as a blocking write would.
-                Err(nix::errno::Errno::EAGAIN) => wait_writable()?,
-                result => return Ok(result?),
-            }
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Writes a whole document (a man page, a status table, an exported file) to stdout, for the
 /// commands that print one thing and end. `Ok(false)` when the reader went away (`| head`): a
@@ -149,7 +117,34 @@ impl Output<Stdout> {
         } else {
             style.timestamp
         };
-        Output::new(Stdout, Clock::new(stamp), style, instances)
+        Output::new(Stdout::default(), Clock::new(stamp), style, instances)
+    }
+
+    /// From now on, writes go through the writer thread (see `writer.rs`); `waker` wakes the
+    /// poll loop when a backlog has shrunk.
+    pub fn queue_writes(&mut self, waker: mio::Waker) -> io::Result<()> {
+        self.sink.inner.queue(waker)
+    }
+
+    /// True while the queue to stdout is full: read no child's output until the loop is
+    /// woken.
+    pub fn backlogged(&self) -> bool {
+        self.sink.inner.backlogged()
+    }
+
+    /// Notices a write error of the writer thread (a reader gone), as a direct write would.
+    pub fn check_writer(&mut self) {
+        if !self.sink.closed
+            && let Some(error) = self.sink.inner.failure()
+        {
+            self.sink.fail(error);
+        }
+    }
+
+    /// Waits, at most until `deadline`, for every queued byte to be written; the bytes that
+    /// could not be.
+    pub fn finish(&self, deadline: std::time::Instant) -> usize {
+        self.sink.inner.finish(deadline)
     }
 }
 

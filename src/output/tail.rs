@@ -121,16 +121,16 @@ impl Tail {
         &self.ring[at..at + n]
     }
 
-    /// Copies into `out` the kept bytes from offset `from` (at least [`Tail::start`]) up to
-    /// `until`, of the runs whose owner `wants` accepts, at most `max` bytes of them; returns
-    /// the offset reached (runs not wanted are passed over without counting).
+    /// Hands `out` the kept bytes from offset `from` (at least [`Tail::start`]) up to
+    /// `until`, of the runs whose owner `wants` accepts, at most `max` bytes of them, in
+    /// slices; returns the offset reached (runs not wanted are passed over without counting).
     pub fn copy(
         &self,
         from: u64,
         until: u64,
         max: usize,
         wants: impl Fn(Option<usize>) -> bool,
-        out: &mut Vec<u8>,
+        out: &mut dyn FnMut(&[u8]),
     ) -> u64 {
         let until = until.min(self.end);
         let mut at = from.max(self.start);
@@ -152,7 +152,7 @@ impl Tail {
             }
             let chunk = self.chunk(at, run_end);
             let n = chunk.len().min(room);
-            out.extend_from_slice(&chunk[..n]);
+            out(&chunk[..n]);
             room -= n;
             at += n as u64;
             if at == run_end {
@@ -173,13 +173,18 @@ mod tests {
 
     fn all(tail: &Tail) -> String {
         let mut out = Vec::new();
-        tail.copy(0, u64::MAX, usize::MAX, |_| true, &mut out);
+        tail.copy(0, u64::MAX, usize::MAX, |_| true, &mut |b| {
+            out.extend_from_slice(b)
+        });
         String::from_utf8(out).unwrap()
     }
 
     fn of(tail: &Tail, owner: usize) -> String {
         let mut out = Vec::new();
-        tail.copy(0, u64::MAX, usize::MAX, |o| o == Some(owner), &mut out);
+        let wants = |o| o == Some(owner);
+        tail.copy(0, u64::MAX, usize::MAX, wants, &mut |b| {
+            out.extend_from_slice(b)
+        });
         String::from_utf8(out).unwrap()
     }
 
@@ -221,11 +226,12 @@ mod tests {
         let mut out = Vec::new();
         let mut at = tail.start();
         while at < tail.end() {
-            at = tail.copy(at, u64::MAX, 2, |_| true, &mut out);
+            at = tail.copy(at, u64::MAX, 2, |_| true, &mut |b| out.extend_from_slice(b));
         }
         assert_eq!(out, b"ef\ngh\nij\n");
         let mut out = Vec::new();
-        assert_eq!(tail.copy(0, 11, 100, |_| true, &mut out), 11);
+        let reached = tail.copy(0, 11, 100, |_| true, &mut |b| out.extend_from_slice(b));
+        assert_eq!(reached, 11);
         assert_eq!(out, b"ef\ngh");
     }
 

@@ -51,7 +51,7 @@ mod tree;
 mod watch;
 pub mod watchdog;
 
-use std::io::{self, IsTerminal};
+use std::io::{self, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll};
@@ -117,6 +117,11 @@ pub fn supervise(stack: Stack, mut output: Output<Stdout>) -> Result<i32> {
     if control.is_some() {
         output.keep_tail(stack.tail_bytes);
     }
+    let waker = mio::Waker::new(poll.registry(), Token::Output.into())
+        .map_err(|e| Error::os("creating the poll waker", e))?;
+    output
+        .queue_writes(waker)
+        .map_err(|e| Error::os("starting the stdout writer", e))?;
     let fd_limit = sys::raise_fd_limit();
     let cookie = tree::new_cookie();
     // Before procmux becomes a subreaper, so the detached watchdog is not adopted back.
@@ -159,6 +164,23 @@ pub fn supervise(stack: Stack, mut output: Output<Stdout>) -> Result<i32> {
     event_loop.execute(actions);
     event_loop.turn_until_done()?;
     event_loop.escapes.dismiss();
+    // A stdout nobody reads does not keep procmux: the longest stop timeout, then it goes.
+    let wait = event_loop
+        .stack
+        .types
+        .iter()
+        .map(|t| t.policy.stop_timeout)
+        .max();
+    let wait = wait.unwrap_or(Duration::from_secs(5));
+    let undelivered = event_loop.output.finish(Instant::now() + wait);
+    if undelivered > 0 {
+        let _ = writeln!(
+            io::stderr(),
+            "procmux: {undelivered} bytes of output were not delivered: stdout was still blocked \
+             {:.1} s after the stack stopped",
+            wait.as_secs_f64()
+        );
+    }
     Ok(event_loop.supervisor.exit_code())
 }
 
@@ -220,6 +242,8 @@ impl EventLoop {
                             self.output.notice(&Notice::WatchProblem { message });
                         }
                     }
+                    // The writer thread has room again: the streams are pumped below.
+                    Token::Output => {}
                     Token::Stdin => {
                         let bytes = self.input.read(self.poll.registry());
                         if let Some(target) = self.input.target
@@ -248,6 +272,7 @@ impl EventLoop {
                 let actions = self.supervisor.finish(Instant::now());
                 self.execute(actions);
             }
+            self.output.check_writer();
             if let Some(closed) = self.output.closed()
                 && !self.output_closed_seen
             {
@@ -297,7 +322,7 @@ impl EventLoop {
 
     fn next_timeout(&self, now: Instant) -> Option<Duration> {
         self.streams
-            .next_due(now)
+            .next_due(now, self.output.backlogged())
             .into_iter()
             .chain(self.supervisor.deadline())
             .chain(self.probes.next_due())

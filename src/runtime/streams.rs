@@ -120,20 +120,29 @@ impl Streams {
     }
 
     /// The earliest time a stream needs the loop: now while one is queued, else the first
-    /// idle flush of a partial line.
-    pub fn next_due(&self, now: Instant) -> Option<Instant> {
+    /// idle flush of a partial line; never while the output is `backlogged` (the writer
+    /// thread wakes the loop when it has room again).
+    pub fn next_due(&self, now: Instant, backlogged: bool) -> Option<Instant> {
+        if backlogged {
+            return None;
+        }
         if !self.readable.is_empty() {
             return Some(now);
         }
         self.sources.iter().filter_map(|s| s.flush_at).min()
     }
 
-    /// Reads every queued stream, within its budget, writing whole lines.
+    /// Reads every queued stream, within its budget, writing whole lines; stops while the
+    /// output is backlogged (what is left stays queued).
     pub fn pump_readable(&mut self, output: &mut Output<Stdout>, registry: &Registry) {
         std::mem::swap(&mut self.readable, &mut self.spare);
         let mut batch = std::mem::take(&mut self.spare);
         let mut now = None;
-        for &index in &batch {
+        for (at, &index) in batch.iter().enumerate() {
+            if output.backlogged() {
+                self.readable.extend_from_slice(&batch[at..]);
+                break;
+            }
             let source = &mut self.sources[index];
             match source.pump(&mut self.scratch, output, READS_PER_WAKE) {
                 Pump::More => {
@@ -184,6 +193,9 @@ impl Streams {
         registry: &Registry,
     ) -> Vec<usize> {
         let mut prompts = Vec::new();
+        if output.backlogged() {
+            return prompts;
+        }
         for index in 0..self.sources.len() {
             let source = &mut self.sources[index];
             if source.flush_at.is_none_or(|due| due > now) {

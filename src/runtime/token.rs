@@ -18,12 +18,15 @@ pub enum Token {
     Stdin,
     /// The inotify fd of `watch`.
     Watch,
+    /// The stdout writer thread: the queue to stdout has room again.
+    Output,
 }
 
 const SIGNALS: usize = usize::MAX;
 const CONTROL: usize = usize::MAX - 1;
 const STDIN: usize = usize::MAX - 2;
 const WATCH: usize = usize::MAX - 3;
+const OUTPUT: usize = usize::MAX - 4;
 /// Each kind counts up from its base; they never meet (each needs an fd).
 const PROBES: usize = usize::MAX / 2;
 const CLIENTS: usize = usize::MAX / 4;
@@ -38,6 +41,7 @@ impl From<Token> for mio::Token {
             Token::Client(slot) => mio::Token(CLIENTS + slot),
             Token::Stdin => mio::Token(STDIN),
             Token::Watch => mio::Token(WATCH),
+            Token::Output => mio::Token(OUTPUT),
         }
     }
 }
@@ -49,6 +53,7 @@ impl From<mio::Token> for Token {
             CONTROL => Token::Control,
             STDIN => Token::Stdin,
             WATCH => Token::Watch,
+            OUTPUT => Token::Output,
             n if n >= PROBES => Token::Probe(n - PROBES),
             n if n >= CLIENTS => Token::Client(n - CLIENTS),
             index => Token::Stream(index),
@@ -71,6 +76,7 @@ mod tests {
             Token::Control,
             Token::Stdin,
             Token::Watch,
+            Token::Output,
             Token::Client(0),
             Token::Client(63),
         ] {

@@ -481,3 +481,28 @@ def procmux_on_pty(*args):
         ))
     }
 }
+
+/// The abstract socket name procmux `pid` listens on, from /proc/net/unix.
+pub fn abstract_name_of(pid: nix::unistd::Pid) -> Option<String> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()?
+        .flatten()
+        .filter_map(|fd| {
+            let target = std::fs::read_link(fd.path()).ok()?;
+            let target = target.to_string_lossy().into_owned();
+            Some(
+                target
+                    .strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .to_owned(),
+            )
+        })
+        .collect();
+    let table = std::fs::read_to_string("/proc/net/unix").ok()?;
+    table.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let inode = fields.get(6)?;
+        let path = fields.get(7)?;
+        (inodes.iter().any(|i| i == inode) && path.starts_with('@')).then(|| path.to_string())
+    })
+}

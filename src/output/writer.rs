@@ -1,0 +1,230 @@
+//! Where [`Output`](super::Output) writes: procmux's stdout, through a writer thread behind a
+//! bounded queue, so that a stdout nobody reads (a terminal paused with Ctrl-S, `| less`
+//! scrolled back, a FIFO with no reader) never blocks the poll loop: signals, the control
+//! channel and the supervisor's timers go on while the output waits.
+//!
+//! Before [`Stdout::queue`] writes are direct (blocking), as for every command but `start`.
+//! After it, a write appends to the queue and returns at once; the thread swaps the queue
+//! for an empty buffer and writes it out with blocking writes, in order. Backpressure stays:
+//! once [`BUDGET`] bytes wait, the loop reads no child's pipe ([`Stdout::backlogged`]) until
+//! the thread has written half of them and wakes it through its `mio::Waker`, so memory stays
+//! bounded, nothing is lost, and the children block on their full pipes as before.
+//!
+//! stdout is never made non-blocking (the flag is shared with the shell); an `O_NONBLOCK`
+//! inherited from it is waited out with `poll`.
+
+use std::io::{self, IoSlice, Write};
+use std::os::fd::AsFd;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
+use std::time::Instant;
+
+/// Bytes that may wait for stdout before the children's pipes are left unread.
+pub const BUDGET: usize = 256 * 1024;
+
+/// procmux's stdout, written directly or through the writer thread.
+#[derive(Default)]
+pub struct Stdout {
+    queue: Option<Arc<Shared>>,
+}
+
+struct Shared {
+    state: Mutex<Queue>,
+    /// The thread waits here for bytes; the loop, at the end, for the queue to empty.
+    changed: Condvar,
+    /// Wakes the poll loop once a backlog has shrunk.
+    waker: mio::Waker,
+}
+
+#[derive(Default)]
+struct Queue {
+    /// Bytes not yet taken by the thread.
+    bytes: Vec<u8>,
+    /// Bytes the thread is writing now.
+    in_flight: usize,
+    /// The thread's write failed: nothing more is written.
+    failed: Option<io::Error>,
+    /// The loop waits for the queue to shrink to half the budget.
+    wake_wanted: bool,
+    /// The thread is waiting for bytes.
+    idle: bool,
+}
+
+impl Queue {
+    fn waiting(&self) -> usize {
+        self.bytes.len() + self.in_flight
+    }
+}
+
+impl Stdout {
+    /// From now on, writes go through a writer thread; `waker` wakes the poll loop when a
+    /// backlog has shrunk.
+    pub fn queue(&mut self, waker: mio::Waker) -> io::Result<()> {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(Queue::default()),
+            changed: Condvar::new(),
+            waker,
+        });
+        let theirs = Arc::clone(&shared);
+        thread::Builder::new()
+            .name("stdout".to_owned())
+            .stack_size(64 * 1024)
+            .spawn(move || theirs.run())?;
+        self.queue = Some(shared);
+        Ok(())
+    }
+
+    /// True while the queue holds its budget: read no more children's output. The loop is
+    /// woken (its waker) once it has shrunk to half.
+    pub fn backlogged(&self) -> bool {
+        let Some(shared) = &self.queue else {
+            return false;
+        };
+        let mut queue = shared.lock();
+        let full = queue.bytes.len() >= BUDGET;
+        queue.wake_wanted |= full;
+        full
+    }
+
+    /// The thread's write error, once one happened.
+    pub fn failure(&self) -> Option<io::Error> {
+        let shared = self.queue.as_ref()?;
+        let queue = shared.lock();
+        let error = queue.failed.as_ref()?;
+        Some(io::Error::new(error.kind(), error.to_string()))
+    }
+
+    /// Waits until everything queued is written, at most until `deadline`; the bytes that
+    /// could not be written by then (0: all were, or the reader went away).
+    pub fn finish(&self, deadline: Instant) -> usize {
+        let Some(shared) = &self.queue else {
+            return 0;
+        };
+        let mut queue = shared.lock();
+        while queue.waiting() > 0 && queue.failed.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return queue.waiting();
+            }
+            queue = match shared.changed.wait_timeout(queue, left) {
+                Ok((queue, _)) => queue,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        0
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // The queue's invariants hold between statements: a panic elsewhere leaves it usable.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The writer thread: take what is queued, write it, until a write fails.
+    fn run(&self) {
+        // Signals are the loop's: a write here is never interrupted by one.
+        let _ = nix::sys::signal::pthread_sigmask(
+            nix::sys::signal::SigmaskHow::SIG_BLOCK,
+            Some(&nix::sys::signal::SigSet::all()),
+            None,
+        );
+        let mut writing = Vec::new();
+        loop {
+            let mut queue = self.lock();
+            while queue.bytes.is_empty() {
+                queue.idle = true;
+                queue = match self.changed.wait(queue) {
+                    Ok(queue) => queue,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+            }
+            queue.idle = false;
+            std::mem::swap(&mut queue.bytes, &mut writing);
+            queue.in_flight = writing.len();
+            drop(queue);
+            let result = write_blocking(&writing);
+            writing.clear();
+            let mut queue = self.lock();
+            queue.in_flight = 0;
+            if let Err(error) = result {
+                queue.failed = Some(error);
+                queue.bytes = Vec::new();
+            }
+            if queue.wake_wanted && (queue.bytes.len() <= BUDGET / 2 || queue.failed.is_some()) {
+                queue.wake_wanted = false;
+                let _ = self.waker.wake();
+            }
+            self.changed.notify_all();
+            if queue.failed.is_some() {
+                return;
+            }
+        }
+    }
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_vectored(&[IoSlice::new(buf)])
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let Some(shared) = &self.queue else {
+            return writev_blocking(bufs);
+        };
+        let mut queue = shared.lock();
+        if let Some(error) = &queue.failed {
+            return Err(io::Error::new(error.kind(), error.to_string()));
+        }
+        let mut len = 0;
+        for buf in bufs {
+            queue.bytes.extend_from_slice(buf);
+            len += buf.len();
+        }
+        if queue.idle {
+            queue.idle = false;
+            shared.changed.notify_all();
+        }
+        Ok(len)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes all of `bytes` to stdout, blocking.
+fn write_blocking(mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match writev_blocking(&[IoSlice::new(bytes)]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// One `writev` to stdout; an inherited `O_NONBLOCK` is waited out as a blocking write would.
+fn writev_blocking(bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    loop {
+        match nix::sys::uio::writev(io::stdout().as_fd(), bufs) {
+            Err(nix::errno::Errno::EAGAIN) => wait_writable()?,
+            result => return Ok(result?),
+        }
+    }
+}
+
+/// Blocks until stdout can take more bytes.
+fn wait_writable() -> io::Result<()> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let stdout = io::stdout();
+    let mut fds = [PollFd::new(stdout.as_fd(), PollFlags::POLLOUT)];
+    match poll(&mut fds, PollTimeout::NONE) {
+        Ok(_) | Err(nix::errno::Errno::EINTR) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,456 @@
+//! The control channel under adversity: hostile patterns, clients that never read or never
+//! send, large and non-UTF-8 tails, a stdout nobody reads, clients killed mid-session. Real
+//! procmux servers, real clients, real children; every wait bounded.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use support::{App, Running, assert_all_gone};
+
+/// Runs a client command in the app directory to its end (bounded): (code, stdout, stderr).
+fn client(app: &App, args: &[&str]) -> (i32, Vec<u8>, String) {
+    let done = app.procmux(args).run();
+    (done.code.unwrap_or(-1), done.stdout, done.stderr)
+}
+
+/// A raw connection to the stack's socket.
+fn connect(running: &Running) -> UnixStream {
+    let name = support::abstract_name_of(running.pid()).expect("an abstract socket");
+    let address = SocketAddr::from_abstract_name(&name.as_bytes()[1..]).unwrap();
+    let stream = UnixStream::connect_addr(&address).unwrap();
+    stream.set_read_timeout(Some(support::DEADLINE)).unwrap();
+    stream
+}
+
+fn rss_kib(pid: Pid) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// `***…x` (a backtracking matcher takes 2^N steps) is answered at once, in `logs` and in
+/// `restart`, and the stack goes on.
+#[test]
+fn a_pathological_glob_is_answered_at_once() {
+    let app = App::new(
+        "background-worker: exec sleep 1000\nclock: while :; do echo tick; sleep 0.1; done\n",
+    );
+    let running = app.start(&["--no-timestamp", "--pty", "never"]);
+    running.wait_for("| tick");
+    let stars = format!("{}x", "*".repeat(1000));
+    for verb in ["logs", "restart"] {
+        let started = Instant::now();
+        let (code, _, stderr) = client(&app, &[verb, &stars]);
+        assert_eq!(code, 1, "{stderr}");
+        assert!(stderr.contains("no process named"), "{stderr}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+    let (code, text, _) = client(&app, &["status"]);
+    assert_eq!(code, 0);
+    assert!(String::from_utf8_lossy(&text).contains("background-worker.1"));
+    running.signal(Signal::SIGINT);
+    running.wait().exits_with(130);
+}
+
+/// 100 `logs -f` clients that never read while 30 MB go by: procmux stays small, refuses
+/// followers past its cap, and `status` still answers. A follower that reads again gets one
+/// note of what it missed, then the live stream.
+#[test]
+fn followers_that_never_read_cost_a_bounded_amount() {
+    let app = App::new("burst: python3 burst.py\n");
+    app.write(
+        "burst.py",
+        "import os, sys, time\n\
+         while not os.path.exists('start'): time.sleep(0.05)\n\
+         line = 'a line of output that keeps coming' * 3 + '\\n'\n\
+         for _ in range(300000): sys.stdout.write(line)\n\
+         print('burst done', flush=True)\n\
+         while not os.path.exists('go'): time.sleep(0.05)\n\
+         print('END', flush=True)\n\
+         time.sleep(1000)\n",
+    );
+    let running = app.start(&["--no-timestamp", "--pty", "never", "--tail-kib", "1024"]);
+    running.wait_for("started with pid");
+    let before = rss_kib(running.pid());
+    let mut followers = Vec::new();
+    let mut refused = 0;
+    for _ in 0..100 {
+        let mut stream = connect(&running);
+        stream.write_all(b"follow\n").unwrap();
+        let mut header = [0u8; 3];
+        stream.read_exact(&mut header).unwrap();
+        if &header == b"ok\n" {
+            followers.push(stream);
+        } else {
+            refused += 1;
+        }
+    }
+    assert!(refused > 0 && followers.len() >= 32, "{refused}");
+    app.write("start", "");
+    running.wait_for("burst done");
+    let (code, _, stderr) = client(&app, &["status"]);
+    assert_eq!(code, 0, "{stderr}");
+    let grown = rss_kib(running.pid()).saturating_sub(before);
+    assert!(grown < 16 * 1024, "procmux grew by {grown} KiB");
+    let mut stream = followers.pop().unwrap();
+    drop(followers);
+    let mut buf = vec![0u8; 1 << 16];
+    let mut seen = Vec::new();
+    let mut went = false;
+    while !seen.ends_with(b"burst.1 | END\n") {
+        let n = stream.read(&mut buf).unwrap_or_else(|e| {
+            panic!(
+                "{e} after {} bytes: {:?}",
+                seen.len(),
+                &seen[seen.len().saturating_sub(300)..]
+            )
+        });
+        assert!(n > 0, "closed");
+        seen.extend_from_slice(&buf[..n]);
+        if !went && seen.windows(13).any(|w| w == b"bytes skipped") {
+            app.write("go", "");
+            went = true;
+        }
+    }
+    let notes = seen.windows(13).filter(|w| w == b"bytes skipped").count();
+    assert_eq!(notes, 1);
+    assert!(seen.len() < 4 << 20, "{}", seen.len());
+    running.signal(Signal::SIGTERM);
+    running.wait().exits_with(143);
+}
+
+/// 100 connections that connect and never send: `status`, `restart` and `stop` still get
+/// through (the silent ones are closed after their request timeout, and evicted at the cap).
+#[test]
+fn silent_connections_never_lock_a_user_out() {
+    let app = App::new("web: exec sleep 1000\n");
+    let running = app.start(&["--no-timestamp", "--pty", "never"]);
+    running.wait_for("started with pid");
+    let silent: Vec<UnixStream> = (0..100).map(|_| connect(&running)).collect();
+    let (code, text, stderr) = client(&app, &["status"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(String::from_utf8_lossy(&text).contains("web.1"));
+    // Past the request timeout, every silent one was closed by procmux.
+    std::thread::sleep(Duration::from_millis(2500));
+    let mut closed = 0;
+    for mut stream in silent {
+        let mut byte = [0u8; 1];
+        if matches!(stream.read(&mut byte), Ok(0) | Err(_)) {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 100);
+    let (code, text, _) = client(&app, &["stop"]);
+    assert_eq!((code, text.as_slice()), (0, &b"stopping the stack\n"[..]));
+    running.wait().exits_with(143);
+}
+
+/// An 8 MiB tail is streamed whole by `logs` (never dropped for its size), and a 16 KiB one
+/// after a burst holds the newest lines, up to its size.
+#[test]
+fn logs_of_a_large_tail_and_of_a_small_one_after_a_burst() {
+    let app = App::new(
+        "burst: python3 -c \"import sys; [print('line %06d' % i + 'x' * 80) for i in range(70000)]; sys.stdout.flush()\"; echo done; exec sleep 1000\n",
+    );
+    for (kib, least) in [(8192usize, 6_000_000usize), (16, 8 * 1024)] {
+        let kib_text = kib.to_string();
+        let running = app.start(&["--no-timestamp", "--pty", "never", "--tail-kib", &kib_text]);
+        running.wait_for("| done");
+        let (code, text, stderr) = client(&app, &["logs", "burst"]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(
+            text.len() >= least && text.len() <= kib * 1024,
+            "{}",
+            text.len()
+        );
+        let text = String::from_utf8(text).unwrap();
+        assert!(
+            text.ends_with("burst.1 | done\n"),
+            "{}",
+            &text[text.len() - 200..]
+        );
+        assert!(text.contains("| line 069999x"));
+        // Whole lines only, in order.
+        let numbers: Vec<u32> = text
+            .lines()
+            .filter_map(|l| l.split("| line ").nth(1))
+            .map(|l| l[..6].parse().unwrap())
+            .collect();
+        assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1));
+        assert!(
+            text.lines().all(|l| l.starts_with("burst.1 | ")),
+            "cut lines"
+        );
+        running.signal(Signal::SIGTERM);
+        running.wait().exits_with(143);
+    }
+}
+
+/// `logs` and `logs -f` carry exactly the bytes of the main stream, not UTF-8 or not.
+#[test]
+fn logs_are_byte_exact() {
+    let app = App::new(
+        "latin: printf 'caf\\351\\n'; while [ ! -e go ]; do sleep 0.05; done; printf 'na\\357ve\\n'; exec sleep 1000\n",
+    );
+    let running = app.start(&["--no-timestamp", "--pty", "never"]);
+    running.wait_for("started with pid");
+    let started = Instant::now();
+    while !running.text().contains("caf") {
+        assert!(started.elapsed() < support::DEADLINE);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (code, text, _) = client(&app, &["logs", "latin"]);
+    assert_eq!(code, 0);
+    assert!(text.ends_with(b"latin.1 | caf\xe9\n"), "{text:?}");
+    let follower = app.procmux(&["logs", "-f", "latin"]).spawn();
+    std::thread::sleep(Duration::from_millis(300));
+    app.write("go", "");
+    let started = Instant::now();
+    while !follower.text().contains("ve") {
+        assert!(
+            started.elapsed() < support::DEADLINE,
+            "{:?}",
+            follower.text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    follower.signal(Signal::SIGTERM);
+    let done = follower.wait();
+    assert_eq!(done.stdout, b"latin.1 | na\xefve\n", "{:?}", done.stdout);
+    running.signal(Signal::SIGTERM);
+    running.wait().exits_with(143);
+}
+
+/// procmux's stdout is a FIFO that nobody reads: `status` and `stop` still answer, SIGTERM
+/// starts the shutdown at once, every child is gone by pid, and procmux exits once the stop
+/// timeout has passed again, saying what it could not deliver.
+#[test]
+fn a_blocked_stdout_blocks_neither_signals_nor_the_control_channel() {
+    let app =
+        App::new("spam: echo \"pid $$\"; exec yes spam\nweb: echo \"pid $$\"; exec sleep 1000\n");
+    let fifo = app.path().join("out");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    // Held open for reading (so writes block rather than fail), never read.
+    let holder = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .unwrap();
+    let out = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    let running = app
+        .procmux(&["start", "--no-timestamp", "--pty", "never", "-t", "1"])
+        .stdout_to(out)
+        .spawn();
+    // Wait until the FIFO is full and procmux's queue too.
+    std::thread::sleep(Duration::from_secs(1));
+    let started = Instant::now();
+    let (code, text, stderr) = client(&app, &["status"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(String::from_utf8_lossy(&text).contains("spam.1"));
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let pids: Vec<Pid> = procmux_children(running.pid());
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    let started = Instant::now();
+    running.signal(Signal::SIGTERM);
+    let done = running.wait();
+    assert_eq!(done.code, Some(143));
+    // Stop timeout (1 s) to stop, the same again for the output, and some slack.
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        done.stderr.contains("bytes of output were not delivered"),
+        "{}",
+        done.stderr
+    );
+    assert_all_gone(&pids);
+    drop(holder);
+}
+
+/// The children of `pid`.
+fn procmux_children(pid: Pid) -> Vec<Pid> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+    text.split_whitespace()
+        .map(|p| Pid::from_raw(p.parse().unwrap()))
+        .filter(|p| {
+            // Not the watchdog (procmux itself, run as a helper).
+            let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+            !cmdline.windows(8).any(|w| w == b"watchdog")
+        })
+        .collect()
+}
+
+/// `status --json`: typed fields, states from a fixed set of words.
+#[test]
+fn status_json_has_typed_states() {
+    let app = App::new(
+        "web: exec python3 -c \"import socket,time; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(); print('port', s.getsockname()[1], flush=True); time.sleep(1000)\"\nonce: exit 3\n",
+    );
+    let running = app.start(&["--no-timestamp", "--pty", "never", "--may-exit", "once"]);
+    let text = running.wait_for("| port ");
+    let port: u16 = text
+        .lines()
+        .find_map(|l| l.split("| port ").nth(1))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    running.wait_for("once.1 | exited with code 3");
+    let (code, text, _) = client(&app, &["status", "--json"]);
+    assert_eq!(code, 0);
+    let rows: Vec<serde_json::Value> = String::from_utf8(text)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows[0]["name"], "web.1");
+    assert_eq!(rows[0]["state"], "running");
+    assert_eq!(rows[0]["ready"], true);
+    assert_eq!(rows[0]["port"], 5000);
+    assert_eq!(rows[0]["listening"], serde_json::json!([port]));
+    assert_eq!(rows[1]["state"], "exited");
+    assert_eq!(rows[1]["exit_code"], 3);
+    assert_eq!(rows[1]["signal"], serde_json::Value::Null);
+    assert_eq!(rows[1]["ready"], false);
+    let (_, table, _) = client(&app, &["status"]);
+    let table = String::from_utf8(table).unwrap();
+    assert!(table.contains(&format!("5000  {port}")), "{table}");
+    assert!(table.contains("exited (3)"), "{table}");
+    running.signal(Signal::SIGTERM);
+    running.wait().exits_with(143);
+}
+
+/// The client commands work from a subdirectory of the project, and `logs | cat` has no
+/// escape sequences while `--color always` keeps them.
+#[test]
+fn clients_find_the_project_from_a_subdirectory_and_strip_colour_in_a_pipe() {
+    let app = App::new("web: echo hello; exec sleep 1000\n");
+    std::fs::create_dir_all(app.path().join("src/deep")).unwrap();
+    let running = app.start(&["--no-timestamp", "--pty", "never", "--color", "always"]);
+    running.wait_for("hello");
+    let procmux = env!("CARGO_BIN_EXE_procmux");
+    let run = |args: &[&str]| {
+        let output = Command::new("timeout")
+            .arg("20")
+            .arg(procmux)
+            .args(args)
+            .current_dir(app.path().join("src/deep"))
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (output.status.code(), output.stdout, output.stderr)
+    };
+    let (code, text, stderr) = run(&["status"]);
+    assert_eq!(code, Some(0), "{}", String::from_utf8_lossy(&stderr));
+    assert!(String::from_utf8_lossy(&text).contains("web.1"));
+    let (_, plain, _) = run(&["logs"]);
+    assert!(!plain.contains(&0x1b), "{plain:?}");
+    assert!(String::from_utf8_lossy(&plain).contains("web.1  | hello"));
+    let (_, coloured, _) = run(&["logs", "--color", "always"]);
+    assert!(coloured.contains(&0x1b), "{coloured:?}");
+    running.signal(Signal::SIGTERM);
+    running.wait().exits_with(143);
+}
+
+/// Attaching to an instance that is not running answers at once, with its state.
+#[test]
+fn attach_to_an_instance_that_is_not_running() {
+    let app = App::new("once: exit 0\nweb: exec sleep 1000\n");
+    let running = app.start(&["--no-timestamp", "--pty", "never", "--may-exit", "once"]);
+    running.wait_for("once.1 | exited with code 0");
+    let (code, _, stderr) = client(&app, &["attach", "once"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("once.1 is not running: it is exited (exit code 0)"),
+        "{stderr}"
+    );
+    running.signal(Signal::SIGTERM);
+    running.wait().exits_with(143);
+}
+
+/// `attach` killed by SIGTERM or SIGHUP leaves its terminal as it found it; its output keeps
+/// `\n` as a new line (output processing stays on, even when the instance's own pty is raw);
+/// Ctrl-] detaches from an instance on pipes too, and is not sent to it.
+#[test]
+fn attach_restores_the_terminal_on_every_way_out() {
+    let app = App::new("raw: exec python3 raw.py\npiped: exec python3 -u echo.py\n");
+    app.write(
+        "raw.py",
+        "import sys, tty, time\ntty.setraw(1)\nwhile True:\n    sys.stdout.write('one\\ntwo\\n')\n    sys.stdout.flush()\n    time.sleep(0.2)\n",
+    );
+    app.write(
+        "echo.py",
+        "import sys\nfor line in sys.stdin:\n    print('got', repr(line))\n",
+    );
+    // The flag would beat the file: without it, `auto` gives pipes (stdout is the harness's).
+    app.write("procmux.toml", "[process.raw]\npty = true\n");
+    let running = app.start(&["--no-timestamp"]);
+    running.wait_for_count("started with pid", 2);
+    let result = support::run_pty_driver(
+        &app,
+        r#"
+import pty
+def attach_on_new_terminal(name):
+    """procmux attach NAME on a fresh pty, kept open here: (pid, master, slave, termios)."""
+    master, slave = os.openpty()
+    before = termios.tcgetattr(slave)
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+        for fd in (0, 1, 2):
+            os.dup2(slave, fd)
+        os.execv(sys.argv[1], [sys.argv[1], "attach", name])
+    return pid, master, slave, before
+
+for how in (signal.SIGTERM, signal.SIGHUP, None):
+    seen = b""
+    pid, master, slave, before = attach_on_new_terminal("raw")
+    if not wait_for(master, b"Ctrl-] detaches"):
+        fail()
+    if not wait_for(master, b"one\r\ntwo\r\n"):
+        fail()
+    if termios.tcgetattr(slave) == before:
+        sys.stderr.write("not raw while attached")
+        sys.exit(1)
+    if how is None:
+        os.write(master, b"\x1d")
+    else:
+        os.kill(pid, how)
+    _, status = os.waitpid(pid, 0)
+    after = termios.tcgetattr(slave)
+    if after != before:
+        sys.stderr.write("termios changed after %r: %r -> %r" % (how, before, after))
+        sys.exit(1)
+    os.close(master)
+    os.close(slave)
+
+seen = b""
+pid, master, slave, before = attach_on_new_terminal("piped")
+if not wait_for(master, b"Ctrl-] detaches"):
+    fail()
+os.write(master, b"\x1d\n")
+if not wait_for(master, b"detached from piped"):
+    fail()
+_, status = os.waitpid(pid, 0)
+if status != 0:
+    sys.stderr.write("exit status %r" % status)
+    sys.exit(1)
+"#,
+    );
+    result.unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!running.text().contains("got"), "{}", running.text());
+    running.signal(Signal::SIGTERM);
+    running.wait().exits_with(143);
+}
