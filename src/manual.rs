@@ -150,6 +150,29 @@ colour under \fB\-\-color auto\fR. \fBPORT\fR is the default base port. \fBCOLUM
 \fBLINES\fR size ptys when stdout is not a terminal. Children get \fBPORT\fR, \fBPS\fR,
 \fBPROCMUX_TREE\fR and, when procmux colours a pipe, \fBFORCE_COLOR\fR and
 \fBCLICOLOR_FORCE\fR.
+.SH "CONTROL CHANNEL"
+\fBstatus\fR, \fBrestart\fR, \fBstop\fR, \fBlogs\fR and \fBattach\fR talk to the stack of the
+project in the current directory, or in the nearest directory above holding a
+\fBProcfile\fR or \fBprocmux.toml\fR, over a Linux abstract socket (no file). Names are
+globs (\fB*\fR, \fB?\fR, \fB[a\-z]\fR, \fB{web,db}\fR). States: \fBwaiting\fR,
+\fBstarting\fR, \fBrunning\fR, \fBready\fR, \fBstopping\fR, \fBstopped\fR,
+\fBbacking_off\fR, \fBexited\fR, \fBgiven_up\fR. \fBstatus \-\-json\fR: \fBname\fR,
+\fBpid\fR, \fBstate\fR, \fBready\fR, \fBexit_code\fR, \fBsignal\fR, \fBuptime_ms\fR,
+\fBrestarts\fR, \fBport\fR, \fBlistening\fR (the TCP ports the instance's tree listens on),
+\fBwatch\fR.
+.PP
+Budgets and timeouts: 128 KiB of answer waits per connection; a \fBlogs \-f\fR follower that
+falls behind is skipped to the live end with one line saying how many bytes it missed. A
+connection must send its request within 2 s; 64 connections at most, 48 of them followers
+or attached clients; at the cap, silent connections, then followers that do not read, are
+closed first. Clients give up after 5 s, saying so. \fBtail_kib\fR is at most 65536.
+\fBlogs\fR prints the main stream's bytes exactly, without colour unless its stdout is a
+terminal or \fB\-\-color always\fR.
+.PP
+procmux's own stdout is written by a thread behind a 128 KiB queue: a stdout nobody reads
+holds the children (their pipes fill), never signals or the control channel. Once the stack
+has stopped, procmux waits the stop timeout for stdout, then exits and says on stderr how
+many bytes it could not deliver.
 .SH FILES
 \fBProcfile\fR, \fB.env\fR and \fBprocmux.toml\fR in the current directory (or as named by
 \fB\-f\fR, \fB\-e\fR, \fB\-\-config\fR). procmux writes no file.
@@ -254,6 +277,7 @@ mod tests {
             ".SH SIGNALS",
             ".SH \"EXIT STATUS\"",
             ".SH ENVIRONMENT",
+            ".SH \"CONTROL CHANNEL\"",
             ".SH FILES",
         ] {
             assert!(page.contains(needle), "missing {needle}");

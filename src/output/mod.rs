@@ -39,6 +39,7 @@ use memchr::memchr_iter;
 use nix::unistd::Pid;
 
 pub use self::ansi::visible;
+pub use self::notice::ExitText;
 use self::prefix::JSON_END;
 pub use self::prefix::{Prefix, Stream};
 pub use self::tail::Tail;
@@ -130,6 +131,11 @@ impl Output<Stdout> {
     /// woken.
     pub fn backlogged(&self) -> bool {
         self.sink.inner.backlogged()
+    }
+
+    /// True once the queue to stdout holds half its budget: take little more.
+    pub fn filling(&self) -> bool {
+        self.sink.inner.queued() >= writer::BUDGET / 2
     }
 
     /// Notices a write error of the writer thread (a reader gone), as a direct write would.

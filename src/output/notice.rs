@@ -27,6 +27,18 @@ impl std::fmt::Display for Label<'_> {
     }
 }
 
+/// How a process ended, in words: `exited with code 3`, `terminated by SIGKILL` (foreman's).
+pub struct ExitText(pub Exit);
+
+impl std::fmt::Display for ExitText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Exit::Code(code) => write!(f, "exited with code {code}"),
+            Exit::Signal(signal) => write!(f, "terminated by {}", signal.as_str()),
+        }
+    }
+}
+
 /// True when the notice's text line goes under the instance's own label (its start and
 /// exit, as foreman does); every other notice is a `system` line.
 pub(super) fn under_own_label(notice: &Notice) -> bool {
@@ -41,7 +53,7 @@ pub(super) fn text(notice: &Notice, names: &Names<'_>, out: &mut Vec<u8>) -> io:
     let label = |i: usize| names.label(i);
     match notice {
         Notice::Started { pid, .. } => write!(out, "started with pid {pid}"),
-        Notice::Exited { exit, .. } => write!(out, "{exit}"),
+        Notice::Exited { exit, .. } => write!(out, "{}", ExitText(*exit)),
         Notice::FailedToStart { error, .. } => write!(out, "failed to start: {error}"),
         Notice::NotWaiting {
             instance,
@@ -67,10 +79,12 @@ pub(super) fn text(notice: &Notice, names: &Names<'_>, out: &mut Vec<u8>) -> io:
         Notice::Ready { instance } => write!(out, "{} is ready", label(*instance)),
         Notice::MayExit { instance, exit } => write!(
             out,
-            "{} {exit}; it may exit, the others keep running",
-            label(*instance)
+            "{} {}; it may exit, the others keep running",
+            label(*instance),
+            ExitText(*exit)
         ),
         Notice::ExitedBeforeReady { instance, exit } => {
+            let exit = ExitText(*exit);
             write!(out, "{} {exit} before it was ready", label(*instance))
         }
         Notice::Restarting {
@@ -81,8 +95,9 @@ pub(super) fn text(notice: &Notice, names: &Names<'_>, out: &mut Vec<u8>) -> io:
             max_attempts,
         } => write!(
             out,
-            "{} {exit}, restarting in {} (attempt {attempt}/{max_attempts})",
+            "{} {}, restarting in {} (attempt {attempt}/{max_attempts})",
             label(*instance),
+            ExitText(*exit),
             Seconds(*delay)
         ),
         Notice::GaveUp {
@@ -92,8 +107,9 @@ pub(super) fn text(notice: &Notice, names: &Names<'_>, out: &mut Vec<u8>) -> io:
             window,
         } => write!(
             out,
-            "{} {exit}, giving up after {restarts} restarts in {}",
+            "{} {}, giving up after {restarts} restarts in {}",
             label(*instance),
+            ExitText(*exit),
             Seconds(*window)
         ),
         Notice::WillNotBeReady { instance } => {
@@ -260,5 +276,13 @@ mod tests {
         assert_eq!(show(50), "0.05s");
         assert_eq!(show(1500), "1.5s");
         assert_eq!(show(60_000), "60s");
+    }
+
+    #[test]
+    fn exits_read_as_foreman_says_them() {
+        let text = |exit| ExitText(exit).to_string();
+        let term = nix::sys::signal::Signal::SIGTERM;
+        assert_eq!(text(Exit::Signal(term)), "terminated by SIGTERM");
+        assert_eq!(text(Exit::Code(1)), "exited with code 1");
     }
 }

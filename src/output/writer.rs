@@ -19,8 +19,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::Instant;
 
-/// Bytes that may wait for stdout before the children's pipes are left unread.
-pub const BUDGET: usize = 256 * 1024;
+/// Bytes that may wait for stdout before the children's pipes are left unread (past half of
+/// it, each stream gets one read a turn, so one turn adds little more).
+pub const BUDGET: usize = 128 * 1024;
 
 /// procmux's stdout, written directly or through the writer thread.
 #[derive(Default)]
@@ -48,6 +49,8 @@ struct Queue {
     wake_wanted: bool,
     /// The thread is waiting for bytes.
     idle: bool,
+    /// The loop waits in [`Stdout::finish`] for the queue to empty.
+    finishing: bool,
 }
 
 impl Queue {
@@ -58,8 +61,12 @@ impl Queue {
 
 impl Stdout {
     /// From now on, writes go through a writer thread; `waker` wakes the poll loop when a
-    /// backlog has shrunk.
+    /// backlog has shrunk. A stdout that never blocks (a regular file, `/dev/null`) keeps
+    /// direct writes: a thread would only add a copy and a wake-up per write.
     pub fn queue(&mut self, waker: mio::Waker) -> io::Result<()> {
+        if never_blocks(io::stdout().as_fd()) {
+            return Ok(());
+        }
         let shared = Arc::new(Shared {
             state: Mutex::new(Queue::default()),
             changed: Condvar::new(),
@@ -86,6 +93,13 @@ impl Stdout {
         full
     }
 
+    /// Bytes waiting for the thread to take them.
+    pub fn queued(&self) -> usize {
+        self.queue
+            .as_ref()
+            .map_or(0, |shared| shared.lock().bytes.len())
+    }
+
     /// The thread's write error, once one happened.
     pub fn failure(&self) -> Option<io::Error> {
         let shared = self.queue.as_ref()?;
@@ -101,6 +115,7 @@ impl Stdout {
             return 0;
         };
         let mut queue = shared.lock();
+        queue.finishing = true;
         while queue.waiting() > 0 && queue.failed.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -157,7 +172,9 @@ impl Shared {
                 queue.wake_wanted = false;
                 let _ = self.waker.wake();
             }
-            self.changed.notify_all();
+            if queue.finishing {
+                self.changed.notify_all();
+            }
             if queue.failed.is_some() {
                 return;
             }
@@ -193,6 +210,17 @@ impl Write for Stdout {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// True for a regular file or a character device that is not a terminal (`/dev/null`,
+/// `/dev/full`): writes to them return at once.
+fn never_blocks(fd: std::os::fd::BorrowedFd<'_>) -> bool {
+    use nix::sys::stat::{SFlag, fstat};
+    let Ok(stat) = fstat(fd) else {
+        return false;
+    };
+    let kind = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT;
+    kind == SFlag::S_IFREG || (kind == SFlag::S_IFCHR && !nix::unistd::isatty(fd).unwrap_or(true))
 }
 
 /// Writes all of `bytes` to stdout, blocking.

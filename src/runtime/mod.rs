@@ -4,9 +4,15 @@
 //! # Theory of operation
 //!
 //! One thread, one `mio::Poll`. Registered, each with its [`Token`]: the read end of every
-//! output stream of every child (a pipe, or a pty master) and signal-hook's self-pipe for
+//! output stream of every child (a pipe, or a pty master), signal-hook's self-pipe for
 //! SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGUSR1, SIGUSR2 and SIGWINCH (registered before the first
-//! spawn, so no exit is missed).
+//! spawn, so no exit is missed), the control socket and its connections, and a waker of the
+//! stdout writer thread (`Token::Output`).
+//!
+//! The loop never blocks on stdout: writes go to the writer thread's queue (see
+//! `output/writer.rs`). While that queue is full, the streams are not pumped and do not make
+//! the poll return (the children wait on their full pipes); everything else — signals, the
+//! control channel, timers — goes on, and the writer wakes the loop once it has room.
 //!
 //! Each turn:
 //! 1. poll, with a timeout only when something is due: a stream still holding data (zero), a
@@ -75,7 +81,7 @@ use self::watch::Watcher;
 use self::watchdog::Watchdog;
 use crate::config::{Ready, Stack};
 use crate::error::{Error, Result};
-use crate::output::{Closed, Output, Stdout};
+use crate::output::{Closed, ExitText, Output, Stdout};
 use crate::supervisor::{Action, Exit, Notice, Supervisor};
 
 /// The size (rows, columns) of the terminal on stdin, if it is one (for `procmux attach`).
@@ -375,7 +381,7 @@ impl EventLoop {
             self.streams
                 .take_mirrored(|i, bytes| control.mirror(i, bytes, registry));
             let label = self.stack.instances[instance].label();
-            let message = format!("\r\nprocmux: {label} {exit}\r\n");
+            let message = format!("\r\nprocmux: {label} {}\r\n", ExitText(exit));
             control.end_sessions(instance, &message, registry);
         }
         self.sync_mirrors();
@@ -582,8 +588,9 @@ impl EventLoop {
 
     /// procmux's terminal size (or `COLUMNS`/`LINES`, or 80×24) less the prefix's width.
     fn pty_size(&self) -> Winsize {
-        let stdout = io::stdout();
-        let (cols, rows) = match sys::window_size(&stdout).filter(|_| stdout.is_terminal()) {
+        let tty = io::stdout().is_terminal();
+        let terminal = tty.then(|| sys::window_size(io::stdout()));
+        let (cols, rows) = match terminal.flatten() {
             Some(size) => (size.ws_col, size.ws_row),
             None => {
                 let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u16>().ok());

@@ -143,8 +143,9 @@ impl Streams {
                 self.readable.extend_from_slice(&batch[at..]);
                 break;
             }
+            let reads = if output.filling() { 1 } else { READS_PER_WAKE };
             let source = &mut self.sources[index];
-            match source.pump(&mut self.scratch, output, READS_PER_WAKE) {
+            match source.pump(&mut self.scratch, output, reads) {
                 Pump::More => {
                     self.readable.push(index);
                     continue;

@@ -1,7 +1,5 @@
 //! How a process ended.
 
-use std::fmt;
-
 use nix::sys::signal::Signal;
 
 /// How a process ended, as `waitpid` reported it.
@@ -22,14 +20,5 @@ impl Exit {
 
     pub fn success(self) -> bool {
         self == Exit::Code(0)
-    }
-}
-
-impl fmt::Display for Exit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Exit::Code(code) => write!(f, "exited with code {code}"),
-            Exit::Signal(signal) => write!(f, "terminated by {}", signal.as_str()),
-        }
     }
 }

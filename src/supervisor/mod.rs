@@ -84,22 +84,6 @@ pub enum State {
     GivenUp,
 }
 
-impl std::fmt::Display for State {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            State::Waiting => f.write_str("waiting"),
-            State::Starting => f.write_str("starting"),
-            State::Ready => f.write_str("ready"),
-            State::Running => f.write_str("running"),
-            State::BackingOff => f.write_str("backing off"),
-            State::Stopping => f.write_str("stopping"),
-            State::Stopped => f.write_str("stopped"),
-            State::Exited(exit) => write!(f, "{exit}"),
-            State::GivenUp => f.write_str("given up"),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Running,

@@ -84,8 +84,6 @@ fn signal_death_is_128_plus_n() {
     run_all(&mut s, Instant::now());
     s.on_exit(0, Exit::Signal(SIGKILL), Instant::now());
     assert_eq!(s.exit_code(), 137);
-    assert_eq!(Exit::Signal(SIGTERM).to_string(), "terminated by SIGTERM");
-    assert_eq!(Exit::Code(1).to_string(), "exited with code 1");
 }
 
 #[test]
