@@ -128,10 +128,19 @@ fn export_stack(args: cli::ExportArgs, host: &Host<'_>) -> Result<i32, Error> {
     // What runs elsewhere does not depend on this terminal.
     start.pty = Some(cli::PtyChoice::Never);
     let (stack, _) = config::load_start(&start, host)?;
-    let root = std::fs::canonicalize(&stack.root).map_err(|e| Error::os("reading the root", e))?;
+    let root = std::fs::canonicalize(&stack.root)
+        .map_err(|e| Error::os("reading the root", e))?
+        .into_os_string()
+        .into_string()
+        .map_err(|root| {
+            Error::Usage(format!(
+                "the root {}: exported files name it in UTF-8, and it is not",
+                std::path::Path::new(&root).display()
+            ))
+        })?;
     let app = match args.app {
         Some(app) => app,
-        None => root
+        None => std::path::Path::new(&root)
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "app".to_owned()),
@@ -151,9 +160,13 @@ fn export_stack(args: cli::ExportArgs, host: &Host<'_>) -> Result<i32, Error> {
         root,
         image: args.image,
     };
-    let files = export::render(args.format, &stack, &options)?;
+    let export = export::render(args.format, &stack, &options)?;
+    // What the target cannot say is in the files too; said here once per setting.
+    for note in &export.notes {
+        let _ = writeln!(io::stderr(), "procmux: export: not expressible: {note}");
+    }
     let out = args.out_dir.filter(|d| d.as_os_str() != "-");
-    let report = export::write(&files, out.as_deref(), args.dry_run, args.force)?;
+    let report = export::write(&export.files, out.as_deref(), args.dry_run, args.force)?;
     let text: String = report.iter().map(|l| format!("{l}\n")).collect();
     print_out(text.as_bytes())
 }

@@ -4,13 +4,27 @@
 
 use plist::{Dictionary, Value};
 
-use super::{File, MARK, Options, instance_env, restarts, shell_command, whole_seconds};
+use super::{
+    Export, File, Gate, MARK, Note, Options, escape, gate, instance_env, project_env, restarts,
+    shell_command, whole_seconds,
+};
 use crate::config::Stack;
+use crate::error::Error;
 
-pub fn render(stack: &Stack, options: &Options) -> Vec<File> {
-    let mut files = Vec::new();
+pub fn render(stack: &Stack, options: &Options) -> Result<Export, Error> {
+    let mut export = Export::default();
+    for (key, value) in project_env(stack) {
+        if !escape::xml_can_carry(&value) {
+            export.notes.push(Note {
+                name: key,
+                text: "holds a control character a property list (XML 1.0) cannot carry: left out"
+                    .to_owned(),
+            });
+        }
+    }
     for (i, spec) in stack.instances.iter().enumerate() {
         let kind = stack.type_of(i);
+        let mut notes = Vec::new();
         let label = format!("{}.{}.{}", options.app, spec.name, spec.number);
         let mut plist = Dictionary::new();
         plist.insert("Label".into(), Value::from(label.clone()));
@@ -23,15 +37,22 @@ pub fn render(stack: &Stack, options: &Options) -> Vec<File> {
                     .collect(),
             ),
         );
+        for text in [&kind.command, &options.root] {
+            if !escape::xml_can_carry(text) {
+                return Err(Error::Usage(format!(
+                    "{}: {text:?} holds a control character a property list (XML 1.0) cannot carry",
+                    kind.name
+                )));
+            }
+        }
         let mut env = Dictionary::new();
         for (key, value) in instance_env(stack, i) {
-            env.insert(key, Value::from(value));
+            if escape::xml_can_carry(&value) {
+                env.insert(key, Value::from(value));
+            }
         }
         plist.insert("EnvironmentVariables".into(), Value::Dictionary(env));
-        plist.insert(
-            "WorkingDirectory".into(),
-            Value::from(options.root.display().to_string()),
-        );
+        plist.insert("WorkingDirectory".into(), Value::from(options.root.clone()));
         if let Some(user) = &options.user {
             plist.insert("UserName".into(), Value::from(user.clone()));
         }
@@ -55,18 +76,55 @@ pub fn render(stack: &Stack, options: &Options) -> Vec<File> {
             "ExitTimeOut".into(),
             Value::Integer(whole_seconds(kind.policy.stop_timeout).into()),
         );
-        plist.insert("ProcmuxExport".into(), Value::from(MARK));
-        let mut bytes = Vec::new();
-        if Value::Dictionary(plist).to_writer_xml(&mut bytes).is_err() {
-            continue;
+        if kind.policy.stop_signal != nix::sys::signal::Signal::SIGTERM {
+            notes.push(format!(
+                "stop_signal = {}: launchd stops a job with SIGTERM",
+                kind.policy.stop_signal.as_str()
+            ));
         }
-        let mut contents = String::from_utf8_lossy(&bytes).into_owned();
+        if !kind.after.is_empty() {
+            notes.push(format!(
+                "after = {:?}: launchd starts jobs independently",
+                kind.after
+            ));
+        }
+        match gate(&kind.policy.ready, spec.port) {
+            Gate::Started => {}
+            Gate::Probe(_) | Gate::Completed => {
+                notes.push("its ready check: launchd has no readiness".to_owned())
+            }
+            Gate::Unsupported(what) => notes.push(what),
+        }
+        plist.insert("ProcmuxExport".into(), Value::from(MARK));
+        if !notes.is_empty() {
+            plist.insert(
+                "ProcmuxNotExpressible".into(),
+                Value::Array(notes.iter().map(|n| Value::from(n.clone())).collect()),
+            );
+        }
+        let mut bytes = Vec::new();
+        Value::Dictionary(plist)
+            .to_writer_xml(&mut bytes)
+            .map_err(|e| {
+                Error::Usage(format!(
+                    "{label}: cannot be written as a property list: {e}"
+                ))
+            })?;
+        let mut contents = String::from_utf8(bytes)
+            .map_err(|_| Error::Usage(format!("{label}: the property list is not UTF-8")))?;
         contents.push('\n');
-        files.push(File {
+        export.files.push(File {
             path: format!("{label}.plist").into(),
             contents,
             executable: false,
+            secret: true,
         });
+        if spec.number == 1 {
+            export.notes.extend(notes.into_iter().map(|text| Note {
+                name: kind.name.clone(),
+                text,
+            }));
+        }
     }
-    files
+    Ok(export)
 }

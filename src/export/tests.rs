@@ -2,8 +2,6 @@
 //! quotes, commas, spaces and a newline, policies and `after`. (The target tools check the
 //! same output in `tests/export.rs`.)
 
-use std::path::PathBuf;
-
 use super::*;
 use crate::cli::{Arguments, Command};
 use crate::config::{Host, Project, resolve_start};
@@ -40,21 +38,29 @@ fn rendered(format: Format) -> String {
     let options = Options {
         app: "demo".to_owned(),
         user: Some("deploy".to_owned()),
-        root: PathBuf::from("/srv/demo"),
+        root: "/srv/demo".to_owned(),
         image: Some("registry.example/demo:1.0".to_owned()),
     };
-    render(format, &stack(), &options)
-        .unwrap()
+    let export = render(format, &stack(), &options).unwrap();
+    let notes: String = export
+        .notes
+        .iter()
+        .map(|n| format!("==> stderr: not expressible: {n}\n"))
+        .collect();
+    let files: String = export
+        .files
         .iter()
         .map(|f| {
-            let mode = if f.executable { " (executable)" } else { "" };
+            let executable = if f.executable { " (executable)" } else { "" };
+            let secret = if f.secret { " (owner-only)" } else { "" };
             format!(
-                "==> {}{mode}\n{}",
+                "==> {}{executable}{secret}\n{}",
                 f.path.display(),
-                f.contents.replace('\0', "\\0")
+                f.contents
             )
         })
-        .collect()
+        .collect();
+    files + &notes
 }
 
 #[test]
