@@ -107,10 +107,7 @@ pub fn render(stack: &Stack, options: &Options, image: &str) -> Export {
         if !own.is_empty() {
             annotations["procmux/not-expressible"] = Value::from(own.join("; "));
         }
-        notes.extend(own.into_iter().map(|text| Note {
-            name: kind.name.clone(),
-            text,
-        }));
+        notes.extend(Note::about(&kind.name, own));
         if matches!(gate, Gate::Completed) {
             documents.push(json!({
                 "apiVersion": "batch/v1",

@@ -5,8 +5,8 @@
 use plist::{Dictionary, Value};
 
 use super::{
-    Export, File, Gate, MARK, Note, Options, escape, gate, instance_env, project_env, restarts,
-    shell_command, whole_seconds,
+    Export, File, MARK, Note, Options, escape, instance_env, project_env, restarts, shell_command,
+    whole_seconds, without_readiness,
 };
 use crate::config::Stack;
 use crate::error::Error;
@@ -88,13 +88,7 @@ pub fn render(stack: &Stack, options: &Options) -> Result<Export, Error> {
                 kind.after
             ));
         }
-        match gate(&kind.policy.ready, spec.port) {
-            Gate::Started => {}
-            Gate::Probe(_) | Gate::Completed => {
-                notes.push("its ready check: launchd has no readiness".to_owned())
-            }
-            Gate::Unsupported(what) => notes.push(what),
-        }
+        notes.extend(without_readiness(&kind.policy.ready, "launchd"));
         plist.insert("ProcmuxExport".into(), Value::from(MARK));
         if !notes.is_empty() {
             plist.insert(
@@ -120,10 +114,7 @@ pub fn render(stack: &Stack, options: &Options) -> Result<Export, Error> {
             secret: true,
         });
         if spec.number == 1 {
-            export.notes.extend(notes.into_iter().map(|text| Note {
-                name: kind.name.clone(),
-                text,
-            }));
+            export.notes.extend(Note::about(&kind.name, notes));
         }
     }
     Ok(export)

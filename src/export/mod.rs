@@ -61,6 +61,16 @@ pub struct Note {
     pub text: String,
 }
 
+impl Note {
+    /// Notes about `name`, one per text.
+    fn about(name: &str, texts: Vec<String>) -> impl Iterator<Item = Note> {
+        texts.into_iter().map(move |text| Note {
+            name: name.to_owned(),
+            text,
+        })
+    }
+}
+
 impl std::fmt::Display for Note {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.name, self.text)
@@ -85,7 +95,7 @@ pub fn render(format: Format, stack: &Stack, options: &Options) -> Result<Export
     match format {
         Format::Systemd => Ok(systemd::render(stack, options, false)),
         Format::SystemdUser => Ok(systemd::render(stack, options, true)),
-        Format::Supervisord => Ok(supervisord::render(stack, options)),
+        Format::Supervisord => supervisord::render(stack, options),
         Format::Runit => Ok(runit::render(stack, options)),
         Format::Launchd => launchd::render(stack, options),
         Format::Compose => Ok(compose::render(stack, options, image()?)),
@@ -128,6 +138,17 @@ pub fn gate(ready: &Ready, port: u16) -> Gate {
             "ready = \"delay:{}s\" has no equivalent here",
             delay.as_secs_f64()
         )),
+    }
+}
+
+/// What an engine with no readiness at all cannot express of `ready` (`None` for the default).
+fn without_readiness(ready: &Ready, engine: &str) -> Option<String> {
+    match gate(ready, 0) {
+        Gate::Started => None,
+        Gate::Probe(_) | Gate::Completed => Some(format!(
+            "its ready check: {engine} has no readiness (a process counts as ready once started)"
+        )),
+        Gate::Unsupported(what) => Some(what),
     }
 }
 

@@ -12,8 +12,8 @@
 use std::fmt::Write;
 
 use super::{
-    Export, File, Gate, MARK, Note, Options, escape, gate, instance_env, restarts, shell_command,
-    whole_seconds,
+    Export, File, MARK, Note, Options, escape, instance_env, restarts, shell_command,
+    whole_seconds, without_readiness,
 };
 use crate::config::Stack;
 use crate::config::command::is_shell_name;
@@ -38,13 +38,7 @@ pub fn render(stack: &Stack, options: &Options) -> Export {
                     .to_owned(),
             );
         }
-        match gate(&policy.ready, spec.port) {
-            Gate::Started => {}
-            Gate::Probe(_) | Gate::Completed => {
-                notes.push("its ready check: runit has no readiness".to_owned())
-            }
-            Gate::Unsupported(what) => notes.push(what),
-        }
+        notes.extend(without_readiness(&policy.ready, "runit"));
         let mut run = format!("#!/bin/sh\n# {MARK}\n");
         for note in &notes {
             let _ = writeln!(run, "# Not expressible here: {note}.");
@@ -92,10 +86,7 @@ pub fn render(stack: &Stack, options: &Options) -> Export {
             secret: false,
         });
         if spec.number == 1 {
-            export.notes.extend(notes.into_iter().map(|text| Note {
-                name: kind.name.clone(),
-                text,
-            }));
+            export.notes.extend(Note::about(&kind.name, notes));
         }
     }
     export

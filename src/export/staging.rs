@@ -205,7 +205,22 @@ impl Stage {
             }
         }
         self.done = true;
-        let mut dirs: Vec<&Path> = targets.iter().filter_map(|t| t.path.parent()).collect();
+        // The new names, and the directories this export created, are durable once their
+        // directories are synced.
+        let parents = targets
+            .iter()
+            .map(|t| t.path.as_path())
+            .chain(self.created.iter().map(PathBuf::as_path));
+        let mut dirs: Vec<&Path> = parents
+            .filter_map(Path::parent)
+            .map(|d| {
+                if d.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    d
+                }
+            })
+            .collect();
         dirs.sort();
         dirs.dedup();
         for dir in dirs {
@@ -283,4 +298,98 @@ fn create_temporary(path: &Path, file: &File) -> io::Result<PathBuf> {
         return Ok(candidate);
     }
     Err(io::Error::from(io::ErrorKind::AlreadyExists))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, contents: &str) -> File {
+        File {
+            path: path.into(),
+            contents: format!("# {MARK}\n{contents}\n"),
+            executable: false,
+            secret: false,
+        }
+    }
+
+    /// The names in `dir`, sorted.
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// A rename that fails once others are done puts back what they replaced, removes what
+    /// was new, and leaves no temporary file or link behind.
+    #[test]
+    fn a_failed_rename_rolls_back_the_renames_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        let files = [file("a", "new a"), file("b", "new b"), file("c", "new c")];
+        write(&files[..1], Some(out), false, false).unwrap();
+        let old_a = fs::read(out.join("a")).unwrap();
+        let mut targets = Vec::new();
+        for file in &files {
+            let path = out.join(&file.path);
+            let existing = check(out, &path, false).unwrap();
+            targets.push(Target {
+                path,
+                file,
+                existing,
+            });
+        }
+        let mut stage = Stage::default();
+        stage_all(&mut stage, out, &targets).unwrap();
+        // Something takes c's place between staging and commit: its rename fails.
+        fs::create_dir(out.join("c")).unwrap();
+        fs::write(out.join("c/inside"), "").unwrap();
+        let error = stage.commit(&targets).unwrap_err();
+        stage.clean();
+        assert!(error.to_string().contains("c: replacing it"), "{error}");
+        assert_eq!(fs::read(out.join("a")).unwrap(), old_a);
+        assert_eq!(names(out), ["a", "c"]);
+    }
+
+    /// Staging that fails removes what was staged and the directories it created.
+    #[test]
+    fn a_failed_stage_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let long = "x".repeat(250);
+        let files = [file("svc/run", "run"), file(&format!("svc/{long}"), "long")];
+        let error = write(&files, Some(&out), false, false).unwrap_err();
+        assert!(
+            error.to_string().contains("writing a file beside it"),
+            "{error}"
+        );
+        assert_eq!(names(dir.path()), Vec::<String>::new());
+    }
+
+    /// What is checked: a file without the mark, whatever its bytes; a link; a directory; a
+    /// file in the way of a directory. --force replaces the first two only.
+    #[test]
+    fn check_refuses_what_is_not_an_earlier_export() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        fs::write(out.join("foreign"), b"\xff\xfe\x00 not UTF-8").unwrap();
+        fs::write(out.join("ours"), [b"\xff ", MARK.as_bytes()].concat()).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", out.join("link")).unwrap();
+        fs::create_dir(out.join("dir")).unwrap();
+        fs::write(out.join("plain"), "").unwrap();
+        let check = |name: &str, force: bool| check(out, &out.join(name), force);
+        assert!(!check("new", false).unwrap());
+        assert!(check("ours", false).unwrap());
+        for name in ["foreign", "link", "dir", "plain/below"] {
+            assert!(check(name, false).is_err(), "{name}");
+        }
+        assert!(check("foreign", true).unwrap());
+        assert!(check("link", true).unwrap());
+        assert!(check("dir", true).is_err());
+        assert!(check("plain/below", true).is_err());
+    }
 }

@@ -11,15 +11,16 @@
 use std::fmt::Write;
 
 use super::{
-    Export, File, Gate, MARK, Note, Options, escape, gate, project_env, restarts, shell_command_in,
-    whole_seconds,
+    Export, File, MARK, Note, Options, escape, project_env, restarts, shell_command_in,
+    whole_seconds, without_readiness,
 };
 use crate::config::Stack;
+use crate::error::Error;
 
 /// What supervisord expands into each process's number, in `command=`.
 const PROCESS_NUM: &str = "%(process_num)d";
 
-pub fn render(stack: &Stack, options: &Options) -> Export {
+pub fn render(stack: &Stack, options: &Options) -> Result<Export, Error> {
     let app = &options.app;
     let mut text = format!("; {MARK}\n");
     let mut group = Vec::new();
@@ -39,7 +40,6 @@ pub fn render(stack: &Stack, options: &Options) -> Export {
         let program = format!("{app}-{}", kind.name);
         group.push(program.clone());
         let policy = &kind.policy;
-        let mut own = Vec::new();
         let _ = writeln!(text, "\n[program:{program}]");
         // Each process gets its own PORT and PS from its process number, which supervisord
         // expands in `command`: the one `%` not doubled, outside every quote.
@@ -54,12 +54,10 @@ pub fn render(stack: &Stack, options: &Options) -> Export {
         let words: Option<Vec<String>> =
             pieces.iter().map(|p| escape::supervisord_word(p)).collect();
         let Some(words) = words else {
-            own.push("its command holds a carriage return, which supervisord's config reader cannot keep: left out".to_owned());
-            notes.extend(own.into_iter().map(|text| Note {
-                name: kind.name.clone(),
-                text,
-            }));
-            continue;
+            return Err(Error::Usage(format!(
+                "{}: its command holds a carriage return, which supervisord's config reader cannot keep",
+                kind.name
+            )));
         };
         let mut command = vec!["/usr/bin/env".to_owned()];
         command.extend(env.iter().cloned());
@@ -91,27 +89,18 @@ pub fn render(stack: &Stack, options: &Options) -> Export {
         text.push_str(
             "stdout_logfile=/dev/stdout\nstdout_logfile_maxbytes=0\nredirect_stderr=true\n",
         );
+        let mut own = Vec::new();
         if !kind.after.is_empty() {
             own.push(format!(
                 "after = {:?}: supervisord has priorities, not readiness",
                 kind.after
             ));
         }
-        match gate(&policy.ready, base_port) {
-            Gate::Started => {}
-            Gate::Probe(_) | Gate::Completed => own.push(
-                "its ready check: supervisord has no readiness (a process counts as started)"
-                    .to_owned(),
-            ),
-            Gate::Unsupported(what) => own.push(what),
-        }
+        own.extend(without_readiness(&policy.ready, "supervisord"));
         for note in &own {
             let _ = writeln!(text, "; Not expressible here: {note}.");
         }
-        notes.extend(own.into_iter().map(|text| Note {
-            name: kind.name.clone(),
-            text,
-        }));
+        notes.extend(Note::about(&kind.name, own));
     }
     for note in notes
         .iter()
@@ -120,7 +109,7 @@ pub fn render(stack: &Stack, options: &Options) -> Export {
         let _ = writeln!(text, "; Not expressible here: {note}.");
     }
     let _ = write!(text, "\n[group:{app}]\nprograms={}\n", group.join(","));
-    Export {
+    Ok(Export {
         files: vec![File {
             path: format!("{app}.conf").into(),
             contents: text,
@@ -128,5 +117,5 @@ pub fn render(stack: &Stack, options: &Options) -> Export {
             secret: true,
         }],
         notes,
-    }
+    })
 }

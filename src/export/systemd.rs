@@ -132,10 +132,7 @@ pub fn render(stack: &Stack, options: &Options, user_units: bool) -> Export {
             secret: true,
         });
         if spec.number == 1 {
-            export.notes.extend(notes.into_iter().map(|text| Note {
-                name: kind.name.clone(),
-                text,
-            }));
+            export.notes.extend(Note::about(&kind.name, notes));
         }
     }
     export
