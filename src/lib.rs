@@ -163,7 +163,12 @@ fn export_stack(args: cli::ExportArgs, host: &Host<'_>) -> Result<i32, Error> {
     let export = export::render(args.format, &stack, &options)?;
     // What the target cannot say is in the files too; said here once per setting.
     for note in &export.notes {
-        let _ = writeln!(io::stderr(), "procmux: export: not expressible: {note}");
+        let kind = if note.warning {
+            "warning"
+        } else {
+            "not expressible"
+        };
+        let _ = writeln!(io::stderr(), "procmux: export: {kind}: {note}");
     }
     let out = args.out_dir.filter(|d| d.as_os_str() != "-");
     let report = export::write(&export.files, out.as_deref(), args.dry_run, args.force)?;

@@ -407,7 +407,8 @@ const COMPOSE_SPEC: [&str; 2] = ["--builtin-schema", "vendor.compose-spec"];
 /// Asserts that the export warned about the loopback address in `X_URL`.
 fn warns_of_loopback(done: &support::Finished) {
     assert!(
-        done.stderr.contains("X_URL: names a loopback address"),
+        done.stderr
+            .contains("procmux: export: warning: X_URL: names a loopback address"),
         "{}",
         done.stderr
     );

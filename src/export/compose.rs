@@ -47,6 +47,7 @@ pub fn render(stack: &Stack, options: &Options, image: &str) -> Export {
             Gate::Unsupported(what) => notes.push(Note {
                 name: kind.name.clone(),
                 text: what,
+                warning: false,
             }),
             Gate::Started | Gate::Completed => {}
         }
@@ -72,13 +73,21 @@ pub fn render(stack: &Stack, options: &Options, image: &str) -> Export {
                     "PS is {}.1 in every replica (Compose gives replicas no number)",
                     kind.name
                 ),
+                warning: false,
             });
         }
         services.insert(kind.name.clone(), service);
     }
     let mut procmux = json!({ "generated": MARK, "app": options.app });
-    if !notes.is_empty() {
-        procmux["not expressible"] = notes.iter().map(|n| n.to_string()).collect();
+    for (key, warning) in [("not expressible", false), ("warnings", true)] {
+        let said: Vec<String> = notes
+            .iter()
+            .filter(|n| n.warning == warning)
+            .map(|n| n.to_string())
+            .collect();
+        if !said.is_empty() {
+            procmux[key] = said.into();
+        }
     }
     let mut document = json!({ "x-procmux": procmux, "services": services });
     double_dollars(&mut document);

@@ -19,7 +19,7 @@ pub fn render(stack: &Stack, options: &Options, image: &str) -> Export {
     let mut notes = loopback_notes(stack);
     let mut env_annotations = json!({ "procmux/generated": MARK });
     if !notes.is_empty() {
-        env_annotations["procmux/not-expressible"] = Value::from(
+        env_annotations["procmux/warnings"] = Value::from(
             notes
                 .iter()
                 .map(|n| n.to_string())

@@ -19,6 +19,7 @@ pub fn render(stack: &Stack, options: &Options) -> Result<Export, Error> {
                 name: key,
                 text: "holds a control character a property list (XML 1.0) cannot carry: left out"
                     .to_owned(),
+                warning: false,
             });
         }
     }

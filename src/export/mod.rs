@@ -53,12 +53,15 @@ pub struct File {
     pub secret: bool,
 }
 
-/// A setting of the stack the target cannot express, for one process type: written into the
-/// file (a comment, `x-procmux`, an annotation) and said on stderr at export time.
+/// A setting of the stack the target cannot express, for one process type or env variable
+/// (or, with `warning`, something it expresses that may not mean there what it means here):
+/// written into the file (a comment, `x-procmux`, an annotation) and said on stderr at export
+/// time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Note {
     pub name: String,
     pub text: String,
+    pub warning: bool,
 }
 
 impl Note {
@@ -67,6 +70,7 @@ impl Note {
         texts.into_iter().map(move |text| Note {
             name: name.to_owned(),
             text,
+            warning: false,
         })
     }
 }
@@ -164,6 +168,7 @@ pub fn loopback_notes(stack: &Stack) -> Vec<Note> {
             text: "names a loopback address (127.0.0.1, localhost, ::1): in a container that is \
                    the container itself; other services are reached by name"
                 .to_owned(),
+            warning: true,
         })
         .collect()
 }

@@ -32,6 +32,7 @@ pub fn render(stack: &Stack, options: &Options) -> Result<Export, Error> {
             None => notes.push(Note {
                 name: key,
                 text: "holds a carriage return, which supervisord's config reader cannot keep: left out".to_owned(),
+                warning: false,
             }),
         }
     }
