@@ -358,6 +358,15 @@ mod tests {
     }
 
     #[test]
+    fn xml_values() {
+        for value in HOSTILE {
+            assert_eq!(xml_can_carry(value), !value.contains('\u{1b}'), "{value:?}");
+        }
+        assert!(xml_can_carry("tab\t nl\n cr\r del\u{7f} c1\u{85}"));
+        assert!(!xml_can_carry("bell\u{7}"));
+    }
+
+    #[test]
     fn loopback_addresses() {
         for value in [
             "postgres://127.0.0.1:5432/db",

@@ -12,7 +12,7 @@ use super::{
     Export, File, Gate, MARK, Note, Options, Probe, escape, gate, loopback_notes, project_env,
     shell_command, whole_seconds,
 };
-use crate::config::Stack;
+use crate::config::{ProcessType, Stack};
 
 pub fn render(stack: &Stack, options: &Options, image: &str) -> Export {
     let app = options.app.to_lowercase().replace(['_', '.'], "-");
@@ -73,15 +73,10 @@ pub fn render(stack: &Stack, options: &Options, image: &str) -> Export {
                 { "name": "PS", "valueFrom": { "fieldRef": { "fieldPath": "metadata.name" } } },
             ],
         });
-        let mut own = Vec::new();
         let gate = gate(&kind.policy.ready, port);
         let readiness = match &gate {
             Gate::Probe(probe) => Some(readiness_probe(probe)),
-            Gate::Unsupported(what) => {
-                own.push(what.clone());
-                None
-            }
-            Gate::Started | Gate::Completed => None,
+            _ => None,
         };
         let listens = readiness.is_some() || kind.command.contains("PORT");
         if let Some(readiness) = readiness {
@@ -91,18 +86,7 @@ pub fn render(stack: &Stack, options: &Options, image: &str) -> Export {
             container["ports"] = json!([{ "containerPort": port }]);
         }
         let grace = whole_seconds(kind.policy.stop_timeout);
-        if !kind.after.is_empty() {
-            own.push(format!(
-                "after = {:?}: Kubernetes starts workloads independently; readinessProbes gate traffic",
-                kind.after
-            ));
-        }
-        if kind.policy.stop_signal != nix::sys::signal::Signal::SIGTERM {
-            own.push(format!(
-                "stop_signal = {}: Kubernetes stops a container with the image's STOPSIGNAL (SIGTERM unless the image says otherwise)",
-                kind.policy.stop_signal.as_str()
-            ));
-        }
+        let own = unexpressed(kind, &gate);
         let mut annotations = annotations.clone();
         if !own.is_empty() {
             annotations["procmux/not-expressible"] = Value::from(own.join("; "));
@@ -167,6 +151,28 @@ pub fn render(stack: &Stack, options: &Options, image: &str) -> Export {
         }],
         notes,
     }
+}
+
+/// What a workload cannot say of `kind`: a `ready` no probe stands for, `after`, a stop
+/// signal.
+fn unexpressed(kind: &ProcessType, gate: &Gate) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Gate::Unsupported(what) = gate {
+        notes.push(what.clone());
+    }
+    if !kind.after.is_empty() {
+        notes.push(format!(
+            "after = {:?}: Kubernetes starts workloads independently; readinessProbes gate traffic",
+            kind.after
+        ));
+    }
+    if kind.policy.stop_signal != nix::sys::signal::Signal::SIGTERM {
+        notes.push(format!(
+            "stop_signal = {}: Kubernetes stops a container with the image's STOPSIGNAL (SIGTERM unless the image says otherwise)",
+            kind.policy.stop_signal.as_str()
+        ));
+    }
+    notes
 }
 
 /// Keys that look like credentials go to the Secret.
