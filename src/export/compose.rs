@@ -27,7 +27,7 @@ pub fn render(stack: &Stack, options: &Options, image: &str) -> Export {
         environment.insert("PS".into(), Value::from(format!("{}.1", kind.name)));
         let mut service = json!({
             "image": image,
-            "command": ["/bin/sh", "-c", shell_command(&kind.command)],
+            "command": ["/bin/sh", "-c", shell_command(stack, &kind.command)],
             "environment": environment,
             "init": true,
             "stop_signal": policy.stop_signal.as_str(),

@@ -63,7 +63,7 @@ pub fn render(stack: &Stack, options: &Options, image: &str) -> Export {
         let mut container = json!({
             "name": kind.name.to_lowercase().replace('_', "-"),
             "image": image,
-            "command": ["/bin/sh", "-c", escape::kubernetes(&shell_command(&kind.command))],
+            "command": ["/bin/sh", "-c", escape::kubernetes(&shell_command(stack, &kind.command))],
             "envFrom": [
                 { "configMapRef": { "name": format!("{app}-env") } },
                 { "secretRef": { "name": format!("{app}-secrets") } },

@@ -32,7 +32,7 @@ pub fn render(stack: &Stack, options: &Options) -> Result<Export, Error> {
         plist.insert(
             "ProgramArguments".into(),
             Value::Array(
-                ["/bin/sh", "-c", &shell_command(&kind.command)]
+                ["/bin/sh", "-c", &shell_command(stack, &kind.command)]
                     .iter()
                     .map(|a| Value::from(*a))
                     .collect(),

@@ -20,6 +20,7 @@ mod systemd;
 
 use std::time::Duration;
 
+use crate::config::command::{is_shell_name, is_simple};
 use crate::config::{OnExit, Ready, Stack};
 use crate::error::Error;
 
@@ -209,18 +210,29 @@ fn restarts(on_exit: OnExit) -> Option<bool> {
 }
 
 /// The line an instance's `/bin/sh -c` gets: the one `procmux start` gives it (`exec` before
-/// a simple command).
-fn shell_command(command: &str) -> String {
-    crate::runtime::shell::shell_line(command).into_owned()
+/// a simple command). dash passes on only names that are shell identifiers, so for a simple
+/// command env(1) puts the others (`spring.datasource.url`) back right before the program,
+/// as `procmux start`'s own helper (`procmux __exec`) does; a command that is not simple
+/// loses them under `start` too.
+fn shell_command(stack: &Stack, command: &str) -> String {
+    let dropped: Vec<String> = project_env(stack)
+        .iter()
+        .filter(|(key, _)| !is_shell_name(key))
+        .map(|(key, value)| escape::sh_quote(&format!("{key}={value}")))
+        .collect();
+    if dropped.is_empty() || !is_simple(command) {
+        return crate::runtime::shell::shell_line(command).into_owned();
+    }
+    format!("exec /usr/bin/env {} {command}", dropped.join(" "))
 }
 
 /// The shell line that runs `command` in `root`, for targets with no working-directory
 /// setting that keeps every byte: `cd` first, and nothing runs elsewhere when it fails.
-fn shell_command_in(root: &str, command: &str) -> String {
+fn shell_command_in(stack: &Stack, root: &str, command: &str) -> String {
     format!(
         "cd {} || exit 1; {}",
         escape::sh_quote(root),
-        shell_command(command)
+        shell_command(stack, command)
     )
 }
 

@@ -48,17 +48,11 @@ pub fn render(stack: &Stack, options: &Options) -> Export {
             "exec 2>&1\ncd {} || exit 1",
             escape::sh_quote(&options.root)
         );
-        // A name the shell cannot export (`spring.datasource.url`) goes through env(1).
-        let mut others = String::new();
+        // A name the shell cannot export (`spring.datasource.url`) travels in the shell line.
         for (key, value) in instance_env(stack, i) {
             if is_shell_name(&key) {
                 let _ = writeln!(run, "export {key}={}", escape::sh_quote(&value));
-            } else {
-                let _ = write!(others, "{} ", escape::sh_quote(&format!("{key}={value}")));
             }
-        }
-        if !others.is_empty() {
-            others.insert_str(0, "/usr/bin/env ");
         }
         let user = options
             .user
@@ -67,8 +61,8 @@ pub fn render(stack: &Stack, options: &Options) -> Export {
             .unwrap_or_default();
         let _ = writeln!(
             run,
-            "exec chpst -P {user}{others}/bin/sh -c {}",
-            escape::sh_quote(&shell_command(&kind.command))
+            "exec chpst -P {user}/bin/sh -c {}",
+            escape::sh_quote(&shell_command(stack, &kind.command))
         );
         export.files.push(File {
             path: format!("{dir}/run").into(),

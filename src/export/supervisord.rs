@@ -36,6 +36,8 @@ pub fn render(stack: &Stack, options: &Options) -> Result<Export, Error> {
             }),
         }
     }
+    // The env values left out come first in `notes`, then each type's.
+    let left_out = notes.len();
     for kind in stack.types.iter().filter(|t| t.count > 0) {
         let base_port = stack.first_port(&kind.name);
         let program = format!("{app}-{}", kind.name);
@@ -49,7 +51,7 @@ pub fn render(stack: &Stack, options: &Options) -> Result<Export, Error> {
             format!(")); PS={}.$((", kind.name),
             format!(
                 " + 1)); export PORT PS; {}",
-                shell_command_in(&options.root, &kind.command)
+                shell_command_in(stack, &options.root, &kind.command)
             ),
         ];
         let words: Option<Vec<String>> =
@@ -103,10 +105,7 @@ pub fn render(stack: &Stack, options: &Options) -> Result<Export, Error> {
         }
         notes.extend(Note::about(&kind.name, own));
     }
-    for note in notes
-        .iter()
-        .filter(|n| !stack.types.iter().any(|t| t.name == n.name))
-    {
+    for note in &notes[..left_out] {
         let _ = writeln!(text, "; Not expressible here: {note}.");
     }
     let _ = write!(text, "\n[group:{app}]\nprograms={}\n", group.join(","));

@@ -13,6 +13,7 @@ use super::{
     shell_command_in, whole_seconds,
 };
 use crate::config::Stack;
+use crate::config::command::is_shell_name;
 
 pub fn render(stack: &Stack, options: &Options, user_units: bool) -> Export {
     let app = &options.app;
@@ -94,11 +95,15 @@ pub fn render(stack: &Stack, options: &Options, user_units: bool) -> Export {
                 "WorkingDirectory={}",
                 options.root.replace('%', "%%")
             );
-            shell_command(&kind.command)
+            shell_command(stack, &kind.command)
         } else {
-            shell_command_in(&options.root, &kind.command)
+            shell_command_in(stack, &options.root, &kind.command)
         };
-        for (key, value) in instance_env(stack, i) {
+        // systemd refuses names that are not identifiers: the shell line carries them.
+        for (key, value) in instance_env(stack, i)
+            .into_iter()
+            .filter(|(k, _)| is_shell_name(k))
+        {
             let _ = writeln!(
                 service,
                 "Environment={}",

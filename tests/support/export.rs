@@ -34,12 +34,13 @@ const ENV: &str = "X_SPACE=\"  lead and trail  \"\n\
     X_CR=\"a\\rb\"\n\
     X_UTF='ünïcødé ✓ 日本'\n\
     X_EMPTY=''\n\
-    X_URL='postgres://127.0.0.1:5432/db?a=1&b=2'\n";
+    X_URL='postgres://127.0.0.1:5432/db?a=1&b=2'\n\
+    x.dotted-name='a value dash drops unless it is put back'\n";
 
 /// The program every process runs: it writes its argv, its `X_*`, `PORT` and `PS` variables,
 /// its cwd and its pid as JSON into `DUMPS/PS.json`, then sleeps.
 const DUMP: &str = r#"import json, os, sys, time
-env = {k: v for k, v in os.environ.items() if k.startswith("X_") or k in ("PORT", "PS")}
+env = {k: v for k, v in os.environ.items() if k.startswith(("X_", "x.")) or k in ("PORT", "PS")}
 data = {"argv": sys.argv[1:], "env": env, "cwd": os.getcwd(), "pid": os.getpid()}
 path = os.path.join(DUMPS, os.environ["PS"] + ".json")
 with open(path + ".tmp", "w") as f:
@@ -73,7 +74,7 @@ pub fn hostile() -> Hostile {
         "Procfile",
         format!(
             "mixed: python3 {script} ' lead and trail ' \"it's\" 'say \"hi\"' '$HOME $(X_SQ) ${{X}}' '50% %(here)s' 'a # b ; c' 'a&b' 'back\\slash' '\ttab' '\u{7f}\u{85}' 'ünï' \"$X_SQ\" \"$X_NL\"\n\
-             simple: python3 {script} plain 'two words' '$HOME' '%(here)s' \"$X_DQ\"\n"
+             simple: python3 {script} plain 'two words' '$HOME' '50%' \"$X_DQ\"\n"
         ),
     );
     std::fs::write(root.join(".env"), ENV).unwrap();
@@ -122,6 +123,9 @@ impl Hostile {
             dumps["mixed.1"]["cwd"],
             Value::from(self.root.to_str().unwrap())
         );
+        // A name that is not an identifier reaches a simple command only (as start warns).
+        assert!(dumps["simple.1"]["env"]["x.dotted-name"].is_string());
+        assert!(dumps["mixed.1"]["env"]["x.dotted-name"].is_null());
         assert_eq!(
             dumps["mixed.1"]["env"]["X_SPACE"],
             Value::from("  lead and trail  ")
