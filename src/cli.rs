@@ -76,8 +76,8 @@ pub enum Command {
     /// OUT_DIR receives the files (created if need be); `-` or none prints a one-file format
     /// to stdout. Every command, env value and the root reach the process byte for byte, in
     /// each target's own quoting; what a target cannot express is said in the file and on
-    /// stderr (`procmux: export: not expressible: …`), as are loopback addresses in env
-    /// values exported to Compose or Kubernetes. Files are written all or nothing (checked,
+    /// stderr (`procmux: export: not expressible: …`), and a loopback address in an env value
+    /// exported to Compose or Kubernetes gets a warning. Files are written all or nothing (checked,
     /// then staged beside their targets, then renamed), with modes from the umask, owner-only
     /// when they hold env values. A file procmux export did not write (or a link) is never
     /// replaced without --force; --dry-run checks the same and writes nothing.
