@@ -136,8 +136,10 @@ pub fn gate(ready: &Ready, port: u16) -> Gate {
             port: probe.port.unwrap_or(port),
             path: probe.path.clone(),
         }),
+        // Debug quoting: the pattern goes into comments, which a newline would end.
         Ready::Log(regex) => Gate::Unsupported(format!(
-            "ready = \"log:{regex}\" (a pattern in the output) has no equivalent here"
+            "ready = {:?} (a pattern in the output) has no equivalent here",
+            format!("log:{regex}")
         )),
         Ready::Delay(delay) => Gate::Unsupported(format!(
             "ready = \"delay:{}s\" has no equivalent here",
