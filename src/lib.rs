@@ -154,6 +154,17 @@ fn export_stack(args: cli::ExportArgs, host: &Host<'_>) -> Result<i32, Error> {
             "--app {app:?}: use letters, digits, '_', '-' and '.'"
         )));
     }
+    // A user name goes into units and config files as it is: a newline would start a line.
+    if let Some(user) = &args.user
+        && (user.is_empty()
+            || !user
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.@".contains(&b)))
+    {
+        return Err(Error::Usage(format!(
+            "--user {user:?}: use letters, digits, '_', '-', '.' and '@'"
+        )));
+    }
     let options = export::Options {
         app,
         user: args.user,

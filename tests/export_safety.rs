@@ -232,3 +232,27 @@ fn a_failing_export_leaves_the_old_one_intact() {
         "{stderr}"
     );
 }
+
+/// A --user that would start a line of its own in a unit is refused, and nothing is written.
+#[test]
+fn a_user_name_cannot_add_lines() {
+    let app = policies();
+    for format in ["systemd", "supervisord"] {
+        let done = app
+            .procmux(&[
+                "export",
+                format,
+                "out",
+                "--user",
+                "deploy\nExecStartPre=/bin/false",
+            ])
+            .run();
+        assert_eq!(done.code, Some(2), "{}", done.stderr);
+        assert!(
+            done.stderr.contains("--user \"deploy\\nExecStartPre"),
+            "{}",
+            done.stderr
+        );
+        assert!(!app.path().join("out").exists());
+    }
+}
