@@ -96,7 +96,8 @@ pub fn compose(value: &str) -> String {
 }
 
 /// `value` as JSON that every YAML reader takes: serde_json escapes C0 controls, and this
-/// escapes what YAML readers refuse raw or read as a line break (DEL, C1, U+2028, U+2029,
+/// escapes what YAML readers refuse raw or read as a line break (DEL, C1, U+2028, U+2029;
+/// libyaml and go-yaml also refuse a byte-order mark, U+FEFF, inside a document, and
 /// U+FFFE, U+FFFF) as `\uXXXX`. Outside strings JSON is ASCII, so only strings change.
 pub fn yaml_json(value: &serde_json::Value) -> String {
     use std::fmt::Write;
@@ -104,7 +105,12 @@ pub fn yaml_json(value: &serde_json::Value) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
-            '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{fffe}' | '\u{ffff}' => {
+            '\u{7f}'..='\u{9f}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{feff}'
+            | '\u{fffe}'
+            | '\u{ffff}' => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
             c => out.push(c),
@@ -354,6 +360,10 @@ mod tests {
         assert_eq!(
             yaml_json(&serde_json::Value::from("\u{7f}\u{2028}")),
             r#""\u007f\u2028""#
+        );
+        assert_eq!(
+            yaml_json(&serde_json::Value::from("\u{feff}\u{ffff}")),
+            r#""\ufeff\uffff""#
         );
     }
 
