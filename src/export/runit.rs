@@ -43,9 +43,11 @@ pub fn render(stack: &Stack, options: &Options) -> Export {
         for note in &notes {
             let _ = writeln!(run, "# Not expressible here: {note}.");
         }
+        // chpst is found with runsv's PATH, before the env files' PATH (if any) is exported;
+        // $1 holds it, which no exported name can change.
         let _ = writeln!(
             run,
-            "exec 2>&1\ncd {} || exit 1",
+            "exec 2>&1\ncd {} || exit 1\nset -- \"$(command -v chpst)\"",
             escape::sh_quote(&options.root)
         );
         // A name the shell cannot export (`spring.datasource.url`) travels in the shell line.
@@ -61,7 +63,7 @@ pub fn render(stack: &Stack, options: &Options) -> Export {
             .unwrap_or_default();
         let _ = writeln!(
             run,
-            "exec chpst -P {user}/bin/sh -c {}",
+            "exec \"$1\" -P {user}/bin/sh -c {}",
             escape::sh_quote(&shell_command(stack, &kind.command))
         );
         export.files.push(File {

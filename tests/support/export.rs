@@ -35,12 +35,13 @@ const ENV: &str = "X_SPACE=\"  lead and trail  \"\n\
     X_UTF='ünïcødé ✓ 日本'\n\
     X_EMPTY=''\n\
     X_URL='postgres://127.0.0.1:5432/db?a=1&b=2'\n\
+    chpst='a name the run script must not confuse'\n\
     x.dotted-name='a value dash drops unless it is put back'\n";
 
 /// The program every process runs: it writes its argv, its `X_*`, `PORT` and `PS` variables,
 /// its cwd and its pid as JSON into `DUMPS/PS.json`, then sleeps.
 const DUMP: &str = r#"import json, os, sys, time
-env = {k: v for k, v in os.environ.items() if k.startswith(("X_", "x.")) or k in ("PORT", "PS")}
+env = {k: v for k, v in os.environ.items() if k.startswith(("X_", "x.", "chpst")) or k in ("PORT", "PS")}
 data = {"argv": sys.argv[1:], "env": env, "cwd": os.getcwd(), "pid": os.getpid()}
 path = os.path.join(DUMPS, os.environ["PS"] + ".json")
 with open(path + ".tmp", "w") as f:
