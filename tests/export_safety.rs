@@ -256,3 +256,22 @@ fn a_user_name_cannot_add_lines() {
         assert!(!app.path().join("out").exists());
     }
 }
+
+/// A root whose name is not UTF-8 cannot be named in the exported files: an error, not a
+/// lossy name that would run elsewhere.
+#[test]
+fn a_root_that_is_not_utf8_is_an_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let app = policies();
+    std::fs::create_dir(app.path().join(std::ffi::OsStr::from_bytes(b"root-\xff"))).unwrap();
+    let done = app
+        .shell("exec \"$PROCMUX\" export systemd out --app demo --root \"$(printf 'root-\\377')\"")
+        .run();
+    assert_eq!(done.code, Some(2), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("exported files name it in UTF-8"),
+        "{}",
+        done.stderr
+    );
+    assert!(!app.path().join("out").exists());
+}
