@@ -64,7 +64,7 @@ pub fn write(
         return Ok(report);
     }
     let mut stage = Stage::default();
-    let result = stage_all(&mut stage, out, &targets).and_then(|()| stage.commit(&targets));
+    let result = stage_all(&mut stage, &targets).and_then(|()| stage.commit(&targets));
     stage.clean();
     result.map(|()| report)
 }
@@ -145,11 +145,11 @@ struct Stage {
     done: bool,
 }
 
-fn stage_all(stage: &mut Stage, out: &Path, targets: &[Target<'_>]) -> Result<(), Error> {
+fn stage_all(stage: &mut Stage, targets: &[Target<'_>]) -> Result<(), Error> {
     for target in targets {
         if let Some(dir) = target.path.parent() {
             stage
-                .create_dirs(out, dir)
+                .create_dirs(dir)
                 .map_err(|e| Error::file(dir, "creating the directory", e))?;
         }
         let temporary = create_temporary(&target.path, target.file)
@@ -172,17 +172,14 @@ fn stage_all(stage: &mut Stage, out: &Path, targets: &[Target<'_>]) -> Result<()
 }
 
 impl Stage {
-    /// Creates `dir` and its missing parents up to `out`, remembering each.
-    fn create_dirs(&mut self, out: &Path, dir: &Path) -> io::Result<()> {
+    /// Creates `dir` and its missing parents (`out`'s too), remembering each.
+    fn create_dirs(&mut self, dir: &Path) -> io::Result<()> {
         let mut missing = Vec::new();
         for ancestor in dir.ancestors() {
-            if fs::symlink_metadata(ancestor).is_ok() {
+            if ancestor.as_os_str().is_empty() || fs::symlink_metadata(ancestor).is_ok() {
                 break;
             }
             missing.push(ancestor.to_path_buf());
-            if ancestor == out {
-                break;
-            }
         }
         for dir in missing.into_iter().rev() {
             fs::create_dir(&dir)?;
@@ -344,7 +341,7 @@ mod tests {
             });
         }
         let mut stage = Stage::default();
-        stage_all(&mut stage, out, &targets).unwrap();
+        stage_all(&mut stage, &targets).unwrap();
         // Something takes c's place between staging and commit: its rename fails.
         fs::create_dir(out.join("c")).unwrap();
         fs::write(out.join("c/inside"), "").unwrap();
@@ -368,6 +365,20 @@ mod tests {
             "{error}"
         );
         assert_eq!(names(dir.path()), Vec::<String>::new());
+    }
+
+    /// The output directory is created with its missing parents, and so are the files'
+    /// directories; a failed export removes every directory it created.
+    #[test]
+    fn missing_directories_are_created_and_removed_on_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("deep/er/out");
+        write(&[file("svc/run", "run")], Some(&out), false, false).unwrap();
+        assert!(out.join("svc/run").is_file());
+        let other = dir.path().join("other/out");
+        let files = [file("svc/run", "run"), file(&"x".repeat(250), "long")];
+        assert!(write(&files, Some(&other), false, false).is_err());
+        assert_eq!(names(dir.path()), ["deep"]);
     }
 
     /// What is checked: a file without the mark, whatever its bytes; a link; a directory; a
