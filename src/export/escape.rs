@@ -34,10 +34,13 @@ pub fn systemd(value: &str, command: bool) -> String {
     out
 }
 
-/// True when systemd's `WorkingDirectory=` (no unquoting, no C escapes, blanks at either end
-/// stripped) keeps every byte of `path` once `%` is doubled.
+/// True when systemd's `WorkingDirectory=` (blanks at either end stripped, `%` a specifier)
+/// surely keeps every byte of `path` once `%` is doubled: no control character, no blank at
+/// an end, and neither quotes nor backslashes, which other settings unquote and unescape.
+/// Any other root is entered by the shell, which keeps everything.
 pub fn systemd_plain_path(path: &str) -> bool {
-    !path.chars().any(char::is_control) && path.trim() == path
+    !path.contains(|c: char| c.is_control() || matches!(c, '\\' | '"' | '\''))
+        && path.trim() == path
 }
 
 /// One POSIX shell word: single-quoted, `'` as `'\''`. Every byte but NUL is kept.
@@ -219,6 +222,8 @@ mod tests {
         assert!(systemd_plain_path("/srv/a b/50%"));
         assert!(!systemd_plain_path("/srv/trailing "));
         assert!(!systemd_plain_path("/srv/new\nline"));
+        assert!(!systemd_plain_path("/srv/it's"));
+        assert!(!systemd_plain_path("/srv/back\\slash"));
     }
 
     /// What supervisord makes of a `command=` word: the INI reader's lines (a continuation
