@@ -128,49 +128,8 @@ fn export_stack(args: cli::ExportArgs, host: &Host<'_>) -> Result<i32, Error> {
     // What runs elsewhere does not depend on this terminal.
     start.pty = Some(cli::PtyChoice::Never);
     let (stack, _) = config::load_start(&start, host)?;
-    let root = std::fs::canonicalize(&stack.root)
-        .map_err(|e| Error::os("reading the root", e))?
-        .into_os_string()
-        .into_string()
-        .map_err(|root| {
-            Error::Usage(format!(
-                "the root {}: exported files name it in UTF-8, and it is not",
-                std::path::Path::new(&root).display()
-            ))
-        })?;
-    let app = match args.app {
-        Some(app) => app,
-        None => std::path::Path::new(&root)
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "app".to_owned()),
-    };
-    if app.is_empty()
-        || !app
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
-    {
-        return Err(Error::Usage(format!(
-            "--app {app:?}: use letters, digits, '_', '-' and '.'"
-        )));
-    }
-    // A user name goes into units and config files as it is: a newline would start a line.
-    if let Some(user) = &args.user
-        && (user.is_empty()
-            || !user
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_-.@".contains(&b)))
-    {
-        return Err(Error::Usage(format!(
-            "--user {user:?}: use letters, digits, '_', '-', '.' and '@'"
-        )));
-    }
-    let options = export::Options {
-        app,
-        user: args.user,
-        root,
-        image: args.image,
-    };
+    let root = std::fs::canonicalize(&stack.root).map_err(|e| Error::os("reading the root", e))?;
+    let options = export::Options::new(args.app, args.user, root, args.image)?;
     let export = export::render(args.format, &stack, &options)?;
     // What the target cannot say is in the files too; said here once per setting.
     for note in &export.notes {

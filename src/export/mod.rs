@@ -43,6 +43,53 @@ pub struct Options {
     pub image: Option<String>,
 }
 
+impl Options {
+    /// The options, checked: every name goes into files as it is, where a newline would start
+    /// a line of its own, and the root is named in UTF-8. `app` defaults to the root's name.
+    pub fn new(
+        app: Option<String>,
+        user: Option<String>,
+        root: std::path::PathBuf,
+        image: Option<String>,
+    ) -> Result<Options, Error> {
+        let root = root.into_os_string().into_string().map_err(|root| {
+            Error::Usage(format!(
+                "the root {}: exported files name it in UTF-8, and it is not",
+                std::path::Path::new(&root).display()
+            ))
+        })?;
+        let app = match app {
+            Some(app) => app,
+            None => std::path::Path::new(&root)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "app".to_owned()),
+        };
+        let made_of = |name: &str, extra: &[u8]| {
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
+        };
+        if !made_of(&app, b"_-.") {
+            return Err(Error::Usage(format!(
+                "--app {app:?}: use letters, digits, '_', '-' and '.'"
+            )));
+        }
+        if let Some(user) = user.as_deref().filter(|u| !made_of(u, b"_-.@")) {
+            return Err(Error::Usage(format!(
+                "--user {user:?}: use letters, digits, '_', '-', '.' and '@'"
+            )));
+        }
+        Ok(Options {
+            app,
+            user,
+            root,
+            image,
+        })
+    }
+}
+
 /// One file to write: its path under the output directory, its bytes, whether it is a
 /// program to run, and whether it holds environment values (they carry secrets: the file is
 /// then owner-only).
