@@ -74,8 +74,13 @@ pub enum Command {
     /// Write the stack for systemd, supervisord, runit, launchd, Compose or Kubernetes
     ///
     /// OUT_DIR receives the files (created if need be); `-` or none prints a one-file format
-    /// to stdout. A file procmux export did not write is never replaced without --force;
-    /// files are written atomically.
+    /// to stdout. Every command, env value and the root reach the process byte for byte, in
+    /// each target's own quoting; what a target cannot express is said in the file and on
+    /// stderr (`procmux: export: not expressible: …`), and a loopback address in an env value
+    /// exported to Compose or Kubernetes gets a warning. Files are written all or nothing (checked,
+    /// then staged beside their targets, then renamed), with modes from the umask, owner-only
+    /// when they hold env values. A file procmux export did not write (or a link) is never
+    /// replaced without --force; --dry-run checks the same and writes nothing.
     Export(ExportArgs),
     /// Type into one instance of the running stack: a debugger, a REPL, a prompt
     ///

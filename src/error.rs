@@ -24,6 +24,12 @@ pub enum Error {
         context: &'static str,
         source: io::Error,
     },
+    /// The operating system refused something procmux does to one file (`procmux export`).
+    File {
+        path: std::path::PathBuf,
+        action: &'static str,
+        source: io::Error,
+    },
 }
 
 impl Error {
@@ -58,12 +64,20 @@ impl Error {
         Error::Os { context, source }
     }
 
+    pub fn file(path: &std::path::Path, action: &'static str, source: io::Error) -> Self {
+        Error::File {
+            path: path.to_path_buf(),
+            action,
+            source,
+        }
+    }
+
     /// The process exit code for this error: 2 for anything the user can fix in their input,
     /// 1 when the machine refused.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Input { .. } | Error::Usage(_) => 2,
-            Error::Refused(_) | Error::Os { .. } => 1,
+            Error::Refused(_) | Error::Os { .. } | Error::File { .. } => 1,
         }
     }
 }
@@ -88,6 +102,11 @@ impl fmt::Display for Error {
             }
             Error::Usage(message) | Error::Refused(message) => f.write_str(message),
             Error::Os { context, source } => write!(f, "{context}: {source}"),
+            Error::File {
+                path,
+                action,
+                source,
+            } => write!(f, "{}: {action}: {source}", path.display()),
         }
     }
 }

@@ -138,33 +138,35 @@ fn export_stack(args: cli::ExportArgs, host: &Host<'_>) -> Result<i32, Error> {
     start.pty = Some(cli::PtyChoice::Never);
     let (stack, _) = config::load_start(&start, host)?;
     let root = std::fs::canonicalize(&stack.root).map_err(|e| Error::os("reading the root", e))?;
-    let app = match args.app {
-        Some(app) => app,
-        None => root
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "app".to_owned()),
-    };
-    if app.is_empty()
-        || !app
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
-    {
-        return Err(Error::Usage(format!(
-            "--app {app:?}: use letters, digits, '_', '-' and '.'"
-        )));
+    let options = export::Options::new(args.app, args.user, root, args.image)?;
+    let export = export::render(export_format(args.format), &stack, &options)?;
+    // What the target cannot say is in the files too; said here once per setting.
+    for note in &export.notes {
+        let kind = if note.warning {
+            "warning"
+        } else {
+            "not expressible"
+        };
+        let _ = writeln!(io::stderr(), "procmux: export: {kind}: {note}");
     }
-    let options = export::Options {
-        app,
-        user: args.user,
-        root,
-        image: args.image,
-    };
-    let files = export::render(args.format, &stack, &options)?;
     let out = args.out_dir.filter(|d| d.as_os_str() != "-");
-    let report = export::write(&files, out.as_deref(), args.dry_run, args.force)?;
+    let report = export::write(&export.files, out.as_deref(), args.dry_run, args.force)?;
     let text: String = report.iter().map(|l| format!("{l}\n")).collect();
     print_out(text.as_bytes())
+}
+
+/// The command line's word for a target, as `export` knows it.
+fn export_format(format: cli::ExportFormat) -> export::Format {
+    use cli::ExportFormat as Word;
+    match format {
+        Word::Systemd => export::Format::Systemd,
+        Word::SystemdUser => export::Format::SystemdUser,
+        Word::Supervisord => export::Format::Supervisord,
+        Word::Runit => export::Format::Runit,
+        Word::Launchd => export::Format::Launchd,
+        Word::Compose => export::Format::Compose,
+        Word::Kubernetes => export::Format::Kubernetes,
+    }
 }
 
 fn control_target(target: &config::ControlTarget) -> control::Target<'_> {

@@ -9,6 +9,17 @@ const NOT_EXECABLE: &[&str] = &[
     "time", "trap", "ulimit", "umask", "unset", "until", "wait", "while",
 ];
 
+/// The text handed to `sh -c`: `exec COMMAND` when the command is one simple command, so the
+/// program itself (not a shell waiting for it) receives procmux's signals. `start` runs it,
+/// and `export` writes it.
+pub fn shell_line(command: &str) -> std::borrow::Cow<'_, str> {
+    if is_simple(command) {
+        std::borrow::Cow::Owned(format!("exec {command}"))
+    } else {
+        std::borrow::Cow::Borrowed(command)
+    }
+}
+
 /// True when `command` is one simple command: no operators, redirections, subshells or
 /// assignments, and a program (not a keyword or builtin) first.
 pub fn is_simple(command: &str) -> bool {

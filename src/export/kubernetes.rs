@@ -2,38 +2,53 @@
 //! `component` labels, the selector its template's labels), a Job for a one-shot
 //! (`ready = "exit:0"`), a Service for a type that listens, the environment in a ConfigMap and
 //! the secret-looking keys in a Secret, `terminationGracePeriodSeconds`, and a
-//! `readinessProbe` from `ready`. One YAML stream of JSON documents (every YAML reader reads
-//! JSON; serde_json does the escaping).
+//! `readinessProbe` from `ready`. The kubelet expands `$(VAR)` in `command`, so a `$` there
+//! is escaped ([`escape::kubernetes`]); ConfigMap and Secret values are taken as they are.
+//! One YAML stream of JSON documents ([`escape::yaml_json`]: every YAML reader reads it).
 
 use serde_json::{Map, Value, json};
 
-use super::{File, MARK, Options, shell_command, whole_seconds};
-use crate::config::{Ready, Stack};
+use super::{
+    Export, File, Gate, MARK, Note, Options, Probe, escape, gate, loopback_notes, project_env,
+    shell_command, whole_seconds,
+};
+use crate::config::{ProcessType, Stack};
 
-pub fn render(stack: &Stack, options: &Options, image: &str) -> File {
+pub fn render(stack: &Stack, options: &Options, image: &str) -> Export {
     let app = options.app.to_lowercase().replace(['_', '.'], "-");
+    let mut notes = loopback_notes(stack);
+    let mut env_annotations = json!({ "procmux/generated": MARK });
+    if !notes.is_empty() {
+        env_annotations["procmux/warnings"] = Value::from(
+            notes
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
+    }
     let annotations = json!({ "procmux/generated": MARK });
     let mut config = Map::new();
     let mut secret = Map::new();
-    for (key, value) in stack.env.iter().filter(|(k, _)| k != "PORT" && k != "PS") {
-        let target = if secret_looking(key) {
+    for (key, value) in project_env(stack) {
+        let target = if secret_looking(&key) {
             &mut secret
         } else {
             &mut config
         };
-        target.insert(key.clone(), Value::from(value.clone()));
+        target.insert(key, Value::from(value));
     }
     let mut documents = vec![
         json!({
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": { "name": format!("{app}-env"), "annotations": annotations },
+            "metadata": { "name": format!("{app}-env"), "annotations": env_annotations },
             "data": config,
         }),
         json!({
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": { "name": format!("{app}-secrets"), "annotations": annotations },
+            "metadata": { "name": format!("{app}-secrets"), "annotations": env_annotations },
             "type": "Opaque",
             "stringData": secret,
         }),
@@ -48,7 +63,7 @@ pub fn render(stack: &Stack, options: &Options, image: &str) -> File {
         let mut container = json!({
             "name": kind.name.to_lowercase().replace('_', "-"),
             "image": image,
-            "command": ["/bin/sh", "-c", shell_command(&kind.command)],
+            "command": ["/bin/sh", "-c", escape::kubernetes(&shell_command(stack, &kind.command))],
             "envFrom": [
                 { "configMapRef": { "name": format!("{app}-env") } },
                 { "secretRef": { "name": format!("{app}-secrets") } },
@@ -58,26 +73,26 @@ pub fn render(stack: &Stack, options: &Options, image: &str) -> File {
                 { "name": "PS", "valueFrom": { "fieldRef": { "fieldPath": "metadata.name" } } },
             ],
         });
-        let listens = probe(&kind.policy.ready, port).or_else(|| {
-            kind.command
-                .contains("PORT")
-                .then(|| json!({ "tcpSocket": { "port": port } }))
-        });
-        if let Some(readiness) = probe(&kind.policy.ready, port) {
+        let gate = gate(&kind.policy.ready, port);
+        let readiness = match &gate {
+            Gate::Probe(probe) => Some(readiness_probe(probe)),
+            _ => None,
+        };
+        let listens = readiness.is_some() || kind.command.contains("PORT");
+        if let Some(readiness) = readiness {
             container["readinessProbe"] = readiness;
         }
-        if listens.is_some() {
+        if listens {
             container["ports"] = json!([{ "containerPort": port }]);
         }
         let grace = whole_seconds(kind.policy.stop_timeout);
+        let own = unexpressed(kind, &gate);
         let mut annotations = annotations.clone();
-        if !kind.after.is_empty() {
-            annotations["procmux/not-expressible"] = Value::from(format!(
-                "after = {:?}: Kubernetes starts workloads independently; readinessProbes gate traffic",
-                kind.after
-            ));
+        if !own.is_empty() {
+            annotations["procmux/not-expressible"] = Value::from(own.join("; "));
         }
-        if matches!(kind.policy.ready, Ready::ExitZero) {
+        notes.extend(Note::about(&kind.name, own));
+        if matches!(gate, Gate::Completed) {
             documents.push(json!({
                 "apiVersion": "batch/v1",
                 "kind": "Job",
@@ -111,7 +126,7 @@ pub fn render(stack: &Stack, options: &Options, image: &str) -> File {
                 },
             },
         }));
-        if listens.is_some() {
+        if listens {
             documents.push(json!({
                 "apiVersion": "v1",
                 "kind": "Service",
@@ -125,18 +140,39 @@ pub fn render(stack: &Stack, options: &Options, image: &str) -> File {
     }
     let contents = documents
         .iter()
-        .map(|d| {
-            format!(
-                "---\n{}\n",
-                serde_json::to_string_pretty(d).unwrap_or_default()
-            )
-        })
+        .map(|d| format!("---\n{}\n", escape::yaml_json(d)))
         .collect();
-    File {
-        path: format!("{app}.yaml").into(),
-        contents,
-        executable: false,
+    Export {
+        files: vec![File {
+            path: format!("{app}.yaml").into(),
+            contents,
+            executable: false,
+            secret: true,
+        }],
+        notes,
     }
+}
+
+/// What a workload cannot say of `kind`: a `ready` no probe stands for, `after`, a stop
+/// signal.
+fn unexpressed(kind: &ProcessType, gate: &Gate) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Gate::Unsupported(what) = gate {
+        notes.push(what.clone());
+    }
+    if !kind.after.is_empty() {
+        notes.push(format!(
+            "after = {:?}: Kubernetes starts workloads independently; readinessProbes gate traffic",
+            kind.after
+        ));
+    }
+    if kind.policy.stop_signal != nix::sys::signal::Signal::SIGTERM {
+        notes.push(format!(
+            "stop_signal = {}: Kubernetes stops a container with the image's STOPSIGNAL (SIGTERM unless the image says otherwise)",
+            kind.policy.stop_signal.as_str()
+        ));
+    }
+    notes
 }
 
 /// Keys that look like credentials go to the Secret.
@@ -158,13 +194,11 @@ fn secret_looking(key: &str) -> bool {
     .any(|word| key.contains(word))
 }
 
-fn probe(ready: &Ready, port: u16) -> Option<Value> {
-    match ready {
-        Ready::Tcp(p) => Some(json!({ "tcpSocket": { "port": p.unwrap_or(port) } })),
-        Ready::Http(probe) => Some(json!({
-            "httpGet": { "path": probe.path, "port": probe.port.unwrap_or(port) }
-        })),
-        _ => None,
+/// The `readinessProbe` for a probe.
+fn readiness_probe(probe: &Probe) -> Value {
+    match probe {
+        Probe::Tcp(port) => json!({ "tcpSocket": { "port": port } }),
+        Probe::Http { port, path } => json!({ "httpGet": { "path": path, "port": port } }),
     }
 }
 

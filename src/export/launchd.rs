@@ -4,34 +4,56 @@
 
 use plist::{Dictionary, Value};
 
-use super::{File, MARK, Options, instance_env, restarts, shell_command, whole_seconds};
+use super::{
+    Export, File, MARK, Note, Options, escape, instance_env, project_env, restarts, shell_command,
+    whole_seconds, without_readiness,
+};
 use crate::config::Stack;
+use crate::error::Error;
 
-pub fn render(stack: &Stack, options: &Options) -> Vec<File> {
-    let mut files = Vec::new();
+pub fn render(stack: &Stack, options: &Options) -> Result<Export, Error> {
+    let mut export = Export::default();
+    for (key, value) in project_env(stack) {
+        if !escape::xml_can_carry(&value) {
+            export.notes.push(Note {
+                name: key,
+                text: "holds a control character a property list (XML 1.0) cannot carry: left out"
+                    .to_owned(),
+                warning: false,
+            });
+        }
+    }
     for (i, spec) in stack.instances.iter().enumerate() {
         let kind = stack.type_of(i);
+        let mut notes = Vec::new();
         let label = format!("{}.{}.{}", options.app, spec.name, spec.number);
         let mut plist = Dictionary::new();
         plist.insert("Label".into(), Value::from(label.clone()));
         plist.insert(
             "ProgramArguments".into(),
             Value::Array(
-                ["/bin/sh", "-c", &shell_command(&kind.command)]
+                ["/bin/sh", "-c", &shell_command(stack, &kind.command)]
                     .iter()
                     .map(|a| Value::from(*a))
                     .collect(),
             ),
         );
+        for text in [&kind.command, &options.root] {
+            if !escape::xml_can_carry(text) {
+                return Err(Error::Usage(format!(
+                    "{}: {text:?} holds a control character a property list (XML 1.0) cannot carry",
+                    kind.name
+                )));
+            }
+        }
         let mut env = Dictionary::new();
         for (key, value) in instance_env(stack, i) {
-            env.insert(key, Value::from(value));
+            if escape::xml_can_carry(&value) {
+                env.insert(key, Value::from(value));
+            }
         }
         plist.insert("EnvironmentVariables".into(), Value::Dictionary(env));
-        plist.insert(
-            "WorkingDirectory".into(),
-            Value::from(options.root.display().to_string()),
-        );
+        plist.insert("WorkingDirectory".into(), Value::from(options.root.clone()));
         if let Some(user) = &options.user {
             plist.insert("UserName".into(), Value::from(user.clone()));
         }
@@ -55,18 +77,46 @@ pub fn render(stack: &Stack, options: &Options) -> Vec<File> {
             "ExitTimeOut".into(),
             Value::Integer(whole_seconds(kind.policy.stop_timeout).into()),
         );
-        plist.insert("ProcmuxExport".into(), Value::from(MARK));
-        let mut bytes = Vec::new();
-        if Value::Dictionary(plist).to_writer_xml(&mut bytes).is_err() {
-            continue;
+        if kind.policy.stop_signal != nix::sys::signal::Signal::SIGTERM {
+            notes.push(format!(
+                "stop_signal = {}: launchd stops a job with SIGTERM",
+                kind.policy.stop_signal.as_str()
+            ));
         }
-        let mut contents = String::from_utf8_lossy(&bytes).into_owned();
+        if !kind.after.is_empty() {
+            notes.push(format!(
+                "after = {:?}: launchd starts jobs independently",
+                kind.after
+            ));
+        }
+        notes.extend(without_readiness(&kind.policy.ready, "launchd"));
+        plist.insert("ProcmuxExport".into(), Value::from(MARK));
+        if !notes.is_empty() {
+            plist.insert(
+                "ProcmuxNotExpressible".into(),
+                Value::Array(notes.iter().map(|n| Value::from(n.clone())).collect()),
+            );
+        }
+        let mut bytes = Vec::new();
+        Value::Dictionary(plist)
+            .to_writer_xml(&mut bytes)
+            .map_err(|e| {
+                Error::Usage(format!(
+                    "{label}: cannot be written as a property list: {e}"
+                ))
+            })?;
+        let mut contents = String::from_utf8(bytes)
+            .map_err(|_| Error::Usage(format!("{label}: the property list is not UTF-8")))?;
         contents.push('\n');
-        files.push(File {
+        export.files.push(File {
             path: format!("{label}.plist").into(),
             contents,
             executable: false,
+            secret: true,
         });
+        if spec.number == 1 {
+            export.notes.extend(Note::about(&kind.name, notes));
+        }
     }
-    files
+    Ok(export)
 }

@@ -1,16 +1,43 @@
 //! supervisord: one `[program:APP-TYPE]` per type, `numprocs` its formation, every process of
 //! its tree stopped (`stopasgroup`, `killasgroup`), its output on supervisord's own stdout
-//! (no log file procmux invents), `%` and quotes escaped (honcho#73, foreman#394).
+//! (no log file procmux invents).
+//!
+//! supervisord's `environment=` cannot carry every value: its list is split by Python's
+//! non-POSIX `shlex` (no escapes, quotes stripped from both ends of a value) after an INI
+//! reader that cuts at ` #` and ` ;`. So the values travel in `command=` instead, as
+//! arguments of `env`, which execs the shell at once: each a word in the quoting of
+//! [`escape::supervisord_word`], which keeps every byte but a carriage return.
 
 use std::fmt::Write;
 
-use super::{File, MARK, Options, escape, restarts, shell_command, whole_seconds};
+use super::{
+    Export, File, MARK, Note, Options, escape, project_env, restarts, shell_command_in,
+    whole_seconds, without_readiness,
+};
 use crate::config::Stack;
+use crate::error::Error;
 
-pub fn render(stack: &Stack, options: &Options) -> Vec<File> {
+/// What supervisord expands into each process's number, in `command=`.
+const PROCESS_NUM: &str = "%(process_num)d";
+
+pub fn render(stack: &Stack, options: &Options) -> Result<Export, Error> {
     let app = &options.app;
     let mut text = format!("; {MARK}\n");
     let mut group = Vec::new();
+    let mut notes = Vec::new();
+    let mut env = Vec::new();
+    for (key, value) in project_env(stack) {
+        match escape::supervisord_word(&format!("{key}={value}")) {
+            Some(word) => env.push(word),
+            None => notes.push(Note {
+                name: key,
+                text: "holds a carriage return, which supervisord's config reader cannot keep: left out".to_owned(),
+                warning: false,
+            }),
+        }
+    }
+    // The env values left out come first in `notes`, then each type's.
+    let left_out = notes.len();
     for kind in stack.types.iter().filter(|t| t.count > 0) {
         let base_port = stack.first_port(&kind.name);
         let program = format!("{app}-{}", kind.name);
@@ -18,44 +45,38 @@ pub fn render(stack: &Stack, options: &Options) -> Vec<File> {
         let policy = &kind.policy;
         let _ = writeln!(text, "\n[program:{program}]");
         // Each process gets its own PORT and PS from its process number, which supervisord
-        // expands in `command` (its environment is per program): the one unescaped `%`.
-        let line = format!(
-            "PORT=$(({base_port} + NUM)); PS={name}.$((NUM + 1)); export PORT PS; {command}",
-            name = kind.name,
-            command = shell_command(&kind.command)
-        );
-        let command = escape::supervisord_command(&line).replace("NUM", "%(process_num)d");
-        let _ = writeln!(text, "command={command}");
+        // expands in `command`: the one `%` not doubled, outside every quote.
+        let pieces = [
+            format!("PORT=$(({base_port} + "),
+            format!(")); PS={}.$((", kind.name),
+            format!(
+                " + 1)); export PORT PS; {}",
+                shell_command_in(stack, &options.root, &kind.command)
+            ),
+        ];
+        let words: Option<Vec<String>> =
+            pieces.iter().map(|p| escape::supervisord_word(p)).collect();
+        let Some(words) = words else {
+            return Err(Error::Usage(format!(
+                "{}: its command holds a carriage return, which supervisord's config reader cannot keep",
+                kind.name
+            )));
+        };
+        let mut command = vec!["/usr/bin/env".to_owned()];
+        command.extend(env.iter().cloned());
+        command.extend([
+            "/bin/sh".to_owned(),
+            "-c".to_owned(),
+            words.join(PROCESS_NUM),
+        ]);
+        let _ = writeln!(text, "command={}", command.join(" "));
         let _ = writeln!(
             text,
             "process_name=%(program_name)s-%(process_num)d\nnumprocs={}\nnumprocs_start=0",
             kind.count
         );
-        let _ = writeln!(
-            text,
-            "directory={}",
-            options.root.display().to_string().replace('%', "%%")
-        );
         if let Some(user) = &options.user {
-            let _ = writeln!(text, "user={user}");
-        }
-        let mut env = Vec::new();
-        let mut dropped = Vec::new();
-        for (key, value) in stack.env.iter().filter(|(k, _)| k != "PORT" && k != "PS") {
-            match escape::supervisord_env(value) {
-                Some(quoted) => env.push(format!("{key}={quoted}")),
-                None => dropped.push(key.as_str()),
-            }
-        }
-        if !dropped.is_empty() {
-            let _ = writeln!(
-                text,
-                "; Not expressible here: {} (a newline, or both kinds of quote: supervisord's environment cannot carry them).",
-                dropped.join(", ")
-            );
-        }
-        if !env.is_empty() {
-            let _ = writeln!(text, "environment={}", env.join(","));
+            let _ = writeln!(text, "user={}", user.replace('%', "%%"));
         }
         let autorestart = match restarts(policy.on_exit) {
             Some(true) => "true",
@@ -71,18 +92,30 @@ pub fn render(stack: &Stack, options: &Options) -> Vec<File> {
         text.push_str(
             "stdout_logfile=/dev/stdout\nstdout_logfile_maxbytes=0\nredirect_stderr=true\n",
         );
+        let mut own = Vec::new();
         if !kind.after.is_empty() {
-            let _ = writeln!(
-                text,
-                "; Not expressible here: after = {:?} (supervisord has priorities, not readiness).",
+            own.push(format!(
+                "after = {:?}: supervisord has priorities, not readiness",
                 kind.after
-            );
+            ));
         }
+        own.extend(without_readiness(&policy.ready, "supervisord"));
+        for note in &own {
+            let _ = writeln!(text, "; Not expressible here: {note}.");
+        }
+        notes.extend(Note::about(&kind.name, own));
+    }
+    for note in &notes[..left_out] {
+        let _ = writeln!(text, "; Not expressible here: {note}.");
     }
     let _ = write!(text, "\n[group:{app}]\nprograms={}\n", group.join(","));
-    vec![File {
-        path: format!("{app}.conf").into(),
-        contents: text,
-        executable: false,
-    }]
+    Ok(Export {
+        files: vec![File {
+            path: format!("{app}.conf").into(),
+            contents: text,
+            executable: false,
+            secret: true,
+        }],
+        notes,
+    })
 }

@@ -3,17 +3,22 @@
 //! (`KillMode=control-group`: `process` leaked grandchildren, honcho#230); output goes to the
 //! journal (systemd's default; `StandardOutput=syslog` is obsolete); the environment is
 //! written in systemd's own quoting (`EnvironmentFile=.env` would read dotenv with systemd's
-//! grammar, which differs).
+//! grammar, which differs). A one-shot (`ready = "exit:0"`) is `Type=oneshot` with
+//! `RemainAfterExit=yes`, so what is `after` it starts once it has finished.
 
 use std::fmt::Write;
 
-use super::{File, MARK, Options, escape, instance_env, restarts, shell_command, whole_seconds};
+use super::{
+    Export, File, Gate, MARK, Note, Options, escape, gate, instance_env, restarts, shell_command,
+    shell_command_in, whole_seconds,
+};
 use crate::config::Stack;
+use crate::config::command::is_shell_name;
 
-pub fn render(stack: &Stack, options: &Options, user_units: bool) -> Vec<File> {
+pub fn render(stack: &Stack, options: &Options, user_units: bool) -> Export {
     let app = &options.app;
     let unit = |i: usize| format!("{app}-{}.service", stack.instances[i].label());
-    let mut files = Vec::new();
+    let mut export = Export::default();
     let mut target = format!("# {MARK}\n[Unit]\nDescription={app} (procmux export)\n");
     for i in 0..stack.instances.len() {
         let _ = writeln!(target, "Wants={}", unit(i));
@@ -24,14 +29,16 @@ pub fn render(stack: &Stack, options: &Options, user_units: bool) -> Vec<File> {
         "multi-user.target"
     };
     let _ = write!(target, "\n[Install]\nWantedBy={wanted_by}\n");
-    files.push(File {
+    export.files.push(File {
         path: format!("{app}.target").into(),
         contents: target,
         executable: false,
+        secret: false,
     });
     for (i, spec) in stack.instances.iter().enumerate() {
         let kind = stack.type_of(i);
         let policy = &kind.policy;
+        let mut notes = Vec::new();
         let mut text = format!(
             "# {MARK}\n[Unit]\nDescription={app} {}\nPartOf={app}.target\n",
             spec.label()
@@ -46,55 +53,92 @@ pub fn render(stack: &Stack, options: &Options, user_units: bool) -> Vec<File> {
             let list = dependencies.join(" ");
             let _ = writeln!(text, "After={list}\nWants={list}");
         }
-        text.push_str("\n[Service]\nType=simple\n");
-        if !user_units && let Some(user) = &options.user {
-            let _ = writeln!(text, "User={user}");
+        let mut restart = match restarts(policy.on_exit) {
+            Some(true) => "always",
+            Some(false) => "on-failure",
+            None => "no",
+        };
+        let mut service = String::new();
+        match gate(&policy.ready, spec.port) {
+            Gate::Completed => {
+                // Ready once it has exited 0: what is after it waits for that.
+                let _ = writeln!(
+                    service,
+                    "Type=oneshot\nRemainAfterExit=yes\nTimeoutStartSec={}",
+                    whole_seconds(policy.ready_timeout)
+                );
+                if restart == "always" {
+                    restart = "on-failure";
+                    notes.push("on_exit = \"restart\" of a one-shot: systemd restarts it on failure only (Type=oneshot)".to_owned());
+                }
+            }
+            Gate::Started => service.push_str("Type=simple\n"),
+            Gate::Probe(_) => {
+                service.push_str("Type=simple\n");
+                notes.push(
+                    "its ready probe: systemd orders units by start, not by a probe".to_owned(),
+                );
+            }
+            Gate::Unsupported(what) => {
+                service.push_str("Type=simple\n");
+                notes.push(what);
+            }
         }
-        let _ = writeln!(
-            text,
-            "WorkingDirectory={}",
-            options.root.display().to_string().replace('%', "%%")
-        );
-        for (key, value) in instance_env(stack, i) {
+        if !user_units && let Some(user) = &options.user {
+            let _ = writeln!(service, "User={}", user.replace('%', "%%"));
+        }
+        // WorkingDirectory= keeps no quotes, escapes or blanks at its ends: a root that needs
+        // them is entered by the shell instead.
+        let line = if escape::systemd_plain_path(&options.root) {
             let _ = writeln!(
-                text,
+                service,
+                "WorkingDirectory={}",
+                options.root.replace('%', "%%")
+            );
+            shell_command(stack, &kind.command)
+        } else {
+            shell_command_in(stack, &options.root, &kind.command)
+        };
+        // systemd refuses names that are not identifiers: the shell line carries them.
+        for (key, value) in instance_env(stack, i)
+            .into_iter()
+            .filter(|(k, _)| is_shell_name(k))
+        {
+            let _ = writeln!(
+                service,
                 "Environment={}",
                 escape::systemd(&format!("{key}={value}"), false)
             );
         }
         let _ = writeln!(
-            text,
+            service,
             "ExecStart=/bin/sh -c {}",
-            escape::systemd(&shell_command(&kind.command), true)
+            escape::systemd(&line, true)
         );
-        let restart = match restarts(policy.on_exit) {
-            Some(true) => "always",
-            Some(false) => "on-failure",
-            None => "no",
-        };
         let _ = writeln!(
-            text,
+            service,
             "Restart={restart}\nRestartSec={}\nKillMode=control-group\nKillSignal={}\nTimeoutStopSec={}",
             whole_seconds(policy.backoff.initial),
             policy.stop_signal.as_str(),
             whole_seconds(policy.stop_timeout)
         );
+        let _ = writeln!(service, "SyslogIdentifier={app}-{}", spec.label());
+        for note in &notes {
+            let _ = writeln!(text, "# Not expressible here: {note}.");
+        }
         let _ = write!(
             text,
-            "SyslogIdentifier={app}-{}\n\n[Install]\nWantedBy={app}.target\n",
-            spec.label()
+            "\n[Service]\n{service}\n[Install]\nWantedBy={app}.target\n"
         );
-        if !matches!(policy.ready, crate::config::Ready::Started) {
-            text.insert_str(
-                text.find("[Service]").unwrap_or(0),
-                "# Not expressible here: procmux's `ready` probe (systemd orders by start, not readiness).\n",
-            );
-        }
-        files.push(File {
+        export.files.push(File {
             path: unit(i).into(),
             contents: text,
             executable: false,
+            secret: true,
         });
+        if spec.number == 1 {
+            export.notes.extend(Note::about(&kind.name, notes));
+        }
     }
-    files
+    export
 }

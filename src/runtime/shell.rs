@@ -14,22 +14,13 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 
+pub use crate::config::command::shell_line;
 use crate::config::command::{is_shell_name, is_simple};
 
 /// The hidden subcommand that execs a program with the names the shell dropped.
 pub const RESTORE_SUBCOMMAND: &str = "__exec";
 /// The variable that carries them, hex-encoded `KEY=VALUE` entries separated by NUL.
 const RESTORE_VAR: &str = "PROCMUX_RESTORE_ENV";
-
-/// The text handed to `sh -c`: `exec COMMAND` when the command is one simple command, so the
-/// program itself (not a shell waiting for it) receives procmux's signals.
-pub fn shell_line(command: &str) -> Cow<'_, str> {
-    if is_simple(command) {
-        Cow::Owned(format!("exec {command}"))
-    } else {
-        Cow::Borrowed(command)
-    }
-}
 
 /// The shell line for `command` and, when `env` has names the shell would drop and the
 /// command is simple, the variable that carries them to procmux's helper at `helper`.

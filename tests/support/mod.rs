@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod export;
+
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
