@@ -53,6 +53,8 @@ struct Opts {
     idle_secs: u64,
     peers: bool,
     throughput_only: bool,
+    /// `logs -f` followers that never read, for the followers rows (0: no such rows).
+    followers: usize,
 }
 
 impl Opts {
@@ -64,6 +66,7 @@ impl Opts {
             idle_secs: 10,
             peers: true,
             throughput_only: false,
+            followers: 100,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -79,6 +82,7 @@ impl Opts {
                 "--runs" => opts.runs = value(),
                 "--no-peers" => opts.peers = false,
                 "--throughput-only" => opts.throughput_only = true,
+                "--followers" => opts.followers = value(),
                 _ => {} // `cargo bench` passes `--bench`
             }
         }
@@ -217,6 +221,24 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
         )
     });
 
+    // The same writers held until procmux is up (and, for the second, until followers that
+    // never read are connected): what followers cost the main stream.
+    let gate = dir.join("go");
+    let gated = writer_procfile(dir, "gated", p, |_| {
+        format!(
+            "while [ ! -e '{}' ]; do sleep 0.005; done; cat '{}'",
+            gate.display(),
+            data.display()
+        )
+    });
+    let followed = |n| {
+        median(opts.runs, || {
+            run_followed(&gated, &gate, &["--color", "never"], n)
+        })
+    };
+    let unfollowed = (opts.followers > 0).then(|| followed(0));
+    let with_followers = (opts.followers > 0).then(|| followed(opts.followers));
+
     writeln!(
         table,
         "## Throughput: {p} writers × {lines} lines of {size} B (median of {})\n",
@@ -291,6 +313,21 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
         total_bytes,
         Some(relay.wall),
     );
+    if let (Some(unfollowed), Some(followed)) = (unfollowed, with_followers) {
+        row(
+            "procmux → pipe → cat, writers started once it is up",
+            unfollowed,
+            total_lines,
+            total_bytes,
+            Some(relay.wall),
+        );
+        let name = format!(
+            "the same with {} `logs -f` followers that never read ({:.2}× the row above)",
+            opts.followers,
+            followed.wall.as_secs_f64() / unfollowed.wall.as_secs_f64()
+        );
+        row(&name, followed, total_lines, total_bytes, Some(relay.wall));
+    }
     if opts.peers {
         let small_lines = 20_000.min(lines);
         let small = dir.join(format!("small{size}"));
@@ -415,6 +452,79 @@ fn run_procmux(procfile: &Path, args: &[&str], sink: Sink) -> Sample {
         cpu: Some(cpu),
         rss_kib: Some(rss),
     }
+}
+
+/// Runs the `gated` Procfile (writers wait for `gate`) into a pipe read by `cat`: once procmux
+/// listens, connects `followers` clients that ask for `logs -f` and never read, then opens
+/// the gate; the wall time counts from the gate.
+fn run_followed(gated: &Path, gate: &Path, args: &[&str], followers: usize) -> Sample {
+    let _ = fs::remove_file(gate);
+    let mut child = Command::new(bin())
+        .args(["start", "-f"])
+        .arg(gated)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("procmux");
+    let out = child.stdout.take().unwrap();
+    let mut cat = Command::new("cat")
+        .stdin(out)
+        .stdout(File::create("/dev/null").unwrap())
+        .spawn()
+        .unwrap();
+    let pid = Pid::from_raw(child.id() as i32);
+    let name = loop {
+        if let Some(name) = abstract_name(pid) {
+            break name;
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    let mut clients = Vec::new();
+    for _ in 0..followers {
+        use std::os::linux::net::SocketAddrExt;
+        let address = std::os::unix::net::SocketAddr::from_abstract_name(&name[1..]).unwrap();
+        let mut stream = std::os::unix::net::UnixStream::connect_addr(&address).unwrap();
+        stream.write_all(b"follow\n").unwrap();
+        clients.push(stream);
+    }
+    let start = Instant::now();
+    fs::write(gate, "").unwrap();
+    let (cpu, rss) = watch(&child);
+    let status = child.wait().unwrap();
+    assert!(status.code().is_some(), "procmux died: {status:?}");
+    cat.wait().unwrap();
+    drop(clients);
+    Sample {
+        wall: start.elapsed(),
+        cpu: Some(cpu),
+        rss_kib: Some(rss),
+    }
+}
+
+/// The abstract socket `pid` listens on (`@procmux/…` in /proc/net/unix), as bytes.
+fn abstract_name(pid: Pid) -> Option<Vec<u8>> {
+    let inodes: Vec<String> = fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()?
+        .flatten()
+        .filter_map(|fd| {
+            let target = fs::read_link(fd.path()).ok()?;
+            let target = target.to_str()?;
+            Some(
+                target
+                    .strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .to_owned(),
+            )
+        })
+        .collect();
+    let table = fs::read_to_string("/proc/net/unix").ok()?;
+    table.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (inode, path) = (fields.get(6)?, fields.get(7)?);
+        (inodes.iter().any(|i| i == inode) && path.starts_with("@procmux/"))
+            .then(|| path.as_bytes().to_vec())
+    })
 }
 
 /// Samples `VmHWM` until `child` exits, then reads its CPU time from the unreaped zombie.

@@ -161,7 +161,7 @@ globs (\fB*\fR, \fB?\fR, \fB[a\-z]\fR, \fB{web,db}\fR). States: \fBwaiting\fR,
 \fBrestarts\fR, \fBport\fR, \fBlistening\fR (the TCP ports the instance's tree listens on),
 \fBwatch\fR.
 .PP
-Budgets and timeouts: 128 KiB of answer waits per connection; a \fBlogs \-f\fR follower that
+Budgets and timeouts: 64 KiB of answer waits per connection; a \fBlogs \-f\fR follower that
 falls behind is skipped to the live end with one line saying how many bytes it missed. A
 connection must send its request within 2 s; 64 connections at most, 48 of them followers
 or attached clients; at the cap, silent connections, then followers that do not read, are

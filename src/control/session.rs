@@ -22,7 +22,7 @@ use crate::output::Tail;
 
 /// Bytes a connection may have waiting to be sent: a reader is fed no further, an attached
 /// client's output is dropped past it.
-pub const QUEUE_BUDGET: usize = 128 * 1024;
+pub const QUEUE_BUDGET: usize = 64 * 1024;
 /// A connection must send its whole request line within this.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// The largest input frame an attached client may send.
@@ -213,12 +213,25 @@ impl Session {
         self.phase = Phase::Answered;
     }
 
-    /// A reader takes what the tail got since it last did, as far as its budget allows.
+    /// A reader takes what the tail got since it last did, as far as its budget allows. A
+    /// reader whose queue is full costs nothing here: it is called every turn.
     pub fn feed(&mut self, tail: &Tail) {
+        /// Room enough for the note below.
+        const NOTE_ROOM: usize = 128;
+        let room = self.room();
         let Phase::Reading(reader) = &mut self.phase else {
             return;
         };
-        let mut reader = reader.clone();
+        if reader
+            .until
+            .is_some_and(|until| reader.at >= until.min(tail.end()))
+        {
+            self.phase = Phase::Answered;
+            return;
+        }
+        if room < NOTE_ROOM || reader.at >= tail.end() {
+            return;
+        }
         if reader.at < tail.start() {
             // Fell behind what the tail keeps: skip forward, and say so once, on a line of
             // its own.
@@ -231,14 +244,14 @@ impl Session {
                 "{newline}procmux: {} bytes skipped here: this reader fell behind\n",
                 to - reader.at
             );
-            if note.len() > self.room() {
-                return;
-            }
-            self.push(note.as_bytes());
             reader.at = to;
+            self.push(note.as_bytes());
         }
+        let Phase::Reading(reader) = &mut self.phase else {
+            return;
+        };
         let until = reader.until.unwrap_or(u64::MAX);
-        let room = self.room();
+        let room = QUEUE_BUDGET.saturating_sub(self.queue.len());
         let (queue, wants) = (&mut self.queue, |owner| reader.wants(owner));
         let mut last = None;
         reader.at = tail.copy(reader.at, until, room, wants, &mut |bytes: &[u8]| {
@@ -248,14 +261,12 @@ impl Session {
         if let Some(last) = last {
             self.at_line_start = last == b'\n';
         }
-        self.phase = if reader
+        if reader
             .until
             .is_some_and(|until| reader.at >= until.min(tail.end()))
         {
-            Phase::Answered
-        } else {
-            Phase::Reading(reader)
-        };
+            self.phase = Phase::Answered;
+        }
     }
 
     fn push(&mut self, bytes: &[u8]) {
@@ -429,6 +440,22 @@ mod tests {
             drain(&mut s);
         }
         assert_eq!(got, 4_000_000 + 3);
+    }
+
+    #[test]
+    fn logs_of_an_empty_tail_ends_at_once() {
+        for tail in [Tail::new(0), tail_with(&[(0, "a\n")], 0), Tail::new(1024)] {
+            let mut s = session();
+            s.read(Reader {
+                instances: vec![],
+                at: tail.start(),
+                until: Some(tail.end()),
+            });
+            s.feed(&tail);
+            assert_eq!(text(&s), "ok\n");
+            drain(&mut s);
+            assert!(s.finished());
+        }
     }
 
     #[test]

@@ -15,7 +15,8 @@ use std::time::Instant;
 
 use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Registry};
-use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+use nix::sys::socket::sockopt::{PeerCredentials, SndBuf};
+use nix::sys::socket::{getsockopt, setsockopt};
 
 use super::token::Token;
 use crate::control::{self, Incoming, Reader, Session};
@@ -25,6 +26,8 @@ use crate::output::Tail;
 const MAX_CLIENTS: usize = 64;
 /// Of which at most this many `logs -f` followers and attached clients.
 const MAX_LONG_LIVED: usize = 48;
+/// The send buffer asked for each connection.
+const SOCKET_BUFFER: usize = 64 * 1024;
 
 /// The result of trying to listen.
 pub enum Bound {
@@ -45,6 +48,10 @@ pub struct Control {
 struct Connection {
     stream: UnixStream,
     session: Session,
+    /// The socket took everything last time: worth writing to. False after `WouldBlock`,
+    /// until its next event (mio is edge-triggered), so a client that does not read costs no
+    /// syscall per turn.
+    writable: bool,
 }
 
 /// Listens on the abstract socket `name`.
@@ -85,6 +92,9 @@ impl Control {
             let Some(slot) = self.free_slot(registry) else {
                 continue;
             };
+            // The kernel's own buffer for a client that does not read: the session's queue
+            // is the budget that counts, this only smooths (the kernel doubles it).
+            let _ = setsockopt(&stream, SndBuf, &SOCKET_BUFFER);
             let token = Token::Client(slot).into();
             if registry
                 .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
@@ -95,6 +105,7 @@ impl Control {
             let connection = Connection {
                 stream,
                 session: Session::new(now),
+                writable: true,
             };
             if slot == self.clients.len() {
                 self.clients.push(Some(connection));
@@ -151,6 +162,13 @@ impl Control {
 
     fn session_mut(&mut self, slot: usize) -> Option<&mut Session> {
         self.clients.get_mut(slot)?.as_mut().map(|c| &mut c.session)
+    }
+
+    /// An event for connection `slot`: it may take bytes again.
+    pub fn woke(&mut self, slot: usize) {
+        if let Some(Some(connection)) = self.clients.get_mut(slot) {
+            connection.writable = true;
+        }
     }
 
     /// Reads what connection `slot` sent: its request, or an attached session's input.
@@ -231,9 +249,9 @@ impl Control {
         self.sessions().filter(|s| s.is_long_lived()).count()
     }
 
-    /// True while some client is attached to `instance`.
-    pub fn is_attached(&self, instance: usize) -> bool {
-        self.sessions().any(|s| s.attached() == Some(instance))
+    /// The instances some client is attached to.
+    pub fn attached(&self) -> Vec<usize> {
+        self.sessions().filter_map(Session::attached).collect()
     }
 
     /// Sends `instance`'s raw output to the clients attached to it.
@@ -260,11 +278,14 @@ impl Control {
         }
     }
 
-    /// Feeds every reader of the tail what it got since, and sends what fits.
+    /// Feeds every reader of the tail that can take bytes what it got since, and sends what
+    /// fits. A reader whose socket is full gets nothing (and costs nothing) until it reads.
     pub fn feed(&mut self, tail: &Tail, registry: &Registry) {
         for slot in 0..self.clients.len() {
-            if let Some(session) = self.session_mut(slot) {
-                session.feed(tail);
+            if let Some(Some(connection)) = self.clients.get_mut(slot)
+                && connection.writable
+            {
+                connection.session.feed(tail);
                 self.flush(slot, registry);
             }
         }
@@ -276,7 +297,7 @@ impl Control {
         let Some(Some(connection)) = self.clients.get_mut(slot) else {
             return;
         };
-        loop {
+        while connection.writable {
             let pending = connection.session.pending();
             if pending.is_empty() {
                 break;
@@ -285,7 +306,10 @@ impl Control {
                 Ok(0) => break,
                 Ok(n) => connection.session.sent(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    connection.writable = false;
+                    return;
+                }
                 // The reader is gone.
                 Err(_) => return self.close(slot, registry),
             }

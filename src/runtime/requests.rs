@@ -28,6 +28,7 @@ impl EventLoop {
             return;
         };
         let registry = self.poll.registry();
+        control.woke(slot);
         control.flush(slot, registry);
         for incoming in control.read(slot, registry) {
             match incoming {
@@ -65,20 +66,26 @@ impl EventLoop {
     }
 
     /// Raw output is kept for exactly the instances some client is attached to; a pty whose
-    /// last client left follows procmux's terminal again.
+    /// last client left follows procmux's terminal again. Every turn: cheap.
     pub(super) fn sync_mirrors(&mut self) {
         let Some(control) = &self.control else {
             return;
         };
-        let mut detached = false;
-        for instance in 0..self.stack.instances.len() {
-            let attached = control.is_attached(instance);
-            if self.streams.is_mirrored(instance) != attached {
-                self.streams.set_mirror(instance, attached);
-                detached |= !attached;
+        let attached = control.attached();
+        for &instance in &attached {
+            if !self.streams.is_mirrored(instance) {
+                self.streams.set_mirror(instance, true);
             }
         }
-        if detached {
+        let left: Vec<usize> = self
+            .streams
+            .mirrored()
+            .filter(|i| !attached.contains(i))
+            .collect();
+        for &instance in &left {
+            self.streams.set_mirror(instance, false);
+        }
+        if !left.is_empty() {
             self.resize_ptys();
         }
     }

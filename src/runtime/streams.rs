@@ -251,6 +251,11 @@ impl Streams {
         self.mirrored[instance]
     }
 
+    /// The instances whose raw output is kept.
+    pub fn mirrored(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.mirrored.len()).filter(|&i| self.mirrored[i])
+    }
+
     /// Keeps (or stops keeping) `instance`'s raw output for an attached client.
     pub fn set_mirror(&mut self, instance: usize, on: bool) {
         self.mirrored[instance] = on;
