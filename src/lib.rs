@@ -76,7 +76,9 @@ fn execute(command: Command) -> Result<i32, Error> {
             // Everything `start` would check, without starting anything.
             let (stack, _) = config::load_start(&StartArgs::defaults(args), &host)?;
             let names: Vec<&str> = stack.types.iter().map(|t| t.name.as_str()).collect();
-            print_out(format!("valid procfile detected ({})\n", names.join(", ")).as_bytes())
+            let mut text = format!("valid procfile detected ({})\n", names.join(", "));
+            text.push_str(&stop_signals(&stack));
+            print_out(text.as_bytes())
         }
         Command::Status(args) => {
             let target = config::load_control(&args.project, &host)?;
@@ -156,6 +158,30 @@ fn export_stack(args: cli::ExportArgs, host: &Host<'_>) -> Result<i32, Error> {
     let report = export::write(&files, out.as_deref(), args.dry_run, args.force)?;
     let text: String = report.iter().map(|l| format!("{l}\n")).collect();
     print_out(text.as_bytes())
+}
+
+/// `procmux check`'s table of the signal each process type is stopped with, and why.
+fn stop_signals(stack: &config::Stack) -> String {
+    let width = stack.types.iter().map(|t| t.name.len()).max().unwrap_or(0);
+    let mut text = String::from("stop signals (then SIGKILL after the stop timeout):\n");
+    for kind in &stack.types {
+        let policy = &kind.policy;
+        let signal = policy.stop_signal.as_str();
+        let why = match policy.stop_signal_from {
+            config::SignalSource::Given => format!(
+                "{signal}, {} after Ctrl-C",
+                policy
+                    .stop_signal_after(nix::sys::signal::Signal::SIGINT)
+                    .as_str()
+            ),
+            config::SignalSource::Configured => format!("{signal}, its stop_signal"),
+            config::SignalSource::Known(known) => {
+                format!("{signal}, as for {}: {}", known.server, known.why)
+            }
+        };
+        text.push_str(&format!("  {:<width$}  {why}\n", kind.name));
+    }
+    text
 }
 
 /// Writes a command's whole output to stdout: exit 0, also when the reader went away.

@@ -3,7 +3,7 @@
 //!
 //! The man page is clap's rendering of every command's options (so it cannot drift from
 //! `--help`), with the sections clap cannot know: the Procfile and `.env` grammar, the
-//! `procmux.toml` keys, signals, exit codes, environment and files. `procmux man start` is
+//! `procmux.toml` keys, signals and the known servers' stop signals, exit codes, environment and files. `procmux man start` is
 //! `procmux-start(1)`, the page the main one refers to.
 //!
 //! Completion scripts are clap's, completed with the process names of the Procfile where
@@ -13,6 +13,7 @@ use clap::{Command, CommandFactory};
 use clap_complete::Shell;
 
 use crate::cli::Arguments;
+use crate::config::servers::KNOWN_SERVERS;
 
 /// The subcommands with a page of their own (`procmux man COMMAND` takes these).
 pub use crate::cli::MAN_PAGES as PAGES;
@@ -43,10 +44,33 @@ pub fn page(topic: Option<&str>) -> std::io::Result<Vec<u8>> {
                     command_section(sub, &mut out)?;
                 }
             }
-            out.extend_from_slice(SECTIONS.as_bytes());
+            let sections = SECTIONS.replace("@KNOWN_SERVERS@", &known_servers());
+            out.extend_from_slice(sections.as_bytes());
         }
     }
     Ok(out)
+}
+
+/// The table of known servers' stop signals, one `.TP` each.
+fn known_servers() -> String {
+    let roff = |text: &str| text.replace('\\', "\\e").replace('-', "\\-");
+    KNOWN_SERVERS
+        .iter()
+        .map(|known| {
+            let programs: Vec<String> = known
+                .programs
+                .iter()
+                .map(|p| format!("\\fB{}\\fR", roff(p)))
+                .collect();
+            format!(
+                ".TP\n{} ({}): \\fB{}\\fR\n{}\n",
+                programs.join(", "),
+                roff(known.server),
+                known.signal.as_str(),
+                roff(known.why)
+            )
+        })
+        .collect()
 }
 
 /// `.SH "PROCMUX START"`, what it does, and its options.
@@ -125,7 +149,19 @@ group, dependants first; what is left of its tree once its main process is gone;
 after its stop timeout; strays last. A second SIGINT or SIGTERM kills at once. SIGUSR1 and
 SIGUSR2 are forwarded to every process group. SIGTSTP (Ctrl\-Z) stops every process, then
 procmux; SIGCONT resumes them. A SIGHUP inherited as ignored stays ignored.
-.SH "EXIT STATUS"
+.PP
+Which stop signal: a process's own \fBstop_signal\fR always; else a known server's
+graceful signal (below); else the signal the user gave: SIGINT after Ctrl\-C (SIGINT to
+procmux), as a terminal would deliver it, and SIGTERM after SIGTERM, SIGHUP,
+\fBprocmux stop\fR, \fBrestart\fR, or a process's exit. After SIGINT, what a process's
+main process leaves in its group gets SIGTERM (a shell's background jobs ignore SIGINT).
+The shutdown line names what is sent (\fBsending SIGINT to db.1, SIGTERM to 6 others\fR);
+\fBprocmux check\fR and \fBprocmux status\fR show each process's.
+.SH "KNOWN SERVERS"
+Recognised by the command's program (its first word, past \fBexec\fR, \fBenv\fR,
+\fBVAR=value\fR and \fBbundle exec\fR; a path's last part), where SIGTERM is not a clean
+stop:
+@KNOWN_SERVERS@.SH "EXIT STATUS"
 .TP
 \fBN\fR
 the exit code of the process whose exit stopped the stack (128 + N for signal N, 127 when it
@@ -252,6 +288,9 @@ mod tests {
             ".SH \"ENV FILES\"",
             ".SH PROCMUX.TOML",
             ".SH SIGNALS",
+            ".SH \"KNOWN SERVERS\"",
+            "\\fBpostgres\\fR, \\fBpostmaster\\fR (PostgreSQL): \\fBSIGINT\\fR",
+            "\\fBnginx\\fR (nginx): \\fBSIGQUIT\\fR",
             ".SH \"EXIT STATUS\"",
             ".SH ENVIRONMENT",
             ".SH FILES",

@@ -75,6 +75,8 @@ fn status_in_text_and_json() {
     assert_eq!(objects[1]["name"], "worker.1");
     assert_eq!(objects[1]["state"], "running");
     assert_eq!(objects[1]["port"], 5100);
+    assert_eq!(objects[1]["stop_signal"], "SIGTERM");
+    assert_eq!(objects[1]["interrupt_signal"], "SIGINT");
     assert!(objects[1]["pid"].as_i64().is_some());
     running.signal(Signal::SIGTERM);
     running.wait().exits_with(143);

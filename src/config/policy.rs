@@ -14,6 +14,7 @@ use toml::Spanned;
 
 use super::file::ProcessConfig;
 use super::project::{ConfigFile, Project};
+use super::servers::{KnownServer, known_server};
 use crate::cli::StartArgs;
 use crate::error::Result;
 
@@ -140,13 +141,27 @@ impl HttpProbe {
     }
 }
 
+/// Where a process's stop signal comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalSource {
+    /// None chosen: the signal the user gave (SIGINT after Ctrl-C, SIGTERM otherwise).
+    Given,
+    /// `stop_signal` in `procmux.toml`: always this one.
+    Configured,
+    /// A known server's graceful signal (see [`super::servers`]), by its program's name.
+    Known(&'static KnownServer),
+}
+
 /// One process type's supervision.
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub on_exit: OnExit,
     pub backoff: Backoff,
     pub on_give_up: OnGiveUp,
+    /// The signal for a stop asked for by `procmux stop`/`restart`, SIGTERM or SIGHUP, and
+    /// what exporters write; see [`Policy::stop_signal_after`] for Ctrl-C.
     pub stop_signal: Signal,
+    pub stop_signal_from: SignalSource,
     pub stop_timeout: Duration,
     pub ready: Ready,
     pub ready_timeout: Duration,
@@ -160,9 +175,27 @@ impl Policy {
             backoff: Backoff::default(),
             on_give_up: OnGiveUp::StopAll,
             stop_signal: Signal::SIGTERM,
+            stop_signal_from: SignalSource::Given,
             stop_timeout: timeout,
             ready: Ready::Started,
             ready_timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// The signal that stops it when the user gave `given` (SIGINT for Ctrl-C, SIGTERM for
+    /// everything else): its own or a known server's signal wins.
+    pub fn stop_signal_after(&self, given: Signal) -> Signal {
+        match self.stop_signal_from {
+            SignalSource::Given => given,
+            SignalSource::Configured | SignalSource::Known(_) => self.stop_signal,
+        }
+    }
+
+    /// The default stop signal of the program `command` runs: a known server's graceful one.
+    fn recognise(&mut self, command: &str) {
+        if let Some(known) = known_server(command) {
+            self.stop_signal = known.signal;
+            self.stop_signal_from = SignalSource::Known(known);
         }
     }
 }
@@ -326,6 +359,7 @@ pub fn resolve_types(
             policy: Policy::foreman(timeout),
             after: Vec::new(),
         };
+        settings.policy.recognise(&entry.command);
         if let Some(file) = &project.file
             && let Some(table) = file.config.table(&entry.name)
         {
@@ -405,6 +439,7 @@ fn apply_table(
     if let Some(v) = &table.stop_signal {
         policy.stop_signal = parse_signal(v.get_ref())
             .map_err(|e| file.error_at(v.span(), format!("stop_signal: {e}")))?;
+        policy.stop_signal_from = SignalSource::Configured;
     }
     if let Some(d) = seconds(&table.stop_timeout, "stop_timeout")? {
         policy.stop_timeout = d;

@@ -65,7 +65,14 @@ fn table(rows: &[Row]) -> String {
     let watching = rows.iter().any(|r| !r.watch.is_empty());
     let mut cells = vec![
         [
-            "NAME", "PID", "STATE", "UPTIME", "RESTARTS", "PORT", "WATCHES",
+            "NAME",
+            "PID",
+            "STATE",
+            "UPTIME",
+            "RESTARTS",
+            "PORT",
+            "STOP SIGNAL",
+            "WATCHES",
         ]
         .map(String::from),
     ];
@@ -77,6 +84,7 @@ fn table(rows: &[Row]) -> String {
             row.uptime_ms.map_or("-".to_owned(), uptime),
             row.restarts.to_string(),
             row.port.to_string(),
+            stop_signals(row),
             if row.watch.is_empty() {
                 "-".to_owned()
             } else {
@@ -84,7 +92,7 @@ fn table(rows: &[Row]) -> String {
             },
         ]);
     }
-    let columns = if watching { 7 } else { 6 };
+    let columns = if watching { 8 } else { 7 };
     let widths: Vec<usize> = (0..columns)
         .map(|c| cells.iter().map(|r| r[c].len()).max().unwrap_or(0))
         .collect();
@@ -99,6 +107,19 @@ fn table(rows: &[Row]) -> String {
             format!("{}\n", line.join("  ").trim_end())
         })
         .collect()
+}
+
+/// `TERM (INT on ^C)`, or one signal when Ctrl-C sends the same.
+fn stop_signals(row: &Row) -> String {
+    let short = |s: &str| s.trim_start_matches("SIG").to_owned();
+    if row.stop_signal == row.interrupt_signal {
+        return short(&row.stop_signal);
+    }
+    format!(
+        "{} ({} on ^C)",
+        short(&row.stop_signal),
+        short(&row.interrupt_signal)
+    )
 }
 
 /// `3s`, `2m05s`, `1h02m`.
@@ -119,13 +140,15 @@ fn row_json(row: &Row) -> String {
     };
     let or_null = |v: Option<String>| v.unwrap_or_else(|| "null".to_owned());
     format!(
-        "{{\"name\":{},\"pid\":{},\"state\":{},\"uptime_ms\":{},\"restarts\":{},\"port\":{},\"watch\":[{}]}}",
+        "{{\"name\":{},\"pid\":{},\"state\":{},\"uptime_ms\":{},\"restarts\":{},\"port\":{},\"stop_signal\":{},\"interrupt_signal\":{},\"watch\":[{}]}}",
         text(&row.name),
         or_null(row.pid.map(|p| p.to_string())),
         text(&row.state),
         or_null(row.uptime_ms.map(|u| u.to_string())),
         row.restarts,
         row.port,
+        text(&row.stop_signal),
+        text(&row.interrupt_signal),
         row.watch
             .split(',')
             .filter(|g| !g.is_empty())
@@ -149,6 +172,8 @@ mod tests {
                 uptime_ms: Some(125_000),
                 restarts: 1,
                 port: 5000,
+                stop_signal: "SIGTERM".into(),
+                interrupt_signal: "SIGINT".into(),
                 watch: String::new(),
             },
             Row {
@@ -158,18 +183,20 @@ mod tests {
                 uptime_ms: None,
                 restarts: 0,
                 port: 5100,
+                stop_signal: "SIGQUIT".into(),
+                interrupt_signal: "SIGQUIT".into(),
                 watch: String::new(),
             },
         ];
         assert_eq!(
             table(&rows),
-            "NAME      PID  STATE               UPTIME  RESTARTS  PORT\n\
-             web.1     42   ready               2m05s   1         5000\n\
-             worker.1  -    exited with code 3  -       0         5100\n"
+            "NAME      PID  STATE               UPTIME  RESTARTS  PORT  STOP SIGNAL\n\
+             web.1     42   ready               2m05s   1         5000  TERM (INT on ^C)\n\
+             worker.1  -    exited with code 3  -       0         5100  QUIT\n"
         );
         assert_eq!(
             row_json(&rows[1]),
-            r#"{"name":"worker.1","pid":null,"state":"exited with code 3","uptime_ms":null,"restarts":0,"port":5100,"watch":[]}"#
+            r#"{"name":"worker.1","pid":null,"state":"exited with code 3","uptime_ms":null,"restarts":0,"port":5100,"stop_signal":"SIGQUIT","interrupt_signal":"SIGQUIT","watch":[]}"#
         );
         assert_eq!(uptime(3_600_000 + 120_000), "1h02m");
     }

@@ -161,29 +161,46 @@ pub struct Row {
     pub uptime_ms: Option<u64>,
     pub restarts: u32,
     pub port: u16,
+    /// The signal a stop sends (`SIGTERM`, or its own), and the one after Ctrl-C.
+    pub stop_signal: String,
+    pub interrupt_signal: String,
     /// The globs whose changes restart it (`watch`), comma-separated; empty for none.
     pub watch: String,
 }
 
 impl Row {
-    /// Tab-separated: name, pid, state, uptime, restarts, port, watch (`-` for none).
+    /// Tab-separated: name, pid, state, uptime, restarts, port, stop signal, signal after
+    /// Ctrl-C, watch (`-` for none).
     pub fn line(&self) -> String {
         let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
         format!(
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
             self.name,
             or_dash(self.pid.map(|p| p.to_string())),
             self.state,
             or_dash(self.uptime_ms.map(|u| u.to_string())),
             self.restarts,
             self.port,
+            self.stop_signal,
+            self.interrupt_signal,
             or_dash((!self.watch.is_empty()).then(|| self.watch.replace('\t', " ")))
         )
     }
 
     pub fn parse(line: &str) -> Option<Row> {
         let fields: Vec<&str> = line.split('\t').collect();
-        let [name, pid, state, uptime, restarts, port, watch] = fields[..] else {
+        let [
+            name,
+            pid,
+            state,
+            uptime,
+            restarts,
+            port,
+            stop_signal,
+            interrupt_signal,
+            watch,
+        ] = fields[..]
+        else {
             return None;
         };
         Some(Row {
@@ -193,6 +210,8 @@ impl Row {
             uptime_ms: uptime.parse().ok(),
             restarts: restarts.parse().ok()?,
             port: port.parse().ok()?,
+            stop_signal: stop_signal.to_owned(),
+            interrupt_signal: interrupt_signal.to_owned(),
             watch: if watch == "-" {
                 String::new()
             } else {
@@ -264,6 +283,8 @@ mod tests {
             uptime_ms: None,
             restarts: 2,
             port: 5000,
+            stop_signal: "SIGTERM".into(),
+            interrupt_signal: "SIGINT".into(),
             watch: "app/**/*.rb,config/*.yml".into(),
         };
         assert_eq!(Row::parse(&row.line()), Some(row));

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use nix::pty::Winsize;
+use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use super::EventLoop;
@@ -180,6 +181,7 @@ impl EventLoop {
         let mut text = String::new();
         for (index, spec) in self.stack.instances.iter().enumerate() {
             let (state, since, restarts) = self.supervisor.status(index);
+            let policy = &self.stack.type_of(index).policy;
             let row = crate::control::Row {
                 name: spec.label(),
                 pid: self.children.pid_of(index).map(Pid::as_raw),
@@ -187,6 +189,8 @@ impl EventLoop {
                 uptime_ms: since.map(|s| now.saturating_duration_since(s).as_millis() as u64),
                 restarts,
                 port: spec.port,
+                stop_signal: policy.stop_signal.as_str().to_owned(),
+                interrupt_signal: policy.stop_signal_after(Signal::SIGINT).as_str().to_owned(),
                 watch: self
                     .stack
                     .type_of(index)

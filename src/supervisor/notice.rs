@@ -70,8 +70,12 @@ pub enum Notice {
     SignalReceived { signal: Signal },
     /// A second SIGINT or SIGTERM during the shutdown: everything is killed at once.
     SignalAgain { signal: Signal },
-    /// The shutdown began: stop signals go out, dependants first.
-    ShuttingDown,
+    /// The shutdown began: stop signals go out, dependants first. `signals`: what each
+    /// running instance will be sent; `given`: the signal of those without one of their own.
+    ShuttingDown {
+        given: Signal,
+        signals: Vec<(usize, Signal)>,
+    },
     /// SIGKILL to what is left.
     Killing { remaining: usize },
     /// Processes outlived SIGKILL for `after`; procmux exits anyway.
@@ -102,7 +106,7 @@ impl Notice {
             | Notice::WatchProblem { .. }
             | Notice::SignalReceived { .. }
             | Notice::SignalAgain { .. }
-            | Notice::ShuttingDown
+            | Notice::ShuttingDown { .. }
             | Notice::Killing { .. }
             | Notice::Abandoned { .. } => None,
         }
