@@ -140,7 +140,12 @@ process \fB[process.NAME]\fR: \fBcount\fR, \fBquiet\fR, \fBpty\fR, \fBstdin\fR, 
 restart\-on\-failure), \fBrestart_delay\fR, \fBrestart_delay_max\fR, \fBstable_after\fR,
 \fBmax_restarts\fR, \fBrestart_window\fR, \fBon_give_up\fR (stop\-all, leave),
 \fBstop_signal\fR, \fBstop_timeout\fR, \fBafter\fR (list), \fBready\fR (tcp:PORT,
-tcp:$PORT, http://HOST:PORT/PATH, log:REGEX, exit:0, delay:2s), \fBready_timeout\fR.
+tcp:$PORT, http://HOST:PORT/PATH, log:REGEX, exit:0, delay:2s, exec:COMMAND),
+\fBready_timeout\fR, \fBready_interval\fR (seconds between two exec: checks, 1).
+\fBexec:COMMAND\fR runs COMMAND through /bin/sh \-c in the process's environment and
+directory until it exits 0 (\fBexec:pg_isready \-h 127.0.0.1 \-p $PORT\fR); an attempt
+that takes over 5 s is killed with its group; when readiness times out, the last attempt's
+end and output are shown.
 Unknown keys and bad values are errors at their line and column. Precedence: flag >
 environment variable > procmux.toml > default.
 .SH SIGNALS

@@ -197,13 +197,13 @@ fn finish(mut child: Child) -> String {
 fn postgres_with_a_query_running_stops_with_a_fast_shutdown() {
     let cluster = Cluster::new(
         "db: exec BIN/postgres -D data -k $PWD/sock -h 127.0.0.1 -p $PORT\n\
-         web: echo \"ready $$\"; exec sleep 1000\n",
+         web: echo \"web-up $$\"; exec sleep 1000\n",
     );
     for signal in [Signal::SIGINT, Signal::SIGTERM] {
         let mut running = cluster.start();
         running.wait_for("database system is ready to accept connections");
-        running.wait_for("ready ");
-        let mut pids = running.pids_after("ready");
+        running.wait_for("web-up ");
+        let mut pids = running.pids_after("web-up");
         pids.extend(running.pids_after("started with pid"));
         let client = cluster.psql("SELECT pg_sleep(30)");
         wait_until("the query to run", || {
@@ -237,4 +237,48 @@ fn postgres_with_a_query_running_stops_with_a_fast_shutdown() {
     let text = running.wait().text();
     assert!(!text.contains("recovery"), "{text}");
     assert!(!text.contains("was interrupted"), "{text}");
+}
+
+/// `ready = "exec:pg_isready …"` holds the migration until the database accepts connections:
+/// the migration connects once, without retrying, and succeeds, although the database starts
+/// listening only a second after it started (as it would after a crash, with recovery to do).
+#[test]
+#[ignore = "needs PostgreSQL: run .ci/run"]
+fn pg_isready_holds_the_migration_until_postgres_accepts_connections() {
+    let cluster = Cluster::new(
+        "db: sleep 1; exec BIN/postgres -D data -k $PWD/sock -h 127.0.0.1 -p $PORT\n\
+         migrate: BIN/psql -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p PGPORT -U postgres -c 'CREATE TABLE migrated (id int)' && echo migration-done\n\
+         web: echo \"web-up $$\"; exec sleep 1000\n",
+    );
+    let bin = postgres_bin();
+    cluster.app.write(
+        "procmux.toml",
+        format!(
+            "[process.db]\nready = 'exec:{}/pg_isready -h 127.0.0.1 -p $PORT'\nready_interval = 0.2\n\
+             [process.migrate]\nafter = [\"db\"]\nready = \"exit:0\"\n\
+             [process.web]\nafter = [\"migrate\"]\n",
+            bin.display()
+        ),
+    );
+    chown_tree(cluster.app.path());
+    let mut running = cluster.start();
+    running.wait_for("web-up ");
+    let mut pids = running.pids_after("web-up");
+    pids.extend(running.pids_after("started with pid"));
+    let text = running.text();
+    assert!(text.contains("migrate.1 | CREATE TABLE"), "{text}");
+    assert!(text.contains("migrate.1 | migration-done"), "{text}");
+    assert!(
+        text.find("database system is ready to accept connections")
+            .unwrap()
+            < text.find("db.1 is ready").unwrap(),
+        "{text}"
+    );
+    assert!(text.contains("migrate.1 | exited with code 0"), "{text}");
+    let (ok, tables) = cluster.query("SELECT count(*) FROM migrated");
+    assert!(ok && tables.trim() == "0", "{tables}");
+    running.signal(Signal::SIGINT);
+    let text = running.wait().text();
+    assert!(text.contains("received fast shutdown request"), "{text}");
+    assert_all_gone(&pids);
 }

@@ -81,13 +81,19 @@ pub enum Ready {
     ExitZero,
     /// This long after it started.
     Delay(Duration),
+    /// A command (run by `/bin/sh -c` in the instance's environment and directory, every
+    /// `ready_interval`) exited 0: `pg_isready`, `redis-cli ping`.
+    Exec(String),
 }
 
 impl Ready {
     /// True when the runtime must detect readiness (a probe or a log pattern); the supervisor
     /// decides the other kinds by itself.
     pub fn is_reported(&self) -> bool {
-        matches!(self, Ready::Tcp(_) | Ready::Http(_) | Ready::Log(_))
+        matches!(
+            self,
+            Ready::Tcp(_) | Ready::Http(_) | Ready::Log(_) | Ready::Exec(_)
+        )
     }
 }
 
@@ -165,6 +171,8 @@ pub struct Policy {
     pub stop_timeout: Duration,
     pub ready: Ready,
     pub ready_timeout: Duration,
+    /// Between the starts of two `exec:` checks.
+    pub ready_interval: Duration,
 }
 
 impl Policy {
@@ -179,6 +187,7 @@ impl Policy {
             stop_timeout: timeout,
             ready: Ready::Started,
             ready_timeout: Duration::from_secs(60),
+            ready_interval: Duration::from_secs(1),
         }
     }
 
@@ -200,11 +209,12 @@ impl Policy {
     }
 }
 
-/// `tcp:PORT`, `tcp:$PORT`, `http://HOST:PORT/PATH`, `log:REGEX`, `exit:0`, `delay:DURATION`.
+/// `tcp:PORT`, `tcp:$PORT`, `http://HOST:PORT/PATH`, `log:REGEX`, `exit:0`, `delay:DURATION`,
+/// `exec:COMMAND`.
 pub fn parse_ready(text: &str) -> Result<Ready, String> {
     let expected = || {
         format!(
-            "\"{text}\": expected tcp:PORT, http://HOST:PORT/PATH, log:REGEX, exit:0 or delay:DURATION"
+            "\"{text}\": expected tcp:PORT, http://HOST:PORT/PATH, log:REGEX, exit:0, delay:DURATION or exec:COMMAND"
         )
     };
     if let Some(rest) = text.strip_prefix("http://") {
@@ -227,6 +237,11 @@ pub fn parse_ready(text: &str) -> Result<Ready, String> {
         }),
         "exit" if value == "0" => Ok(Ready::ExitZero),
         "exit" => Err(format!("\"{text}\": only exit:0 is supported")),
+        "exec" if value.trim().is_empty() => {
+            Err(format!("\"{text}\": a command must follow exec:"))
+        }
+        "exec" if value.contains('\0') => Err(format!("\"{text}\": a NUL byte in the command")),
+        "exec" => Ok(Ready::Exec(value.to_owned())),
         "delay" => parse_duration(value)
             .map(Ready::Delay)
             .map_err(|e| format!("\"{text}\": {e}")),
@@ -462,6 +477,13 @@ fn apply_table(
     if let Some(d) = seconds(&table.ready_timeout, "ready_timeout")? {
         policy.ready_timeout = d;
     }
+    if let Some(v) = &table.ready_interval {
+        let seconds = file.seconds(v, "ready_interval")?;
+        if seconds < 0.01 {
+            return Err(file.error_at(v.span(), "ready_interval: at least 0.01 seconds".to_owned()));
+        }
+        policy.ready_interval = Duration::from_secs_f64(seconds);
+    }
     if let Some(v) = &table.ready {
         policy.ready =
             parse_ready(v.get_ref()).map_err(|e| file.error_at(v.span(), format!("ready: {e}")))?;
@@ -490,6 +512,9 @@ mod tests {
             Ok(Ready::Tcp(Some(5432)))
         ));
         assert!(matches!(parse_ready("exit:0"), Ok(Ready::ExitZero)));
+        assert!(
+            matches!(parse_ready("exec:pg_isready -h 127.0.0.1 -p $PORT"), Ok(Ready::Exec(c)) if c == "pg_isready -h 127.0.0.1 -p $PORT")
+        );
         assert!(
             matches!(parse_ready("delay:1.5s"), Ok(Ready::Delay(d)) if d == Duration::from_millis(1500))
         );
@@ -530,6 +555,9 @@ mod tests {
             "http:80",
             "http://example.com/",
             "http://127.0.0.1:x/",
+            "exec:",
+            "exec:  ",
+            "exec:a\0b",
         ] {
             assert!(parse_ready(bad).is_err(), "{bad}");
         }

@@ -45,7 +45,7 @@ pub fn render(stack: &Stack, options: &Options, image: &str) -> File {
             };
             let condition = match dependency.policy.ready {
                 Ready::ExitZero => "service_completed_successfully",
-                Ready::Tcp(_) | Ready::Http(_) => "service_healthy",
+                Ready::Tcp(_) | Ready::Http(_) | Ready::Exec(_) => "service_healthy",
                 _ => "service_started",
             };
             depends_on.insert(name.clone(), json!({ "condition": condition }));
@@ -91,7 +91,7 @@ fn notes_empty(document: &Value) -> bool {
 }
 
 /// The health check `ready` stands for, for images with a shell (`tcp:` via bash's
-/// `/dev/tcp`, `http:` via wget).
+/// `/dev/tcp`, `http:` via wget, `exec:` as written).
 fn healthcheck(ready: &Ready, port: u16) -> Option<Value> {
     match ready {
         Ready::Tcp(p) => Some(json!([
@@ -107,6 +107,22 @@ fn healthcheck(ready: &Ready, port: u16) -> Option<Value> {
             )
             .replace('$', "$$")
         ])),
+        // Run by the container's /bin/sh, as procmux runs it; `$` doubled for Compose.
+        Ready::Exec(command) => Some(json!(["CMD-SHELL", command.replace('$', "$$")])),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exec_readiness_is_a_shell_healthcheck() {
+        let ready = Ready::Exec("pg_isready -h 127.0.0.1 -p $PORT".to_owned());
+        assert_eq!(
+            healthcheck(&ready, 5000),
+            Some(json!(["CMD-SHELL", "pg_isready -h 127.0.0.1 -p $$PORT"]))
+        );
     }
 }

@@ -164,6 +164,8 @@ fn probe(ready: &Ready, port: u16) -> Option<Value> {
         Ready::Http(probe) => Some(json!({
             "httpGet": { "path": probe.path, "port": probe.port.unwrap_or(port) }
         })),
+        // The kubelet expands no `$(VAR)` in a probe's command: the shell expands `$PORT`.
+        Ready::Exec(command) => Some(json!({ "exec": { "command": ["/bin/sh", "-c", command] } })),
         _ => None,
     }
 }
@@ -171,6 +173,17 @@ fn probe(ready: &Ready, port: u16) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_exec_readiness_is_an_exec_probe() {
+        let ready = Ready::Exec("redis-cli -p $PORT ping | grep -q PONG".to_owned());
+        assert_eq!(
+            probe(&ready, 6379),
+            Some(
+                json!({ "exec": { "command": ["/bin/sh", "-c", "redis-cli -p $PORT ping | grep -q PONG"] } })
+            )
+        );
+    }
 
     #[test]
     fn secret_looking_keys() {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::supervisor::{Exit, Notice};
+use crate::supervisor::{CheckEnding, Exit, Notice};
 
 /// The name and number of an instance (`web`, 1), as notices refer to instances by index.
 pub(super) struct Names<'a> {
@@ -107,6 +107,27 @@ pub(super) fn text(notice: &Notice, names: &Names<'_>, out: &mut Vec<u8>) -> io:
             label(*instance),
             Seconds(*timeout)
         ),
+        Notice::ReadyCheckFailed {
+            instance,
+            command,
+            ending,
+            silent,
+        } => {
+            write!(out, "{}'s last ready check ({command}) ", label(*instance))?;
+            match ending {
+                CheckEnding::Exited(exit) => write!(out, "{exit}")?,
+                CheckEnding::TimedOut(after) => {
+                    write!(out, "timed out after {} and was killed", Seconds(*after))?
+                }
+                CheckEnding::StillRunning => write!(out, "was still running (killed)")?,
+                CheckEnding::FailedToStart(error) => write!(out, "could not start: {error}")?,
+            }
+            out.extend_from_slice(if *silent { b", printing nothing" } else { b":" });
+            Ok(())
+        }
+        Notice::ReadyCheckOutput { instance, line } => {
+            write!(out, "{} ready check: {line}", label(*instance))
+        }
         Notice::Stopping { instance, signal } => {
             write!(out, "sending {} to {}", signal.as_str(), label(*instance))
         }
@@ -146,6 +167,8 @@ fn kind(notice: &Notice) -> &'static str {
         Notice::GaveUp { .. } => "gave_up",
         Notice::WillNotBeReady { .. } => "will_not_be_ready",
         Notice::NotReady { .. } => "not_ready",
+        Notice::ReadyCheckFailed { .. } => "ready_check_failed",
+        Notice::ReadyCheckOutput { .. } => "ready_check_output",
         Notice::Stopping { .. } => "stopping",
         Notice::Stopped { .. } => "stopped",
         Notice::SignalReceived { .. } | Notice::SignalAgain { .. } => "signal",
@@ -222,16 +245,32 @@ pub(super) fn json_fields(notice: &Notice, names: &Names<'_>, out: &mut Vec<u8>)
             out.push(b'}');
             Ok(())
         }
+        Notice::ReadyCheckFailed {
+            command, ending, ..
+        } => {
+            string_field("command", command, out);
+            match ending {
+                CheckEnding::Exited(exit) => exit_fields(*exit, out),
+                CheckEnding::TimedOut(after) => {
+                    write!(out, ",\"timed_out_ms\":{}", after.as_millis())
+                }
+                CheckEnding::StillRunning => write!(out, ",\"still_running\":true"),
+                CheckEnding::FailedToStart(error) => {
+                    string_field("error", error, out);
+                    Ok(())
+                }
+            }
+        }
+        Notice::ReadyCheckOutput { line, .. } => {
+            string_field("line", line, out);
+            Ok(())
+        }
         Notice::FileChanged { file, .. } => {
-            out.extend_from_slice(b",\"file\":\"");
-            super::json::escape(file.as_bytes(), &mut |b| out.extend_from_slice(b));
-            out.push(b'"');
+            string_field("file", file, out);
             Ok(())
         }
         Notice::NamesDropped { names, .. } => {
-            out.extend_from_slice(b",\"names\":\"");
-            super::json::escape(names.as_bytes(), &mut |b| out.extend_from_slice(b));
-            out.push(b'"');
+            string_field("names", names, out);
             Ok(())
         }
         Notice::FailedToStart { .. }
@@ -283,6 +322,13 @@ fn shutdown_text(
         [one] => write!(out, "{} to {}", others.0.as_str(), names.label(*one)),
         many => write!(out, "{} to {} others", others.0.as_str(), many.len()),
     }
+}
+
+/// `,"NAME":"VALUE"`, the value escaped.
+fn string_field(name: &str, value: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(format!(",\"{name}\":\"").as_bytes());
+    super::json::escape(value.as_bytes(), &mut |b| out.extend_from_slice(b));
+    out.push(b'"');
 }
 
 fn exit_fields(exit: Exit, out: &mut Vec<u8>) -> io::Result<()> {

@@ -31,6 +31,7 @@
 //! procmux is a subreaper) or the supervisor gives up on survivors. What the streams still
 //! hold is then drained and written.
 
+mod checks;
 mod children;
 mod control;
 mod escapes;
@@ -137,7 +138,7 @@ pub fn supervise(stack: Stack, mut output: Output<Stdout>) -> Result<i32> {
         supervisor: Supervisor::new(&stack),
         streams: Streams::new(stack.instances.len()),
         children: Children::new(stack.instances.len(), cookie),
-        probes: Probes::default(),
+        probes: Probes::new(stack.instances.len(), fd_limit),
         escapes: Escapes::new(watchdog),
         output_closed_seen: false,
         fd_limit,
@@ -441,7 +442,16 @@ impl EventLoop {
         }
         for action in actions {
             match action {
-                Action::Notify(notice) => self.output.notice(&notice),
+                Action::Notify(notice) => {
+                    self.output.notice(&notice);
+                    if let Notice::NotReady { instance, .. } = notice
+                        && let Some(command) = checks::command_of(&self.stack, instance)
+                    {
+                        for notice in self.probes.checks.report(instance, command) {
+                            self.output.notice(&notice);
+                        }
+                    }
+                }
                 // Nothing starts once the shutdown began (a start that failed may have begun
                 // it while other starts of the same batch were still to come).
                 Action::Spawn(_) if self.supervisor.is_stopping() => {}
@@ -488,6 +498,10 @@ impl EventLoop {
             }
         };
         self.execute(actions);
+        if self.supervisor.awaits_report(instance) {
+            // Its first probe or check at once, not at the next wake-up.
+            self.probes.due(instance, Instant::now());
+        }
         if self.supervisor.awaits_report(instance)
             && let Ready::Log(pattern) = &self.stack.type_of(instance).policy.ready
         {

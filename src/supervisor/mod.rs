@@ -30,7 +30,7 @@ use nix::sys::signal::Signal;
 
 pub use self::exit::Exit;
 use self::instance::{Budget, Instance, Life, Stop, Then};
-pub use self::notice::Notice;
+pub use self::notice::{CheckEnding, Notice};
 use crate::config::{OnExit, OnGiveUp, Ready, SignalSource, Stack, command};
 
 /// How often the kill is repeated while descendants remain.

@@ -54,6 +54,16 @@ pub enum Notice {
     WillNotBeReady { instance: usize },
     /// Not ready within its `ready_timeout`.
     NotReady { instance: usize, timeout: Duration },
+    /// After `NotReady`: how its last `ready = "exec:…"` attempt ended; `silent` when it
+    /// printed nothing (else `ReadyCheckOutput` lines follow).
+    ReadyCheckFailed {
+        instance: usize,
+        command: String,
+        ending: CheckEnding,
+        silent: bool,
+    },
+    /// One line the last readiness check printed.
+    ReadyCheckOutput { instance: usize, line: String },
     /// It sits at a prompt (an idle partial line on its pty) nobody here can answer.
     WaitingForInput { instance: usize, name: String },
     /// A watched file changed: the instance restarts.
@@ -82,6 +92,17 @@ pub enum Notice {
     Abandoned { after: Duration },
 }
 
+/// How a readiness check (`ready = "exec:…"`) attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckEnding {
+    Exited(Exit),
+    /// It overran this and was killed.
+    TimedOut(Duration),
+    /// It was still running when readiness timed out (and is killed).
+    StillRunning,
+    FailedToStart(String),
+}
+
 impl Notice {
     /// The instance the notice is about, if any.
     pub fn instance(&self) -> Option<usize> {
@@ -100,6 +121,8 @@ impl Notice {
             | Notice::GaveUp { instance, .. }
             | Notice::WillNotBeReady { instance }
             | Notice::NotReady { instance, .. }
+            | Notice::ReadyCheckFailed { instance, .. }
+            | Notice::ReadyCheckOutput { instance, .. }
             | Notice::Stopping { instance, .. }
             | Notice::Stopped { instance } => Some(instance),
             Notice::StopAsked
