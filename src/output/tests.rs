@@ -362,7 +362,7 @@ fn lines_redrawn_with_carriage_returns_keep_their_last_state() {
         o.lines(p, b"10%\r20%\r100%\nplain\r\n\r\n")
     });
     assert_eq!(text, "web.1  | 100%\nweb.1  | plain\r\nweb.1  | \r\n");
-    assert_eq!(settled(b"a\rb\r"), b"b\r");
+    assert_eq!(redraw::settled(b"a\rb\r"), b"b\r");
 }
 
 #[test]
