@@ -340,3 +340,36 @@ fn spinners_on_a_terminal_redraw_behind_the_prefix() {
         r#"[b"\x1b[1G", b"\x1b[0K"]"#,
     );
 }
+
+/// A long progress bar in a pipe (`procmux start | tee dev.log`, CI): its settled state is
+/// written about once a second while it changes, the first piece within about a second, and
+/// the final line once more when it ends; never a piece per redraw.
+#[test]
+fn a_long_progress_bar_in_a_pipe_shows_progress_once_a_second() {
+    let app = App::new("prog: python3 slow.py\n");
+    app.write(
+        "slow.py",
+        "import sys, time\nfor p in range(0, 100, 2):\n    sys.stdout.write('%d%%\\r' % p)\n    sys.stdout.flush()\n    time.sleep(0.08)\nprint('100%')\nprint('done')\ntime.sleep(60)\n",
+    );
+    let running = app.procmux(&["start", "--no-timestamp"]).spawn();
+    running.wait_for("started with pid");
+    // The bar takes 4 s; a piece shows well before its end.
+    assert!(
+        running.appears_within("%\n", std::time::Duration::from_secs(3)),
+        "{}",
+        running.text()
+    );
+    assert!(!running.text().contains("100%"), "{}", running.text());
+    running.wait_for("| done");
+    running.signal(nix::sys::signal::Signal::SIGTERM);
+    let done = running.wait();
+    let pieces: Vec<u32> = support::lines_of(&done.stdout, "prog.1")
+        .into_iter()
+        .filter_map(|l| std::str::from_utf8(l).ok()?.strip_suffix('%')?.parse().ok())
+        .collect();
+    // About one a second over 4 s, then the final state; in order, each settled.
+    assert!((3..=7).contains(&pieces.len()), "{pieces:?}");
+    assert!(pieces.windows(2).all(|w| w[0] < w[1]), "{pieces:?}");
+    assert_eq!(pieces.last(), Some(&100));
+    assert!(!done.stdout.contains(&b'\r'), "{}", done.text());
+}

@@ -306,20 +306,23 @@ impl<W: Write> Output<W> {
         self.style.terminal && !self.style.json && self.style.prefix
     }
 
-    /// Shows the current state of a partial line that is being redrawn (a progress bar), in
-    /// place: `\r`, the prefix, its last state, and clear to the end of the line, without a
-    /// newline. The next write ends it (see [`Output::end_progress`]).
+    /// Shows the current state of a partial line that is being redrawn (a progress bar). On
+    /// a terminal, in place: `\r`, the prefix, its last state, and clear to the end of the
+    /// line, without a newline; the next write ends it (see [`Output::end_progress`]).
+    /// Elsewhere (a pipe, JSON), its last state as a line of its own.
     pub fn progress(&mut self, prefix: &mut Prefix, partial: &[u8]) {
         if self.sink.closed {
             return;
+        }
+        let text = redraw::settled_partial(partial);
+        if !self.shows_progress() {
+            return self.piece(prefix, text);
         }
         if self.live.is_some_and(|id| id != prefix.id) {
             self.end_progress(None);
         }
         self.clock.refresh();
         prefix.sync(&self.clock);
-        let text = redraw::settled(partial);
-        let text = text.strip_suffix(b"\r").unwrap_or(text);
         let reset: &[u8] = if self.style.color { b"\x1b[0m" } else { b"" };
         // Redrawn in place: not a line for `procmux logs`.
         self.sink.owner = None;

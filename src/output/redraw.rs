@@ -73,6 +73,15 @@ pub fn settled(line: &[u8]) -> &[u8] {
     text
 }
 
+/// What a line still being redrawn shows now: the text of its last complete update (a
+/// redraw at its very end starts the next one).
+pub fn settled_partial(partial: &[u8]) -> &[u8] {
+    match last(partial) {
+        Some(redraw) if redraw.end == partial.len() => settled(&partial[..redraw.start]),
+        _ => settled(partial),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +126,8 @@ mod tests {
         assert!(!any(b"\x1b[10Gcolumn ten\n"));
         assert_eq!(last(b"a\x1b[1Gb\rc\x1b[2Kd"), Some(8..12));
         assert_eq!(last(b"\x1b[0Knothing"), None);
+        assert_eq!(settled_partial(b"10%\r20%\r"), b"20%");
+        assert_eq!(settled_partial(b"\x1b[0K| building\x1b[1G"), b"| building");
+        assert_eq!(settled_partial(b"30%\r40"), b"40");
     }
 }
