@@ -40,6 +40,7 @@ mod input;
 mod line_buffer;
 mod probes;
 mod procfs;
+mod prompt;
 mod requests;
 pub mod shell;
 mod source;
@@ -362,7 +363,13 @@ impl EventLoop {
             .flush_idle(now, &mut self.output, self.poll.registry());
         for instance in prompts {
             let kind = self.stack.type_of(instance);
-            if self.control.is_some() && self.input.should_hint(instance, kind.pty) {
+            // A prompt only if the kernel says one of its processes reads its terminal: not
+            // a spinner's or a watcher's last words.
+            if self.control.is_some()
+                && kind.pty
+                && prompt::waits_for_input(&self.children.tree_pids(instance))
+                && self.input.should_hint(instance, kind.pty)
+            {
                 let spec = &self.stack.instances[instance];
                 let name = if kind.count == 1 {
                     spec.name.clone()
