@@ -12,7 +12,7 @@
 
 use std::ops::Range;
 
-use memchr::{memchr2, memchr2_iter};
+use memchr::{memchr2, memchr3_iter};
 
 const ESC: u8 = 0x1b;
 
@@ -36,10 +36,18 @@ fn escape(bytes: &[u8]) -> Option<(Escape, usize)> {
     }
 }
 
-/// True when `bytes` may hold a redraw (a `\r` or a line-redrawing escape): one scan of a
-/// whole batch, so that batches without one (nearly all) cost no per-line work.
+/// True when `bytes` holds a redraw (a `\r` or a line-redrawing escape): one scan of a
+/// whole batch, so that batches without one (nearly all) cost no per-line work. It looks for
+/// the escapes' last bytes (`G`, `K`), not for ESC: coloured output holds an ESC every few
+/// bytes, and stopping at each cost more than the rest of the relay.
 pub fn any(bytes: &[u8]) -> bool {
-    memchr2_iter(b'\r', ESC, bytes).any(|at| bytes[at] == b'\r' || escape(&bytes[at..]).is_some())
+    memchr3_iter(b'\r', b'G', b'K', bytes).any(|at| bytes[at] == b'\r' || ends_escape(bytes, at))
+}
+
+/// True when the `G` or `K` at `at` ends a line-redrawing escape.
+fn ends_escape(bytes: &[u8], at: usize) -> bool {
+    (at.saturating_sub(3)..at.saturating_sub(1))
+        .any(|start| escape(&bytes[start..]).is_some_and(|(_, len)| start + len == at + 1))
 }
 
 /// Where the last redraw in `bytes` is: the range of its `\r` or escape.
@@ -124,6 +132,10 @@ mod tests {
         assert!(any(b"x\n\x1b[1G\x1b[0Kdone\n"));
         assert!(any(b"50%\x1b[K\n"));
         assert!(!any(b"\x1b[10Gcolumn ten\n"));
+        assert!(!any(b"GET /ok HTTP/1.1 OK\n\x1b[1mK\x1b[0m G"));
+        assert!(any(b"G\x1b[G"));
+        assert!(any(b"\x1b[2K"));
+        assert!(any(b"x\x1b[0K"));
         assert_eq!(last(b"a\x1b[1Gb\rc\x1b[2Kd"), Some(8..12));
         assert_eq!(last(b"\x1b[0Knothing"), None);
         assert_eq!(settled_partial(b"10%\r20%\r"), b"20%");
