@@ -29,7 +29,7 @@ mod runtime;
 mod supervisor;
 
 use std::ffi::OsString;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 
 use clap::Parser;
 
@@ -106,10 +106,17 @@ fn execute(command: Command) -> Result<i32, Error> {
             control::attach(&target.as_target(), &args.name, &runtime::terminal_size)
         }
         Command::Completions { shell } => print_out(&manual::completions(shell)),
-        Command::Man { command } => {
+        Command::Man { command, roff } => {
             let page = manual::page(command.as_deref())
                 .map_err(|e| Error::os("writing the man page", e))?;
-            print_out(&page)
+            if roff || !io::stdout().is_terminal() {
+                return print_out(&page);
+            }
+            // As `git help` does: man formats it and pages it; without man, plain text.
+            match manual::show(&page) {
+                Ok(true) => Ok(0),
+                Ok(false) | Err(_) => print_out(manual::plain(&page).as_bytes()),
+            }
         }
         Command::Names(args) => {
             // For completion scripts: quiet on any error (no Procfile here).

@@ -1,5 +1,6 @@
 //! The documentation that ships with the binary: `procmux man [COMMAND]` (roff) and
-//! `procmux completions SHELL`.
+//! `procmux completions SHELL`, and showing a page on a terminal (through `man -l -`, or as
+//! plain text).
 //!
 //! The man page is clap's rendering of every command's options (so it cannot drift from
 //! `--help`), with the sections clap cannot know: the Procfile and `.env` grammar, the
@@ -49,6 +50,87 @@ pub fn page(topic: Option<&str>) -> std::io::Result<Vec<u8>> {
         }
     }
     Ok(out)
+}
+
+/// Shows a page on the terminal as `git help` does: `man -l -` formats it from stdin and
+/// runs its pager, which waits for its reader (no timeout: it is the user's). procmux waits
+/// out Ctrl-C and Ctrl-\ meanwhile (they are the pager's). False when man is missing or
+/// failed before showing anything (then the caller prints plain text).
+pub fn show(page: &[u8]) -> std::io::Result<bool> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    let mut man = match Command::new("man")
+        .args(["-l", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(man) => man,
+        Err(_) => return Ok(false),
+    };
+    let waited_out = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGQUIT] {
+        signal_hook::flag::register(signal, Arc::clone(&waited_out))?;
+    }
+    if let Some(mut stdin) = man.stdin.take() {
+        // A pager quit before reading it all closes the pipe: not an error.
+        let _ = stdin.write_all(page);
+    }
+    Ok(man.wait()?.success())
+}
+
+/// A page as plain text, for a terminal without man: headings, paragraphs and the words,
+/// the roff requests and font escapes left out.
+pub fn plain(page: &[u8]) -> String {
+    let text = String::from_utf8_lossy(page);
+    let mut out = String::new();
+    for line in text.lines() {
+        match line.split_whitespace().next() {
+            Some(".SH" | ".SS") => {
+                let heading = line[3..].trim().trim_matches('"');
+                out.push('\n');
+                out.push_str(&unescape(heading));
+                out.push('\n');
+            }
+            Some(".PP" | ".TP" | ".IP" | ".LP" | ".P") => {
+                if !out.ends_with("\n\n") {
+                    out.push('\n');
+                }
+            }
+            Some(".br") => {}
+            Some(request) if request.starts_with('.') || request.starts_with('\'') => {}
+            _ => {
+                out.push_str("       ");
+                out.push_str(&unescape(line));
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+/// A roff text line as the words it shows.
+fn unescape(line: &str) -> String {
+    let mut out = line.to_owned();
+    for (escape, text) in [
+        ("\\fB", ""),
+        ("\\fI", ""),
+        ("\\fR", ""),
+        ("\\fP", ""),
+        ("\\-", "-"),
+        ("\\(bu", "*"),
+        ("\\(mu", "x"),
+        ("\\(aq", "'"),
+        ("\\*(Aq", "'"),
+        ("\\(dq", "\""),
+        ("\\&", ""),
+        ("\\e", "\\"),
+    ] {
+        out = out.replace(escape, text);
+    }
+    out
 }
 
 /// The table of known servers' stop signals, one `.TP` each.
@@ -306,6 +388,21 @@ mod tests {
         for name in PAGES {
             let sub = String::from_utf8(page_of(name)).unwrap();
             assert!(sub.contains(&format!(".TH procmux-{name} 1")), "{sub}");
+        }
+    }
+
+    #[test]
+    fn plain_text_without_man() {
+        let page = page(None).unwrap();
+        let text = plain(&page);
+        assert!(text.contains("\nSIGNALS\n"), "{text}");
+        assert!(text.contains("--exit-code-from"), "{text}");
+        assert!(
+            text.contains("postgres, postmaster (PostgreSQL): SIGINT"),
+            "{text}"
+        );
+        for roff in ["\\f", ".SH", ".TP", "\\-", ".ie"] {
+            assert!(!text.contains(roff), "{roff} in {text}");
         }
     }
 
