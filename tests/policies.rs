@@ -585,3 +585,32 @@ fn http_readiness_needs_a_good_answer() {
         .shows(&["db.1 not ready after 1s, stopping"]);
     assert!(!done.text().contains("web-started"));
 }
+
+/// procmux SIGKILLed while a readiness check runs: the watchdog leaves nothing of the check
+/// behind, its background child included.
+#[test]
+fn a_running_exec_check_dies_with_a_killed_procmux() {
+    let app = App::new("db: echo \"db-up $$\"; exec sleep 1000\n");
+    app.write(
+        "procmux.toml",
+        "[process.db]\nready = 'exec:sleep 1000 & echo \"$$ $!\" > check.pids; wait'\n",
+    );
+    let mut running = app.procmux(&["start", "--no-timestamp"]).spawn();
+    running.wait_for("db-up ");
+    let mut pids = running.pids_after("db-up");
+    let path = app.path().join("check.pids");
+    let start = Instant::now();
+    while !fs::read_to_string(&path).is_ok_and(|t| t.ends_with('\n')) {
+        assert!(
+            start.elapsed() < support::DEADLINE,
+            "the check did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let check = fs::read_to_string(&path).unwrap();
+    pids.extend(support::pids_after(&format!("check {check}"), "check"));
+    assert_eq!(pids.len(), 3);
+    running.signal(Signal::SIGKILL);
+    let _ = running.wait();
+    assert_all_gone(&pids);
+}

@@ -6,7 +6,9 @@
 //! Each attempt is a child of procmux leading a group of its own, its stdin `/dev/null`, its
 //! stdout and stderr one non-blocking pipe registered under [`Token::Probe`]: nothing here
 //! blocks the loop. It is reaped by the one `waitpid(-1)` of [`Children`], which knows its pid
-//! as a check's (never an instance's exit, never part of an instance's tree). An attempt that
+//! as a check's (never an instance's exit, nor part of an instance's tree while it runs; it
+//! carries the instance's `PROCMUX_TREE`, so what it leaves behind is, and the watchdog
+//! finds it by that, not by its group, whose id is reused once it is empty). An attempt that
 //! outlives [`ATTEMPT_TIMEOUT`], or whose instance no longer waits for it, is SIGKILLed with
 //! its whole group. The last [`OUTPUT_MAX`] bytes an attempt printed are kept, so that when
 //! readiness times out the last attempt can be shown.
@@ -23,6 +25,7 @@ use super::children::Children;
 use super::spawn::{self, Launch, Wiring};
 use super::sys;
 use super::token::Token;
+use super::tree;
 use crate::config::{Ready, Stack};
 use crate::supervisor::{CheckEnding, Exit, Notice};
 
@@ -126,10 +129,13 @@ impl Checks {
             let due = slot.next.is_none_or(|next| next <= now);
             if slot.running.is_none() && due {
                 slot.next = Some(now + stack.type_of(instance).policy.ready_interval);
+                // Marked as the instance's: what it leaves behind is stopped with the
+                // instance, and the watchdog kills it if procmux is SIGKILLed.
+                let tree = children.tree_value(instance);
                 let launch = Launch {
                     root: &stack.root,
                     env: &stack.env,
-                    extra_env: &[],
+                    extra_env: &[(tree::TREE_VARIABLE, tree.as_str())],
                     port: stack.instances[instance].port,
                     ps: &stack.instances[instance].label(),
                     fd_limit: self.fd_limit,

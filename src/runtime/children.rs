@@ -144,6 +144,11 @@ impl Children {
         std::mem::take(&mut self.check_exits)
     }
 
+    /// True for the group of a readiness check that is not reaped yet.
+    pub fn is_check_group(&self, pgid: Pid) -> bool {
+        self.checks.contains(&pgid)
+    }
+
     /// SIGKILL to a check's whole group, while its leader is unreaped (so its id is ours).
     pub fn kill_check(&self, pid: Pid) {
         if self.checks.contains(&pid) {

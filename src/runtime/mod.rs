@@ -417,9 +417,12 @@ impl EventLoop {
             }
         }
         if self.escapes.scan_due(now) && !self.supervisor.is_stopping() {
-            let descendants = procfs::descendants(Pid::this());
-            self.escapes.found(&descendants);
+            let mut descendants = procfs::descendants(Pid::this());
             self.children.note_escaped_in(&descendants);
+            // A readiness check's group is gone in a moment, its id free for a stranger: the
+            // watchdog finds checks by their PROCMUX_TREE instead.
+            descendants.retain(|p| !self.children.is_check_group(p.pgid));
+            self.escapes.found(&descendants);
         }
     }
 
