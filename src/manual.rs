@@ -4,8 +4,8 @@
 //!
 //! The man page is clap's rendering of every command's options (so it cannot drift from
 //! `--help`), with the sections clap cannot know: the Procfile and `.env` grammar, the
-//! `procmux.toml` keys, signals and the known servers' stop signals, exit codes, environment and files. `procmux man start` is
-//! `procmux-start(1)`, the page the main one refers to.
+//! `procmux.toml` keys, signals and the known servers' stop signals, exit codes, environment
+//! and files. `procmux man start` is `procmux-start(1)`, the page the main one refers to.
 //!
 //! Completion scripts are clap's, completed with the process names of the Procfile where
 //! `start` and `run` take a name, through the hidden `procmux __names`.

@@ -294,14 +294,14 @@ impl<W: Write> Output<W> {
     }
 
     /// True when a redrawn line (a progress bar's `\r`, a spinner's `ESC[1G ESC[0K`: see
-    /// [`redraw`]) keeps only its last state, so the prefix is never overwritten: with a prefix or as JSON (`--no-prefix` writes lines as
-    /// they are).
+    /// [`redraw`]) keeps only its last state, so the prefix is never overwritten: with a
+    /// prefix or as JSON (`--no-prefix` writes lines as they are).
     fn settles(&self) -> bool {
         self.style.prefix || self.style.json
     }
 
-    /// True when redrawn partial lines are shown as they change, in place, behind
-    /// their prefix: on a terminal, as text.
+    /// True when redrawn partial lines are shown as they change, in place, behind their
+    /// prefix: on a terminal, as text.
     pub fn shows_progress(&self) -> bool {
         self.style.terminal && !self.style.json && self.style.prefix
     }

@@ -4,9 +4,10 @@
 //! the text after the last redraw, its **settled** text.
 //!
 //! A redraw starts at `\r`, `ESC[G`, `ESC[1G` (cursor to column 1) or `ESC[2K` (erase the
-//! whole line). `ESC[K`/`ESC[0K` (erase to the end of the line) right after a redraw erase
-//! nothing that is kept, and are dropped with it (as at the start of a line); elsewhere (`50% ESC[K`) they erase only what
-//! follows the cursor, never the prefix, and stay, as every other escape of the child does.
+//! whole line). `ESC[K`/`ESC[0K` (erase to the end of the line) right after a redraw, or at
+//! the start of a line, erase nothing that is kept, and are dropped; elsewhere (`50% ESC[K`)
+//! they erase only what follows the cursor, never the prefix, and stay, as every other
+//! escape of the child does.
 //!
 //! Pure and allocation-free: the settled text is a sub-slice of the line.
 
