@@ -336,6 +336,18 @@ fn exec_readiness_timeout_shows_the_last_attempt() {
     assert_all_gone(&pids);
 }
 
+/// User and system CPU time of `pid`, in clock ticks (1/100 s).
+fn cpu_ticks(pid: nix::unistd::Pid) -> u64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
 /// An attempt that overruns its time is killed with its whole group, and the next one runs.
 #[test]
 fn an_overrunning_exec_check_is_killed_with_its_group_and_tried_again() {
@@ -346,6 +358,11 @@ fn an_overrunning_exec_check_is_killed_with_its_group_and_tried_again() {
     );
     let mut running = app.procmux(&["start", "--no-timestamp"]).spawn();
     running.wait_for("db.1 is ready");
+    // procmux slept while the attempt ran its 5 s: no turn of the loop spun meanwhile.
+    assert!(
+        cpu_ticks(running.pid()) < 50,
+        "procmux spun while a check ran"
+    );
     let mut pids = running.pids_after("ready");
     let check = fs::read_to_string(app.path().join("check.pids")).unwrap();
     let check_pids = support::pids_after(&format!("check {check}"), "check");

@@ -78,15 +78,15 @@ impl Checks {
         self.slots[instance].last = None;
     }
 
+    /// The next attempt to start (never while one runs: its exit wakes the loop) or to kill.
     pub fn next_due(&self) -> Option<Instant> {
-        let running = self
-            .slots
-            .iter()
-            .filter_map(|s| s.running.as_ref().filter(|a| !a.killed).map(|a| a.deadline));
         self.slots
             .iter()
-            .filter_map(|s| s.next)
-            .chain(running)
+            .filter_map(|s| match &s.running {
+                None => s.next,
+                Some(attempt) if !attempt.killed => Some(attempt.deadline),
+                Some(_) => None,
+            })
             .min()
     }
 
@@ -167,6 +167,9 @@ impl Checks {
     pub fn report(&self, instance: usize, command: &str) -> Vec<Notice> {
         let slot = &self.slots[instance];
         let (ending, output) = match (&slot.running, &slot.last) {
+            (Some(attempt), _) if attempt.timed_out => {
+                (CheckEnding::TimedOut(ATTEMPT_TIMEOUT), &attempt.output)
+            }
             (Some(attempt), _) => (CheckEnding::StillRunning, &attempt.output),
             (None, Some((ending, output))) => (ending.clone(), output),
             (None, None) => return Vec::new(),
