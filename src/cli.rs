@@ -93,11 +93,17 @@ pub enum Command {
         /// The shell to complete for
         shell: Shell,
     },
-    /// Print the man page (roff) to stdout: procmux(1), or procmux-COMMAND(1)
+    /// Show the man page: procmux(1), or procmux-COMMAND(1)
+    ///
+    /// On a terminal it is formatted by man(1) (`man -l -`, its pager), or shown as plain
+    /// text without man; piped, or with --roff, the roff source is printed.
     Man {
-        /// A command whose page to print
+        /// A command whose page to show
         #[arg(value_parser = MAN_PAGES)]
         command: Option<String>,
+        /// Print the roff source, even on a terminal
+        #[arg(long)]
+        roff: bool,
     },
     /// The process names of the Procfile, one per line (for completion scripts)
     #[command(name = "__names", hide = true)]

@@ -29,7 +29,7 @@ mod runtime;
 mod supervisor;
 
 use std::ffi::OsString;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 
 use clap::Parser;
 
@@ -76,7 +76,9 @@ fn execute(command: Command) -> Result<i32, Error> {
             // Everything `start` would check, without starting anything.
             let (stack, _) = config::load_start(&StartArgs::defaults(args), &host)?;
             let names: Vec<&str> = stack.types.iter().map(|t| t.name.as_str()).collect();
-            print_out(format!("valid procfile detected ({})\n", names.join(", ")).as_bytes())
+            let mut text = format!("valid procfile detected ({})\n", names.join(", "));
+            text.push_str(&stop_signals(&stack));
+            print_out(text.as_bytes())
         }
         Command::Status(args) => {
             let target = config::load_control(&args.project, &host)?;
@@ -113,10 +115,17 @@ fn execute(command: Command) -> Result<i32, Error> {
             )
         }
         Command::Completions { shell } => print_out(&manual::completions(shell)),
-        Command::Man { command } => {
+        Command::Man { command, roff } => {
             let page = manual::page(command.as_deref())
                 .map_err(|e| Error::os("writing the man page", e))?;
-            print_out(&page)
+            if roff || !io::stdout().is_terminal() {
+                return print_out(&page);
+            }
+            // As `git help` does: man formats it and pages it; without man, plain text.
+            match manual::show(&page) {
+                Ok(true) => Ok(0),
+                Ok(false) | Err(_) => print_out(manual::plain(&page).as_bytes()),
+            }
         }
         Command::Names(args) => {
             // For completion scripts: quiet on any error (no Procfile here).
@@ -174,6 +183,30 @@ fn control_target(target: &config::ControlTarget) -> control::Target<'_> {
         socket: &target.socket,
         procfile: &target.procfile,
     }
+}
+
+/// `procmux check`'s table of the signal each process type is stopped with, and why.
+fn stop_signals(stack: &config::Stack) -> String {
+    let width = stack.types.iter().map(|t| t.name.len()).max().unwrap_or(0);
+    let mut text = String::from("stop signals (then SIGKILL after the stop timeout):\n");
+    for kind in &stack.types {
+        let policy = &kind.policy;
+        let signal = policy.stop_signal.as_str();
+        let why = match policy.stop_signal_from {
+            config::SignalSource::Given => format!(
+                "{signal}, {} after Ctrl-C",
+                policy
+                    .stop_signal_after(nix::sys::signal::Signal::SIGINT)
+                    .as_str()
+            ),
+            config::SignalSource::Configured => format!("{signal}, its stop_signal"),
+            config::SignalSource::Known(known) => {
+                format!("{signal}, as for {}: {}", known.server, known.why)
+            }
+        };
+        text.push_str(&format!("  {:<width$}  {why}\n", kind.name));
+    }
+    text
 }
 
 /// Writes a command's whole output to stdout: exit 0, also when the reader went away.

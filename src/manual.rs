@@ -1,10 +1,11 @@
 //! The documentation that ships with the binary: `procmux man [COMMAND]` (roff) and
-//! `procmux completions SHELL`.
+//! `procmux completions SHELL`, and showing a page on a terminal (through `man -l -`, or as
+//! plain text).
 //!
 //! The man page is clap's rendering of every command's options (so it cannot drift from
 //! `--help`), with the sections clap cannot know: the Procfile and `.env` grammar, the
-//! `procmux.toml` keys, signals, exit codes, environment and files. `procmux man start` is
-//! `procmux-start(1)`, the page the main one refers to.
+//! `procmux.toml` keys, signals and the known servers' stop signals, exit codes, environment
+//! and files. `procmux man start` is `procmux-start(1)`, the page the main one refers to.
 //!
 //! Completion scripts are clap's, completed with the process names of the Procfile where
 //! `start` and `run` take a name, through the hidden `procmux __names`.
@@ -13,6 +14,7 @@ use clap::{Command, CommandFactory};
 use clap_complete::Shell;
 
 use crate::cli::Arguments;
+use crate::config::servers::KNOWN_SERVERS;
 
 /// The subcommands with a page of their own (`procmux man COMMAND` takes these).
 pub use crate::cli::MAN_PAGES as PAGES;
@@ -43,10 +45,114 @@ pub fn page(topic: Option<&str>) -> std::io::Result<Vec<u8>> {
                     command_section(sub, &mut out)?;
                 }
             }
-            out.extend_from_slice(SECTIONS.as_bytes());
+            let sections = SECTIONS.replace("@KNOWN_SERVERS@", &known_servers());
+            out.extend_from_slice(sections.as_bytes());
         }
     }
     Ok(out)
+}
+
+/// Shows a page on the terminal as `git help` does: `man -l -` formats it from stdin and
+/// runs its pager, which waits for its reader (no timeout: it is the user's). procmux waits
+/// out Ctrl-C and Ctrl-\ meanwhile (they are the pager's). False when man is missing or
+/// failed before showing anything (then the caller prints plain text).
+pub fn show(page: &[u8]) -> std::io::Result<bool> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    let mut man = match Command::new("man")
+        .args(["-l", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(man) => man,
+        Err(_) => return Ok(false),
+    };
+    let waited_out = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGQUIT] {
+        signal_hook::flag::register(signal, Arc::clone(&waited_out))?;
+    }
+    if let Some(mut stdin) = man.stdin.take() {
+        // A pager quit before reading it all closes the pipe: not an error.
+        let _ = stdin.write_all(page);
+    }
+    Ok(man.wait()?.success())
+}
+
+/// A page as plain text, for a terminal without man: headings, paragraphs and the words,
+/// the roff requests and font escapes left out.
+pub fn plain(page: &[u8]) -> String {
+    let text = String::from_utf8_lossy(page);
+    let mut out = String::new();
+    for line in text.lines() {
+        match line.split_whitespace().next() {
+            Some(".SH" | ".SS") => {
+                let heading = line[3..].trim().trim_matches('"');
+                out.push('\n');
+                out.push_str(&unescape(heading));
+                out.push('\n');
+            }
+            Some(".PP" | ".TP" | ".IP" | ".LP" | ".P") => {
+                if !out.ends_with("\n\n") {
+                    out.push('\n');
+                }
+            }
+            Some(".br") => {}
+            Some(request) if request.starts_with('.') || request.starts_with('\'') => {}
+            _ => {
+                out.push_str("       ");
+                out.push_str(&unescape(line));
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+/// A roff text line as the words it shows.
+fn unescape(line: &str) -> String {
+    let mut out = line.to_owned();
+    for (escape, text) in [
+        ("\\fB", ""),
+        ("\\fI", ""),
+        ("\\fR", ""),
+        ("\\fP", ""),
+        ("\\-", "-"),
+        ("\\(bu", "*"),
+        ("\\(mu", "x"),
+        ("\\(aq", "'"),
+        ("\\*(Aq", "'"),
+        ("\\(dq", "\""),
+        ("\\&", ""),
+        ("\\e", "\\"),
+    ] {
+        out = out.replace(escape, text);
+    }
+    out
+}
+
+/// The table of known servers' stop signals, one `.TP` each.
+fn known_servers() -> String {
+    let roff = |text: &str| text.replace('\\', "\\e").replace('-', "\\-");
+    KNOWN_SERVERS
+        .iter()
+        .map(|known| {
+            let programs: Vec<String> = known
+                .programs
+                .iter()
+                .map(|p| format!("\\fB{}\\fR", roff(p)))
+                .collect();
+            format!(
+                ".TP\n{} ({}): \\fB{}\\fR\n{}\n",
+                programs.join(", "),
+                roff(known.server),
+                known.signal.as_str(),
+                roff(known.why)
+            )
+        })
+        .collect()
 }
 
 /// `.SH "PROCMUX START"`, what it does, and its options.
@@ -116,7 +222,12 @@ process \fB[process.NAME]\fR: \fBcount\fR, \fBquiet\fR, \fBpty\fR, \fBstdin\fR, 
 restart\-on\-failure), \fBrestart_delay\fR, \fBrestart_delay_max\fR, \fBstable_after\fR,
 \fBmax_restarts\fR, \fBrestart_window\fR, \fBon_give_up\fR (stop\-all, leave),
 \fBstop_signal\fR, \fBstop_timeout\fR, \fBafter\fR (list), \fBready\fR (tcp:PORT,
-tcp:$PORT, http://HOST:PORT/PATH, log:REGEX, exit:0, delay:2s), \fBready_timeout\fR.
+tcp:$PORT, http://HOST:PORT/PATH, log:REGEX, exit:0, delay:2s, exec:COMMAND),
+\fBready_timeout\fR, \fBready_interval\fR (seconds between two exec: checks, 1).
+\fBexec:COMMAND\fR runs COMMAND through /bin/sh \-c in the process's environment and
+directory until it exits 0 (\fBexec:pg_isready \-h 127.0.0.1 \-p $PORT\fR); an attempt
+that takes over 5 s is killed with its group; when readiness times out, the last attempt's
+end and output are shown.
 Unknown keys and bad values are errors at their line and column. Precedence: flag >
 environment variable > procmux.toml > default.
 .SH SIGNALS
@@ -125,7 +236,19 @@ group, dependants first; what is left of its tree once its main process is gone;
 after its stop timeout; strays last. A second SIGINT or SIGTERM kills at once. SIGUSR1 and
 SIGUSR2 are forwarded to every process group. SIGTSTP (Ctrl\-Z) stops every process, then
 procmux; SIGCONT resumes them. A SIGHUP inherited as ignored stays ignored.
-.SH "EXIT STATUS"
+.PP
+Which stop signal: a process's own \fBstop_signal\fR always; else a known server's
+graceful signal (below); else the signal the user gave: SIGINT after Ctrl\-C (SIGINT to
+procmux), as a terminal would deliver it, and SIGTERM after SIGTERM, SIGHUP,
+\fBprocmux stop\fR, \fBrestart\fR, or a process's exit. After SIGINT, what a process's
+main process leaves in its group gets SIGTERM (a shell's background jobs ignore SIGINT).
+The shutdown line names what is sent (\fBsending SIGINT to db.1, SIGTERM to 6 others\fR);
+\fBprocmux check\fR and \fBprocmux status\fR show each process's.
+.SH "KNOWN SERVERS"
+Recognised by the command's program (its first word, past \fBexec\fR, \fBenv\fR,
+\fBVAR=value\fR and \fBbundle exec\fR; a path's last part), where SIGTERM is not a clean
+stop:
+@KNOWN_SERVERS@.SH "EXIT STATUS"
 .TP
 \fBN\fR
 the exit code of the process whose exit stopped the stack (128 + N for signal N, 127 when it
@@ -275,6 +398,9 @@ mod tests {
             ".SH \"ENV FILES\"",
             ".SH PROCMUX.TOML",
             ".SH SIGNALS",
+            ".SH \"KNOWN SERVERS\"",
+            "\\fBpostgres\\fR, \\fBpostmaster\\fR (PostgreSQL): \\fBSIGINT\\fR",
+            "\\fBnginx\\fR (nginx): \\fBSIGQUIT\\fR",
             ".SH \"EXIT STATUS\"",
             ".SH ENVIRONMENT",
             ".SH \"CONTROL CHANNEL\"",
@@ -286,6 +412,21 @@ mod tests {
         for name in PAGES {
             let sub = String::from_utf8(page_of(name)).unwrap();
             assert!(sub.contains(&format!(".TH procmux-{name} 1")), "{sub}");
+        }
+    }
+
+    #[test]
+    fn plain_text_without_man() {
+        let page = page(None).unwrap();
+        let text = plain(&page);
+        assert!(text.contains("\nSIGNALS\n"), "{text}");
+        assert!(text.contains("--exit-code-from"), "{text}");
+        assert!(
+            text.contains("postgres, postmaster (PostgreSQL): SIGINT"),
+            "{text}"
+        );
+        for roff in ["\\f", ".SH", ".TP", "\\-", ".ie"] {
+            assert!(!text.contains(roff), "{roff} in {text}");
         }
     }
 

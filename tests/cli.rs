@@ -436,3 +436,56 @@ fn man_pages_for_every_command() {
     assert!(done.text().contains(".TH procmux-start 1"));
     assert!(done.text().contains("\\-\\-no\\-deps"));
 }
+
+/// `procmux man ARGS` on a pty with `env` set, read to its end (bounded): it must show every
+/// one of `shown` and none of `absent` (Python lists of bytes).
+fn man_on_a_terminal(args: &str, env: &str, shown: &str, absent: &str) {
+    let app = App::new("web: a\n");
+    let driver = format!(
+        r#"
+os.environ.update({env})
+pid, master = procmux_on_pty("man", {args})
+wait_for(master, b"SEE ALSO", 10)
+wait_for(master, b"\x00", 1)
+os.waitpid(pid, 0)
+if any(s not in seen for s in {shown}) or any(a in seen for a in {absent}):
+    fail()
+"#
+    );
+    support::run_pty_driver(&app, &driver).unwrap();
+}
+
+/// On a terminal without man: plain text, no roff.
+#[test]
+fn man_on_a_terminal_without_man_is_plain_text() {
+    man_on_a_terminal(
+        "",
+        r#"{"PATH": "/nonexistent"}"#,
+        r#"[b"\nSIGNALS\r\n", b"postgres, postmaster (PostgreSQL): SIGINT"]"#,
+        r#"[b".SH", b"\\fB"]"#,
+    );
+}
+
+/// `--roff` prints the source even on a terminal.
+#[test]
+fn man_roff_on_a_terminal_is_the_source() {
+    man_on_a_terminal(
+        "\"--roff\", \"start\"",
+        "{}",
+        r#"[b".TH procmux-start 1"]"#,
+        "[]",
+    );
+}
+
+/// On a terminal with man: formatted by `man -l -` (its pager set to cat here; headings come
+/// in overstruck bold).
+#[test]
+#[ignore = "needs man: run .ci/run"]
+fn man_on_a_terminal_is_formatted_by_man() {
+    man_on_a_terminal(
+        "",
+        r#"{"MANPAGER": "cat", "PAGER": "cat", "MANWIDTH": "80"}"#,
+        r#"[b"General Commands Manual", b"procmux(1)", b"fast shutdown: rolls back open transactions"]"#,
+        r#"[b".SH", b"\\fB"]"#,
+    );
+}

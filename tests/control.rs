@@ -75,6 +75,8 @@ fn status_in_text_and_json() {
     assert_eq!(objects[1]["name"], "worker.1");
     assert_eq!(objects[1]["state"], "running");
     assert_eq!(objects[1]["port"], 5100);
+    assert_eq!(objects[1]["stop_signal"], "SIGTERM");
+    assert_eq!(objects[1]["interrupt_signal"], "SIGINT");
     assert!(objects[1]["pid"].as_i64().is_some());
     running.signal(Signal::SIGTERM);
     running.wait().exits_with(143);
@@ -406,18 +408,26 @@ fn stdin_goes_to_the_named_instance() {
 }
 
 /// An instance on a pty that sits at a prompt, with procmux's stdin a terminal: one system
-/// line says how to reach it.
+/// line says how to reach it, when the kernel says it reads its terminal — Python's
+/// `input()` (`read`), or readline's (`select`, as pdb's) — never for a process that only
+/// printed something without a newline and sleeps (a spinner, a watcher).
 #[test]
 fn a_prompt_nobody_can_answer_gets_a_hint() {
-    let app = App::new("ask: printf 'name? '; exec sleep 1000\n");
+    let app = App::new(
+        "ask: python3 -c 'input(\"name? \")'\n\
+         debug: python3 -c 'import readline; input(\"(Pdb) \")'\n\
+         spin: printf 'building... '; exec sleep 1000\n",
+    );
     let result = support::run_pty_driver(
         &app,
         r#"
 pid, master = procmux_on_pty("start", "--no-timestamp", "--color", "never")
 ok = wait_for(master, b"ask.1 is waiting for input: run 'procmux attach ask' in another terminal")
+ok = ok and wait_for(master, b"debug.1 is waiting for input: run 'procmux attach debug' in another terminal")
+time.sleep(0.5)
 os.kill(pid, signal.SIGTERM)
 os.waitpid(pid, 0)
-if not ok or seen.count(b"waiting for input") != 1:
+if not ok or seen.count(b"waiting for input") != 2 or b"spin.1 is waiting" in seen:
     fail()
 "#,
     );

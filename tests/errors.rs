@@ -150,9 +150,44 @@ fn bad_flags_are_usage_errors() {
 }
 
 #[test]
+fn check_shows_each_stop_signal_and_why() {
+    let app = App::new(
+        "db: exec /usr/lib/postgresql/15/bin/postgres -D tmp/db\n\
+         proxy: nginx -g 'daemon off;'\n\
+         web: ruby app.rb\n\
+         jobs: QUEUE=* bundle exec rake resque:work\n",
+    );
+    app.write("procmux.toml", "[process.web]\nstop_signal = \"QUIT\"\n");
+    let done = app.procmux(&["check"]).run();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let text = done.text();
+    for line in [
+        "  db     SIGINT, as for PostgreSQL: fast shutdown",
+        "  proxy  SIGQUIT, as for nginx: graceful shutdown",
+        "  web    SIGQUIT, its stop_signal\n",
+        "  jobs   SIGQUIT, as for resque:",
+    ] {
+        assert!(text.contains(line), "{line:?} in {text}");
+    }
+    // Its own stop_signal wins over a known server's.
+    app.write("procmux.toml", "[process.db]\nstop_signal = \"TERM\"\n");
+    let text = app.procmux(&["check"]).run().text();
+    assert!(
+        text.contains("  db     SIGTERM, its stop_signal\n"),
+        "{text}"
+    );
+}
+
+#[test]
 fn check_lists_the_process_types() {
     let app = App::new("web: a\n# comment\nworker: b\n");
     let done = app.procmux(&["check"]).run();
     assert_eq!(done.code, Some(0));
-    assert_eq!(done.text(), "valid procfile detected (web, worker)\n");
+    assert_eq!(
+        done.text(),
+        "valid procfile detected (web, worker)\n\
+         stop signals (then SIGKILL after the stop timeout):\n  \
+         web     SIGTERM, SIGINT after Ctrl-C\n  \
+         worker  SIGTERM, SIGINT after Ctrl-C\n"
+    );
 }

@@ -267,33 +267,109 @@ const PROGRESS: &str = "import sys, time\nfor p in (10, 20, 50):\n    sys.stdout
 /// overwritten, no flood of pieces.
 #[test]
 fn progress_bars_in_a_pipe_keep_only_their_last_state() {
-    let app = App::new("prog: python3 progress.py\n");
-    app.write("progress.py", PROGRESS);
+    let (shown, text) = shown_in_a_pipe("prog", PROGRESS);
+    assert_eq!(shown, [b"100%".to_vec()], "{text}");
+}
+
+/// Runs `NAME: python3 script.py` in a pipe: the lines shown under `NAME.1` between its start
+/// and its exit, and all the text.
+fn shown_in_a_pipe(name: &str, script: &str) -> (Vec<Vec<u8>>, String) {
+    let app = App::new(&format!("{name}: python3 script.py\n"));
+    app.write("script.py", script);
     let done = app.procmux(&["start", "--no-timestamp"]).run();
-    let lines = support::lines_of(&done.stdout, "prog.1");
-    let shown: Vec<&[u8]> = lines
+    let shown = support::lines_of(&done.stdout, &format!("{name}.1"))
         .into_iter()
         .filter(|l| !l.starts_with(b"started") && !l.starts_with(b"exited"))
+        .map(<[u8]>::to_vec)
         .collect();
-    assert_eq!(shown, [&b"100%"[..]], "{}", done.text());
+    (shown, done.text())
 }
 
 /// On a terminal the update overwrites in place, behind its prefix.
 #[test]
 fn progress_bars_on_a_terminal_redraw_behind_the_prefix() {
-    let app = App::new("prog: python3 progress.py\n");
-    app.write("progress.py", PROGRESS);
-    let result = support::run_pty_driver(
-        &app,
+    shown_on_a_terminal(
+        "prog",
+        PROGRESS,
+        r#"[b"\rprog.1 | 20%\x1b[K", b"\rprog.1 | 50%\x1b[K", b"\r\x1b[Kprog.1 | 100%"]"#,
+        "[]",
+    );
+}
+
+/// Runs `NAME: python3 script.py` on a pty: every one of `needles` (a Python list of bytes)
+/// is shown, none of `absent`.
+fn shown_on_a_terminal(name: &str, script: &str, needles: &str, absent: &str) {
+    let app = App::new(&format!("{name}: python3 script.py\n"));
+    app.write("script.py", script);
+    let driver = format!(
         r#"
 pid, master = procmux_on_pty("start", "--no-timestamp", "--color", "never")
 if not wait_for(master, b"exited with code 0"):
     fail()
 os.waitpid(pid, 0)
-for needle in [b"\rprog.1 | 20%\x1b[K", b"\rprog.1 | 50%\x1b[K", b"\r\x1b[Kprog.1 | 100%"]:
-    if needle not in seen:
-        fail()
-"#,
+if any(n not in seen for n in {needles}) or any(a in seen for a in {absent}):
+    fail()
+"#
     );
-    result.unwrap();
+    support::run_pty_driver(&app, &driver).unwrap();
+}
+
+/// esbuild's spinner: each frame starts with `ESC[1G ESC[0K` (cursor to column 1, erase the
+/// line), which on a terminal would wipe the prefix.
+const SPINNER: &str = "import sys, time\nfor frame in '|/-':\n    sys.stdout.write('\\x1b[1G\\x1b[0K%s building' % frame)\n    sys.stdout.flush()\n    time.sleep(0.12)\nsys.stdout.write('\\x1b[1G\\x1b[0K[watch] build finished, watching for changes...\\n')\n";
+
+/// Cursor-to-column-1 and erase-line redraws settle as `\r` does: in a pipe, the line's last
+/// state behind its prefix, no escape that would move to column 1 or erase the prefix.
+#[test]
+fn spinners_in_a_pipe_keep_only_their_last_state() {
+    let (shown, text) = shown_in_a_pipe("assets", SPINNER);
+    assert_eq!(
+        shown,
+        [b"[watch] build finished, watching for changes...".to_vec()],
+        "{text}"
+    );
+}
+
+/// On a terminal each frame is redrawn behind the prefix, and the message keeps it.
+#[test]
+fn spinners_on_a_terminal_redraw_behind_the_prefix() {
+    shown_on_a_terminal(
+        "assets",
+        SPINNER,
+        r#"[b"\rassets.1 | / building\x1b[K", b"assets.1 | [watch] build finished, watching for changes...\r\n"]"#,
+        r#"[b"\x1b[1G", b"\x1b[0K"]"#,
+    );
+}
+
+/// A long progress bar in a pipe (`procmux start | tee dev.log`, CI): its settled state is
+/// written about once a second while it changes, the first piece within about a second, and
+/// the final line once more when it ends; never a piece per redraw.
+#[test]
+fn a_long_progress_bar_in_a_pipe_shows_progress_once_a_second() {
+    let app = App::new("prog: python3 slow.py\n");
+    app.write(
+        "slow.py",
+        "import sys, time\nfor p in range(0, 100, 2):\n    sys.stdout.write('%d%%\\r' % p)\n    sys.stdout.flush()\n    time.sleep(0.08)\nprint('100%')\nprint('done')\ntime.sleep(60)\n",
+    );
+    let running = app.procmux(&["start", "--no-timestamp"]).spawn();
+    running.wait_for("started with pid");
+    // The bar takes 4 s; a piece shows well before its end.
+    assert!(
+        running.appears_within("%\n", std::time::Duration::from_secs(3)),
+        "{}",
+        running.text()
+    );
+    assert!(!running.text().contains("100%"), "{}", running.text());
+    running.wait_for("| done");
+    running.signal(nix::sys::signal::Signal::SIGTERM);
+    let done = running.wait();
+    let pieces: Vec<u32> = support::lines_of(&done.stdout, "prog.1")
+        .into_iter()
+        .filter_map(|l| std::str::from_utf8(l).ok()?.strip_suffix('%')?.parse().ok())
+        .collect();
+    // About one a second over 4 s, then the final state; in order, each settled.
+    assert!((3..=7).contains(&pieces.len()), "{pieces:?}");
+    assert!(pieces.windows(2).all(|w| w[0] < w[1]), "{pieces:?}");
+    assert_eq!(pieces.last(), Some(&100));
+    assert!(!done.stdout.contains(&b'\r'), "{}", done.text());
 }

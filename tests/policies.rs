@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::fs;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -252,6 +253,127 @@ fn ready_timeout_stops_the_stack() {
     assert!(!done.text().contains("| never"));
 }
 
+/// `ready = "exec:…"`: the check runs in the instance's environment and directory (its
+/// `$PORT`, the root), again and again until it exits 0, and holds what waits for it; its
+/// exits are never taken for the instance's.
+#[test]
+fn exec_readiness_holds_dependants_until_the_check_passes() {
+    let app = App::new(
+        "db: sleep 0.5; touch db-$PORT.up; echo \"ready $$\"; exec sleep 1000\n\
+         migrate: test -e db-5000.up && echo migrated-after-db\n\
+         web: echo \"web $$\"; exec sleep 1000\n",
+    );
+    app.write(
+        "procmux.toml",
+        "[process.db]\nready = 'exec:echo x >> attempts; test -e db-$PORT.up'\nready_interval = 0.1\n\
+         [process.migrate]\nafter = [\"db\"]\nready = \"exit:0\"\n\
+         [process.web]\nafter = [\"migrate\"]\n",
+    );
+    let mut running = app.procmux(&["start", "--no-timestamp"]).spawn();
+    running.wait_for("web ");
+    let mut pids = running.pids_after("ready");
+    pids.extend(running.pids_after("web"));
+    let text = running.text();
+    assert!(text.contains("migrate.1 | migrated-after-db"), "{text}");
+    assert!(
+        text.find("db.1 is ready").unwrap() < text.find("migrate.1 | started").unwrap(),
+        "{text}"
+    );
+    // Only the migration exited: no check's exit was taken for an instance's.
+    assert_eq!(text.matches("exited with").count(), 1, "{text}");
+    let attempts = fs::read_to_string(app.path().join("attempts")).unwrap();
+    assert!(attempts.lines().count() >= 2, "{attempts}");
+    running.signal(Signal::SIGTERM);
+    assert_eq!(running.wait().code, Some(143));
+    assert_all_gone(&pids);
+}
+
+/// Readiness that never comes: the last attempt is shown, how it ended and what it printed;
+/// an attempt still running then is killed with its group.
+#[test]
+fn exec_readiness_timeout_shows_the_last_attempt() {
+    let app = App::new("db: exec sleep 1000\nweb: echo never\n");
+    let config = |check: &str| {
+        format!(
+            "[process.db]\nready = '{check}'\nready_interval = 0.1\nready_timeout = 0.6\n\
+             [process.web]\nafter = [\"db\"]\n"
+        )
+    };
+    app.write(
+        "procmux.toml",
+        config("exec:echo \"no response on $PORT\"; echo second >&2; exit 2"),
+    );
+    let done = app.procmux(&["start", "--no-timestamp"]).run();
+    assert_eq!(done.code, Some(1));
+    let text = done.text();
+    for line in [
+        "system | db.1 not ready after 0.6s, stopping\n",
+        "system | db.1's last ready check (echo \"no response on $PORT\"; echo second >&2; exit 2) exited with code 2:\n",
+        "system | db.1 ready check: no response on 5000\n",
+        "system | db.1 ready check: second\n",
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
+    assert!(!text.contains("| never"), "{text}");
+
+    app.write(
+        "procmux.toml",
+        config("exec:sleep 1000 & echo \"$$ $!\" > check.pids; echo waiting; wait"),
+    );
+    let done = app.procmux(&["start", "--no-timestamp"]).run();
+    assert_eq!(done.code, Some(1));
+    let text = done.text();
+    assert!(text.contains("was still running (killed):\n"), "{text}");
+    assert!(text.contains("db.1 ready check: waiting\n"), "{text}");
+    let pids = support::pids_after(
+        &format!(
+            "check {}",
+            fs::read_to_string(app.path().join("check.pids")).unwrap()
+        ),
+        "check",
+    );
+    assert_eq!(pids.len(), 2);
+    assert_all_gone(&pids);
+}
+
+/// User and system CPU time of `pid`, in clock ticks (1/100 s).
+fn cpu_ticks(pid: nix::unistd::Pid) -> u64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// An attempt that overruns its time is killed with its whole group, and the next one runs.
+#[test]
+fn an_overrunning_exec_check_is_killed_with_its_group_and_tried_again() {
+    let app = App::new("db: echo \"ready $$\"; exec sleep 1000\n");
+    app.write(
+        "procmux.toml",
+        "[process.db]\nready = 'exec:test -e tried && exit 0; touch tried; sleep 1000 & echo \"$$ $!\" > check.pids; wait'\nready_interval = 0.1\n",
+    );
+    let mut running = app.procmux(&["start", "--no-timestamp"]).spawn();
+    running.wait_for("db.1 is ready");
+    // procmux slept while the attempt ran its 5 s: no turn of the loop spun meanwhile.
+    assert!(
+        cpu_ticks(running.pid()) < 50,
+        "procmux spun while a check ran"
+    );
+    let mut pids = running.pids_after("ready");
+    let check = fs::read_to_string(app.path().join("check.pids")).unwrap();
+    let check_pids = support::pids_after(&format!("check {check}"), "check");
+    assert_eq!(check_pids.len(), 2);
+    assert_all_gone(&check_pids);
+    pids.extend(check_pids);
+    running.signal(Signal::SIGTERM);
+    running.wait();
+    assert_all_gone(&pids);
+}
+
 #[test]
 fn shutdown_stops_dependants_first() {
     let app = App::new(
@@ -332,6 +454,18 @@ fn policy_errors_are_located_in_the_config_file() {
             "procmux.toml:2:11: on_exit: \"sometimes\": expected stop-all",
         ),
         (
+            "[process.db]\nready = \"exec: \"\n",
+            "procmux.toml:2:9: ready: \"exec: \": a command must follow exec:",
+        ),
+        (
+            "[process.db]\nready_interval = 0\n",
+            "procmux.toml:2:18: ready_interval: at least 0.01 seconds",
+        ),
+        (
+            "[process.db]\nready_interval = -1\n",
+            "procmux.toml:2:18: ready_interval:",
+        ),
+        (
             "[process.db]\nready = \"log:(\"\n",
             "procmux.toml:2:9: ready: \"log:(\": invalid regex",
         ),
@@ -386,8 +520,8 @@ fn start_name_starts_its_dependencies_and_no_deps_does_not() {
     );
     let running = app.start(&["--no-timestamp", "web"]);
     running.wait_for("web.1 is ready");
-    let text = running.text();
-    assert!(text.contains("| db-up"), "{text}");
+    // db's own line may come after web's readiness (its pipe is read in its turn).
+    let text = running.wait_for("| db-up");
     assert!(!text.contains("other-up"), "{text}");
     running.signal(Signal::SIGTERM);
     running.wait().exits_with(143);
@@ -467,4 +601,33 @@ fn http_readiness_needs_a_good_answer() {
     done.exits_with(1)
         .shows(&["db.1 not ready after 1s, stopping"]);
     assert!(!done.text().contains("web-started"));
+}
+
+/// procmux SIGKILLed while a readiness check runs: the watchdog leaves nothing of the check
+/// behind, its background child included.
+#[test]
+fn a_running_exec_check_dies_with_a_killed_procmux() {
+    let app = App::new("db: echo \"db-up $$\"; exec sleep 1000\n");
+    app.write(
+        "procmux.toml",
+        "[process.db]\nready = 'exec:sleep 1000 & echo \"$$ $!\" > check.pids; wait'\n",
+    );
+    let mut running = app.procmux(&["start", "--no-timestamp"]).spawn();
+    running.wait_for("db-up ");
+    let mut pids = running.pids_after("db-up");
+    let path = app.path().join("check.pids");
+    let start = Instant::now();
+    while !fs::read_to_string(&path).is_ok_and(|t| t.ends_with('\n')) {
+        assert!(
+            start.elapsed() < support::DEADLINE,
+            "the check did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let check = fs::read_to_string(&path).unwrap();
+    pids.extend(support::pids_after(&format!("check {check}"), "check"));
+    assert_eq!(pids.len(), 3);
+    running.signal(Signal::SIGKILL);
+    let _ = running.wait();
+    assert_all_gone(&pids);
 }

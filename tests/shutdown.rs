@@ -3,6 +3,7 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -17,11 +18,20 @@ fn teardown_by(signal: Signal, code: i32) {
     let pids = running.wait_for_pids("ready");
     assert_eq!(pids.len(), 2);
     running.signal(signal);
-    running.wait().exits_with(code).shows(&[
+    // Ctrl-C stops with SIGINT, as a terminal would; the rest with SIGTERM. The background
+    // sleep ignores SIGINT (POSIX, for a shell's `&`): SIGTERM follows once the shell is gone.
+    let sent = if signal == Signal::SIGINT {
+        Signal::SIGINT
+    } else {
+        Signal::SIGTERM
+    };
+    let done = running.wait();
+    done.exits_with(code).shows(&[
         &format!("system | {} received, starting shutdown\n", signal.as_str()),
-        "system | sending SIGTERM to all processes\n",
-        "web.1  | terminated by SIGTERM\n",
+        &format!("system | sending {} to all processes\n", sent.as_str()),
+        &format!("web.1  | terminated by {}\n", sent.as_str()),
     ]);
+    assert!(!done.text().contains("SIGKILL"), "{}", done.text());
     assert_all_gone(&pids);
 }
 
@@ -41,21 +51,65 @@ fn sighup_stops_the_tree_and_exits_129() {
 }
 
 #[test]
-fn each_process_gets_exactly_one_sigterm() {
+fn each_process_gets_exactly_one_stop_signal() {
     let app = App::new(
-        "web: trap 'echo got-term; exit 0' TERM; echo ready; while :; do sleep 0.05; done\n",
+        "web: trap 'echo got-term; exit 0' TERM; trap 'echo got-int; exit 0' INT; echo ready; while :; do sleep 0.05; done\n",
     );
-    let running = app.procmux(&["start", "--no-timestamp"]).spawn();
-    running.wait_for("| ready");
-    running.signal(Signal::SIGINT);
-    let done = running.wait();
-    assert_eq!(
-        done.text().matches("got-term").count(),
-        1,
-        "{}",
-        done.text()
-    );
-    assert!(done.text().contains("web.1  | exited with code 0"));
+    for (signal, seen, unseen) in [
+        (Signal::SIGINT, "got-int", "got-term"),
+        (Signal::SIGTERM, "got-term", "got-int"),
+    ] {
+        let running = app.procmux(&["start", "--no-timestamp"]).spawn();
+        running.wait_for("| ready");
+        running.signal(signal);
+        let done = running.wait();
+        let text = done.text();
+        assert_eq!(text.matches(seen).count(), 1, "{text}");
+        assert_eq!(text.matches(unseen).count(), 0, "{text}");
+        assert!(text.contains("web.1  | exited with code 0"), "{text}");
+    }
+}
+
+/// A stand-in named `postgres` (known: SIGINT, fast shutdown), one with its own
+/// `stop_signal`, and a plain one: each gets its signal, and the shutdown line says which.
+#[test]
+fn a_known_server_and_a_process_s_own_stop_signal_win_over_the_given_one() {
+    let trap = "for s in INT TERM QUIT; do trap \"echo got-$s; exit 0\" $s; done; echo \"ready $$\"; while :; do sleep 0.05; done";
+    let app = App::new("db: ./postgres -D data\nproxy: ./proxy\nweb: ./web\n");
+    for name in ["postgres", "proxy", "web"] {
+        let path = support::script_path(&app, name, format!("#!/bin/sh\n{trap}\n"));
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    app.write("procmux.toml", "[process.proxy]\nstop_signal = \"QUIT\"\n");
+    for (signal, web_gets, line) in [
+        (
+            Signal::SIGTERM,
+            "got-TERM",
+            "sending SIGINT to db.1, SIGQUIT to proxy.1, SIGTERM to web.1\n",
+        ),
+        (
+            Signal::SIGINT,
+            "got-INT",
+            "sending SIGQUIT to proxy.1, SIGINT to 2 others\n",
+        ),
+    ] {
+        let mut running = app.procmux(&["start", "--no-timestamp"]).spawn();
+        running.wait_for_count("ready ", 3);
+        let pids = running.pids_after("ready");
+        running.signal(signal);
+        let done = running.wait();
+        let text = done.text();
+        assert!(text.contains(line), "{text}");
+        for expected in [
+            "db.1    | got-INT",
+            "proxy.1 | got-QUIT",
+            &format!("web.1   | {web_gets}"),
+        ] {
+            assert!(text.contains(expected), "{expected} in {text}");
+        }
+        assert_eq!(text.matches("got-").count(), 3, "{text}");
+        assert_all_gone(&pids);
+    }
 }
 
 #[test]
@@ -96,7 +150,7 @@ fn second_interrupt_kills_at_once() {
     running.wait_for("ready ");
     let pids = running.pids_after("ready");
     running.signal(Signal::SIGINT);
-    running.wait_for("sending SIGTERM");
+    running.wait_for("sending SIGINT");
     let start = Instant::now();
     running.signal(Signal::SIGINT);
     let done = running.wait();

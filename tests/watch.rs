@@ -55,16 +55,7 @@ fn a_burst_of_changes_gives_one_restart() {
     for i in 0..200 {
         app.write(&format!("app/models/m{i}.rb"), format!("# {i}\n"));
     }
-    running.wait_for("web.1 restarting: ");
-    running.wait_for_count("| pid ", 3);
-    // Longer than the debounce: no second restart comes.
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(
-        running.text().matches("restarting: ").count(),
-        1,
-        "{}",
-        running.text()
-    );
+    restarts_once(&running, "app/models/m");
     running.signal(Signal::SIGTERM);
     running.wait().exits_with(143);
 }
@@ -110,6 +101,75 @@ fn status_shows_the_watched_globs() {
         first["watch"],
         serde_json::json!(["app/**/*.rb", "config/*.yml"])
     );
+    running.signal(Signal::SIGTERM);
+    running.wait().exits_with(143);
+}
+
+/// Waits (bounded) for exactly one restart: the line naming `file` (or a file starting so),
+/// the new pid, and no second one for longer than the debounce.
+fn restarts_once(running: &Running, file: &str) {
+    running.wait_for(&format!("web.1 restarting: {file}"));
+    running.wait_for_count("| pid ", 3);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        running.text().matches("restarting: ").count(),
+        1,
+        "{}",
+        running.text()
+    );
+}
+
+/// `tar -x` creates `pkg/`, `pkg/deep/`, `pkg/deep/er/` and the file before procmux can add
+/// watches: the file is found by the scan of each new directory, and counts once.
+#[test]
+fn a_tree_unpacked_into_the_watched_tree_restarts_once() {
+    let app = app_watching("\"**/*.py\"");
+    let source = tempfile::tempdir().unwrap();
+    fs::create_dir_all(source.path().join("pkg/deep/er")).unwrap();
+    fs::write(source.path().join("pkg/deep/er/x.py"), "x = 1\n").unwrap();
+    let archive = source.path().join("pkg.tar");
+    let packed = std::process::Command::new("tar")
+        .args(["-cf", archive.to_str().unwrap(), "-C"])
+        .arg(source.path())
+        .arg("pkg")
+        .status()
+        .unwrap();
+    assert!(packed.success());
+    let running = started(&app);
+    // Unpacked while procmux is stopped: every directory and the file exist before procmux
+    // sees the first event, as on a busy machine.
+    nix::sys::signal::kill(running.pid(), Signal::SIGSTOP).unwrap();
+    let unpacked = std::process::Command::new("tar")
+        .args(["-xf", archive.to_str().unwrap(), "-C"])
+        .arg(app.path())
+        .status();
+    nix::sys::signal::kill(running.pid(), Signal::SIGCONT).unwrap();
+    assert!(unpacked.unwrap().success());
+    restarts_once(&running, "pkg/deep/er/x.py");
+    running.signal(Signal::SIGTERM);
+    running.wait().exits_with(143);
+}
+
+/// More events than the inotify queue holds (16384 by default), while procmux is stopped
+/// with SIGSTOP: the overflow is said, the tree rescanned, and the process restarted once.
+#[test]
+fn an_inotify_queue_overflow_is_said_and_restarts_once() {
+    let app = app_watching("\"app/**/*.rb\"");
+    let running = started(&app);
+    nix::sys::signal::kill(running.pid(), Signal::SIGSTOP).unwrap();
+    // Two events a file (create, close-write): 20000 files overflow the default queue.
+    let burst = std::process::Command::new("python3")
+        .arg("-c")
+        .arg("import os\nfor i in range(20000):\n    open('app/models/m%d.rb' % i, 'w').close()\n")
+        .current_dir(app.path())
+        .status();
+    nix::sys::signal::kill(running.pid(), Signal::SIGCONT).unwrap();
+    assert!(burst.unwrap().success());
+    running.wait_for("system   | watch: events were lost (the inotify queue overflowed)");
+    restarts_once(&running, "the watched tree");
+    // Still watching.
+    app.write("app/models/user.rb", "class User; end # changed\n");
+    running.wait_for("web.1 restarting: app/models/user.rb changed");
     running.signal(Signal::SIGTERM);
     running.wait().exits_with(143);
 }

@@ -86,8 +86,10 @@ pub struct ProcessConfig {
     pub stop_timeout: Option<Spanned<f64>>,
     /// Process types that must be ready first.
     pub after: Option<Vec<Spanned<String>>>,
-    /// `"tcp:$PORT"`, `"log:REGEX"`, `"exit:0"`, `"delay:2s"`.
+    /// `"tcp:$PORT"`, `"log:REGEX"`, `"exit:0"`, `"delay:2s"`, `"exec:COMMAND"`.
     pub ready: Option<Spanned<String>>,
+    /// Seconds between the starts of two `exec:` readiness checks.
+    pub ready_interval: Option<Spanned<f64>>,
     /// Seconds to become ready before the stack is stopped.
     pub ready_timeout: Option<Spanned<f64>>,
     /// Globs, relative to the root, whose changes restart this process.

@@ -17,6 +17,7 @@ mod formation;
 pub mod policy;
 mod procfile;
 mod project;
+pub mod servers;
 mod socket;
 mod stack;
 mod style;
@@ -27,7 +28,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use self::formation::Formation;
-pub use self::policy::{OnExit, OnGiveUp, Policy, Ready};
+pub use self::policy::{OnExit, OnGiveUp, Policy, Ready, SignalSource};
 pub use self::project::Project;
 pub use self::stack::{InstanceSpec, ProcessType, Stack, Watch};
 pub use self::style::{Style, TimestampFormat};

@@ -14,6 +14,7 @@ use toml::Spanned;
 
 use super::file::ProcessConfig;
 use super::project::{ConfigFile, Project};
+use super::servers::{KnownServer, known_server};
 use crate::cli::StartArgs;
 use crate::error::Result;
 
@@ -80,13 +81,19 @@ pub enum Ready {
     ExitZero,
     /// This long after it started.
     Delay(Duration),
+    /// A command (run by `/bin/sh -c` in the instance's environment and directory, every
+    /// `ready_interval`) exited 0: `pg_isready`, `redis-cli ping`.
+    Exec(String),
 }
 
 impl Ready {
     /// True when the runtime must detect readiness (a probe or a log pattern); the supervisor
     /// decides the other kinds by itself.
     pub fn is_reported(&self) -> bool {
-        matches!(self, Ready::Tcp(_) | Ready::Http(_) | Ready::Log(_))
+        matches!(
+            self,
+            Ready::Tcp(_) | Ready::Http(_) | Ready::Log(_) | Ready::Exec(_)
+        )
     }
 }
 
@@ -140,16 +147,32 @@ impl HttpProbe {
     }
 }
 
+/// Where a process's stop signal comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalSource {
+    /// None chosen: the signal the user gave (SIGINT after Ctrl-C, SIGTERM otherwise).
+    Given,
+    /// `stop_signal` in `procmux.toml`: always this one.
+    Configured,
+    /// A known server's graceful signal (see [`super::servers`]), by its program's name.
+    Known(&'static KnownServer),
+}
+
 /// One process type's supervision.
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub on_exit: OnExit,
     pub backoff: Backoff,
     pub on_give_up: OnGiveUp,
+    /// The signal for a stop asked for by `procmux stop`/`restart`, SIGTERM or SIGHUP, and
+    /// what exporters write; see [`Policy::stop_signal_after`] for Ctrl-C.
     pub stop_signal: Signal,
+    pub stop_signal_from: SignalSource,
     pub stop_timeout: Duration,
     pub ready: Ready,
     pub ready_timeout: Duration,
+    /// Between the starts of two `exec:` checks.
+    pub ready_interval: Duration,
 }
 
 impl Policy {
@@ -160,18 +183,38 @@ impl Policy {
             backoff: Backoff::default(),
             on_give_up: OnGiveUp::StopAll,
             stop_signal: Signal::SIGTERM,
+            stop_signal_from: SignalSource::Given,
             stop_timeout: timeout,
             ready: Ready::Started,
             ready_timeout: Duration::from_secs(60),
+            ready_interval: Duration::from_secs(1),
+        }
+    }
+
+    /// The signal that stops it when the user gave `given` (SIGINT for Ctrl-C, SIGTERM for
+    /// everything else): its own or a known server's signal wins.
+    pub fn stop_signal_after(&self, given: Signal) -> Signal {
+        match self.stop_signal_from {
+            SignalSource::Given => given,
+            SignalSource::Configured | SignalSource::Known(_) => self.stop_signal,
+        }
+    }
+
+    /// The default stop signal of the program `command` runs: a known server's graceful one.
+    fn recognise(&mut self, command: &str) {
+        if let Some(known) = known_server(command) {
+            self.stop_signal = known.signal;
+            self.stop_signal_from = SignalSource::Known(known);
         }
     }
 }
 
-/// `tcp:PORT`, `tcp:$PORT`, `http://HOST:PORT/PATH`, `log:REGEX`, `exit:0`, `delay:DURATION`.
+/// `tcp:PORT`, `tcp:$PORT`, `http://HOST:PORT/PATH`, `log:REGEX`, `exit:0`, `delay:DURATION`,
+/// `exec:COMMAND`.
 pub fn parse_ready(text: &str) -> Result<Ready, String> {
     let expected = || {
         format!(
-            "\"{text}\": expected tcp:PORT, http://HOST:PORT/PATH, log:REGEX, exit:0 or delay:DURATION"
+            "\"{text}\": expected tcp:PORT, http://HOST:PORT/PATH, log:REGEX, exit:0, delay:DURATION or exec:COMMAND"
         )
     };
     if let Some(rest) = text.strip_prefix("http://") {
@@ -194,6 +237,11 @@ pub fn parse_ready(text: &str) -> Result<Ready, String> {
         }),
         "exit" if value == "0" => Ok(Ready::ExitZero),
         "exit" => Err(format!("\"{text}\": only exit:0 is supported")),
+        "exec" if value.trim().is_empty() => {
+            Err(format!("\"{text}\": a command must follow exec:"))
+        }
+        "exec" if value.contains('\0') => Err(format!("\"{text}\": a NUL byte in the command")),
+        "exec" => Ok(Ready::Exec(value.to_owned())),
         "delay" => parse_duration(value)
             .map(Ready::Delay)
             .map_err(|e| format!("\"{text}\": {e}")),
@@ -326,6 +374,7 @@ pub fn resolve_types(
             policy: Policy::foreman(timeout),
             after: Vec::new(),
         };
+        settings.policy.recognise(&entry.command);
         if let Some(file) = &project.file
             && let Some(table) = file.config.table(&entry.name)
         {
@@ -405,6 +454,7 @@ fn apply_table(
     if let Some(v) = &table.stop_signal {
         policy.stop_signal = parse_signal(v.get_ref())
             .map_err(|e| file.error_at(v.span(), format!("stop_signal: {e}")))?;
+        policy.stop_signal_from = SignalSource::Configured;
     }
     if let Some(d) = seconds(&table.stop_timeout, "stop_timeout")? {
         policy.stop_timeout = d;
@@ -426,6 +476,13 @@ fn apply_table(
     }
     if let Some(d) = seconds(&table.ready_timeout, "ready_timeout")? {
         policy.ready_timeout = d;
+    }
+    if let Some(v) = &table.ready_interval {
+        let seconds = file.seconds(v, "ready_interval")?;
+        if seconds < 0.01 {
+            return Err(file.error_at(v.span(), "ready_interval: at least 0.01 seconds".to_owned()));
+        }
+        policy.ready_interval = Duration::from_secs_f64(seconds);
     }
     if let Some(v) = &table.ready {
         policy.ready =
@@ -455,6 +512,9 @@ mod tests {
             Ok(Ready::Tcp(Some(5432)))
         ));
         assert!(matches!(parse_ready("exit:0"), Ok(Ready::ExitZero)));
+        assert!(
+            matches!(parse_ready("exec:pg_isready -h 127.0.0.1 -p $PORT"), Ok(Ready::Exec(c)) if c == "pg_isready -h 127.0.0.1 -p $PORT")
+        );
         assert!(
             matches!(parse_ready("delay:1.5s"), Ok(Ready::Delay(d)) if d == Duration::from_millis(1500))
         );
@@ -495,6 +555,9 @@ mod tests {
             "http:80",
             "http://example.com/",
             "http://127.0.0.1:x/",
+            "exec:",
+            "exec:  ",
+            "exec:a\0b",
         ] {
             assert!(parse_ready(bad).is_err(), "{bad}");
         }

@@ -120,6 +120,7 @@ fn table(rows: &[Row]) -> String {
             "RESTARTS",
             "PORT",
             "LISTENING",
+            "STOP SIGNAL",
             "WATCHES",
         ]
         .map(String::from),
@@ -136,10 +137,11 @@ fn table(rows: &[Row]) -> String {
                 let ports: Vec<String> = row.listening.iter().map(u16::to_string).collect();
                 ports.join(",")
             })),
+            stop_signals(row),
             dash((!row.watch.is_empty()).then(|| row.watch.join(" "))),
         ]);
     }
-    let columns = if watching { 8 } else { 7 };
+    let columns = if watching { 9 } else { 8 };
     let widths: Vec<usize> = (0..columns)
         .map(|c| cells.iter().map(|r| r[c].len()).max().unwrap_or(0))
         .collect();
@@ -164,6 +166,19 @@ fn state(row: &Row) -> String {
         (None, Some(signal)) => format!("{word} ({signal})"),
         (None, None) => word.to_owned(),
     }
+}
+
+/// `TERM (INT on ^C)`, or one signal when Ctrl-C sends the same.
+fn stop_signals(row: &Row) -> String {
+    let short = |s: &str| s.trim_start_matches("SIG").to_owned();
+    if row.stop_signal == row.interrupt_signal {
+        return short(&row.stop_signal);
+    }
+    format!(
+        "{} ({} on ^C)",
+        short(&row.stop_signal),
+        short(&row.interrupt_signal)
+    )
 }
 
 /// `3s`, `2m05s`, `1h02m`.
@@ -195,6 +210,8 @@ mod tests {
                 restarts: 1,
                 port: 5000,
                 listening: vec![5000, 5001],
+                stop_signal: "SIGTERM".into(),
+                interrupt_signal: "SIGINT".into(),
                 watch: vec![],
             },
             Row {
@@ -208,14 +225,16 @@ mod tests {
                 restarts: 0,
                 port: 5100,
                 listening: vec![],
+                stop_signal: "SIGQUIT".into(),
+                interrupt_signal: "SIGQUIT".into(),
                 watch: vec![],
             },
         ];
         assert_eq!(
             table(&rows),
-            "NAME      PID  STATE       UPTIME  RESTARTS  PORT  LISTENING\n\
-             web.1     42   ready       2m05s   1         5000  5000,5001\n\
-             worker.1  -    exited (3)  -       0         5100  -\n"
+            "NAME      PID  STATE       UPTIME  RESTARTS  PORT  LISTENING  STOP SIGNAL\n\
+             web.1     42   ready       2m05s   1         5000  5000,5001  TERM (INT on ^C)\n\
+             worker.1  -    exited (3)  -       0         5100  -          QUIT\n"
         );
         assert_eq!(uptime(3_600_000 + 120_000), "1h02m");
     }

@@ -187,6 +187,9 @@ pub struct Row {
     pub port: u16,
     /// The TCP ports its process tree listens on (from `/proc`), lowest first.
     pub listening: Vec<u16>,
+    /// The signal a stop sends (`SIGTERM`, or its own), and the one after Ctrl-C.
+    pub stop_signal: String,
+    pub interrupt_signal: String,
     /// The globs whose changes restart it (`watch`).
     pub watch: Vec<String>,
 }
@@ -293,6 +296,8 @@ mod tests {
             restarts: 2,
             port: 5000,
             listening: vec![55432],
+            stop_signal: "SIGINT".into(),
+            interrupt_signal: "SIGINT".into(),
             watch: vec!["src/**/*.{rs,toml}".into(), "a\tb".into()],
         };
         let line = row.line();

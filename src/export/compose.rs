@@ -121,6 +121,24 @@ fn healthcheck(probe: &Probe) -> Value {
             "wget -q -O /dev/null {}",
             escape::sh_quote(&format!("http://127.0.0.1:{port}{path}"))
         ),
+        // Run by the container's /bin/sh, as procmux runs it (`$` is doubled with the rest).
+        Probe::Exec(command) => command.clone(),
     };
     json!(["CMD-SHELL", line])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exec_readiness_is_a_shell_healthcheck() {
+        let probe = Probe::Exec("pg_isready -h 127.0.0.1 -p $PORT".to_owned());
+        let mut check = healthcheck(&probe);
+        double_dollars(&mut check);
+        assert_eq!(
+            check,
+            json!(["CMD-SHELL", "pg_isready -h 127.0.0.1 -p $$PORT"])
+        );
+    }
 }

@@ -199,12 +199,26 @@ fn readiness_probe(probe: &Probe) -> Value {
     match probe {
         Probe::Tcp(port) => json!({ "tcpSocket": { "port": port } }),
         Probe::Http { port, path } => json!({ "httpGet": { "path": path, "port": port } }),
+        // The kubelet expands no `$(VAR)` in a probe's command: the shell expands `$PORT`.
+        Probe::Exec(command) => json!({ "exec": { "command": ["/bin/sh", "-c", command] } }),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_exec_readiness_is_an_exec_probe() {
+        let ready = crate::config::Ready::Exec("redis-cli -p $PORT ping | grep -q PONG".into());
+        let Gate::Probe(probe) = super::super::gate(&ready, 6379) else {
+            panic!("an exec readiness is a probe");
+        };
+        assert_eq!(
+            readiness_probe(&probe),
+            json!({ "exec": { "command": ["/bin/sh", "-c", "redis-cli -p $PORT ping | grep -q PONG"] } })
+        );
+    }
 
     #[test]
     fn secret_looking_keys() {

@@ -180,6 +180,8 @@ pub enum Probe {
     Tcp(u16),
     /// An HTTP GET of `path` on the loopback address answers 2xx or 3xx.
     Http { port: u16, path: String },
+    /// The command, run by `/bin/sh -c` in the instance's environment, exits 0.
+    Exec(String),
 }
 
 /// The [`Gate`] for `ready`, `port` standing for `$PORT`. A new kind of `ready` is one arm
@@ -193,6 +195,7 @@ pub fn gate(ready: &Ready, port: u16) -> Gate {
             port: probe.port.unwrap_or(port),
             path: probe.path.clone(),
         }),
+        Ready::Exec(command) => Gate::Probe(Probe::Exec(command.clone())),
         // Debug quoting: the pattern goes into comments, which a newline would end.
         Ready::Log(regex) => Gate::Unsupported(format!(
             "ready = {:?} (a pattern in the output) has no equivalent here",

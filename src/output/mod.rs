@@ -29,6 +29,7 @@ mod color;
 mod json;
 mod notice;
 mod prefix;
+pub(crate) mod redraw;
 mod tail;
 mod timestamp;
 mod writer;
@@ -241,13 +242,13 @@ impl<W: Write> Output<W> {
         prefix.sync(&self.clock);
         let plain = !self.style.json && !self.style.strip_ansi;
         // One scan of the whole batch: per-line scans cost more than the rest of the relay.
-        let settle = self.settles() && memchr::memchr(b'\r', lines).is_some();
+        let settle = self.settles() && redraw::any(lines);
         let mut from = 0;
         for newline in memchr_iter(b'\n', lines) {
             let mut line = &lines[from..newline];
             from = newline + 1;
             if settle {
-                line = settled(line);
+                line = redraw::settled(line);
             }
             if !plain {
                 self.transformed_line(prefix, line);
@@ -276,7 +277,7 @@ impl<W: Write> Output<W> {
         }
         self.end_progress(Some(prefix.id));
         let bytes = if self.settles() {
-            settled(bytes)
+            redraw::settled(bytes)
         } else {
             bytes
         };
@@ -290,33 +291,36 @@ impl<W: Write> Output<W> {
         }
     }
 
-    /// True when a line redrawn with `\r` (a progress bar) keeps only its last state, so the
-    /// prefix is never overwritten: with a prefix or as JSON (`--no-prefix` writes lines as
-    /// they are).
+    /// True when a redrawn line (a progress bar's `\r`, a spinner's `ESC[1G ESC[0K`: see
+    /// [`redraw`]) keeps only its last state, so the prefix is never overwritten: with a
+    /// prefix or as JSON (`--no-prefix` writes lines as they are).
     fn settles(&self) -> bool {
         self.style.prefix || self.style.json
     }
 
-    /// True when partial lines redrawn with `\r` are shown as they change, in place, behind
-    /// their prefix: on a terminal, as text.
+    /// True when redrawn partial lines are shown as they change, in place, behind their
+    /// prefix: on a terminal, as text.
     pub fn shows_progress(&self) -> bool {
         self.style.terminal && !self.style.json && self.style.prefix
     }
 
-    /// Shows the current state of a partial line that is being redrawn (a progress bar), in
-    /// place: `\r`, the prefix, its last state, and clear to the end of the line, without a
-    /// newline. The next write ends it (see [`Output::end_progress`]).
+    /// Shows the current state of a partial line that is being redrawn (a progress bar). On
+    /// a terminal, in place: `\r`, the prefix, its last state, and clear to the end of the
+    /// line, without a newline; the next write ends it (see [`Output::end_progress`]).
+    /// Elsewhere (a pipe, JSON), its last state as a line of its own.
     pub fn progress(&mut self, prefix: &mut Prefix, partial: &[u8]) {
         if self.sink.closed {
             return;
+        }
+        let text = redraw::settled_partial(partial);
+        if !self.shows_progress() {
+            return self.piece(prefix, text);
         }
         if self.live.is_some_and(|id| id != prefix.id) {
             self.end_progress(None);
         }
         self.clock.refresh();
         prefix.sync(&self.clock);
-        let text = settled(partial);
-        let text = text.strip_suffix(b"\r").unwrap_or(text);
         let reset: &[u8] = if self.style.color { b"\x1b[0m" } else { b"" };
         // Redrawn in place: not a line for `procmux logs`.
         self.sink.owner = None;
@@ -447,16 +451,6 @@ impl<W: Write> Output<W> {
     #[cfg(test)]
     fn into_sink(self) -> W {
         self.sink.inner
-    }
-}
-
-/// What a line redrawn with carriage returns finally shows: the text after its last `\r`
-/// (a trailing `\r`, as in CRLF, is kept and does not count).
-fn settled(line: &[u8]) -> &[u8] {
-    let body = line.strip_suffix(b"\r").unwrap_or(line);
-    match memchr::memrchr(b'\r', body) {
-        Some(at) => &line[at + 1..],
-        None => line,
     }
 }
 

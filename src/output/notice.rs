@@ -4,7 +4,9 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
-use crate::supervisor::{Exit, Notice};
+use nix::sys::signal::Signal;
+
+use crate::supervisor::{CheckEnding, Exit, Notice};
 
 /// The name and number of an instance (`web`, 1), as notices refer to instances by index.
 pub(super) struct Names<'a> {
@@ -121,6 +123,27 @@ pub(super) fn text(notice: &Notice, names: &Names<'_>, out: &mut Vec<u8>) -> io:
             label(*instance),
             Seconds(*timeout)
         ),
+        Notice::ReadyCheckFailed {
+            instance,
+            command,
+            ending,
+            silent,
+        } => {
+            write!(out, "{}'s last ready check ({command}) ", label(*instance))?;
+            match ending {
+                CheckEnding::Exited(exit) => write!(out, "{}", ExitText(*exit))?,
+                CheckEnding::TimedOut(after) => {
+                    write!(out, "timed out after {} and was killed", Seconds(*after))?
+                }
+                CheckEnding::StillRunning => write!(out, "was still running (killed)")?,
+                CheckEnding::FailedToStart(error) => write!(out, "could not start: {error}")?,
+            }
+            out.extend_from_slice(if *silent { b", printing nothing" } else { b":" });
+            Ok(())
+        }
+        Notice::ReadyCheckOutput { instance, line } => {
+            write!(out, "{} ready check: {line}", label(*instance))
+        }
         Notice::Stopping { instance, signal } => {
             write!(out, "sending {} to {}", signal.as_str(), label(*instance))
         }
@@ -133,7 +156,7 @@ pub(super) fn text(notice: &Notice, names: &Names<'_>, out: &mut Vec<u8>) -> io:
         Notice::SignalAgain { signal } => {
             write!(out, "{} received again, stopping at once", signal.as_str())
         }
-        Notice::ShuttingDown => write!(out, "sending SIGTERM to all processes"),
+        Notice::ShuttingDown { given, signals } => shutdown_text(*given, signals, names, out),
         Notice::Killing { remaining } => write!(out, "sending SIGKILL to {remaining} processes"),
         Notice::Abandoned { after } => write!(
             out,
@@ -160,10 +183,12 @@ fn kind(notice: &Notice) -> &'static str {
         Notice::GaveUp { .. } => "gave_up",
         Notice::WillNotBeReady { .. } => "will_not_be_ready",
         Notice::NotReady { .. } => "not_ready",
+        Notice::ReadyCheckFailed { .. } => "ready_check_failed",
+        Notice::ReadyCheckOutput { .. } => "ready_check_output",
         Notice::Stopping { .. } => "stopping",
         Notice::Stopped { .. } => "stopped",
         Notice::SignalReceived { .. } | Notice::SignalAgain { .. } => "signal",
-        Notice::ShuttingDown => "shutdown",
+        Notice::ShuttingDown { .. } => "shutdown",
         Notice::StopAsked => "stop_asked",
         Notice::WatchProblem { .. } => "watch_problem",
         Notice::Killing { .. } => "kill",
@@ -226,16 +251,42 @@ pub(super) fn json_fields(notice: &Notice, names: &Names<'_>, out: &mut Vec<u8>)
         Notice::Killing { remaining } => write!(out, ",\"remaining\":{remaining}"),
         Notice::Abandoned { after } => write!(out, ",\"after_ms\":{}", after.as_millis()),
         Notice::NotWaiting { dependency, .. } => write!(out, ",\"dependency\":\"{dependency}\""),
+        Notice::ShuttingDown { signals, .. } => {
+            out.extend_from_slice(b",\"signals\":{");
+            for (n, (instance, signal)) in signals.iter().enumerate() {
+                let comma = if n == 0 { "" } else { "," };
+                let label = names.label(*instance);
+                write!(out, "{comma}\"{label}\":\"{}\"", signal.as_str())?;
+            }
+            out.push(b'}');
+            Ok(())
+        }
+        Notice::ReadyCheckFailed {
+            command, ending, ..
+        } => {
+            string_field("command", command, out);
+            match ending {
+                CheckEnding::Exited(exit) => exit_fields(*exit, out),
+                CheckEnding::TimedOut(after) => {
+                    write!(out, ",\"timed_out_ms\":{}", after.as_millis())
+                }
+                CheckEnding::StillRunning => write!(out, ",\"still_running\":true"),
+                CheckEnding::FailedToStart(error) => {
+                    string_field("error", error, out);
+                    Ok(())
+                }
+            }
+        }
+        Notice::ReadyCheckOutput { line, .. } => {
+            string_field("line", line, out);
+            Ok(())
+        }
         Notice::FileChanged { file, .. } => {
-            out.extend_from_slice(b",\"file\":\"");
-            super::json::escape(file.as_bytes(), &mut |b| out.extend_from_slice(b));
-            out.push(b'"');
+            string_field("file", file, out);
             Ok(())
         }
         Notice::NamesDropped { names, .. } => {
-            out.extend_from_slice(b",\"names\":\"");
-            super::json::escape(names.as_bytes(), &mut |b| out.extend_from_slice(b));
-            out.push(b'"');
+            string_field("names", names, out);
             Ok(())
         }
         Notice::FailedToStart { .. }
@@ -244,9 +295,56 @@ pub(super) fn json_fields(notice: &Notice, names: &Names<'_>, out: &mut Vec<u8>)
         | Notice::WillNotBeReady { .. }
         | Notice::Stopped { .. }
         | Notice::StopAsked
-        | Notice::WatchProblem { .. }
-        | Notice::ShuttingDown => Ok(()),
+        | Notice::WatchProblem { .. } => Ok(()),
     }
+}
+
+/// `sending SIGTERM to all processes` when every process gets the same signal (foreman's
+/// line), else `sending SIGINT to db.1, SIGTERM to 6 others`: the most common signal last.
+fn shutdown_text(
+    given: Signal,
+    signals: &[(usize, Signal)],
+    names: &Names<'_>,
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    let mut groups: Vec<(Signal, Vec<usize>)> = Vec::new();
+    for &(instance, signal) in signals {
+        match groups.iter_mut().find(|(s, _)| *s == signal) {
+            Some((_, members)) => members.push(instance),
+            None => groups.push((signal, vec![instance])),
+        }
+    }
+    if groups.len() <= 1 {
+        let signal = groups.first().map_or(given, |(s, _)| *s);
+        return write!(out, "sending {} to all processes", signal.as_str());
+    }
+    // The largest group (the given signal's on a tie) goes last, as "the others".
+    let largest = (0..groups.len())
+        .max_by_key(|&g| (groups[g].1.len(), groups[g].0 == given))
+        .unwrap_or(0);
+    let others = groups.remove(largest);
+    out.extend_from_slice(b"sending ");
+    for (signal, members) in &groups {
+        write!(out, "{} to ", signal.as_str())?;
+        if members.len() > 3 {
+            write!(out, "{} processes, ", members.len())?;
+            continue;
+        }
+        for instance in members {
+            write!(out, "{}, ", names.label(*instance))?;
+        }
+    }
+    match others.1.as_slice() {
+        [one] => write!(out, "{} to {}", others.0.as_str(), names.label(*one)),
+        many => write!(out, "{} to {} others", others.0.as_str(), many.len()),
+    }
+}
+
+/// `,"NAME":"VALUE"`, the value escaped.
+fn string_field(name: &str, value: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(format!(",\"{name}\":\"").as_bytes());
+    super::json::escape(value.as_bytes(), &mut |b| out.extend_from_slice(b));
+    out.push(b'"');
 }
 
 fn exit_fields(exit: Exit, out: &mut Vec<u8>) -> io::Result<()> {

@@ -2,6 +2,8 @@
 use jiff::tz::TimeZone;
 use nu_ansi_term::Color;
 
+use nix::sys::signal::Signal::{self, SIGINT, SIGQUIT, SIGTERM};
+
 use super::*;
 use crate::supervisor::Exit;
 
@@ -166,7 +168,10 @@ fn json_events() {
             pid,
             exit,
         });
-        o.notice(&Notice::ShuttingDown);
+        o.notice(&Notice::ShuttingDown {
+            given: SIGTERM,
+            signals: vec![(0, SIGINT)],
+        });
     });
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
@@ -175,7 +180,7 @@ fn json_events() {
     );
     assert_eq!(
         lines[1],
-        r#"{"ts":"2025-11-26T12:00:01.234+00:00","name":"system","event":"shutdown","message":"sending SIGTERM to all processes"}"#
+        r#"{"ts":"2025-11-26T12:00:01.234+00:00","name":"system","event":"shutdown","signals":{"web.1":"SIGINT"},"message":"sending SIGINT to all processes"}"#
     );
 }
 
@@ -228,6 +233,58 @@ fn json_notices_with_a_long_name_are_valid_and_typed() {
     assert_eq!(
         objects[1]["message"],
         "failed to start: cannot cd to \"/gone\""
+    );
+}
+
+#[test]
+fn the_shutdown_line_names_what_is_sent() {
+    let instances: Vec<InstanceSpec> = (1..=8).map(|n| web("web", n)).collect();
+    let line = |given, signals: &[(usize, Signal)]| {
+        let stamp = TimestampFormat::None;
+        let mut out = Output::new(
+            Vec::new(),
+            clock(stamp),
+            &style(false, stamp, false, false),
+            &instances,
+        );
+        out.notice(&Notice::ShuttingDown {
+            given,
+            signals: signals.to_vec(),
+        });
+        String::from_utf8(out.into_sink()).unwrap()
+    };
+    // Nothing runs, or everything gets the same: foreman's line.
+    assert_eq!(
+        line(SIGINT, &[]),
+        "system | sending SIGINT to all processes\n"
+    );
+    assert_eq!(
+        line(SIGTERM, &[(0, SIGTERM), (1, SIGTERM)]),
+        "system | sending SIGTERM to all processes\n"
+    );
+    let mut seven: Vec<(usize, Signal)> = (1..7).map(|i| (i, SIGTERM)).collect();
+    seven.insert(0, (0, SIGINT));
+    assert_eq!(
+        line(SIGTERM, &seven),
+        "system | sending SIGINT to web.1, SIGTERM to 6 others\n"
+    );
+    assert_eq!(
+        line(
+            SIGINT,
+            &[(0, SIGQUIT), (1, SIGQUIT), (2, SIGINT), (3, SIGINT)]
+        ),
+        "system | sending SIGQUIT to web.1, web.2, SIGINT to 2 others\n"
+    );
+    assert_eq!(
+        line(SIGTERM, &[(0, SIGINT), (1, SIGTERM)]),
+        "system | sending SIGINT to web.1, SIGTERM to web.2\n"
+    );
+    let many: Vec<(usize, Signal)> = (0..8)
+        .map(|i| (i, if i < 4 { SIGQUIT } else { SIGTERM }))
+        .collect();
+    assert_eq!(
+        line(SIGTERM, &many),
+        "system | sending SIGQUIT to 4 processes, SIGTERM to 4 others\n"
     );
 }
 
@@ -305,7 +362,7 @@ fn lines_redrawn_with_carriage_returns_keep_their_last_state() {
         o.lines(p, b"10%\r20%\r100%\nplain\r\n\r\n")
     });
     assert_eq!(text, "web.1  | 100%\nweb.1  | plain\r\nweb.1  | \r\n");
-    assert_eq!(settled(b"a\rb\r"), b"b\r");
+    assert_eq!(redraw::settled(b"a\rb\r"), b"b\r");
 }
 
 #[test]

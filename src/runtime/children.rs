@@ -11,7 +11,7 @@
 //! cannot be reused), or `/proc` shows a member among procmux's descendants. A group found
 //! empty is never signalled again, and is handed to the watchdog to forget.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::fd::OwnedFd;
 
 use nix::errno::Errno;
@@ -50,6 +50,11 @@ pub struct Children {
     emptied: Vec<Pid>,
     /// Signals for escaped descendants, sent once per turn.
     queued: Vec<(usize, Signal)>,
+    /// Readiness checks (`ready = "exec:…"`) not yet reaped, by pid (each leads its group):
+    /// procmux's children, never an instance's, and no instance's escaped descendants.
+    checks: HashSet<Pid>,
+    /// Checks reaped, for the probes to collect.
+    check_exits: Vec<(Pid, Exit)>,
 }
 
 impl Children {
@@ -62,6 +67,8 @@ impl Children {
             remembered: HashMap::new(),
             emptied: Vec::new(),
             queued: Vec::new(),
+            checks: HashSet::new(),
+            check_exits: Vec::new(),
         }
     }
 
@@ -121,6 +128,31 @@ impl Children {
             if let Some(instance) = self.by_pid.remove(&pid) {
                 return Some((instance, pid, exit));
             }
+            if self.checks.remove(&pid) {
+                self.check_exits.push((pid, exit));
+            }
+        }
+    }
+
+    /// A readiness check `pid` started, leading a group of its own.
+    pub fn add_check(&mut self, pid: Pid) {
+        self.checks.insert(pid);
+    }
+
+    /// The checks reaped since the last call, with how they ended.
+    pub fn take_check_exits(&mut self) -> Vec<(Pid, Exit)> {
+        std::mem::take(&mut self.check_exits)
+    }
+
+    /// True for the group of a readiness check that is not reaped yet.
+    pub fn is_check_group(&self, pgid: Pid) -> bool {
+        self.checks.contains(&pgid)
+    }
+
+    /// SIGKILL to a check's whole group, while its leader is unreaped (so its id is ours).
+    pub fn kill_check(&self, pid: Pid) {
+        if self.checks.contains(&pid) {
+            sys::signal_group(pid, Signal::SIGKILL);
         }
     }
 
@@ -283,6 +315,18 @@ impl Children {
     /// Every descendant in `snapshot` outside the instances' groups, with the instance it
     /// belongs to when that is known; remembers the attributions.
     fn escaped(&mut self, snapshot: &[Proc]) -> Vec<(Proc, Option<usize>)> {
+        // Readiness checks are procmux's own, not an instance's tree.
+        let without_checks: Vec<Proc>;
+        let snapshot = if self.checks.is_empty() {
+            snapshot
+        } else {
+            without_checks = snapshot
+                .iter()
+                .filter(|p| !self.checks.contains(&p.pgid))
+                .copied()
+                .collect();
+            &without_checks
+        };
         let owner = |pgid: Pid| self.group_owner(pgid);
         let environ = |pid: Pid| {
             procfs::environ_value(pid, tree::TREE_VARIABLE)

@@ -1,7 +1,8 @@
 //! Input from procmux's own terminal: `--stdin NAME` sends what is typed there to one
 //! instance, line by line (the terminal stays in its usual line mode, so Ctrl-C still stops
-//! the stack). Without it, an instance on a pty that sits at a prompt gets one `system` line
-//! saying how to reach it (`procmux attach`).
+//! the stack). Without it, an instance on a pty that sits at a prompt (an idle partial line,
+//! and the kernel says it reads its terminal: see `prompt.rs`) gets one `system` line saying
+//! how to reach it (`procmux attach`).
 //!
 //! procmux's stdin is shared with the shell, so it is never made non-blocking: after the
 //! poll says it is readable, it is read while a zero-timeout `poll` says there is more.

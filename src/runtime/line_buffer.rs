@@ -17,6 +17,8 @@ use std::ops::Range;
 
 use memchr::memrchr;
 
+use crate::output::redraw;
+
 /// Partial lines above this capacity are given back once they are written.
 const SHRINK_ABOVE: usize = 64 * 1024;
 
@@ -102,17 +104,22 @@ impl LineBuffer {
         &self.tail
     }
 
-    /// Drops what a carriage return already overwrote in the partial line (a progress bar's
-    /// `10%\r20%\r`), keeping the last update and a trailing `\r`, so a bar that redraws
-    /// for an hour holds a few bytes. Returns true when the partial line holds a `\r`: it is
-    /// being redrawn in place.
+    /// Drops what a redraw already overwrote in the partial line (a progress bar's
+    /// `10%\r20%\r`, a spinner's `ESC[1G ESC[0K`: see [`redraw`]), keeping the last update
+    /// and a redraw that ends it, so a bar that redraws for an hour holds a few bytes. Returns
+    /// true when the partial line holds a redraw: it is being redrawn in place.
     pub fn compact_overwritten(&mut self) -> bool {
-        let Some(last) = memrchr(b'\r', &self.tail) else {
+        let Some(last) = redraw::last(&self.tail) else {
             return false;
         };
-        let body = &self.tail[..self.tail.len() - usize::from(last + 1 == self.tail.len())];
-        if let Some(cut) = memrchr(b'\r', body) {
-            self.tail.drain(..=cut);
+        // A redraw at the very end starts an update still to come: keep the one before it.
+        let body = if last.end == self.tail.len() {
+            &self.tail[..last.start]
+        } else {
+            &self.tail[..]
+        };
+        if let Some(cut) = redraw::last(body) {
+            self.tail.drain(..cut.end);
         }
         true
     }
@@ -169,6 +176,19 @@ mod tests {
         assert_eq!(buffer.partial(), b"Downloading 3");
         assert!(!feed(&mut buffer, b"0%\n"));
         assert_eq!(buffer.partial(), b"");
+        // A spinner's redraws (esbuild): cursor to column 1, erase the line.
+        assert!(feed(&mut buffer, b"\x1b[1G\x1b[0K| building"));
+        assert!(feed(
+            &mut buffer,
+            b"\x1b[1G\x1b[0K/ building\x1b[1G\x1b[0K- build"
+        ));
+        assert_eq!(buffer.partial(), b"\x1b[0K- build");
+        assert!(feed(&mut buffer, b"ing\x1b[1G"));
+        assert_eq!(buffer.partial(), b"\x1b[0K- building\x1b[1G");
+        // Split inside an escape: recognised once whole.
+        assert!(feed(&mut buffer, b"\x1b[0Kdone\x1b["));
+        assert!(feed(&mut buffer, b"2Kagain"));
+        assert_eq!(buffer.partial(), b"again");
     }
 
     /// Feeds `input` in reads of the given sizes (cycled, each capped by the room offered) and

@@ -37,6 +37,7 @@
 //! procmux is a subreaper) or the supervisor gives up on survivors. What the streams still
 //! hold is then drained and written.
 
+mod checks;
 mod children;
 mod control;
 mod escapes;
@@ -45,6 +46,7 @@ mod input;
 mod line_buffer;
 mod probes;
 mod procfs;
+mod prompt;
 mod requests;
 pub mod shell;
 mod source;
@@ -153,7 +155,7 @@ pub fn supervise(stack: Stack, mut output: Output<Stdout>) -> Result<i32> {
         supervisor: Supervisor::new(&stack),
         streams: Streams::new(stack.instances.len()),
         children: Children::new(stack.instances.len(), cookie),
-        probes: Probes::default(),
+        probes: Probes::new(stack.instances.len(), fd_limit),
         escapes: Escapes::new(watchdog),
         output_closed_seen: false,
         fd_limit,
@@ -400,7 +402,13 @@ impl EventLoop {
             .flush_idle(now, &mut self.output, self.poll.registry());
         for instance in prompts {
             let kind = self.stack.type_of(instance);
-            if self.control.is_some() && self.input.should_hint(instance, kind.pty) {
+            // A prompt only if the kernel says one of its processes reads its terminal: not
+            // a spinner's or a watcher's last words.
+            if self.control.is_some()
+                && kind.pty
+                && prompt::waits_for_input(&self.children.tree_pids(instance))
+                && self.input.should_hint(instance, kind.pty)
+            {
                 let spec = &self.stack.instances[instance];
                 let name = if kind.count == 1 {
                     spec.name.clone()
@@ -448,9 +456,12 @@ impl EventLoop {
             }
         }
         if self.escapes.scan_due(now) && !self.supervisor.is_stopping() {
-            let descendants = procfs::descendants(Pid::this());
-            self.escapes.found(&descendants);
+            let mut descendants = procfs::descendants(Pid::this());
             self.children.note_escaped_in(&descendants);
+            // A readiness check's group is gone in a moment, its id free for a stranger: the
+            // watchdog finds checks by their PROCMUX_TREE instead.
+            descendants.retain(|p| !self.children.is_check_group(p.pgid));
+            self.escapes.found(&descendants);
         }
     }
 
@@ -480,7 +491,16 @@ impl EventLoop {
         }
         for action in actions {
             match action {
-                Action::Notify(notice) => self.output.notice(&notice),
+                Action::Notify(notice) => {
+                    self.output.notice(&notice);
+                    if let Notice::NotReady { instance, .. } = notice
+                        && let Some(command) = checks::command_of(&self.stack, instance)
+                    {
+                        for notice in self.probes.checks.report(instance, command) {
+                            self.output.notice(&notice);
+                        }
+                    }
+                }
                 // Nothing starts once the shutdown began (a start that failed may have begun
                 // it while other starts of the same batch were still to come).
                 Action::Spawn(_) if self.supervisor.is_stopping() => {}
@@ -527,6 +547,10 @@ impl EventLoop {
             }
         };
         self.execute(actions);
+        if self.supervisor.awaits_report(instance) {
+            // Its first probe or check at once, not at the next wake-up.
+            self.probes.due(instance, Instant::now());
+        }
         if self.supervisor.awaits_report(instance)
             && let Ready::Log(pattern) = &self.stack.type_of(instance).policy.ready
         {

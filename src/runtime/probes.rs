@@ -8,8 +8,9 @@
 //!   non-blocking, registered with the poll under [`Token::Probe`], and bounded by
 //!   [`ATTEMPT_TIMEOUT`].
 //!
-//! Both are tried every [`PROBE_INTERVAL`] while an instance waits for them. (`ready =
-//! "log:…"` is matched by the streams as lines go by.)
+//! Both are tried every [`PROBE_INTERVAL`] while an instance waits for them. `ready =
+//! "exec:COMMAND"` is run every `ready_interval` by [`Checks`]. (`ready = "log:…"` is matched
+//! by the streams as lines go by.)
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -18,9 +19,10 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 use mio::{Interest, Registry};
 
+use super::checks::Checks;
 use super::children::Children;
-use super::procfs;
 use super::token::Token;
+use super::{procfs, sys};
 use crate::config::policy::HttpProbe;
 use crate::config::{Ready, Stack};
 
@@ -31,12 +33,13 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Bytes of a response read at most: the status line is all that matters.
 const RESPONSE_MAX: usize = 1024;
 
-#[derive(Default)]
 pub struct Probes {
     /// When the probes run next, while any instance waits for one.
     next: Option<Instant>,
     /// HTTP attempts in flight, by instance.
     attempts: Vec<(usize, Attempt)>,
+    /// `exec:` checks.
+    pub checks: Checks,
 }
 
 struct Attempt {
@@ -71,9 +74,27 @@ pub fn check_port_free(port: u16) -> io::Result<()> {
 }
 
 impl Probes {
+    pub fn new(instances: usize, fd_limit: Option<sys::FdLimit>) -> Probes {
+        Probes {
+            next: None,
+            attempts: Vec::new(),
+            checks: Checks::new(instances, fd_limit),
+        }
+    }
+
+    /// `instance` (re)started and waits for its readiness: its probe or check is due at `now`.
+    pub fn due(&mut self, instance: usize, now: Instant) {
+        self.next = Some(self.next.map_or(now, |next| next.min(now)));
+        self.checks.due(instance, now);
+    }
+
     pub fn next_due(&self) -> Option<Instant> {
         let attempts = self.attempts.iter().map(|(_, a)| a.deadline);
-        self.next.into_iter().chain(attempts).min()
+        self.next
+            .into_iter()
+            .chain(attempts)
+            .chain(self.checks.next_due())
+            .min()
     }
 
     /// Runs the probes that are due for every instance that `awaits` one; returns those
@@ -94,11 +115,11 @@ impl Probes {
             }
             keep
         });
+        let mut ready = self.checks.run_due(now, stack, children, registry, &awaits);
         if self.next.is_some_and(|due| due > now) {
-            return Vec::new();
+            return ready;
         }
         self.next = None;
-        let mut ready = Vec::new();
         for (instance, spec) in stack.instances.iter().enumerate() {
             let policy = &stack.type_of(instance).policy;
             if !policy.ready.is_reported() || !awaits(instance) {
@@ -126,9 +147,11 @@ impl Probes {
         ready
     }
 
-    /// The HTTP attempt of `instance` can make progress: true once it got a 2xx or 3xx.
+    /// The HTTP attempt of `instance` can make progress: true once it got a 2xx or 3xx. (Or
+    /// its `exec:` check has output to read.)
     pub fn on_event(&mut self, instance: usize, registry: &Registry) -> bool {
         let Some(at) = self.attempts.iter().position(|(i, _)| *i == instance) else {
+            self.checks.on_event(instance, registry);
             return false;
         };
         match self.attempts[at].1.advance() {

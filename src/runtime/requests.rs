@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use nix::pty::Winsize;
+use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use super::EventLoop;
@@ -243,6 +244,7 @@ impl EventLoop {
             };
             listening.sort_unstable();
             listening.dedup();
+            let policy = &self.stack.type_of(index).policy;
             let row = Row {
                 name: spec.label(),
                 pid: pid.map(Pid::as_raw),
@@ -254,6 +256,8 @@ impl EventLoop {
                 restarts,
                 port: spec.port,
                 listening,
+                stop_signal: policy.stop_signal.as_str().to_owned(),
+                interrupt_signal: policy.stop_signal_after(Signal::SIGINT).as_str().to_owned(),
                 watch: self
                     .stack
                     .type_of(index)

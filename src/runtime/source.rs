@@ -161,8 +161,8 @@ impl Source {
         self.overwritten && self.partial_len() > 0
     }
 
-    /// Shows the partial line's current state in place (a progress bar on a terminal); it
-    /// stays the partial line.
+    /// Shows the partial line's current state (a progress bar): in place on a terminal, as a
+    /// line of its own in a pipe; it stays the partial line.
     pub fn show_progress<W: io::Write>(&mut self, output: &mut Output<W>) {
         if !self.quiet {
             output.progress(&mut self.prefix, self.buffer.partial());

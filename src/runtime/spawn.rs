@@ -26,6 +26,9 @@ pub enum Wiring {
     /// A pseudo-terminal as stdin, stdout and (unless `split_stderr`) stderr, so the child
     /// line-buffers and keeps its colours.
     Pty { size: Winsize, split_stderr: bool },
+    /// stdout and stderr into one pipe, stdin `/dev/null`: a readiness check
+    /// (`ready = "exec:…"`), which nobody types into.
+    Check,
 }
 
 /// A started process: its pid (also its process-group id) and the read ends of its output.
@@ -113,6 +116,15 @@ pub fn spawn(command: &str, launch: &Launch<'_>, wiring: Wiring) -> io::Result<S
                 child.stderr(slave);
             }
             sys::make_controlling_terminal(&mut child);
+        }
+        Wiring::Check => {
+            let (reader, writer) = output_pipe()?;
+            child
+                .stdin(std::process::Stdio::null())
+                .stderr(writer.try_clone()?)
+                .stdout(writer);
+            child.process_group(0);
+            outputs.push((Stream::Stdout, reader));
         }
     }
     let spawned = child.spawn()?;

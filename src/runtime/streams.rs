@@ -38,6 +38,9 @@ const PROMPT_MAX: usize = 256;
 /// a line that its buffered `write`s split (a busy machine can deschedule it for a while), so
 /// cutting it early would break a line that was never meant to be shown in parts.
 pub const LONG_PARTIAL_IDLE: Duration = Duration::from_secs(1);
+/// In a pipe, a line being redrawn (a progress bar) is written, settled, at most this often
+/// while it changes, so that a long download shows progress in a log without a flood.
+pub const PIPE_PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Streams {
     /// Every stream ever opened; a [`Token::Stream`] is an index here. Closed slots are
@@ -205,15 +208,14 @@ impl Streams {
             // The deadline may have passed while procmux was busy (a slow stdout reader), not
             // while the child was idle: read first, and print the partial line only if the
             // child really wrote nothing more. A progress line is shown as it is now, at most
-            // every PARTIAL_IDLE, however often it is redrawn.
+            // every PARTIAL_IDLE on a terminal and every PIPE_PROGRESS_EVERY in a pipe, however
+            // often it is redrawn.
             let before = source.bytes_read();
             let progress = output.shows_progress();
             match source.pump(&mut self.scratch, output, READS_PER_WAKE) {
                 Pump::Closed => source.close(registry, output),
-                Pump::Drained if progress && source.is_overwritten() => {
-                    source.show_progress(output);
-                }
-                Pump::More if progress && source.is_overwritten() => {
+                Pump::Drained if source.is_overwritten() => source.show_progress(output),
+                Pump::More if source.is_overwritten() => {
                     source.show_progress(output);
                     self.queue(index);
                 }
@@ -302,14 +304,15 @@ impl Streams {
 
 /// Sets when `source`'s partial line is printed if nothing more arrives: soon for a short
 /// one (a prompt), later for a longer one, whose writer is most likely still writing. With no
-/// partial line there is nothing to schedule. A line being redrawn with `\r` is not a
-/// prompt: in a pipe it waits for its end (only its final state is written); on a terminal
-/// (`progress`) it is shown PARTIAL_IDLE after its first redraw, a deadline later redraws do
-/// not push back.
+/// partial line there is nothing to schedule. A line being redrawn is not a prompt: it is
+/// shown, settled, PARTIAL_IDLE after its first redraw on a terminal (`progress`), and
+/// PIPE_PROGRESS_EVERY after it in a pipe; a deadline later redraws do not push back.
 fn schedule_flush(source: &mut Source, now: Instant, progress: bool) {
     source.flush_at = match source.partial_len() {
         0 => None,
-        _ if source.is_overwritten() && !progress => None,
+        _ if source.is_overwritten() && !progress => {
+            source.flush_at.or(Some(now + PIPE_PROGRESS_EVERY))
+        }
         _ if source.is_overwritten() => source.flush_at.or(Some(now + PARTIAL_IDLE)),
         1..=PROMPT_MAX => Some(now + PARTIAL_IDLE),
         _ => Some(now + LONG_PARTIAL_IDLE),

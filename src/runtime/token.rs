@@ -8,7 +8,8 @@ pub enum Token {
     Signals,
     /// An output stream of a child (a pipe or a pty master): an index into the streams.
     Stream(usize),
-    /// The connection of an instance's HTTP readiness probe.
+    /// The connection of an instance's HTTP readiness probe, or the output pipe of its
+    /// `exec:` check.
     Probe(usize),
     /// The control socket's listener: a client is connecting.
     Control,

@@ -8,6 +8,13 @@
 //! 500 files) gives one restart: the restart waits until [`QUIET`] passed without a change
 //! (at most [`MAX_WAIT`] after the first), and the file named is the first that changed.
 //!
+//! Nothing is missed: a new directory's files already there when its watch was added (a `tar
+//! -x`, a `mkdir -p a/b && echo > a/b/x.py`) count, found by a scan once the watch exists;
+//! a queue overflow (`IN_Q_OVERFLOW`: events were lost while procmux was busy or stopped)
+//! rescans the tree and restarts every watching process once, saying so. A directory
+//! deleted or moved away takes its watches and `.gitignore` matchers with it; a directory
+//! added again gets them once.
+//!
 //! The crates: `inotify` for the fd (no thread; `notify` runs a thread per watcher), `globset`
 //! for the globs and `ignore` for `.gitignore`, both ripgrep's.
 
@@ -87,8 +94,9 @@ impl Watcher {
     }
 
     /// Watches `dir` and every directory below it that is not ignored, and learns their
-    /// `.gitignore` files.
-    fn add_tree(&mut self, dir: &Path) -> io::Result<()> {
+    /// `.gitignore` files (once each). Returns the files found there.
+    fn add_tree(&mut self, dir: &Path) -> io::Result<Vec<PathBuf>> {
+        let mut files = Vec::new();
         let walk = ignore::WalkBuilder::new(dir)
             .hidden(false)
             .filter_entry(|e| e.file_name() != OsStr::new(".git"))
@@ -123,15 +131,62 @@ impl Watcher {
                     // Gone meanwhile, or unreadable: nothing to watch there.
                     Err(_) => {}
                 }
-            } else if entry.file_name() == OsStr::new(".gitignore")
-                && let Some(parent) = path.parent()
-            {
-                // A .gitignore's patterns are relative to its own directory.
-                let mut builder = GitignoreBuilder::new(parent);
-                let _ = builder.add(path);
-                if let Ok(matcher) = builder.build() {
-                    self.gitignores.push(matcher);
+            } else {
+                if entry.file_name() == OsStr::new(".gitignore")
+                    && let Some(parent) = path.parent()
+                {
+                    // A .gitignore's patterns are relative to its own directory.
+                    let mut builder = GitignoreBuilder::new(parent);
+                    let _ = builder.add(path);
+                    if let Ok(matcher) = builder.build() {
+                        self.gitignores.retain(|g| g.path() != parent);
+                        self.gitignores.push(matcher);
+                    }
                 }
+                files.push(path.to_path_buf());
+            }
+        }
+        Ok(files)
+    }
+
+    /// A directory was deleted or moved away: its watches (and those below it) and its
+    /// `.gitignore` matchers are forgotten.
+    fn forget_tree(&mut self, dir: &Path) {
+        let gone: Vec<WatchDescriptor> = self
+            .dirs
+            .iter()
+            .filter(|(_, d)| d.starts_with(dir))
+            .map(|(wd, _)| wd.clone())
+            .collect();
+        for wd in gone {
+            self.dirs.remove(&wd);
+            // Moved away, it still exists: stop watching it. Deleted, the kernel did.
+            let _ = self.inotify.watches().remove(wd);
+        }
+        self.gitignores.retain(|g| !g.path().starts_with(dir));
+    }
+
+    /// Events were lost: watch what is new, forget what is gone, and restart every process
+    /// that watches, once.
+    fn rescan(&mut self, now: Instant) -> io::Result<()> {
+        let gone: Vec<PathBuf> = self
+            .dirs
+            .values()
+            .filter(|d| !d.is_dir())
+            .cloned()
+            .collect();
+        for dir in gone {
+            self.forget_tree(&dir);
+        }
+        let root = self.root.clone();
+        self.add_tree(&root)?;
+        for (index, watch) in self.types.iter().enumerate() {
+            if watch.is_some() && self.pending[index].is_none() {
+                self.pending[index] = Some(Pending {
+                    file: "the watched tree".to_owned(),
+                    first: now,
+                    last: now,
+                });
             }
         }
         Ok(())
@@ -141,7 +196,8 @@ impl Watcher {
     /// watching them (the watch limit reached), to be said, never ignored.
     pub fn read(&mut self, now: Instant) -> Vec<String> {
         let mut problems = Vec::new();
-        let mut changed: Vec<(PathBuf, bool)> = Vec::new();
+        let mut changed: Vec<(PathBuf, EventMask)> = Vec::new();
+        let mut overflowed = false;
         loop {
             let events = match self.inotify.read_events(&mut self.buffer) {
                 Ok(events) => events,
@@ -151,26 +207,54 @@ impl Watcher {
             let mut any = false;
             for event in events {
                 any = true;
+                if event.mask.contains(EventMask::Q_OVERFLOW) {
+                    overflowed = true;
+                    continue;
+                }
+                if event.mask.contains(EventMask::IGNORED) {
+                    // Its directory is gone (or unwatched): so is the watch.
+                    if let Some(dir) = self.dirs.remove(&event.wd) {
+                        self.gitignores.retain(|g| g.path() != dir);
+                    }
+                    continue;
+                }
                 let (Some(dir), Some(name)) = (self.dirs.get(&event.wd), event.name) else {
                     continue;
                 };
-                changed.push((dir.join(name), event.mask.contains(EventMask::ISDIR)));
+                changed.push((dir.join(name), event.mask));
             }
             if !any {
                 break;
             }
         }
-        for (path, is_dir) in changed {
-            if is_dir {
-                if path.is_dir()
-                    && !self.ignored(&path, true)
-                    && let Err(e) = self.add_tree(&path)
-                {
-                    problems.push(e.to_string());
-                }
-                continue;
+        if overflowed {
+            problems.push(
+                "events were lost (the inotify queue overflowed): rescanned the tree, \
+                 restarting what watches it"
+                    .to_owned(),
+            );
+            if let Err(e) = self.rescan(now) {
+                problems.push(e.to_string());
             }
-            self.changed(&path, now);
+            return problems;
+        }
+        for (path, mask) in changed {
+            if !mask.contains(EventMask::ISDIR) {
+                self.changed(&path, now);
+            } else if mask.intersects(EventMask::DELETE | EventMask::MOVED_FROM) {
+                self.forget_tree(&path);
+            } else if path.is_dir() && !self.ignored(&path, true) {
+                // Created or moved in: watched from now on, and what it already holds
+                // counts (it arrived before its watch existed).
+                match self.add_tree(&path) {
+                    Ok(files) => {
+                        for file in files {
+                            self.changed(&file, now);
+                        }
+                    }
+                    Err(e) => problems.push(e.to_string()),
+                }
+            }
         }
         problems
     }
@@ -253,6 +337,67 @@ fn is_editor_file(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A watcher on `root` watching everything, outside a poll loop.
+    fn watcher(root: &Path) -> Watcher {
+        let all = globset::GlobSetBuilder::new()
+            .add(globset::Glob::new("**").unwrap())
+            .build()
+            .unwrap();
+        let watch = crate::config::Watch {
+            globs: vec!["**".to_owned()],
+            matches: all,
+            ignores: globset::GlobSet::empty(),
+        };
+        let mut watcher = Watcher {
+            inotify: Inotify::init().unwrap(),
+            root: root.to_path_buf(),
+            dirs: HashMap::new(),
+            gitignores: Vec::new(),
+            types: vec![Some(watch)],
+            pending: vec![None],
+            buffer: vec![0; 64 * 1024],
+        };
+        watcher.add_tree(root).unwrap();
+        watcher
+    }
+
+    /// Reads until the kernel has nothing more (bounded).
+    fn settle(watcher: &mut Watcher, now: Instant) -> Vec<String> {
+        std::thread::sleep(Duration::from_millis(50));
+        watcher.read(now)
+    }
+
+    #[test]
+    fn watches_and_matchers_follow_their_directories_and_are_never_duplicated() {
+        let root = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(root.path()).unwrap();
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        std::fs::write(root.join("a/.gitignore"), "*.log\n").unwrap();
+        let mut w = watcher(&root);
+        assert_eq!((w.dirs.len(), w.gitignores.len()), (3, 1));
+        // The same tree again: the same watches, one matcher.
+        w.add_tree(&root.join("a")).unwrap();
+        assert_eq!((w.dirs.len(), w.gitignores.len()), (3, 1));
+        // Deleted: forgotten with their matchers.
+        std::fs::remove_dir_all(root.join("a")).unwrap();
+        let now = Instant::now();
+        assert!(settle(&mut w, now).is_empty());
+        assert_eq!((w.dirs.len(), w.gitignores.len()), (1, 0));
+        // A tree moved in counts, its files and its .gitignore too.
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(outside.path().join("c/d")).unwrap();
+        std::fs::write(outside.path().join("c/d/x.py"), "x\n").unwrap();
+        std::fs::write(outside.path().join("c/.gitignore"), "tmp/\n").unwrap();
+        std::fs::rename(outside.path().join("c"), root.join("c")).unwrap();
+        settle(&mut w, now);
+        assert_eq!((w.dirs.len(), w.gitignores.len()), (3, 1));
+        assert!(w.pending[0].is_some());
+        // Moved away: forgotten, though it still exists.
+        std::fs::rename(root.join("c"), outside.path().join("c")).unwrap();
+        settle(&mut w, now);
+        assert_eq!((w.dirs.len(), w.gitignores.len()), (1, 0));
+    }
 
     #[test]
     fn editor_files() {

@@ -30,8 +30,8 @@ use nix::sys::signal::Signal;
 
 pub use self::exit::Exit;
 use self::instance::{Budget, Instance, Life, Stop, Then};
-pub use self::notice::Notice;
-use crate::config::{OnExit, OnGiveUp, Ready, Stack, command};
+pub use self::notice::{CheckEnding, Notice};
+use crate::config::{OnExit, OnGiveUp, Ready, SignalSource, Stack, command};
 
 /// How often the kill is repeated while descendants remain.
 pub const KILL_SWEEP: Duration = Duration::from_millis(100);
@@ -109,6 +109,10 @@ pub struct Supervisor {
     exit_code: i32,
     /// `--exit-code-from`: this instance's exit decides procmux's code and stops the stack.
     exit_code_from: Option<usize>,
+    /// The signal the user stopped the stack with: SIGINT after Ctrl-C (as a terminal would
+    /// have delivered it), SIGTERM for everything else. Processes without a stop signal of
+    /// their own get it.
+    given: Signal,
 }
 
 impl Supervisor {
@@ -167,6 +171,7 @@ impl Supervisor {
             phase: Phase::Running,
             exit_code: 0,
             exit_code_from,
+            given: Signal::SIGTERM,
         }
     }
 
@@ -235,13 +240,13 @@ impl Supervisor {
 
     /// Instance `i` exited (or could not start: `Exit::Code(127)`).
     pub fn on_exit(&mut self, i: usize, exit: Exit, now: Instant) -> Vec<Action> {
-        let instance = &mut self.instances[i];
-        instance.last_exit = Some(exit);
         // Its main process is gone: if it is being stopped, the rest of its tree is next.
-        let rest = match instance.stop {
-            Stop::Signalled { .. } => vec![Action::StopEscaped(i, instance.policy.stop_signal)],
+        let rest = match self.instances[i].stop {
+            Stop::Signalled { then, .. } => self.stop_rest(i, then),
             _ => Vec::new(),
         };
+        let instance = &mut self.instances[i];
+        instance.last_exit = Some(exit);
         if self.phase != Phase::Running {
             instance.life = Life::Done;
             if self.exit_code_from == Some(i) {
@@ -367,7 +372,7 @@ impl Supervisor {
                 Vec::new()
             }
             (Life::Running { .. }, _) => {
-                let signal = instance.policy.stop_signal;
+                let signal = instance.policy.stop_signal_after(Signal::SIGTERM);
                 instance.stop = Stop::Signalled {
                     deadline: now + instance.policy.stop_timeout,
                     then,
@@ -485,6 +490,7 @@ impl Supervisor {
                 vec![Action::Forward(signal)]
             }
             (SIGINT | SIGTERM | SIGHUP, Phase::Running) => {
+                self.given = if signal == SIGINT { SIGINT } else { SIGTERM };
                 let mut actions = vec![Action::Notify(Notice::SignalReceived { signal })];
                 actions.extend(self.begin_shutdown(128 + signal as i32, now));
                 actions
@@ -677,7 +683,53 @@ impl Supervisor {
         self.exit_code
     }
 
+    /// The signal instance `i` gets for a stop that ends `then`'s way: in a shutdown, its
+    /// own for the signal the user gave; for a stop asked for, its own for SIGTERM.
+    fn stop_signal(&self, i: usize, then: Then) -> Signal {
+        let given = match then {
+            Then::Shutdown => self.given,
+            Then::Stay | Then::Restart => Signal::SIGTERM,
+        };
+        self.instances[i].policy.stop_signal_after(given)
+    }
+
+    /// Instance `i`'s main process exited during its stop: the rest of its tree is next.
+    fn stop_rest(&self, i: usize, then: Then) -> Vec<Action> {
+        let signal = self.stop_signal(i, then);
+        let leftover = self.leftover_signal(i, then);
+        if leftover == signal {
+            return vec![Action::StopEscaped(i, signal)];
+        }
+        // Its group had the first signal, which its leftovers ignore.
+        vec![Action::Stop(i, leftover), Action::StopEscaped(i, leftover)]
+    }
+
+    /// The signal for what instance `i`'s main process leaves behind: its stop signal, except
+    /// after Ctrl-C: a shell's background jobs ignore SIGINT (POSIX), so they get SIGTERM
+    /// rather than a wait for SIGKILL.
+    fn leftover_signal(&self, i: usize, then: Then) -> Signal {
+        match self.stop_signal(i, then) {
+            Signal::SIGINT if self.instances[i].policy.stop_signal_from == SignalSource::Given => {
+                Signal::SIGTERM
+            }
+            signal => signal,
+        }
+    }
+
+    /// What each running instance that is not being stopped yet will be sent.
+    fn shutdown_signals(&self) -> Vec<(usize, Signal)> {
+        (0..self.instances.len())
+            .filter(|&i| {
+                let instance = &self.instances[i];
+                matches!(instance.life, Life::Running { .. })
+                    && !matches!(instance.stop, Stop::Signalled { .. })
+            })
+            .map(|i| (i, self.stop_signal(i, Then::Shutdown)))
+            .collect()
+    }
+
     fn begin_shutdown(&mut self, exit_code: i32, now: Instant) -> Vec<Action> {
+        let signals = self.shutdown_signals();
         self.exit_code = exit_code;
         self.phase = Phase::Stopping;
         for instance in &mut self.instances {
@@ -694,7 +746,10 @@ impl Supervisor {
                 _ => Stop::Pending,
             };
         }
-        let mut actions = vec![Action::Notify(Notice::ShuttingDown)];
+        let mut actions = vec![Action::Notify(Notice::ShuttingDown {
+            given: self.given,
+            signals,
+        })];
         actions.extend(self.advance_stop(now));
         actions
     }
@@ -716,16 +771,19 @@ impl Supervisor {
                 .filter(|d| d.after.contains(&i))
                 .all(|d| d.stop == Stop::Finished);
             if dependants_finished {
+                let signal = self.stop_signal(i, Then::Shutdown);
                 let instance = &mut self.instances[i];
-                let signal = instance.policy.stop_signal;
                 instance.stop = Stop::Signalled {
                     deadline: now + instance.policy.stop_timeout,
                     then: Then::Shutdown,
                 };
-                actions.push(Action::Stop(i, signal));
-                if !matches!(instance.life, Life::Running { .. }) {
+                if matches!(instance.life, Life::Running { .. }) {
+                    actions.push(Action::Stop(i, signal));
+                } else {
                     // Its main process is gone already: the rest of its tree at once.
-                    actions.push(Action::StopEscaped(i, signal));
+                    let leftover = self.leftover_signal(i, Then::Shutdown);
+                    actions.push(Action::Stop(i, leftover));
+                    actions.push(Action::StopEscaped(i, leftover));
                 }
             }
         }

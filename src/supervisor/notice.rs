@@ -54,6 +54,16 @@ pub enum Notice {
     WillNotBeReady { instance: usize },
     /// Not ready within its `ready_timeout`.
     NotReady { instance: usize, timeout: Duration },
+    /// After `NotReady`: how its last `ready = "exec:…"` attempt ended; `silent` when it
+    /// printed nothing (else `ReadyCheckOutput` lines follow).
+    ReadyCheckFailed {
+        instance: usize,
+        command: String,
+        ending: CheckEnding,
+        silent: bool,
+    },
+    /// One line the last readiness check printed.
+    ReadyCheckOutput { instance: usize, line: String },
     /// It sits at a prompt (an idle partial line on its pty) nobody here can answer.
     WaitingForInput { instance: usize, name: String },
     /// A watched file changed: the instance restarts.
@@ -70,12 +80,27 @@ pub enum Notice {
     SignalReceived { signal: Signal },
     /// A second SIGINT or SIGTERM during the shutdown: everything is killed at once.
     SignalAgain { signal: Signal },
-    /// The shutdown began: stop signals go out, dependants first.
-    ShuttingDown,
+    /// The shutdown began: stop signals go out, dependants first. `signals`: what each
+    /// running instance will be sent; `given`: the signal of those without one of their own.
+    ShuttingDown {
+        given: Signal,
+        signals: Vec<(usize, Signal)>,
+    },
     /// SIGKILL to what is left.
     Killing { remaining: usize },
     /// Processes outlived SIGKILL for `after`; procmux exits anyway.
     Abandoned { after: Duration },
+}
+
+/// How a readiness check (`ready = "exec:…"`) attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckEnding {
+    Exited(Exit),
+    /// It overran this and was killed.
+    TimedOut(Duration),
+    /// It was still running when readiness timed out (and is killed).
+    StillRunning,
+    FailedToStart(String),
 }
 
 impl Notice {
@@ -96,13 +121,15 @@ impl Notice {
             | Notice::GaveUp { instance, .. }
             | Notice::WillNotBeReady { instance }
             | Notice::NotReady { instance, .. }
+            | Notice::ReadyCheckFailed { instance, .. }
+            | Notice::ReadyCheckOutput { instance, .. }
             | Notice::Stopping { instance, .. }
             | Notice::Stopped { instance } => Some(instance),
             Notice::StopAsked
             | Notice::WatchProblem { .. }
             | Notice::SignalReceived { .. }
             | Notice::SignalAgain { .. }
-            | Notice::ShuttingDown
+            | Notice::ShuttingDown { .. }
             | Notice::Killing { .. }
             | Notice::Abandoned { .. } => None,
         }

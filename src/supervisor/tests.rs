@@ -1,6 +1,7 @@
 //! Unit tests of the supervisor: a fake clock, the actions standing in for a fake spawner.
 use super::*;
 use crate::config::Policy;
+use crate::config::SignalSource;
 use crate::config::policy::Backoff;
 use Signal::*;
 
@@ -46,6 +47,15 @@ fn notices(actions: &[Action]) -> Vec<Notice> {
         .collect()
 }
 
+/// A policy with `stop_signal` set in procmux.toml.
+fn own_signal(signal: Signal) -> Policy {
+    Policy {
+        stop_signal: signal,
+        stop_signal_from: SignalSource::Configured,
+        ..Policy::foreman(TIMEOUT)
+    }
+}
+
 fn restarting(on_exit: OnExit) -> Policy {
     Policy {
         on_exit,
@@ -62,7 +72,10 @@ fn first_exit_stops_everything_with_its_code() {
     assert_eq!(
         actions,
         [
-            Action::Notify(Notice::ShuttingDown),
+            Action::Notify(Notice::ShuttingDown {
+                given: SIGTERM,
+                signals: vec![(1, SIGTERM)]
+            }),
             Action::Stop(0, SIGTERM),
             // Its main process is gone already: what it left outside its group, at once.
             Action::StopEscaped(0, SIGTERM),
@@ -96,7 +109,10 @@ fn stop_timeout_then_kill_sweeps_then_give_up() {
         notices(&actions),
         [
             Notice::SignalReceived { signal: SIGINT },
-            Notice::ShuttingDown
+            Notice::ShuttingDown {
+                given: SIGINT,
+                signals: vec![(0, SIGINT)]
+            }
         ]
     );
     assert_eq!(s.exit_code(), 130);
@@ -388,8 +404,7 @@ fn delay_readiness_and_ready_timeout() {
 fn shutdown_stops_dependants_first() {
     let t0 = Instant::now();
     let db = || Policy {
-        stop_signal: SIGINT,
-        ..Policy::foreman(TIMEOUT)
+        ..own_signal(SIGINT)
     };
     let web = || Policy {
         stop_timeout: Duration::from_secs(2),
@@ -479,9 +494,8 @@ fn idle_when_every_process_may_exit_and_did() {
 fn a_stop_or_restart_asked_for_is_not_a_crash() {
     let t0 = Instant::now();
     let quick = Policy {
-        stop_signal: SIGINT,
         stop_timeout: Duration::from_secs(2),
-        ..Policy::foreman(TIMEOUT)
+        ..own_signal(SIGINT)
     };
     let mut s = stack(vec![
         quick,
@@ -595,4 +609,125 @@ fn a_shutdown_takes_over_a_stop_under_way() {
     assert_eq!(s.on_group_gone(0, t0), []);
     assert_eq!(s.on_group_gone(1, t0), [Action::TerminateStrays]);
     assert_eq!(s.exit_code(), 143);
+}
+
+/// A plain process, one with its own stop signal, and PostgreSQL (known: SIGINT).
+fn mixed_signals() -> Supervisor {
+    let postgres = crate::config::servers::known_server("postgres -D data");
+    let known = Policy {
+        stop_signal: SIGINT,
+        stop_signal_from: SignalSource::Known(postgres.unwrap()),
+        ..Policy::foreman(TIMEOUT)
+    };
+    stack(vec![Policy::foreman(TIMEOUT), own_signal(SIGQUIT), known])
+}
+
+#[test]
+fn ctrl_c_stops_with_sigint_and_a_process_s_own_signal_wins() {
+    let t0 = Instant::now();
+    let mut s = mixed_signals();
+    run_all(&mut s, t0);
+    let actions = s.on_signal(SIGINT, t0);
+    assert_eq!(
+        actions,
+        [
+            Action::Notify(Notice::SignalReceived { signal: SIGINT }),
+            Action::Notify(Notice::ShuttingDown {
+                given: SIGINT,
+                signals: vec![(0, SIGINT), (1, SIGQUIT), (2, SIGINT)]
+            }),
+            Action::Stop(0, SIGINT),
+            Action::Stop(1, SIGQUIT),
+            Action::Stop(2, SIGINT),
+        ]
+    );
+    // A shell's background jobs ignore SIGINT: what the plain process left gets SIGTERM.
+    assert_eq!(
+        s.on_exit(0, Exit::Signal(SIGINT), t0),
+        [Action::Stop(0, SIGTERM), Action::StopEscaped(0, SIGTERM)]
+    );
+    // Those with a signal of their own get theirs again.
+    assert_eq!(
+        s.on_exit(1, Exit::Code(0), t0),
+        [Action::StopEscaped(1, SIGQUIT)]
+    );
+    assert_eq!(
+        s.on_exit(2, Exit::Code(0), t0),
+        [Action::StopEscaped(2, SIGINT)]
+    );
+    assert_eq!(s.exit_code(), 130);
+}
+
+#[test]
+fn sigterm_sighup_and_procmux_stop_stop_with_sigterm_unless_a_process_says_otherwise() {
+    let t0 = Instant::now();
+    for signal in [SIGTERM, SIGHUP] {
+        let mut s = mixed_signals();
+        run_all(&mut s, t0);
+        let actions = s.on_signal(signal, t0);
+        assert_eq!(
+            actions[1..],
+            [
+                Action::Notify(Notice::ShuttingDown {
+                    given: SIGTERM,
+                    signals: vec![(0, SIGTERM), (1, SIGQUIT), (2, SIGINT)]
+                }),
+                Action::Stop(0, SIGTERM),
+                Action::Stop(1, SIGQUIT),
+                Action::Stop(2, SIGINT),
+            ]
+        );
+        assert_eq!(
+            s.on_exit(0, Exit::Signal(SIGTERM), t0),
+            [Action::StopEscaped(0, SIGTERM)]
+        );
+    }
+    let mut s = mixed_signals();
+    run_all(&mut s, t0);
+    let actions = s.stop_all(t0);
+    assert!(actions.contains(&Action::Stop(0, SIGTERM)), "{actions:?}");
+    assert!(actions.contains(&Action::Stop(2, SIGINT)), "{actions:?}");
+    // A process that exits starts the shutdown with SIGTERM.
+    let mut s = mixed_signals();
+    run_all(&mut s, t0);
+    let actions = s.on_exit(1, Exit::Code(1), t0);
+    assert!(actions.contains(&Action::Stop(0, SIGTERM)), "{actions:?}");
+    assert!(actions.contains(&Action::Stop(2, SIGINT)), "{actions:?}");
+}
+
+#[test]
+fn a_stop_or_restart_asked_for_sends_sigterm_or_the_process_s_own() {
+    let t0 = Instant::now();
+    let mut s = mixed_signals();
+    run_all(&mut s, t0);
+    assert!(s.stop(0, t0).contains(&Action::Stop(0, SIGTERM)));
+    assert!(s.restart(1, t0).contains(&Action::Stop(1, SIGQUIT)));
+    assert!(s.restart(2, t0).contains(&Action::Stop(2, SIGINT)));
+    // Ctrl-C during a stop asked for: what is under way keeps its signal.
+    let actions = s.on_signal(SIGINT, t0);
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::Stop(..))),
+        "{actions:?}"
+    );
+    assert_eq!(
+        s.on_exit(0, Exit::Signal(SIGTERM), t0),
+        [Action::Stop(0, SIGTERM), Action::StopEscaped(0, SIGTERM)]
+    );
+}
+
+#[test]
+fn after_ctrl_c_a_process_already_gone_has_its_leftovers_sent_sigterm() {
+    let t0 = Instant::now();
+    let mut s = stack(vec![restarting(OnExit::Restart), Policy::foreman(TIMEOUT)]);
+    run_all(&mut s, t0);
+    s.on_exit(0, Exit::Code(1), t0);
+    let actions = s.on_signal(SIGINT, t0);
+    assert!(
+        actions.ends_with(&[
+            Action::Stop(0, SIGTERM),
+            Action::StopEscaped(0, SIGTERM),
+            Action::Stop(1, SIGINT),
+        ]),
+        "{actions:?}"
+    );
 }

@@ -113,6 +113,14 @@ impl Procmux {
         self
     }
 
+    /// Runs it as another user (procmux runs as root in CI; PostgreSQL refuses root). Its
+    /// supplementary groups are dropped with root's.
+    pub fn run_as(mut self, uid: u32, gid: u32) -> Procmux {
+        use std::os::unix::process::CommandExt;
+        self.command.uid(uid).gid(gid).env("HOME", "/nonexistent");
+        self
+    }
+
     /// procmux's stdout goes to `file` instead of the test (`/dev/full`, say).
     pub fn stdout_to(mut self, file: fs::File) -> Procmux {
         self.command.stdout(file);
@@ -433,7 +441,7 @@ pub fn lines_of<'a>(text: &'a [u8], label: &str) -> Vec<&'a [u8]> {
         .collect()
 }
 
-pub fn script_path(app: &App, name: &str, body: &str) -> PathBuf {
+pub fn script_path(app: &App, name: &str, body: impl AsRef<[u8]>) -> PathBuf {
     app.write(name, body);
     app.path().join(name)
 }
