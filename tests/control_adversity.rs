@@ -454,3 +454,151 @@ if status != 0:
     running.signal(Signal::SIGTERM);
     running.wait().exits_with(143);
 }
+
+/// stdout and stderr are one FIFO nobody reads (`2>&1 | less`, scrolled back): SIGTERM still
+/// ends procmux, which says nothing it cannot say.
+#[test]
+fn a_blocked_stderr_does_not_hold_procmux_at_its_end() {
+    let app = App::new("spam: echo \"pid $$\"; exec yes spam\n");
+    let fifo = app.path().join("out");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let holder = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .unwrap();
+    let running = app
+        .shell("exec \"$PROCMUX\" start --no-timestamp --pty never -t 1 > out 2>&1")
+        .spawn();
+    std::thread::sleep(Duration::from_secs(1));
+    let pids = procmux_children(running.pid());
+    let started = Instant::now();
+    running.signal(Signal::SIGTERM);
+    let done = running.wait();
+    assert_eq!(done.code, Some(143));
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_all_gone(&pids);
+    drop(holder);
+}
+
+/// A readiness clock stops while procmux holds the children's output: a process that is
+/// ready within its timeout of running time is ready, however long stdout was blocked.
+#[test]
+fn a_blocked_stdout_does_not_run_out_readiness_timeouts() {
+    let app =
+        App::new("spam: exec yes spam\nweb: sleep 0.5; echo 'server ready'; exec sleep 1000\n");
+    app.write(
+        "procmux.toml",
+        "[process.web]\nready = \"log:server ready\"\nready_timeout = 2\n",
+    );
+    let fifo = app.path().join("out");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let holder = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .unwrap();
+    let out = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    let running = app
+        .procmux(&["start", "--no-timestamp", "--pty", "never"])
+        .stdout_to(out)
+        .spawn();
+    // Blocked for twice the ready timeout, then read (and thrown away) as fast as it comes.
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        support::alive(running.pid()),
+        "procmux gave up while its stdout was blocked"
+    );
+    let reader = std::thread::spawn(move || {
+        let mut holder = holder;
+        let mut buf = vec![0u8; 1 << 16];
+        let mut seen = Vec::new();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            match holder.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    seen.extend_from_slice(&buf[..n]);
+                    if seen.windows(9).any(|w| w == b"is ready\n") {
+                        break;
+                    }
+                    let keep = seen.len().saturating_sub(64);
+                    seen.drain(..keep);
+                }
+            }
+        }
+        seen
+    });
+    let seen = reader.join().unwrap();
+    assert!(
+        String::from_utf8_lossy(&seen).contains("web.1 is ready"),
+        "{:?}",
+        String::from_utf8_lossy(&seen)
+    );
+    running.signal(Signal::SIGKILL);
+}
+
+/// A client that gave up (it timed out on a paused procmux, and said so) has its request
+/// dropped: nothing is restarted behind its back once procmux runs again.
+#[test]
+fn a_request_whose_client_gave_up_is_not_carried_out() {
+    let app = App::new("web: echo \"pid $$\"; exec sleep 1000\n");
+    let mut running = app.start(&["--no-timestamp", "--pty", "never"]);
+    let pids = running.wait_for_pids("pid");
+    nix::sys::signal::kill(running.pid(), Signal::SIGSTOP).unwrap();
+    let (code, _, stderr) = client(&app, &["restart", "web"]);
+    nix::sys::signal::kill(running.pid(), Signal::SIGCONT).unwrap();
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("did not answer in 5 s"), "{stderr}");
+    std::thread::sleep(Duration::from_millis(500));
+    let (code, _, _) = client(&app, &["status"]);
+    assert_eq!(code, 0);
+    assert_eq!(running.text().matches("started with pid").count(), 1);
+    assert!(support::alive(pids[0]));
+    running.signal(Signal::SIGTERM);
+    running.wait().exits_with(143);
+}
+
+/// `logs` of a stack that keeps no output says so.
+#[test]
+fn logs_without_a_tail_says_so() {
+    let app = App::new("web: exec sleep 1000\n");
+    let running = app.start(&["--no-timestamp", "--pty", "never", "--tail-kib", "0"]);
+    running.wait_for("started with pid");
+    for args in [&["logs"][..], &["logs", "-f"]] {
+        let (code, _, stderr) = client(&app, args);
+        assert_eq!(code, 1);
+        assert!(stderr.contains("keeps no output for logs"), "{stderr}");
+    }
+    running.signal(Signal::SIGTERM);
+    running.wait().exits_with(143);
+}
+
+/// `attach` shows a prompt that has no newline (`>>> `) as soon as it is written.
+#[test]
+fn attach_shows_prompts_at_once() {
+    let app = App::new("repl: exec python3 -i -q\n");
+    app.write("procmux.toml", "[process.repl]\npty = true\n");
+    let running = app.start(&["--no-timestamp"]);
+    running.wait_for(">>>");
+    let result = support::run_pty_driver(
+        &app,
+        r#"
+pid, master = procmux_on_pty("attach", "repl")
+if not wait_for(master, b"Ctrl-] detaches"):
+    fail()
+os.write(master, b"6*7\r")
+if not wait_for(master, b"42\r\n>>> "):
+    fail()
+os.write(master, b"\x1d")
+os.waitpid(pid, 0)
+"#,
+    );
+    result.unwrap();
+    running.signal(Signal::SIGTERM);
+    running.wait().exits_with(143);
+}

@@ -85,6 +85,8 @@ pub struct Session {
     at_line_start: bool,
     /// Attached output dropped because the client did not keep up.
     dropped: u64,
+    /// Bytes the client sent after its request, which nothing reads.
+    ignored: usize,
 }
 
 impl Session {
@@ -96,6 +98,7 @@ impl Session {
             queue: VecDeque::new(),
             at_line_start: true,
             dropped: 0,
+            ignored: 0,
         }
     }
 
@@ -105,7 +108,15 @@ impl Session {
         match self.phase {
             Phase::Request => self.request_bytes(bytes).into_iter().collect(),
             Phase::Attached(instance) => self.frames(instance, bytes),
-            Phase::Asked | Phase::Answered | Phase::Reading(_) => Vec::new(),
+            Phase::Asked | Phase::Answered | Phase::Reading(_) => {
+                // A client that keeps sending after its request is not one of procmux's.
+                self.ignored += bytes.len();
+                if self.ignored > MAX_REQUEST {
+                    self.phase = Phase::Answered;
+                    self.queue.clear();
+                }
+                Vec::new()
+            }
         }
     }
 
@@ -315,13 +326,17 @@ impl Session {
         }
     }
 
-    /// Which connection goes first when a slot is needed: one that never sent its request
-    /// (0), then a reader whose queue is full, that is, that does not read (1); `None`: keep.
-    pub fn eviction_rank(&self) -> Option<u8> {
-        match self.phase {
+    /// Which connection goes first when a slot is needed, lowest first; `None`: keep it.
+    /// `blocked`: its socket took nothing last time (the client does not read).
+    /// 0: it never sent its request; 1: it does not read what it asked for; 2: a follower;
+    /// 3: an answer or a `logs` being sent. An attached session is never evicted.
+    pub fn eviction_rank(&self, blocked: bool) -> Option<u8> {
+        match &self.phase {
             Phase::Request => Some(0),
-            Phase::Reading(_) if self.waiting() >= QUEUE_BUDGET / 2 => Some(1),
-            _ => None,
+            Phase::Attached(_) | Phase::Asked => None,
+            _ if blocked => Some(1),
+            Phase::Reading(reader) if reader.until.is_none() => Some(2),
+            Phase::Reading(_) | Phase::Answered => Some(3),
         }
     }
 
@@ -395,21 +410,23 @@ mod tests {
         );
         assert_eq!(s.deadline(), None);
         assert_eq!(s.received(b"stop\n"), []);
-        // 10 MiB after the request: nothing is kept.
+        // 10 MiB after the request: nothing is kept, and the connection is ended.
         assert_eq!(s.received(&vec![b'x'; 10 << 20]), []);
         assert!(s.input.capacity() <= MAX_REQUEST + 1);
-        s.answer(b"ok\n");
-        assert_eq!(text(&s), "ok\nok\n");
+        assert!(s.finished());
     }
 
     #[test]
     fn garbage_without_a_newline_is_bounded() {
         let mut s = session();
+        s.received(&[b'x'; 5000]);
+        assert!(s.input.len() <= MAX_REQUEST + 1);
+        assert_eq!(text(&s), "error\trequest too long\n");
+        // It keeps sending: the connection ends, not a byte kept.
         for _ in 0..1000 {
             s.received(&[b'x'; 1000]);
         }
-        assert!(s.input.len() <= MAX_REQUEST + 1);
-        assert_eq!(text(&s), "error\trequest too long\n");
+        assert!(s.input.len() <= MAX_REQUEST + 1 && s.finished());
     }
 
     #[test]
@@ -417,7 +434,7 @@ mod tests {
         let now = Instant::now();
         let s = Session::new(now);
         assert_eq!(s.deadline(), Some(now + REQUEST_TIMEOUT));
-        assert_eq!(s.eviction_rank(), Some(0));
+        assert_eq!(s.eviction_rank(false), Some(0));
         assert!(!s.is_long_lived());
     }
 
@@ -488,7 +505,11 @@ mod tests {
             s.feed(&tail);
             assert!(s.queue.len() <= QUEUE_BUDGET);
         }
-        assert!(s.is_long_lived() && s.eviction_rank() == Some(1));
+        assert!(s.is_long_lived());
+        assert_eq!(
+            (s.eviction_rank(true), s.eviction_rank(false)),
+            (Some(1), Some(2))
+        );
         // The client reads again: one note, on a line of its own, then the live end.
         drain(&mut s);
         s.feed(&tail);

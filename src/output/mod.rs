@@ -35,6 +35,7 @@ mod timestamp;
 mod writer;
 
 use std::io::{self, IoSlice, Write};
+use std::os::fd::AsFd;
 
 use memchr::memchr_iter;
 use nix::unistd::Pid;
@@ -60,10 +61,29 @@ const BATCH_CAPACITY: usize = 64 * 1024;
 /// commands that print one thing and end. `Ok(false)` when the reader went away (`| head`): a
 /// quiet end, as for `start`; anything else (a full disk) is an error.
 pub fn print_document(bytes: &[u8]) -> Result<bool, crate::error::Error> {
-    match io::stdout().lock().write_all(bytes) {
+    let mut stdout = io::stdout().lock();
+    // Flushed: std buffers up to a newline, and a prompt (`attach`) has none.
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
         Ok(()) => Ok(true),
         Err(e) if Closed::of(&e) == Closed::Reader => Ok(false),
         Err(e) => Err(crate::error::Error::os("writing to stdout", e)),
+    }
+}
+
+/// Says `message` (one line) on stderr if stderr takes it now, never waiting: at the end,
+/// stderr may be the same blocked terminal or pipe as stdout (`2>&1 | less`).
+pub fn say_if_possible(message: &str) {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let stderr = io::stderr();
+    let mut fds = [PollFd::new(stderr.as_fd(), PollFlags::POLLOUT)];
+    if poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0)
+        && fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLOUT))
+    {
+        // One write of less than PIPE_BUF: a pipe that polled writable takes it whole.
+        let line = format!("{message}\n");
+        let _ = nix::unistd::write(stderr.as_fd(), &line.as_bytes()[..line.len().min(512)]);
     }
 }
 

@@ -41,6 +41,11 @@ impl Tail {
         }
     }
 
+    /// True when nothing is kept (`tail_kib = 0`).
+    pub fn is_off(&self) -> bool {
+        self.budget == 0
+    }
+
     /// The offset of the oldest byte still kept.
     pub fn start(&self) -> u64 {
         self.start
@@ -124,6 +129,9 @@ impl Tail {
     /// Hands `out` the kept bytes from offset `from` (at least [`Tail::start`]) up to
     /// `until`, of the runs whose owner `wants` accepts, at most `max` bytes of them, in
     /// slices; returns the offset reached (runs not wanted are passed over without counting).
+    /// When `max` cuts a line, it stops after the last whole line instead, so a reader that
+    /// is later skipped forward never shows a cut line as a whole one; only a line longer
+    /// than `max` goes in pieces.
     pub fn copy(
         &self,
         from: u64,
@@ -133,7 +141,32 @@ impl Tail {
         out: &mut dyn FnMut(&[u8]),
     ) -> u64 {
         let until = until.min(self.end);
-        let mut at = from.max(self.start);
+        let from = from.max(self.start);
+        // First where to stop: after the last whole line when `max` cuts one.
+        let mut line_end = None;
+        let reached = self.walk(from, until, max, &wants, &mut |at, bytes| {
+            if let Some(newline) = memchr::memrchr(b'\n', bytes) {
+                line_end = Some(at + newline as u64 + 1);
+            }
+        });
+        let stop = match line_end {
+            Some(end) if reached < until => end,
+            _ => reached,
+        };
+        self.walk(from, stop, usize::MAX, &wants, &mut |_, bytes| out(bytes))
+    }
+
+    /// Hands `visit` (offset, bytes) the kept bytes from `from` up to `until` of the runs
+    /// `wants` accepts, at most `max` of them; returns the offset reached.
+    fn walk(
+        &self,
+        from: u64,
+        until: u64,
+        max: usize,
+        wants: &dyn Fn(Option<usize>) -> bool,
+        visit: &mut dyn FnMut(u64, &[u8]),
+    ) -> u64 {
+        let mut at = from;
         let mut room = max;
         // The run holding `at`: the last one beginning at or before it.
         let mut run = self
@@ -152,7 +185,7 @@ impl Tail {
             }
             let chunk = self.chunk(at, run_end);
             let n = chunk.len().min(room);
-            out(&chunk[..n]);
+            visit(at, &chunk[..n]);
             room -= n;
             at += n as u64;
             if at == run_end {
@@ -233,6 +266,22 @@ mod tests {
         let reached = tail.copy(0, 11, 100, |_| true, &mut |b| out.extend_from_slice(b));
         assert_eq!(reached, 11);
         assert_eq!(out, b"ef\ngh");
+        // A limit that cuts a line stops after the last whole one, across the wrap too.
+        for max in [4, 5, 7] {
+            let mut out = Vec::new();
+            let reached = tail.copy(tail.start(), u64::MAX, max, |_| true, &mut |b| {
+                out.extend_from_slice(b)
+            });
+            let whole = if max == 7 { &b"ef\ngh\n"[..] } else { b"ef\n" };
+            assert_eq!(out.as_slice(), whole, "{max}");
+            assert_eq!(reached, tail.start() + whole.len() as u64);
+        }
+        // A line longer than the limit goes in pieces.
+        let mut out = Vec::new();
+        let reached = tail.copy(tail.start(), u64::MAX, 2, |_| true, &mut |b| {
+            out.extend_from_slice(b)
+        });
+        assert_eq!((out.as_slice(), reached), (&b"ef"[..], tail.start() + 2));
     }
 
     #[test]

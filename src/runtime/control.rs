@@ -9,6 +9,7 @@
 //! make room. A client of another user is closed at once (`SO_PEERCRED`).
 
 use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::SocketAddr;
 use std::time::Instant;
@@ -54,6 +55,13 @@ struct Connection {
     writable: bool,
 }
 
+/// True when `stream` has bytes waiting to be read.
+fn has_bytes(stream: &UnixStream) -> bool {
+    let mut byte = [0u8; 1];
+    let flags = nix::sys::socket::MsgFlags::MSG_PEEK | nix::sys::socket::MsgFlags::MSG_DONTWAIT;
+    nix::sys::socket::recv(stream.as_raw_fd(), &mut byte, flags).is_ok_and(|n| n > 0)
+}
+
 /// Listens on the abstract socket `name`.
 pub fn bind(name: &str, registry: &Registry) -> io::Result<Bound> {
     let address = SocketAddr::from_abstract_name(name.as_bytes())?;
@@ -90,6 +98,8 @@ impl Control {
                 continue; // dropped: closed
             }
             let Some(slot) = self.free_slot(registry) else {
+                // Every slot holds a client that is being served: say so, then close.
+                let _ = stream.write(b"error\tprocmux is serving too many connections\n");
                 continue;
             };
             // The kernel's own buffer for a client that does not read: the session's queue
@@ -115,7 +125,9 @@ impl Control {
         }
     }
 
-    /// A free slot, closing the connection that matters least when there is none.
+    /// A free slot, closing the connection that matters least when there is none (see
+    /// `Session::eviction_rank`, the oldest first). A connection whose request is waiting
+    /// in its socket, not read yet, is not taken for a silent one.
     fn free_slot(&mut self, registry: &Registry) -> Option<usize> {
         if let Some(free) = self.clients.iter().position(Option::is_none) {
             return Some(free);
@@ -128,8 +140,12 @@ impl Control {
             .iter()
             .enumerate()
             .filter_map(|(slot, c)| {
-                let session = &c.as_ref()?.session;
-                Some((session.eviction_rank()?, session.opened(), slot))
+                let c = c.as_ref()?;
+                let rank = c.session.eviction_rank(!c.writable)?;
+                if rank == 0 && has_bytes(&c.stream) {
+                    return None;
+                }
+                Some((rank, c.session.opened(), slot))
             })
             .min()?
             .2;
@@ -172,7 +188,9 @@ impl Control {
     }
 
     /// Reads what connection `slot` sent: its request, or an attached session's input.
-    pub fn read(&mut self, slot: usize, registry: &Registry) -> Vec<Incoming> {
+    /// `hung_up`: the client closed both ways (it gave up waiting): what it asked is not
+    /// done, as nobody would hear the answer and the client already said it failed.
+    pub fn read(&mut self, slot: usize, hung_up: bool, registry: &Registry) -> Vec<Incoming> {
         let mut incoming = Vec::new();
         let Some(Some(connection)) = self.clients.get_mut(slot) else {
             return incoming;
@@ -191,7 +209,8 @@ impl Control {
             // A client that sent its request and closed its end may still read the answer;
             // a silent one, an attached one or a follower has nothing more to wait for.
             let session = &connection.session;
-            if session.is_long_lived() || session.deadline().is_some() {
+            if hung_up || session.is_long_lived() || session.deadline().is_some() {
+                incoming.retain(|i| !matches!(i, Incoming::Request(_)));
                 self.close(slot, registry);
                 return incoming;
             }

@@ -59,7 +59,7 @@ mod tree;
 mod watch;
 pub mod watchdog;
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, IsTerminal};
 use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll};
@@ -163,6 +163,7 @@ pub fn supervise(stack: Stack, mut output: Output<Stdout>) -> Result<i32> {
         input,
         watcher,
         reaped: false,
+        held_since: None,
         stack,
         output,
         poll,
@@ -182,12 +183,11 @@ pub fn supervise(stack: Stack, mut output: Output<Stdout>) -> Result<i32> {
     let wait = wait.unwrap_or(Duration::from_secs(5));
     let undelivered = event_loop.output.finish(Instant::now() + wait);
     if undelivered > 0 {
-        let _ = writeln!(
-            io::stderr(),
+        crate::output::say_if_possible(&format!(
             "procmux: {undelivered} bytes of output were not delivered: stdout was still blocked \
              {:.1} s after the stack stopped",
             wait.as_secs_f64()
-        );
+        ));
     }
     Ok(event_loop.supervisor.exit_code())
 }
@@ -214,6 +214,9 @@ struct EventLoop {
     watcher: Option<Watcher>,
     /// A main process was reaped this turn: groups may have emptied.
     reaped: bool,
+    /// Since when stdout's queue has been full (the children's output held), as of the last
+    /// turn: the readiness clocks stop meanwhile.
+    held_since: Option<Instant>,
 }
 
 impl EventLoop {
@@ -240,7 +243,7 @@ impl EventLoop {
                             control.accept(self.poll.registry(), Instant::now());
                         }
                     }
-                    Token::Client(slot) => self.serve(slot),
+                    Token::Client(slot) => self.serve(slot, event.is_write_closed()),
                     Token::Watch => {
                         let problems = match &mut self.watcher {
                             Some(watcher) => watcher.read(Instant::now()),
@@ -268,6 +271,7 @@ impl EventLoop {
                     }
                 }
             }
+            self.hold_readiness_while_backlogged(Instant::now());
             self.streams
                 .pump_readable(&mut self.output, self.poll.registry());
             self.collect_log_readiness();
@@ -315,6 +319,18 @@ impl EventLoop {
         self.streams
             .drain_all(&mut self.output, self.poll.registry());
         Ok(())
+    }
+
+    /// While stdout's queue is full the children's output is held, and with it the children:
+    /// their readiness clocks stop for as long.
+    fn hold_readiness_while_backlogged(&mut self, now: Instant) {
+        if let Some(since) = self.held_since.take() {
+            self.supervisor
+                .hold_readiness(now.saturating_duration_since(since));
+        }
+        if self.output.backlogged() {
+            self.held_since = Some(now);
+        }
     }
 
     /// Once a shutdown started: true when no descendant is left (catching exits whose SIGCHLD
@@ -397,9 +413,11 @@ impl EventLoop {
     }
 
     fn run_timers(&mut self, now: Instant) {
+        let children = &self.children;
+        let busy = |instance| children.pid_of(instance).is_some_and(procfs::is_runnable);
         let prompts = self
             .streams
-            .flush_idle(now, &mut self.output, self.poll.registry());
+            .flush_idle(now, &mut self.output, self.poll.registry(), &busy);
         for instance in prompts {
             let kind = self.stack.type_of(instance);
             // A prompt only if the kernel says one of its processes reads its terminal: not

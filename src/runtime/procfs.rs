@@ -168,6 +168,11 @@ fn parse_stat(pid: Pid, text: &str) -> Option<(char, Proc)> {
     ))
 }
 
+/// True when `pid` is running or waiting for a CPU (state `R`): busy, not idle.
+pub fn is_runnable(pid: Pid) -> bool {
+    read_stat(pid).is_some_and(|(state, _)| state == 'R')
+}
+
 /// True while `pid` exists and is not a zombie.
 #[cfg(test)]
 pub fn is_alive(pid: Pid) -> bool {

@@ -23,15 +23,15 @@ enum Reply {
 
 impl EventLoop {
     /// A control client's connection is ready: send what waits for it, read its request (and
-    /// answer it) or an attached session's input.
-    pub(super) fn serve(&mut self, slot: usize) {
+    /// answer it) or an attached session's input. `hung_up`: the client closed both ways.
+    pub(super) fn serve(&mut self, slot: usize, hung_up: bool) {
         let Some(control) = &mut self.control else {
             return;
         };
         let registry = self.poll.registry();
         control.woke(slot);
         control.flush(slot, registry);
-        for incoming in control.read(slot, registry) {
+        for incoming in control.read(slot, hung_up, registry) {
             match incoming {
                 Incoming::Request(request) => {
                     let reply = self.reply(slot, request);
@@ -147,6 +147,9 @@ impl EventLoop {
                 Ok(chosen) => self.attach(slot, &chosen),
                 Err(message) => Reply::Error(message),
             },
+            Request::Logs { .. } if self.output.tail().is_off() => Reply::Error(
+                "this stack keeps no output for logs (it runs with tail_kib = 0)".to_owned(),
+            ),
             Request::Logs { follow, names } => {
                 let chosen = if names.is_empty() {
                     Vec::new()

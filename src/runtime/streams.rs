@@ -190,11 +190,15 @@ impl Streams {
 
     /// Prints partial lines that stayed idle until their flush time.
     /// Returns the instances whose partial line was printed as an idle prompt.
+    /// `busy(instance)`: its process is running right now, so a long partial line is a line
+    /// still being written (a loaded machine can deschedule a writer for a second), not a
+    /// line left idle.
     pub fn flush_idle(
         &mut self,
         now: Instant,
         output: &mut Output<Stdout>,
         registry: &Registry,
+        busy: &dyn Fn(usize) -> bool,
     ) -> Vec<usize> {
         let mut prompts = Vec::new();
         if output.backlogged() {
@@ -218,6 +222,13 @@ impl Streams {
                 Pump::More if source.is_overwritten() => {
                     source.show_progress(output);
                     self.queue(index);
+                }
+                Pump::Drained
+                    if source.bytes_read() == before
+                        && source.partial_len() > PROMPT_MAX
+                        && busy(source.instance) =>
+                {
+                    schedule_flush(source, now, progress);
                 }
                 Pump::Drained if source.bytes_read() == before => {
                     source.flush_partial(output);

@@ -59,8 +59,11 @@ pub(super) struct Instance {
     pub(super) after: Vec<usize>,
     pub(super) life: Life,
     pub(super) ready: bool,
-    /// When the last start happened, for readiness delays and timeouts.
+    /// When the last start happened.
     pub(super) started_at: Option<Instant>,
+    /// Where its readiness clock starts: its start, moved later by the time procmux held
+    /// its output (a blocked stdout holds the children, so they cannot become ready).
+    pub(super) ready_clock: Option<Instant>,
     /// Times of the restarts within the current window.
     restarts: VecDeque<Instant>,
     /// Consecutive quick exits, for the exponential delay.
@@ -88,6 +91,7 @@ impl Instance {
             life: Life::Waiting,
             ready: false,
             started_at: None,
+            ready_clock: None,
             restarts: VecDeque::new(),
             streak: 0,
             stop: Stop::None,
@@ -100,6 +104,7 @@ impl Instance {
         self.starts += 1;
         self.life = Life::Running { since: now };
         self.started_at = Some(now);
+        self.ready_clock = Some(now);
         self.ready = false;
     }
 
@@ -127,7 +132,7 @@ impl Instance {
         if !self.awaits_readiness() {
             return None;
         }
-        let started = self.started_at?;
+        let started = self.ready_clock?;
         let timeout = started + self.policy.ready_timeout;
         match self.policy.ready {
             Ready::Delay(delay) => Some(timeout.min(started + delay)),

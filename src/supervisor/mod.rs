@@ -580,7 +580,7 @@ impl Supervisor {
                 vec![Action::Spawn(i)]
             }
             Life::Running { .. } if instance.awaits_readiness() => {
-                let started = instance.started_at.unwrap_or(now);
+                let started = instance.ready_clock.unwrap_or(now);
                 if let Ready::Delay(delay) = instance.policy.ready
                     && now >= started + delay
                 {
@@ -598,6 +598,18 @@ impl Supervisor {
                 Vec::new()
             }
             _ => Vec::new(),
+        }
+    }
+
+    /// procmux held its children's output for `held` (its stdout was blocked): the readiness
+    /// clocks of the instances waiting to be ready stop for that long, as they could not run.
+    pub fn hold_readiness(&mut self, held: Duration) {
+        for instance in &mut self.instances {
+            if instance.awaits_readiness()
+                && let Some(clock) = &mut instance.ready_clock
+            {
+                *clock += held;
+            }
         }
     }
 

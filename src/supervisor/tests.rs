@@ -389,7 +389,11 @@ fn delay_readiness_and_ready_timeout() {
     let mut s = stack(vec![slow]);
     run_all(&mut s, t0);
     assert_eq!(s.deadline(), Some(t0 + Duration::from_secs(3)));
-    let actions = s.on_tick(t0 + Duration::from_secs(3));
+    // Output held for 5 s (a paused terminal): the clock stops with it.
+    s.hold_readiness(Duration::from_secs(5));
+    assert_eq!(s.deadline(), Some(t0 + Duration::from_secs(8)));
+    assert_eq!(s.on_tick(t0 + Duration::from_secs(3)), []);
+    let actions = s.on_tick(t0 + Duration::from_secs(8));
     assert_eq!(
         notices(&actions)[0],
         Notice::NotReady {
