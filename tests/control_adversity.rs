@@ -235,15 +235,7 @@ fn logs_are_byte_exact() {
 fn a_blocked_stdout_blocks_neither_signals_nor_the_control_channel() {
     let app =
         App::new("spam: echo \"pid $$\"; exec yes spam\nweb: echo \"pid $$\"; exec sleep 1000\n");
-    let fifo = app.path().join("out");
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    // Held open for reading (so writes block rather than fail), never read.
-    let holder = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&fifo)
-        .unwrap();
-    let out = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    let (holder, out) = fifo_nobody_reads(&app);
     let running = app
         .procmux(&["start", "--no-timestamp", "--pty", "never", "-t", "1"])
         .stdout_to(out)
@@ -274,6 +266,20 @@ fn a_blocked_stdout_blocks_neither_signals_nor_the_control_channel() {
     );
     assert_all_gone(&pids);
     drop(holder);
+}
+
+/// A FIFO `out` in the app directory, held open for reading (so writes block rather than
+/// fail) and never read: (the holder, a writer for procmux's stdout).
+fn fifo_nobody_reads(app: &App) -> (std::fs::File, std::fs::File) {
+    let fifo = app.path().join("out");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let holder = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .unwrap();
+    let out = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    (holder, out)
 }
 
 /// The children of `pid`.
@@ -460,13 +466,7 @@ if status != 0:
 #[test]
 fn a_blocked_stderr_does_not_hold_procmux_at_its_end() {
     let app = App::new("spam: echo \"pid $$\"; exec yes spam\n");
-    let fifo = app.path().join("out");
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    let holder = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&fifo)
-        .unwrap();
+    let (holder, _) = fifo_nobody_reads(&app);
     let running = app
         .shell("exec \"$PROCMUX\" start --no-timestamp --pty never -t 1 > out 2>&1")
         .spawn();
@@ -495,14 +495,7 @@ fn a_blocked_stdout_does_not_run_out_readiness_timeouts() {
         "procmux.toml",
         "[process.web]\nready = \"log:server ready\"\nready_timeout = 2\n",
     );
-    let fifo = app.path().join("out");
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    let holder = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&fifo)
-        .unwrap();
-    let out = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    let (holder, out) = fifo_nobody_reads(&app);
     let running = app
         .procmux(&["start", "--no-timestamp", "--pty", "never"])
         .stdout_to(out)
