@@ -595,3 +595,97 @@ os.waitpid(pid, 0)
     running.signal(Signal::SIGTERM);
     running.wait().exits_with(143);
 }
+
+/// 200 processes each write most of a pipe's worth (57 KB) and exit while stdout is blocked:
+/// procmux takes no more than its queue's budget from them (their exits wait for their
+/// output, 11 MB in all), and once stdout is read every line arrives, each process's exit
+/// line after its last line.
+#[test]
+fn exits_wait_for_their_output_when_stdout_is_blocked() {
+    let app = App::new(
+        "w: read x < gate; yes 0123456789012345678901234567890123456789 | stdbuf -oL head -n 1400\nkeep: exec sleep 1000\n",
+    );
+    // Whole lines per write (`stdbuf -oL`): this is about memory and order, not about a
+    // writer descheduled mid-line on a loaded machine. A FIFO the writers wait on (opening it
+    // blocks until the test opens it too).
+    let gate = app.path().join("gate");
+    nix::unistd::mkfifo(&gate, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let (holder, out) = fifo_nobody_reads(&app);
+    let running = app
+        .procmux(&[
+            "start",
+            "--no-timestamp",
+            "--pty",
+            "never",
+            "-m",
+            "w=200",
+            "--may-exit",
+            "w",
+        ])
+        .stdout_to(out)
+        .spawn();
+    // Up (it answers), its queue filled with its start lines only: then the writers go.
+    let started = Instant::now();
+    loop {
+        let (code, text, _) = client(&app, &["status"]);
+        let running = String::from_utf8_lossy(&text).matches(" running ").count();
+        if code == 0 && running == 201 {
+            break;
+        }
+        assert!(
+            started.elapsed() < support::DEADLINE,
+            "not all started: {running}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let before = rss_kib(running.pid());
+    let gate = std::fs::OpenOptions::new().write(true).open(&gate).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(gate);
+    std::thread::sleep(Duration::from_secs(3));
+    let grown = rss_kib(running.pid()).saturating_sub(before);
+    assert!(
+        grown < 8 * 1024,
+        "procmux grew by {grown} KiB while stdout was blocked"
+    );
+    let reader = std::thread::spawn(move || {
+        let mut holder = holder;
+        let mut seen = Vec::new();
+        let mut buf = vec![0u8; 1 << 16];
+        let started = Instant::now();
+        let (mut exits, mut counted) = (0, 0);
+        while exits < 200 {
+            assert!(
+                started.elapsed() < support::DEADLINE,
+                "{exits} exits arrived"
+            );
+            let n = holder.read(&mut buf).unwrap();
+            seen.extend_from_slice(&buf[..n]);
+            // Whole lines only, each counted once.
+            let end = seen
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(counted, |at| at + 1);
+            exits += seen[counted..end]
+                .split(|&b| b == b'\n')
+                .filter(|l| l.ends_with(b"| exited with code 0"))
+                .count();
+            counted = end;
+        }
+        seen
+    });
+    let seen = String::from_utf8(reader.join().unwrap()).unwrap();
+    for i in 1..=200 {
+        let label = format!("w.{i} ");
+        let lines: Vec<&str> = seen.lines().filter(|l| l.starts_with(&label)).collect();
+        assert_eq!(lines.len(), 1402, "{label}: started, 1400 lines, exited");
+        assert!(lines[1400].ends_with("0123456789012345678901234567890123456789"));
+        assert!(
+            lines[1401].ends_with("exited with code 0"),
+            "{}",
+            lines[1401]
+        );
+    }
+    running.signal(Signal::SIGKILL);
+}

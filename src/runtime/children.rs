@@ -291,13 +291,39 @@ impl Children {
     /// descendants.
     pub fn tree_pids(&mut self, instance: usize) -> Vec<Pid> {
         let snapshot = procfs::descendants(Pid::this());
+        self.tree_pids_in(&snapshot, instance)
+    }
+
+    /// Every instance's tree at once (`procmux status`): one read of `/proc` and one
+    /// attribution of escaped descendants, not one per instance.
+    pub fn all_trees(&mut self) -> Vec<Vec<Pid>> {
+        let snapshot = procfs::descendants(Pid::this());
+        let mut trees = vec![Vec::new(); self.groups.len()];
+        for process in &snapshot {
+            if let Some(instance) = self
+                .groups
+                .iter()
+                .position(|g| g.current == Some(process.pgid))
+            {
+                trees[instance].push(process.pid);
+            }
+        }
+        for (process, owner) in self.escaped(&snapshot) {
+            if let Some(tree) = owner.and_then(|i| trees.get_mut(i)) {
+                tree.push(process.pid);
+            }
+        }
+        trees
+    }
+
+    fn tree_pids_in(&mut self, snapshot: &[Proc], instance: usize) -> Vec<Pid> {
         let group = self.groups[instance].current;
         let mut pids: Vec<Pid> = snapshot
             .iter()
             .filter(|p| Some(p.pgid) == group)
             .map(|p| p.pid)
             .collect();
-        let escaped = self.escaped(&snapshot);
+        let escaped = self.escaped(snapshot);
         pids.extend(
             escaped
                 .iter()

@@ -23,7 +23,8 @@
 //!    child cannot starve the others). Lines matching a `ready = "log:…"` pattern are noted.
 //! 3. handle signals: SIGCHLD reaps every exited child ([`Children`]); an exit is final when
 //!    `waitpid` says so, not at EOF, because a grandchild may hold the pipe open. Before the
-//!    exit line is printed, what the pipe holds is drained. SIGWINCH resizes the ptys.
+//!    exit line is printed, what the pipe holds is drained; while stdout's queue is full
+//!    that waits, and exits are reported in the order they happened. SIGWINCH resizes the ptys.
 //! 4. run due timers: idle partial lines, supervisor deadlines, [`Probes`], [`Escapes`] scans.
 //! 5. hand every event to the [`Supervisor`] (a pure state machine) and carry out its
 //!    actions: spawn, signal a group, kill, tell the user. While an instance is being stopped,
@@ -164,6 +165,7 @@ pub fn supervise(stack: Stack, mut output: Output<Stdout>) -> Result<i32> {
         watcher,
         reaped: false,
         held_since: None,
+        exits: std::collections::VecDeque::new(),
         stack,
         output,
         poll,
@@ -192,6 +194,15 @@ pub fn supervise(stack: Stack, mut output: Output<Stdout>) -> Result<i32> {
     Ok(event_loop.supervisor.exit_code())
 }
 
+/// A main process's exit, waiting for its streams to be written.
+struct PendingExit {
+    instance: usize,
+    pid: Pid,
+    exit: Exit,
+    /// Reads left to drain its streams.
+    reads: usize,
+}
+
 struct EventLoop {
     stack: Stack,
     supervisor: Supervisor,
@@ -214,6 +225,9 @@ struct EventLoop {
     watcher: Option<Watcher>,
     /// A main process was reaped this turn: groups may have emptied.
     reaped: bool,
+    /// Exits not reported yet, oldest first: their streams still hold output and the output
+    /// is backlogged.
+    exits: std::collections::VecDeque<PendingExit>,
     /// Since when stdout's queue has been full (the children's output held), as of the last
     /// turn: the readiness clocks stop meanwhile.
     held_since: Option<Instant>,
@@ -272,6 +286,7 @@ impl EventLoop {
                 }
             }
             self.hold_readiness_while_backlogged(Instant::now());
+            self.report_exits(false);
             self.streams
                 .pump_readable(&mut self.output, self.poll.registry());
             self.collect_log_readiness();
@@ -316,6 +331,7 @@ impl EventLoop {
             }
             self.sync_mirrors();
         }
+        self.report_exits(true);
         self.streams
             .drain_all(&mut self.output, self.poll.registry());
         Ok(())
@@ -391,9 +407,44 @@ impl EventLoop {
         }
     }
 
+    /// An instance's main process exited. Its exit is reported once what its streams hold is
+    /// written (lines before their exit line), in the order the exits happened; while the
+    /// output is backlogged, that waits (the supervisor learns of the exit then).
     fn on_exit(&mut self, instance: usize, pid: Pid, exit: Exit) {
-        self.streams
-            .drain_instance(instance, &mut self.output, self.poll.registry());
+        self.exits.push_back(PendingExit {
+            instance,
+            pid,
+            exit,
+            reads: streams::READS_AT_EXIT,
+        });
+        self.report_exits(false);
+    }
+
+    /// Reports the exits whose streams are drained; `force`: all of them, backlog or not
+    /// (the end).
+    fn report_exits(&mut self, force: bool) {
+        while let Some(pending) = self.exits.front_mut() {
+            let registry = self.poll.registry();
+            let (instance, reads) = (pending.instance, &mut pending.reads);
+            if !self
+                .streams
+                .drain_instance(instance, &mut self.output, registry, reads, force)
+            {
+                return;
+            }
+            if let Some(PendingExit {
+                instance,
+                pid,
+                exit,
+                ..
+            }) = self.exits.pop_front()
+            {
+                self.report_exit(instance, pid, exit);
+            }
+        }
+    }
+
+    fn report_exit(&mut self, instance: usize, pid: Pid, exit: Exit) {
         if let Some(control) = &mut self.control {
             let registry = self.poll.registry();
             self.streams
@@ -494,7 +545,12 @@ impl EventLoop {
     /// Tells the supervisor which signalled instances' trees are gone, so that what comes
     /// after their stop can happen.
     fn report_gone_groups(&mut self) {
-        let signalled: Vec<usize> = self.supervisor.signalled().collect();
+        // An exit not reported yet comes first.
+        let signalled: Vec<usize> = self
+            .supervisor
+            .signalled()
+            .filter(|&i| !self.exits.iter().any(|e| e.instance == i))
+            .collect();
         for instance in self.children.gone_trees(&signalled) {
             let actions = self.supervisor.on_group_gone(instance, Instant::now());
             self.execute(actions);

@@ -230,21 +230,17 @@ impl EventLoop {
     /// `procmux status`: one JSON row per instance.
     fn status_rows(&mut self, now: Instant) -> String {
         let sockets = procfs::listening_sockets();
+        let trees = self.children.all_trees();
         let mut text = String::new();
         for (index, spec) in self.stack.instances.iter().enumerate() {
             let (state, since, restarts) = self.supervisor.status(index);
             let (word, (exit_code, signal)) = state_word(state);
             let pid = self.children.pid_of(index);
-            let mut listening: Vec<u16> = match pid {
-                Some(_) => self
-                    .children
-                    .tree_pids(index)
-                    .into_iter()
-                    .flat_map(procfs::socket_inodes)
-                    .filter_map(|inode| sockets.iter().find(|s| s.0 == inode).map(|s| s.1))
-                    .collect(),
-                None => Vec::new(),
-            };
+            let mut listening: Vec<u16> = trees[index]
+                .iter()
+                .flat_map(|&pid| procfs::socket_inodes(pid))
+                .filter_map(|inode| sockets.iter().find(|s| s.0 == inode).map(|s| s.1))
+                .collect();
             listening.sort_unstable();
             listening.dedup();
             let policy = &self.stack.type_of(index).policy;

@@ -25,9 +25,9 @@ use crate::output::{Output, Prefix, Stdout};
 
 /// Reads per stream per wake-up before the other streams get their turn.
 const READS_PER_WAKE: usize = 4;
-/// Reads allowed when draining a stream whose process just exited (bounded: a grandchild may
-/// keep writing).
-const READS_AT_EXIT: usize = 64;
+/// Reads allowed when draining the streams of a process that just exited (bounded: a
+/// grandchild may keep writing).
+pub const READS_AT_EXIT: usize = 64;
 /// Reads allowed per stream in the final drain, after every descendant is gone.
 const READS_AT_END: usize = 4096;
 /// How long a short partial line (a prompt) may stay idle before it is printed on its own.
@@ -171,21 +171,39 @@ impl Streams {
     }
 
     /// `instance`'s process exited: write what its streams hold before its exit line, and
-    /// stop looking for its readiness pattern.
+    /// stop looking for its readiness pattern. At most `reads` reads in all (a grandchild may
+    /// keep writing), and none while the output is backlogged unless `force`: true once done,
+    /// false to be called again when the output has room (the exit line waits meanwhile).
     pub fn drain_instance(
         &mut self,
         instance: usize,
         output: &mut Output<Stdout>,
         registry: &Registry,
-    ) {
+        reads: &mut usize,
+        force: bool,
+    ) -> bool {
         for &index in &self.of_instance[instance] {
             let source = &mut self.sources[index];
-            match source.pump(&mut self.scratch, output, READS_AT_EXIT) {
-                Pump::Closed => source.close(registry, output),
-                Pump::Drained | Pump::More => source.flush_partial(output),
+            while *reads > 0 {
+                if !force && output.backlogged() {
+                    return false;
+                }
+                match source.pump(&mut self.scratch, output, 1) {
+                    Pump::More => *reads -= 1,
+                    Pump::Drained => break,
+                    Pump::Closed => {
+                        source.close(registry, output);
+                        break;
+                    }
+                }
             }
+        }
+        for &index in &self.of_instance[instance] {
+            let source = &mut self.sources[index];
+            source.flush_partial(output);
             source.unwatch();
         }
+        true
     }
 
     /// Prints partial lines that stayed idle until their flush time.
