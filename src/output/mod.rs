@@ -168,6 +168,12 @@ impl Output<Stdout> {
         }
     }
 
+    /// At the end: waits, at most until `deadline`, for room in the queue to stdout; false if
+    /// there is still none.
+    pub fn wait_for_room(&self, deadline: std::time::Instant) -> bool {
+        self.sink.inner.wait_for_room(deadline)
+    }
+
     /// Waits, at most until `deadline`, for every queued byte to be written; the bytes that
     /// could not be.
     pub fn finish(&self, deadline: std::time::Instant) -> usize {

@@ -111,12 +111,24 @@ impl Stdout {
     /// Waits until everything queued is written, at most until `deadline`; the bytes that
     /// could not be written by then (0: all were, or the reader went away).
     pub fn finish(&self, deadline: Instant) -> usize {
+        self.wait_until_below(1, deadline)
+    }
+
+    /// At the end, when the loop has nothing else to serve: waits, at most until `deadline`,
+    /// until the queue has room (half its budget); false if it still has none.
+    pub fn wait_for_room(&self, deadline: Instant) -> bool {
+        self.wait_until_below(BUDGET / 2 + 1, deadline) == 0
+    }
+
+    /// Waits until fewer than `limit` bytes wait (or the thread failed), at most until
+    /// `deadline`; the bytes waiting when it gave up, or 0.
+    fn wait_until_below(&self, limit: usize, deadline: Instant) -> usize {
         let Some(shared) = &self.queue else {
             return 0;
         };
         let mut queue = shared.lock();
         queue.finishing = true;
-        while queue.waiting() > 0 && queue.failed.is_none() {
+        while queue.waiting() >= limit && queue.failed.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return queue.waiting();

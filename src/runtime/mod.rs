@@ -166,6 +166,7 @@ pub fn supervise(stack: Stack, mut output: Output<Stdout>) -> Result<i32> {
         reaped: false,
         held_since: None,
         exits: std::collections::VecDeque::new(),
+        end: None,
         stack,
         output,
         poll,
@@ -176,14 +177,9 @@ pub fn supervise(stack: Stack, mut output: Output<Stdout>) -> Result<i32> {
     event_loop.turn_until_done()?;
     event_loop.escapes.dismiss();
     // A stdout nobody reads does not keep procmux: the longest stop timeout, then it goes.
-    let wait = event_loop
-        .stack
-        .types
-        .iter()
-        .map(|t| t.policy.stop_timeout)
-        .max();
-    let wait = wait.unwrap_or(Duration::from_secs(5));
-    let undelivered = event_loop.output.finish(Instant::now() + wait);
+    let wait = event_loop.stop_wait();
+    let end = event_loop.end.unwrap_or_else(|| Instant::now() + wait);
+    let undelivered = event_loop.output.finish(end);
     if undelivered > 0 {
         crate::output::say_if_possible(&format!(
             "procmux: {undelivered} bytes of output were not delivered: stdout was still blocked \
@@ -225,6 +221,8 @@ struct EventLoop {
     watcher: Option<Watcher>,
     /// A main process was reaped this turn: groups may have emptied.
     reaped: bool,
+    /// Once the stack is down: until when stdout is waited for.
+    end: Option<Instant>,
     /// Exits not reported yet, oldest first: their streams still hold output and the output
     /// is backlogged.
     exits: std::collections::VecDeque<PendingExit>,
@@ -286,7 +284,7 @@ impl EventLoop {
                 }
             }
             self.hold_readiness_while_backlogged(Instant::now());
-            self.report_exits(false);
+            self.report_exits(None);
             self.streams
                 .pump_readable(&mut self.output, self.poll.registry());
             self.collect_log_readiness();
@@ -331,10 +329,21 @@ impl EventLoop {
             }
             self.sync_mirrors();
         }
-        self.report_exits(true);
+        // The stack is down: what is left is written, waiting for stdout at most the
+        // longest stop timeout.
+        let end = Instant::now() + self.stop_wait();
+        self.end = Some(end);
+        self.report_exits(Some(end));
         self.streams
-            .drain_all(&mut self.output, self.poll.registry());
+            .drain_all(&mut self.output, self.poll.registry(), end);
         Ok(())
+    }
+
+    /// How long procmux waits for a blocked stdout once the stack is down: the longest stop
+    /// timeout.
+    fn stop_wait(&self) -> Duration {
+        let longest = self.stack.types.iter().map(|t| t.policy.stop_timeout).max();
+        longest.unwrap_or(Duration::from_secs(5))
     }
 
     /// While stdout's queue is full the children's output is held, and with it the children:
@@ -417,18 +426,18 @@ impl EventLoop {
             exit,
             reads: streams::READS_AT_EXIT,
         });
-        self.report_exits(false);
+        self.report_exits(None);
     }
 
-    /// Reports the exits whose streams are drained; `force`: all of them, backlog or not
-    /// (the end).
-    fn report_exits(&mut self, force: bool) {
+    /// Reports the exits whose streams are drained; at the `end`, all of them (waiting for
+    /// stdout's room until then).
+    fn report_exits(&mut self, end: Option<Instant>) {
         while let Some(pending) = self.exits.front_mut() {
             let registry = self.poll.registry();
             let (instance, reads) = (pending.instance, &mut pending.reads);
             if !self
                 .streams
-                .drain_instance(instance, &mut self.output, registry, reads, force)
+                .drain_instance(instance, &mut self.output, registry, reads, end)
             {
                 return;
             }

@@ -172,21 +172,28 @@ impl Streams {
 
     /// `instance`'s process exited: write what its streams hold before its exit line, and
     /// stop looking for its readiness pattern. At most `reads` reads in all (a grandchild may
-    /// keep writing), and none while the output is backlogged unless `force`: true once done,
-    /// false to be called again when the output has room (the exit line waits meanwhile).
+    /// keep writing), and none while the output is backlogged: false, to be called again
+    /// when it has room (the exit line waits meanwhile). At the `end`, it waits for room
+    /// instead, until that deadline.
     pub fn drain_instance(
         &mut self,
         instance: usize,
         output: &mut Output<Stdout>,
         registry: &Registry,
         reads: &mut usize,
-        force: bool,
+        end: Option<Instant>,
     ) -> bool {
         for &index in &self.of_instance[instance] {
             let source = &mut self.sources[index];
             while *reads > 0 {
-                if !force && output.backlogged() {
-                    return false;
+                if output.backlogged() {
+                    match end {
+                        // The end: nothing else to serve, so wait for room (bounded).
+                        Some(deadline) if output.wait_for_room(deadline) => {}
+                        Some(_) => *reads = 0,
+                        None => return false,
+                    }
+                    continue;
                 }
                 match source.pump(&mut self.scratch, output, 1) {
                     Pump::More => *reads -= 1,
@@ -321,10 +328,26 @@ impl Streams {
     }
 
     /// After the last descendant is gone: write what the streams still hold.
-    pub fn drain_all(&mut self, output: &mut Output<Stdout>, registry: &Registry) {
+    /// Never past the queue's budget: it waits for room, until `deadline`; what the pipes
+    /// still hold then is not read.
+    pub fn drain_all(
+        &mut self,
+        output: &mut Output<Stdout>,
+        registry: &Registry,
+        deadline: Instant,
+    ) {
         for source in &mut self.sources {
+            let mut reads = READS_AT_END;
+            while source.is_open() && reads > 0 {
+                if output.backlogged() && !output.wait_for_room(deadline) {
+                    break;
+                }
+                match source.pump(&mut self.scratch, output, 1) {
+                    Pump::More => reads -= 1,
+                    Pump::Drained | Pump::Closed => break,
+                }
+            }
             if source.is_open() {
-                source.pump(&mut self.scratch, output, READS_AT_END);
                 source.close(registry, output);
             }
         }
