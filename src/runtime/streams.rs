@@ -226,13 +226,14 @@ impl Streams {
         busy: &dyn Fn(usize) -> bool,
     ) -> Vec<usize> {
         let mut prompts = Vec::new();
-        if output.backlogged() {
-            return prompts;
-        }
         for index in 0..self.sources.len() {
             let source = &mut self.sources[index];
             if source.flush_at.is_none_or(|due| due > now) {
                 continue;
+            }
+            // Those left stay due: the writer wakes the loop when it has room.
+            if output.backlogged() {
+                break;
             }
             // The deadline may have passed while procmux was busy (a slow stdout reader), not
             // while the child was idle: read first, and print the partial line only if the
