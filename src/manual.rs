@@ -282,7 +282,7 @@ globs (\fB*\fR, \fB?\fR, \fB[a\-z]\fR, \fB{web,db}\fR). States: \fBwaiting\fR,
 \fBbacking_off\fR, \fBexited\fR, \fBgiven_up\fR. \fBstatus \-\-json\fR: \fBname\fR,
 \fBpid\fR, \fBstate\fR, \fBready\fR, \fBexit_code\fR, \fBsignal\fR, \fBuptime_ms\fR,
 \fBrestarts\fR, \fBport\fR, \fBlistening\fR (the TCP ports the instance's tree listens on),
-\fBwatch\fR.
+\fBstop_signal\fR, \fBinterrupt_signal\fR, \fBwatch\fR.
 .PP
 Budgets and timeouts: 64 KiB of answer waits per connection; a \fBlogs \-f\fR follower that
 falls behind is skipped to the live end with one line saying how many bytes it missed. A
