@@ -25,6 +25,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
+
+#[path = "../tests/support/socket.rs"]
+mod socket;
 use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::time::{ClockId, clock_gettime};
 use nix::unistd::Pid;
@@ -475,7 +478,7 @@ fn run_followed(gated: &Path, gate: &Path, args: &[&str], followers: usize) -> S
         .unwrap();
     let pid = Pid::from_raw(child.id() as i32);
     let name = loop {
-        if let Some(name) = abstract_name(pid) {
+        if let Some(name) = socket::abstract_name_of(pid) {
             break name;
         }
         thread::sleep(Duration::from_millis(5));
@@ -483,7 +486,8 @@ fn run_followed(gated: &Path, gate: &Path, args: &[&str], followers: usize) -> S
     let mut clients = Vec::new();
     for _ in 0..followers {
         use std::os::linux::net::SocketAddrExt;
-        let address = std::os::unix::net::SocketAddr::from_abstract_name(&name[1..]).unwrap();
+        let address =
+            std::os::unix::net::SocketAddr::from_abstract_name(&name.as_bytes()[1..]).unwrap();
         let mut stream = std::os::unix::net::UnixStream::connect_addr(&address).unwrap();
         stream.write_all(b"follow\n").unwrap();
         clients.push(stream);
@@ -500,31 +504,6 @@ fn run_followed(gated: &Path, gate: &Path, args: &[&str], followers: usize) -> S
         cpu: Some(cpu),
         rss_kib: Some(rss),
     }
-}
-
-/// The abstract socket `pid` listens on (`@procmux/…` in /proc/net/unix), as bytes.
-fn abstract_name(pid: Pid) -> Option<Vec<u8>> {
-    let inodes: Vec<String> = fs::read_dir(format!("/proc/{pid}/fd"))
-        .ok()?
-        .flatten()
-        .filter_map(|fd| {
-            let target = fs::read_link(fd.path()).ok()?;
-            let target = target.to_str()?;
-            Some(
-                target
-                    .strip_prefix("socket:[")?
-                    .strip_suffix(']')?
-                    .to_owned(),
-            )
-        })
-        .collect();
-    let table = fs::read_to_string("/proc/net/unix").ok()?;
-    table.lines().find_map(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let (inode, path) = (fields.get(6)?, fields.get(7)?);
-        (inodes.iter().any(|i| i == inode) && path.starts_with("@procmux/"))
-            .then(|| path.as_bytes().to_vec())
-    })
 }
 
 /// Samples `VmHWM` until `child` exits, then reads its CPU time from the unreaped zombie.

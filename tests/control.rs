@@ -206,8 +206,8 @@ fn one_stack_per_procfile_and_a_clear_error_without_one() {
 fn the_channel_is_abstract_and_same_user_only() {
     let app = App::new(STACK);
     let running = started(&app);
-    let name =
-        support::abstract_name_of(running.pid()).expect("procmux listens on an abstract socket");
+    let name = support::socket::abstract_name_of(running.pid())
+        .expect("procmux listens on an abstract socket");
     assert!(name.starts_with("@procmux/"), "{name}");
     let before: Vec<_> = std::fs::read_dir(app.path())
         .unwrap()

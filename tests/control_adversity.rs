@@ -22,7 +22,7 @@ fn client(app: &App, args: &[&str]) -> (i32, Vec<u8>, String) {
 
 /// A raw connection to the stack's socket.
 fn connect(running: &Running) -> UnixStream {
-    let name = support::abstract_name_of(running.pid()).expect("an abstract socket");
+    let name = support::socket::abstract_name_of(running.pid()).expect("an abstract socket");
     let address = SocketAddr::from_abstract_name(&name.as_bytes()[1..]).unwrap();
     let stream = UnixStream::connect_addr(&address).unwrap();
     stream.set_read_timeout(Some(support::DEADLINE)).unwrap();
@@ -282,6 +282,24 @@ fn fifo_nobody_reads(app: &App) -> (std::fs::File, std::fs::File) {
     (holder, out)
 }
 
+/// One read of `file` (a FIFO), waiting for bytes at most until `deadline`: 0 when none came
+/// (a FIFO held open for writing by the test itself never says end of file).
+fn read_before(file: &mut std::fs::File, buf: &mut [u8], deadline: Instant) -> usize {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let timeout = PollTimeout::try_from(left.as_millis().min(60_000) as i32).unwrap();
+        let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(0) => return 0,
+            Ok(_) => return file.read(buf).unwrap_or(0),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => panic!("poll: {e}"),
+        }
+    }
+}
+
 /// The children of `pid`.
 fn procmux_children(pid: Pid) -> Vec<Pid> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
@@ -405,19 +423,11 @@ fn attach_restores_the_terminal_on_every_way_out() {
     let result = support::run_pty_driver(
         &app,
         r#"
-import pty
 def attach_on_new_terminal(name):
     """procmux attach NAME on a fresh pty, kept open here: (pid, master, slave, termios)."""
     master, slave = os.openpty()
     before = termios.tcgetattr(slave)
-    pid = os.fork()
-    if pid == 0:
-        os.setsid()
-        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
-        for fd in (0, 1, 2):
-            os.dup2(slave, fd)
-        os.execv(sys.argv[1], [sys.argv[1], "attach", name])
-    return pid, master, slave, before
+    return procmux_on_terminal(slave, "attach", name), master, slave, before
 
 for how in (signal.SIGTERM, signal.SIGHUP, None):
     seen = b""
@@ -510,11 +520,11 @@ fn a_blocked_stdout_does_not_run_out_readiness_timeouts() {
         let mut holder = holder;
         let mut buf = vec![0u8; 1 << 16];
         let mut seen = Vec::new();
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(10) {
-            match holder.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            match read_before(&mut holder, &mut buf, deadline) {
+                0 => break,
+                n => {
                     seen.extend_from_slice(&buf[..n]);
                     if seen.windows(9).any(|w| w == b"is ready\n") {
                         break;
@@ -653,14 +663,11 @@ fn exits_wait_for_their_output_when_stdout_is_blocked() {
         let mut holder = holder;
         let mut seen = Vec::new();
         let mut buf = vec![0u8; 1 << 16];
-        let started = Instant::now();
+        let deadline = Instant::now() + support::DEADLINE;
         let (mut exits, mut counted) = (0, 0);
         while exits < 200 {
-            assert!(
-                started.elapsed() < support::DEADLINE,
-                "{exits} exits arrived"
-            );
-            let n = holder.read(&mut buf).unwrap();
+            let n = read_before(&mut holder, &mut buf, deadline);
+            assert!(n > 0, "{exits} exits arrived");
             seen.extend_from_slice(&buf[..n]);
             // Whole lines only, each counted once.
             let end = seen

@@ -109,13 +109,7 @@ master, slave = os.openpty()
 def resize(rows, cols):
     fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 resize(40, 120)
-pid = os.fork()
-if pid == 0:
-    os.setsid()
-    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
-    for fd in (0, 1, 2):
-        os.dup2(slave, fd)
-    os.execv(sys.argv[1], [sys.argv[1], "start", "--no-timestamp", "--color", "never"])
+pid = procmux_on_terminal(slave, "start", "--no-timestamp", "--color", "never")
 os.close(slave)
 first = wait_for(master, b"size.1 | 40 111")
 resize(50, 150)

@@ -104,8 +104,8 @@ impl Client {
         let line = format!("{}\n", request.line());
         self.stream
             .write_all(line.as_bytes())
-            .map_err(|e| self.explain(e))?;
-        let header = read_line(&mut self.stream).map_err(|e| self.explain(e))?;
+            .map_err(|e| explain(e, self.pid))?;
+        let header = read_line(&mut self.stream).map_err(|e| explain(e, self.pid))?;
         let header = match header.strip_prefix("error\t") {
             Some(message) => Header::Error(message.to_owned()),
             None => match header.strip_prefix("ok") {
@@ -120,11 +120,6 @@ impl Client {
             },
         };
         Ok((header, self.stream))
-    }
-
-    /// A timeout says what is likely wrong.
-    fn explain(&self, error: io::Error) -> io::Error {
-        explain(error, self.pid)
     }
 }
 

@@ -238,11 +238,8 @@ impl Control {
     /// Makes connection `slot` a reader of the tail; `Err` with a message at the cap of
     /// long-lived connections.
     pub fn read_tail(&mut self, slot: usize, reader: Reader, tail: &Tail) -> Result<(), String> {
-        let following = reader.until.is_none();
-        if following && self.long_lived() >= MAX_LONG_LIVED {
-            return Err(format!(
-                "too many followers and attached clients (at most {MAX_LONG_LIVED})"
-            ));
+        if reader.until.is_none() {
+            self.room_for_long_lived()?;
         }
         if let Some(session) = self.session_mut(slot) {
             session.read(reader);
@@ -253,19 +250,22 @@ impl Control {
 
     /// Makes connection `slot` a session with `instance`; `Err` at the cap.
     pub fn attach(&mut self, slot: usize, instance: usize, pty: bool) -> Result<(), String> {
-        if self.long_lived() >= MAX_LONG_LIVED {
-            return Err(format!(
-                "too many followers and attached clients (at most {MAX_LONG_LIVED})"
-            ));
-        }
+        self.room_for_long_lived()?;
         if let Some(session) = self.session_mut(slot) {
             session.attach(instance, pty);
         }
         Ok(())
     }
 
-    fn long_lived(&self) -> usize {
-        self.sessions().filter(|s| s.is_long_lived()).count()
+    /// `Err` with a message when the long-lived connections are at their cap.
+    fn room_for_long_lived(&self) -> Result<(), String> {
+        let long_lived = self.sessions().filter(|s| s.is_long_lived()).count();
+        if long_lived >= MAX_LONG_LIVED {
+            return Err(format!(
+                "too many followers and attached clients (at most {MAX_LONG_LIVED})"
+            ));
+        }
+        Ok(())
     }
 
     /// The instances some client is attached to.

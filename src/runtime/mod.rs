@@ -166,7 +166,6 @@ pub fn supervise(stack: Stack, mut output: Output<Stdout>) -> Result<i32> {
         reaped: false,
         held_since: None,
         exits: std::collections::VecDeque::new(),
-        end: None,
         stack,
         output,
         poll,
@@ -174,17 +173,15 @@ pub fn supervise(stack: Stack, mut output: Output<Stdout>) -> Result<i32> {
     };
     let actions = event_loop.supervisor.start();
     event_loop.execute(actions);
-    event_loop.turn_until_done()?;
+    let end = event_loop.turn_until_done()?;
     event_loop.escapes.dismiss();
     // A stdout nobody reads does not keep procmux: the longest stop timeout, then it goes.
-    let wait = event_loop.stop_wait();
-    let end = event_loop.end.unwrap_or_else(|| Instant::now() + wait);
     let undelivered = event_loop.output.finish(end);
     if undelivered > 0 {
         crate::output::say_if_possible(&format!(
             "procmux: {undelivered} bytes of output were not delivered: stdout was still blocked \
              {:.1} s after the stack stopped",
-            wait.as_secs_f64()
+            event_loop.stop_wait().as_secs_f64()
         ));
     }
     Ok(event_loop.supervisor.exit_code())
@@ -221,8 +218,6 @@ struct EventLoop {
     watcher: Option<Watcher>,
     /// A main process was reaped this turn: groups may have emptied.
     reaped: bool,
-    /// Once the stack is down: until when stdout is waited for.
-    end: Option<Instant>,
     /// Exits not reported yet, oldest first: their streams still hold output and the output
     /// is backlogged.
     exits: std::collections::VecDeque<PendingExit>,
@@ -232,7 +227,9 @@ struct EventLoop {
 }
 
 impl EventLoop {
-    fn turn_until_done(&mut self) -> Result<()> {
+    /// Runs until the stack is down and its output drained; when procmux stops waiting for a
+    /// blocked stdout.
+    fn turn_until_done(&mut self) -> Result<Instant> {
         let mut events = Events::with_capacity(1024);
         loop {
             if self.finished() {
@@ -332,11 +329,10 @@ impl EventLoop {
         // The stack is down: what is left is written, waiting for stdout at most the
         // longest stop timeout.
         let end = Instant::now() + self.stop_wait();
-        self.end = Some(end);
         self.report_exits(Some(end));
         self.streams
             .drain_all(&mut self.output, self.poll.registry(), end);
-        Ok(())
+        Ok(end)
     }
 
     /// How long procmux waits for a blocked stdout once the stack is down: the longest stop
@@ -441,14 +437,8 @@ impl EventLoop {
             {
                 return;
             }
-            if let Some(PendingExit {
-                instance,
-                pid,
-                exit,
-                ..
-            }) = self.exits.pop_front()
-            {
-                self.report_exit(instance, pid, exit);
+            if let Some(done) = self.exits.pop_front() {
+                self.report_exit(done.instance, done.pid, done.exit);
             }
         }
     }

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod export;
+pub mod socket;
 
 use std::fs;
 use std::io::Read;
@@ -474,6 +475,17 @@ def procmux_on_pty(*args):
     if pid == 0:
         os.execv(sys.argv[1], [sys.argv[1], *args])
     return pid, master
+def procmux_on_terminal(slave, *args):
+    """procmux ARGS in a session of its own, the pty `slave` (kept open by the caller, so
+    its settings can be read after procmux is gone) its controlling terminal: pid."""
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+        for fd in (0, 1, 2):
+            os.dup2(slave, fd)
+        os.execv(sys.argv[1], [sys.argv[1], *args])
+    return pid
 "#;
     app.write("driver.py", format!("{PRELUDE}\n{body}"));
     let output = Command::new("timeout")
@@ -490,29 +502,4 @@ def procmux_on_pty(*args):
             String::from_utf8_lossy(&output.stderr)
         ))
     }
-}
-
-/// The abstract socket name procmux `pid` listens on, from /proc/net/unix.
-pub fn abstract_name_of(pid: nix::unistd::Pid) -> Option<String> {
-    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .ok()?
-        .flatten()
-        .filter_map(|fd| {
-            let target = std::fs::read_link(fd.path()).ok()?;
-            let target = target.to_string_lossy().into_owned();
-            Some(
-                target
-                    .strip_prefix("socket:[")?
-                    .strip_suffix(']')?
-                    .to_owned(),
-            )
-        })
-        .collect();
-    let table = std::fs::read_to_string("/proc/net/unix").ok()?;
-    table.lines().find_map(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let inode = fields.get(6)?;
-        let path = fields.get(7)?;
-        (inodes.iter().any(|i| i == inode) && path.starts_with('@')).then(|| path.to_string())
-    })
 }
