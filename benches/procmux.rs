@@ -5,7 +5,12 @@
 //! - **direct**: the writers (`cat` of a pre-made file) write straight into `/dev/null`;
 //! - **relay limit**: the same writers write into one pipe read by `cat > /dev/null` — one pipe
 //!   hop, the least any supervisor must do;
-//! - **procmux → /dev/null** and **procmux → pipe** (`| cat > /dev/null`, two hops);
+//! - **procmux → /dev/null** and **procmux → pipe** (`| cat > /dev/null`, two hops), the
+//!   pipe also without the tail kept for `procmux logs` (`--tail-kib 0`) and with a `logs -f`
+//!   client that reads;
+//! - **pty relay limit**: the same writers each on a pty set up as procmux sets them, their
+//!   masters read by one `poll` loop in this harness — the yardstick of `--pty always`;
+//! - `--baseline PATH` measures an earlier build in the same runs, in columns of its own;
 //! - honcho and foreman, when they are installed (`pip install honcho`,
 //!   `apt-get install ruby-foreman`), on a smaller workload since they are ~1000× slower.
 //!
@@ -32,9 +37,17 @@ use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::time::{ClockId, clock_gettime};
 use nix::unistd::Pid;
 
-/// The binary measured: this build, or `PROCMUX_BENCH_BIN` (an older build, side by side).
+/// The binary measured: this build, or `PROCMUX_BENCH_BIN` (another build).
 fn bin() -> String {
     std::env::var("PROCMUX_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_procmux").to_owned())
+}
+
+/// The binaries measured, each in the same runs: [`bin`], then `--baseline PATH` (an earlier
+/// release) when given, in a column of its own.
+fn binaries(opts: &Opts) -> Vec<String> {
+    std::iter::once(bin())
+        .chain(opts.baseline.clone())
+        .collect()
 }
 /// Ports go up by 100 per Procfile entry: more writers than this run as extra instances of
 /// `w0` (see [`formation`]).
@@ -58,6 +71,8 @@ struct Opts {
     throughput_only: bool,
     /// `logs -f` followers that never read, for the followers rows (0: no such rows).
     followers: usize,
+    /// An earlier build, measured beside this one (`--baseline PATH`).
+    baseline: Option<String>,
 }
 
 impl Opts {
@@ -70,6 +85,7 @@ impl Opts {
             peers: true,
             throughput_only: false,
             followers: 100,
+            baseline: None,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -86,6 +102,7 @@ impl Opts {
                 "--no-peers" => opts.peers = false,
                 "--throughput-only" => opts.throughput_only = true,
                 "--followers" => opts.followers = value(),
+                "--baseline" => opts.baseline = Some(args.next().expect("a path after --baseline")),
                 _ => {} // `cargo bench` passes `--bench`
             }
         }
@@ -109,7 +126,11 @@ fn main() {
     let dir = dir.path();
     println!("# procmux benchmark\n");
     println!("machine: {}", machine());
-    println!("procmux: {}\n", bin());
+    println!("procmux: {}", bin());
+    if let Some(baseline) = &opts.baseline {
+        println!("baseline: {baseline}");
+    }
+    println!();
 
     let mut table = String::new();
     throughput(&opts, dir, 100, opts.lines, &mut table);
@@ -119,13 +140,16 @@ fn main() {
         return;
     }
     check_integrity(&opts, dir);
-    latency(dir);
-    idle_cpu(dir, opts.idle_secs);
-    for count in [100, 1000] {
-        spawn_and_shutdown(dir, count);
-    }
-    for writers in [4, 64, 1000] {
-        peak_rss(dir, writers);
+    for bin in binaries(&opts) {
+        println!("# {bin}\n");
+        latency(&bin, dir);
+        idle(&bin, dir, opts.idle_secs);
+        for count in [100, 1000] {
+            spawn_and_shutdown(&bin, dir, count);
+        }
+        for writers in [4, 64, 1000] {
+            peak_rss(&bin, dir, writers);
+        }
     }
 }
 
@@ -202,30 +226,27 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
     let procfile = writer_procfile(dir, "tp", p, |_| format!("cat '{}'", data.display()));
     let total_lines = (p * lines) as f64;
     let total_bytes = (p * lines * size) as f64;
+    let bins = binaries(opts);
 
     let direct = median(opts.runs, || time_shell(&cats(" > /dev/null")));
     let relay = median(opts.runs, || {
         time_shell(&format!("({}) | cat > /dev/null", cats("")))
     });
-    let to_null = median(opts.runs, || {
-        run_procmux(&procfile, &["--color", "never"], Sink::DevNull)
-    });
-    let to_pipe = median(opts.runs, || {
-        run_procmux(&procfile, &["--color", "never"], Sink::Pipe)
-    });
-    let json = median(opts.runs, || {
-        run_procmux(&procfile, &["--format", "json"], Sink::DevNull)
-    });
-    let pty = median(opts.runs, || {
-        run_procmux(
-            &procfile,
-            &["--color", "never", "--pty", "always"],
-            Sink::DevNull,
-        )
-    });
+    let pty_relay = median(opts.runs, || pty_relay(&data, p));
+    // Each procmux row, for each binary.
+    let each = |args: &[&str], sink: Sink| -> Vec<Option<Sample>> {
+        bins.iter()
+            .map(|bin| median_of_some(opts.runs, || run_procmux(bin, &procfile, args, sink)))
+            .collect()
+    };
+    let to_null = each(&["--color", "never"], Sink::DevNull);
+    let to_pipe = each(&["--color", "never"], Sink::Pipe);
+    let untailed = each(&["--color", "never", "--tail-kib", "0"], Sink::Pipe);
+    let json = each(&["--format", "json"], Sink::DevNull);
+    let pty = each(&["--color", "never", "--pty", "always"], Sink::DevNull);
 
-    // The same writers held until procmux is up (and, for the second, until followers that
-    // never read are connected): what followers cost the main stream.
+    // The same writers held until procmux is up (and until its followers are connected): what
+    // a `logs -f` that reads, and followers that never read, cost the main stream.
     let gate = dir.join("go");
     let gated = writer_procfile(dir, "gated", p, |_| {
         format!(
@@ -234,13 +255,18 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
             data.display()
         )
     });
-    let followed = |n| {
-        median(opts.runs, || {
-            run_followed(&gated, &gate, &["--color", "never"], n)
-        })
+    let followed = |followers: Followers| -> Vec<Option<Sample>> {
+        bins.iter()
+            .map(|bin| {
+                median_of_some(opts.runs, || {
+                    run_followed(bin, &gated, &gate, &["--color", "never"], followers)
+                })
+            })
+            .collect()
     };
-    let unfollowed = (opts.followers > 0).then(|| followed(0));
-    let with_followers = (opts.followers > 0).then(|| followed(opts.followers));
+    let unfollowed = followed(Followers::Stalled(0));
+    let reading = followed(Followers::Reading);
+    let stalled = (opts.followers > 0).then(|| followed(Followers::Stalled(opts.followers)));
 
     writeln!(
         table,
@@ -248,88 +274,112 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
         opts.runs
     )
     .unwrap();
+    let baseline_heads = if bins.len() > 1 {
+        " baseline × limit | baseline CPU | baseline peak RSS |"
+    } else {
+        ""
+    };
     writeln!(
         table,
-        "| run | wall | lines/s | MB/s | × relay limit | procmux CPU | procmux peak RSS |"
+        "| run | wall | lines/s | MB/s | × limit | procmux CPU | procmux peak RSS |{baseline_heads}"
     )
     .unwrap();
-    writeln!(table, "|---|---|---|---|---|---|---|").unwrap();
-    let mut row = |name: &str,
-                   s: Sample,
-                   lines_total: f64,
-                   bytes_total: f64,
-                   relay_wall: Option<Duration>| {
-        let secs = s.wall.as_secs_f64();
-        let ratio = relay_wall.map_or("".into(), |r| format!("{:.2}×", secs / r.as_secs_f64()));
-        let cpu = s.cpu.map_or("".into(), |c| format!("{} ms", c.as_millis()));
-        let rss = s
-            .rss_kib
-            .map_or("".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
-        writeln!(
-            table,
-            "| {name} | {:.1} ms | {} | {:.0} | {ratio} | {cpu} | {rss} |",
+    let columns = if bins.len() > 1 { 10 } else { 7 };
+    writeln!(table, "|{}", "---|".repeat(columns)).unwrap();
+    let cells = |s: Option<Sample>, limit: Duration| match s {
+        Some(s) => format!(
+            " {:.2}× | {} | {} |",
+            s.wall.as_secs_f64() / limit.as_secs_f64(),
+            s.cpu.map_or("".into(), |c| format!("{} ms", c.as_millis())),
+            s.rss_kib
+                .map_or("".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+        ),
+        None => " (failed) | | |".into(),
+    };
+    let mut row = |name: &str, samples: &[Option<Sample>], limit: Option<Duration>| {
+        let Some(first) = samples.first().copied().flatten() else {
+            writeln!(table, "| {name} | (failed) |").unwrap();
+            return;
+        };
+        let secs = first.wall.as_secs_f64();
+        let mut line = format!(
+            "| {name} | {:.1} ms | {} | {:.0} |",
             secs * 1e3,
-            rate(lines_total / secs),
-            bytes_total / secs / 1e6
-        )
-        .unwrap();
+            rate(total_lines / secs),
+            total_bytes / secs / 1e6
+        );
+        match limit {
+            Some(limit) => {
+                for s in samples {
+                    line.push_str(&cells(*s, limit));
+                }
+            }
+            None => line.push_str(&" |".repeat(columns - 4)),
+        }
+        writeln!(table, "{line}").unwrap();
+    };
+    let limit = Some(relay.wall);
+    let pty_limit = Some(pty_relay.wall);
+    row("writers → /dev/null (direct)", &[Some(direct)], None);
+    row(
+        "writers → one pipe → cat (**relay limit**)",
+        &[Some(relay)],
+        None,
+    );
+    row("procmux → /dev/null", &to_null, limit);
+    row("procmux → pipe → cat", &to_pipe, limit);
+    row(
+        "procmux → pipe → cat, `--tail-kib 0` (no tail kept)",
+        &untailed,
+        limit,
+    );
+    row("procmux --format json → /dev/null", &json, limit);
+    row(
+        "writers on ptys → one relay → /dev/null (**pty relay limit**)",
+        &[Some(pty_relay)],
+        None,
+    );
+    row(
+        "procmux --pty always → /dev/null (× pty relay limit)",
+        &pty,
+        pty_limit,
+    );
+    row(
+        "procmux → pipe → cat, writers started once it is up",
+        &unfollowed,
+        limit,
+    );
+    let ratio = |with: &[Option<Sample>]| -> String {
+        let ratios: Vec<String> = with
+            .iter()
+            .zip(&unfollowed)
+            .map(|(w, u)| match (w, u) {
+                (Some(w), Some(u)) => {
+                    format!("{:.2}×", w.wall.as_secs_f64() / u.wall.as_secs_f64())
+                }
+                _ => "—".into(),
+            })
+            .collect();
+        ratios.join(" / ")
     };
     row(
-        "writers → /dev/null (direct)",
-        direct,
-        total_lines,
-        total_bytes,
-        Some(relay.wall),
+        &format!(
+            "the same with one `logs -f` that reads ({} the row above)",
+            ratio(&reading)
+        ),
+        &reading,
+        limit,
     );
-    row(
-        "writers → one pipe → cat (relay limit)",
-        relay,
-        total_lines,
-        total_bytes,
-        Some(relay.wall),
-    );
-    row(
-        "procmux → /dev/null",
-        to_null,
-        total_lines,
-        total_bytes,
-        Some(relay.wall),
-    );
-    row(
-        "procmux → pipe → cat",
-        to_pipe,
-        total_lines,
-        total_bytes,
-        Some(relay.wall),
-    );
-    row(
-        "procmux --format json → /dev/null",
-        json,
-        total_lines,
-        total_bytes,
-        Some(relay.wall),
-    );
-    row(
-        "procmux --pty always → /dev/null",
-        pty,
-        total_lines,
-        total_bytes,
-        Some(relay.wall),
-    );
-    if let (Some(unfollowed), Some(followed)) = (unfollowed, with_followers) {
+    if let Some(stalled) = stalled {
         row(
-            "procmux → pipe → cat, writers started once it is up",
-            unfollowed,
-            total_lines,
-            total_bytes,
-            Some(relay.wall),
+            &format!(
+                "the same with {} `logs -f` followers that never read ({} the row above)",
+                opts.followers,
+                ratio(&stalled)
+            ),
+            &stalled,
+            limit,
         );
-        let name = format!(
-            "the same with {} `logs -f` followers that never read ({:.2}× the row above)",
-            opts.followers,
-            followed.wall.as_secs_f64() / unfollowed.wall.as_secs_f64()
-        );
-        row(&name, followed, total_lines, total_bytes, Some(relay.wall));
     }
     if opts.peers {
         let small_lines = 20_000.min(lines);
@@ -337,41 +387,104 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
         make_lines(&small, "w", size, small_lines);
         let peer_procfile =
             writer_procfile(dir, "peer", p, |_| format!("cat '{}'", small.display()));
-        let (l, b) = ((p * small_lines) as f64, (p * small_lines * size) as f64);
         for (name, program, args) in [
             (
                 "honcho",
                 "honcho",
-                vec![
-                    "-f".to_owned(),
-                    peer_procfile.display().to_string(),
-                    "start".to_owned(),
-                ],
+                format!("-f '{}' start", peer_procfile.display()),
             ),
             (
                 "foreman",
                 "foreman",
-                vec![
-                    "start".to_owned(),
-                    "-f".to_owned(),
-                    peer_procfile.display().to_string(),
-                ],
+                format!("start -f '{}'", peer_procfile.display()),
             ),
         ] {
             if which(program) {
-                let cmd = format!("{program} {} > /dev/null 2>&1", args.join(" "));
-                let s = time_shell(&cmd);
-                row(
-                    &format!("{name} → /dev/null ({small_lines} lines each)"),
-                    s,
-                    l,
-                    b,
-                    None,
-                );
+                let s = time_shell(&format!("{program} {args} > /dev/null 2>&1"));
+                let secs = s.wall.as_secs_f64();
+                let (l, b) = ((p * small_lines) as f64, (p * small_lines * size) as f64);
+                writeln!(
+                    table,
+                    "| {name} → /dev/null ({small_lines} lines each) | {:.1} ms | {} | {:.0} |{}",
+                    secs * 1e3,
+                    rate(l / secs),
+                    b / secs / 1e6,
+                    " |".repeat(columns - 4)
+                )
+                .unwrap();
             }
         }
     }
+    writeln!(
+        table,
+        "\n× limit: wall time over the relay limit's in the same run (the pty row: over the pty \
+         relay limit's)."
+    )
+    .unwrap();
     table.push('\n');
+}
+
+/// The least any supervisor of pty children must do: `writers` copies of `cat DATA`, each on
+/// a pty of its own set up as procmux sets them (no output processing), their masters read
+/// by one `poll` loop into `/dev/null`.
+fn pty_relay(data: &Path, writers: usize) -> Sample {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use nix::sys::termios::{OutputFlags, SetArg, tcgetattr, tcsetattr};
+    use std::os::fd::AsFd;
+    let start = Instant::now();
+    let mut masters = Vec::new();
+    let mut cats = Vec::new();
+    for _ in 0..writers {
+        let pair = nix::pty::openpty(None, None).expect("openpty");
+        let mut termios = tcgetattr(&pair.slave).expect("tcgetattr");
+        termios
+            .output_flags
+            .remove(OutputFlags::OPOST | OutputFlags::ONLCR);
+        tcsetattr(&pair.slave, SetArg::TCSANOW, &termios).expect("tcsetattr");
+        cats.push(
+            Command::new("cat")
+                .arg(data)
+                .stdout(File::from(pair.slave))
+                .spawn()
+                .expect("cat"),
+        );
+        masters.push(File::from(pair.master));
+    }
+    let mut null = File::create("/dev/null").unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut open: Vec<bool> = vec![true; writers];
+    while open.iter().any(|&o| o) {
+        let mut fds: Vec<PollFd> = masters
+            .iter()
+            .zip(&open)
+            .filter(|(_, o)| **o)
+            .map(|(m, _)| PollFd::new(m.as_fd(), PollFlags::POLLIN))
+            .collect();
+        poll(&mut fds, PollTimeout::NONE).expect("poll");
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        let mut ready = ready.into_iter();
+        for (master, open) in masters.iter_mut().zip(open.iter_mut()) {
+            if !*open || !ready.next().unwrap_or(false) {
+                continue;
+            }
+            // EIO once the last writer of the pty is gone: that writer is done.
+            match std::io::Read::read(master, &mut buf) {
+                Ok(0) | Err(_) => *open = false,
+                Ok(n) => null.write_all(&buf[..n]).unwrap(),
+            }
+        }
+    }
+    for mut cat in cats {
+        cat.wait().unwrap();
+    }
+    Sample {
+        wall: start.elapsed(),
+        ..Sample::default()
+    }
 }
 
 /// `23.04 M` or `43.7 k`.
@@ -397,6 +510,14 @@ fn median(runs: usize, mut f: impl FnMut() -> Sample) -> Sample {
     samples[samples.len() / 2]
 }
 
+/// The median of runs that may fail (a baseline without the flag measured): `None` if any did.
+fn median_of_some(runs: usize, mut f: impl FnMut() -> Option<Sample>) -> Option<Sample> {
+    let samples: Option<Vec<Sample>> = (0..runs.max(1)).map(|_| f()).collect();
+    let mut samples = samples?;
+    samples.sort_by_key(|s| s.wall);
+    Some(samples[samples.len() / 2])
+}
+
 fn time_shell(script: &str) -> Sample {
     let start = Instant::now();
     let status = Command::new("sh")
@@ -410,16 +531,18 @@ fn time_shell(script: &str) -> Sample {
     }
 }
 
+#[derive(Clone, Copy)]
 enum Sink {
     DevNull,
     Pipe,
 }
 
-/// Runs `procmux start -f PROCFILE ARGS…` to the end, measuring wall time (until the last
-/// byte is consumed) and procmux's own CPU and peak RSS.
-fn run_procmux(procfile: &Path, args: &[&str], sink: Sink) -> Sample {
+/// Runs `BIN start -f PROCFILE ARGS…` to the end, measuring wall time (until the last byte
+/// is consumed) and procmux's own CPU and peak RSS; `None` if it failed (a flag an older
+/// build does not know).
+fn run_procmux(bin: &str, procfile: &Path, args: &[&str], sink: Sink) -> Option<Sample> {
     let start = Instant::now();
-    let mut command = Command::new(bin());
+    let mut command = Command::new(bin);
     command
         .args(["start", "-f"])
         .arg(procfile)
@@ -446,23 +569,37 @@ fn run_procmux(procfile: &Path, args: &[&str], sink: Sink) -> Sample {
     };
     let (cpu, rss) = watch(&child);
     let status = child.wait().unwrap();
-    assert!(status.code().is_some(), "procmux died: {status:?}");
     if let Some(mut cat) = consumer {
         cat.wait().unwrap();
     }
-    Sample {
+    status.success().then(|| Sample {
         wall: start.elapsed(),
         cpu: Some(cpu),
         rss_kib: Some(rss),
-    }
+    })
+}
+
+/// Who follows the main stream with `logs -f` in [`run_followed`].
+#[derive(Clone, Copy)]
+enum Followers {
+    /// One client that reads all it is sent.
+    Reading,
+    /// This many clients that never read.
+    Stalled(usize),
 }
 
 /// Runs the `gated` Procfile (writers wait for `gate`) into a pipe read by `cat`: once procmux
-/// listens, connects `followers` clients that ask for `logs -f` and never read, then opens
-/// the gate; the wall time counts from the gate.
-fn run_followed(gated: &Path, gate: &Path, args: &[&str], followers: usize) -> Sample {
+/// listens, connects the `followers` (clients that ask for `logs -f`), then opens the gate;
+/// the wall time counts from the gate.
+fn run_followed(
+    bin: &str,
+    gated: &Path,
+    gate: &Path,
+    args: &[&str],
+    followers: Followers,
+) -> Option<Sample> {
     let _ = fs::remove_file(gate);
-    let mut child = Command::new(bin())
+    let mut child = Command::new(bin)
         .args(["start", "-f"])
         .arg(gated)
         .args(args)
@@ -483,27 +620,40 @@ fn run_followed(gated: &Path, gate: &Path, args: &[&str], followers: usize) -> S
         }
         thread::sleep(Duration::from_millis(5));
     };
-    let mut clients = Vec::new();
-    for _ in 0..followers {
+    let connect = || {
         use std::os::linux::net::SocketAddrExt;
         let address =
             std::os::unix::net::SocketAddr::from_abstract_name(&name.as_bytes()[1..]).unwrap();
         let mut stream = std::os::unix::net::UnixStream::connect_addr(&address).unwrap();
         stream.write_all(b"follow\n").unwrap();
-        clients.push(stream);
+        stream
+    };
+    let mut clients = Vec::new();
+    let mut reader = None;
+    match followers {
+        Followers::Reading => {
+            let mut stream = connect();
+            reader = Some(thread::spawn(move || {
+                std::io::copy(&mut stream, &mut std::io::sink()).ok()
+            }));
+        }
+        Followers::Stalled(n) => clients.extend((0..n).map(|_| connect())),
     }
     let start = Instant::now();
     fs::write(gate, "").unwrap();
     let (cpu, rss) = watch(&child);
     let status = child.wait().unwrap();
-    assert!(status.code().is_some(), "procmux died: {status:?}");
     cat.wait().unwrap();
+    let wall = start.elapsed();
     drop(clients);
-    Sample {
-        wall: start.elapsed(),
+    if let Some(reader) = reader {
+        reader.join().unwrap();
+    }
+    status.success().then_some(Sample {
+        wall,
         cpu: Some(cpu),
         rss_kib: Some(rss),
-    }
+    })
 }
 
 /// Samples `VmHWM` until `child` exits, then reads its CPU time from the unreaped zombie.
@@ -527,8 +677,17 @@ fn watch(child: &Child) -> (Duration, u64) {
 }
 
 fn vm_hwm(pid: Pid) -> Option<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+fn vm_rss(pid: Pid) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// A figure in KiB from `/proc/PID/status`.
+fn status_kib(pid: Pid, field: &str) -> Option<u64> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
@@ -562,9 +721,9 @@ fn voluntary_switches(pid: Pid) -> u64 {
         .unwrap_or(0)
 }
 
-/// `procmux start` on `procfile`, plain text, its stdout a pipe for the harness to read.
-fn start_piped(procfile: &Path) -> Child {
-    Command::new(bin())
+/// `BIN start` on `procfile`, plain text, its stdout a pipe for the harness to read.
+fn start_piped(bin: &str, procfile: &Path) -> Child {
+    Command::new(bin)
         .args(["start", "--no-timestamp", "--color", "never", "-f"])
         .arg(procfile)
         .stdout(Stdio::piped())
@@ -586,7 +745,7 @@ fn check_integrity(opts: &Opts, dir: &Path) {
     let procfile = writer_procfile(dir, "check", p, |i| {
         format!("cat '{}'", dir.join(format!("check{i}")).display())
     });
-    let mut child = start_piped(&procfile);
+    let mut child = start_piped(&bin(), &procfile);
     let reader = BufReader::with_capacity(1 << 20, child.stdout.take().unwrap());
     let mut next = vec![0usize; p];
     let mut bad = 0;
@@ -642,7 +801,7 @@ fn monotonic_ns() -> i64 {
 
 /// A child prints its CLOCK_MONOTONIC time ~1000 times a second; the harness compares with the
 /// arrival time on procmux's stdout.
-fn latency(dir: &Path) {
+fn latency(bin: &str, dir: &Path) {
     let script = dir.join("latency.py");
     fs::write(
         &script,
@@ -655,7 +814,7 @@ fn latency(dir: &Path) {
         format!("clock: python3 '{}'\n", script.display()),
     )
     .unwrap();
-    let mut child = start_piped(&procfile);
+    let mut child = start_piped(bin, &procfile);
     let reader = BufReader::new(child.stdout.take().unwrap());
     let mut delays: Vec<i64> = Vec::new();
     for line in reader.lines() {
@@ -683,13 +842,14 @@ fn latency(dir: &Path) {
 
 /// Starts `procmux` on `count` sleeping processes and returns it once every one has started.
 fn start_sleepers(
+    bin: &str,
     dir: &Path,
     count: usize,
 ) -> (Child, Duration, mpsc::Receiver<()>, Arc<AtomicU64>) {
     let procfile = dir.join("sleep.Procfile");
     fs::write(&procfile, "sleeper: exec sleep 100000\n").unwrap();
     let start = Instant::now();
-    let mut child = Command::new(bin())
+    let mut child = Command::new(bin)
         .args(["start", "--no-timestamp", "--color", "never", "-m"])
         .arg(format!("sleeper={count}"))
         .arg("-f")
@@ -717,8 +877,26 @@ fn start_sleepers(
     (child, start.elapsed(), started, terminated)
 }
 
-fn idle_cpu(dir: &Path, secs: u64) {
-    let (mut child, _, started, _) = start_sleepers(dir, 100);
+/// procmux's RSS with two sleeping children (after start-up, before any output), then its CPU
+/// and wake-ups with 100.
+fn idle(bin: &str, dir: &Path, secs: u64) {
+    let (mut child, _, started, _) = start_sleepers(bin, dir, 2);
+    started
+        .recv_timeout(Duration::from_secs(60))
+        .expect("2 sleepers started");
+    let pid = Pid::from_raw(child.id() as i32);
+    thread::sleep(Duration::from_millis(500));
+    let rss = vm_rss(pid).unwrap_or(0);
+    let peak = vm_hwm(pid).unwrap_or(0);
+    kill(pid, Signal::SIGTERM).unwrap();
+    child.wait().unwrap();
+    println!(
+        "## Idle RSS\n\n2 sleeping children: procmux RSS {:.1} MiB (peak so far {:.1} MiB)\n",
+        rss as f64 / 1024.0,
+        peak as f64 / 1024.0
+    );
+
+    let (mut child, _, started, _) = start_sleepers(bin, dir, 100);
     started
         .recv_timeout(Duration::from_secs(60))
         .expect("100 sleepers started");
@@ -736,9 +914,9 @@ fn idle_cpu(dir: &Path, secs: u64) {
     );
 }
 
-fn spawn_and_shutdown(dir: &Path, count: usize) {
+fn spawn_and_shutdown(bin: &str, dir: &Path, count: usize) {
     let start = Instant::now();
-    let (mut child, _, started, _) = start_sleepers(dir, count);
+    let (mut child, _, started, _) = start_sleepers(bin, dir, count);
     started
         .recv_timeout(Duration::from_secs(60))
         .expect("sleepers started");
@@ -757,16 +935,21 @@ fn spawn_and_shutdown(dir: &Path, count: usize) {
     );
 }
 
-fn peak_rss(dir: &Path, writers: usize) {
+fn peak_rss(bin: &str, dir: &Path, writers: usize) {
     let data = dir.join("rss-lines");
     make_lines(&data, "w", 100, 10_000);
     let procfile = writer_procfile(dir, "rss", writers, |_| format!("cat '{}'", data.display()));
     let m = formation(writers);
-    let null = run_procmux(&procfile, &["--color", "never", "-m", &m], Sink::DevNull);
-    let pipe = run_procmux(&procfile, &["--color", "never", "-m", &m], Sink::Pipe);
+    let mib = |sink| {
+        run_procmux(bin, &procfile, &["--color", "never", "-m", &m], sink)
+            .and_then(|s| s.rss_kib)
+            .map_or("(failed)".into(), |k| {
+                format!("{:.1} MiB", k as f64 / 1024.0)
+            })
+    };
     println!(
-        "## Peak RSS, {writers} writers × 10000 lines\n\nprocmux → /dev/null: {:.1} MiB; → pipe: {:.1} MiB\n",
-        null.rss_kib.unwrap_or(0) as f64 / 1024.0,
-        pipe.rss_kib.unwrap_or(0) as f64 / 1024.0
+        "## Peak RSS, {writers} writers × 10000 lines\n\nprocmux → /dev/null: {}; → pipe: {}\n",
+        mib(Sink::DevNull),
+        mib(Sink::Pipe)
     );
 }
