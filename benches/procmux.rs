@@ -37,9 +37,38 @@ use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::time::{ClockId, clock_gettime};
 use nix::unistd::Pid;
 
-/// The binary measured: this build, or `PROCMUX_BENCH_BIN` (another build).
+/// The binary measured: `PROCMUX_BENCH_BIN` (another build), or this source built as
+/// `cargo build --release` builds it, into `target/bench-bin`. Not the binary `cargo bench`
+/// builds: its profile gives the symbols other names, so the release layout
+/// (`layout/procmux.order`, see build.rs) would not apply and the figures would not be those
+/// of the program users run.
 fn bin() -> String {
-    std::env::var("PROCMUX_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_procmux").to_owned())
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(bin) = std::env::var("PROCMUX_BENCH_BIN") {
+            return bin;
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let target = root.join("target/bench-bin");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "--release",
+                "--locked",
+                "--quiet",
+                "--bin",
+                "procmux",
+            ])
+            .arg("--target-dir")
+            .arg(&target)
+            .current_dir(root)
+            .status()
+            .expect("cargo build --release");
+        assert!(status.success(), "cargo build --release failed");
+        target.join("release/procmux").display().to_string()
+    })
+    .clone()
 }
 
 /// The binaries measured, each in the same runs: [`bin`], then `--baseline PATH` (an earlier
