@@ -10,17 +10,26 @@ use std::path::{Path, PathBuf};
 
 /// What each top-level module may use of the crate: the pipeline's direction
 /// (`cli` ← `config` ← `supervisor` ← `output` ← `control` ← `runtime` ← `lib`, with `export`
-/// and `manual` beside it). `error` is everyone's.
+/// and `manual` beside it). `error` is everyone's; `platform` (what differs by OS) is for the
+/// parts that talk to the OS, and uses nothing of the crate.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("cli", &[]),
     ("error", &[]),
+    ("platform", &[]),
     ("config", &["cli", "error"]),
     ("supervisor", &["config", "error"]),
     ("output", &["config", "supervisor", "error"]),
-    ("control", &["output", "error"]),
+    ("control", &["output", "platform", "error"]),
     (
         "runtime",
-        &["config", "supervisor", "output", "control", "error"],
+        &[
+            "config",
+            "supervisor",
+            "output",
+            "control",
+            "platform",
+            "error",
+        ],
     ),
     ("export", &["config", "output", "error"]),
     ("manual", &["cli", "config", "error"]),
@@ -145,6 +154,43 @@ fn unsafe_lives_in_runtime_sys_only() {
     );
 }
 
+/// What differs by OS is chosen in `platform/` only: no `#[cfg(...)]` or `cfg!` anywhere else
+/// in the shipped code (`cfg(test)` excepted), so the rest of the crate reads the same on
+/// every OS and a port touches one folder.
+#[test]
+fn cfg_lives_in_platform_only() {
+    let mut problems = Vec::new();
+    for (module, path, code) in sources() {
+        if module == "platform" {
+            continue;
+        }
+        for line in code.lines() {
+            if chooses_by_cfg(line) {
+                problems.push(format!("{}: {}", path.display(), line.trim()));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "cfg outside src/platform/:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// True when `line` holds a `#[cfg(...)]`, `#[cfg_attr(...)]` or `cfg!(...)` other than
+/// `cfg(test)` (what tests see is not what ships).
+fn chooses_by_cfg(line: &str) -> bool {
+    let compact: String = line.chars().filter(|c| !c.is_whitespace()).collect();
+    ["#[cfg(", "#![cfg(", "#[cfg_attr(", "#![cfg_attr(", "cfg!("]
+        .iter()
+        .any(|opening| {
+            compact.match_indices(opening).any(|(at, _)| {
+                let rest = &compact[at + opening.len()..];
+                !(rest.starts_with("test)") || rest.starts_with("not(test)"))
+            })
+        })
+}
+
 /// Only `output` writes procmux's stdout; elsewhere stdout is only asked whether it is a
 /// terminal (and how large).
 #[test]
@@ -230,5 +276,17 @@ fn the_checks_find_what_they_look_for() {
     ));
     assert!(!stdout_used_beyond_asking(
         ".then(|| sys::window_size(io::stdout()));"
+    ));
+    assert!(chooses_by_cfg("#[cfg(target_os = \"linux\")]"));
+    assert!(chooses_by_cfg(
+        "    #[cfg(any(target_os = \"macos\"))] mod x;"
+    ));
+    assert!(chooses_by_cfg("if cfg!(target_arch = \"aarch64\") {"));
+    assert!(chooses_by_cfg(
+        "#[cfg_attr(target_os = \"linux\", allow(dead_code))]"
+    ));
+    assert!(!chooses_by_cfg("#[cfg(test)]"));
+    assert!(!chooses_by_cfg(
+        "#[cfg_attr(not(test), deny(clippy::unwrap_used))]"
     ));
 }

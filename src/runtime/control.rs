@@ -10,18 +10,17 @@
 
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::SocketAddr;
 use std::time::Instant;
 
 use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Registry};
-use nix::sys::socket::sockopt::{PeerCredentials, SndBuf};
-use nix::sys::socket::{getsockopt, setsockopt};
+use nix::sys::socket::setsockopt;
+use nix::sys::socket::sockopt::SndBuf;
 
 use super::token::Token;
 use crate::control::{self, Incoming, Reader, Session};
 use crate::output::Tail;
+use crate::platform;
 
 /// Connections served at once.
 const MAX_CLIENTS: usize = 64;
@@ -64,8 +63,7 @@ fn has_bytes(stream: &UnixStream) -> bool {
 
 /// Listens on the abstract socket `name`.
 pub fn bind(name: &str, registry: &Registry) -> io::Result<Bound> {
-    let address = SocketAddr::from_abstract_name(name.as_bytes())?;
-    let listener = match std::os::unix::net::UnixListener::bind_addr(&address) {
+    let listener = match platform::socket::bind(name) {
         Ok(listener) => listener,
         Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
             let (uid, pid) = control::holder(name)?;
@@ -94,7 +92,7 @@ impl Control {
                 Err(_) => return,
             };
             let me = nix::unistd::getuid().as_raw();
-            if !getsockopt(&stream, PeerCredentials).is_ok_and(|c| c.uid() == me) {
+            if !platform::socket::peer(&stream).is_ok_and(|(uid, _)| uid == me) {
                 continue; // dropped: closed
             }
             let Some(slot) = self.free_slot(registry) else {

@@ -1,0 +1,7 @@
+//! Linux: `/proc`, abstract sockets with `SO_PEERCRED`, `prctl`.
+
+pub mod orphans;
+pub mod process;
+pub mod prompt;
+pub mod socket;
+pub mod terminal;
