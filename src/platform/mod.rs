@@ -9,7 +9,9 @@
 //!   other end of a connection;
 //! - [`orphans`] — what keeps orphans procmux's: becoming a child subreaper, and a child's
 //!   death with procmux (`PR_SET_PDEATHSIG`);
-//! - [`terminal`] — the terminal requests whose numbers differ.
+//! - [`terminal`] — the terminal requests whose numbers differ;
+//! - [`watch`] — file events under a tree, for restarts on change (the rules are the
+//!   runtime's).
 //!
 //! Each OS has a folder with one file per concern, under the same names, with the same
 //! functions and signatures.

@@ -5,3 +5,4 @@ pub mod process;
 pub mod prompt;
 pub mod socket;
 pub mod terminal;
+pub mod watch;
