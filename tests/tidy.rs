@@ -16,7 +16,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("cli", &[]),
     ("error", &[]),
     ("platform", &[]),
-    ("config", &["cli", "error"]),
+    ("config", &["cli", "platform", "error"]),
     ("supervisor", &["config", "error"]),
     ("output", &["config", "supervisor", "error"]),
     ("control", &["output", "platform", "error"]),
@@ -136,12 +136,15 @@ fn modules_import_only_along_the_pipeline() {
     assert!(problems.is_empty(), "\n{}", problems.join("\n"));
 }
 
+/// `unsafe` lives in two small files: `runtime/sys.rs` (fork, `pre_exec`, ioctls) and, inside
+/// the platform seam, `platform/macos/sys.rs` (a `sysctl`, a union the kernel filled).
 #[test]
-fn unsafe_lives_in_runtime_sys_only() {
+fn unsafe_lives_in_the_sys_files_only() {
     let problems: Vec<String> = sources()
         .into_iter()
         .filter(|(_, path, code)| {
             !path.ends_with("runtime/sys.rs")
+                && !path.ends_with("platform/macos/sys.rs")
                 && code
                     .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
                     .any(|w| w == "unsafe")
@@ -150,7 +153,7 @@ fn unsafe_lives_in_runtime_sys_only() {
         .collect();
     assert!(
         problems.is_empty(),
-        "unsafe outside runtime/sys.rs: {problems:?}"
+        "unsafe outside runtime/sys.rs and platform/macos/sys.rs: {problems:?}"
     );
 }
 
@@ -159,20 +162,47 @@ fn unsafe_lives_in_runtime_sys_only() {
 /// every OS and a port touches one folder.
 #[test]
 fn cfg_lives_in_platform_only() {
+    let code = sources()
+        .into_iter()
+        .filter(|(module, _, _)| module != "platform")
+        .map(|(_, path, code)| (path, code));
+    assert_no_cfg(code, "src/platform/");
+}
+
+/// The tests and the benchmark have their own seam: `tests/support/platform.rs`.
+#[test]
+fn tests_choose_by_cfg_in_their_platform_file_only() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    collect(&root.join("tests"), &mut files);
+    collect(&root.join("benches"), &mut files);
+    let code = files
+        .into_iter()
+        // tidy.rs names what it looks for.
+        .filter(|p| !p.ends_with("tests/support/platform.rs") && !p.ends_with("tests/tidy.rs"))
+        .map(|path| {
+            let text = fs::read_to_string(&path).unwrap();
+            let code: String = text
+                .lines()
+                .map(|line| line.find("//").map_or(line, |at| &line[..at]))
+                .collect::<Vec<_>>()
+                .join("\n");
+            (path, code)
+        });
+    assert_no_cfg(code, "tests/support/platform.rs");
+}
+
+/// Fails naming every line of `files` that chooses by `cfg`; `seam` is where they belong.
+fn assert_no_cfg(files: impl Iterator<Item = (PathBuf, String)>, seam: &str) {
     let mut problems = Vec::new();
-    for (module, path, code) in sources() {
-        if module == "platform" {
-            continue;
-        }
-        for line in code.lines() {
-            if chooses_by_cfg(line) {
-                problems.push(format!("{}: {}", path.display(), line.trim()));
-            }
+    for (path, code) in files {
+        for line in code.lines().filter(|line| chooses_by_cfg(line)) {
+            problems.push(format!("{}: {}", path.display(), line.trim()));
         }
     }
     assert!(
         problems.is_empty(),
-        "cfg outside src/platform/:\n{}",
+        "cfg outside {seam}:\n{}",
         problems.join("\n")
     );
 }

@@ -13,13 +13,32 @@
 //! - [`watch`] — file events under a tree, for restarts on change (the rules are the
 //!   runtime's).
 //!
+//! - [`fds`] — pipes not inherited by children.
+//!
 //! Each OS has a folder with one file per concern, under the same names, with the same
-//! functions and signatures.
+//! functions and signatures: `linux/` (run and tested) and `macos/` (compiled and linted for
+//! `x86_64-apple-darwin` and `aarch64-apple-darwin` by `.ci/run`, not yet run). The only
+//! `unsafe` of the seam is `macos/sys.rs`'s.
 
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]
 pub use self::linux::*;
 
-#[cfg(not(target_os = "linux"))]
-compile_error!("procmux runs on Linux (and, compiled and reviewed only, macOS)");
+#[cfg(target_os = "macos")]
+mod macos;
+#[cfg(target_os = "macos")]
+pub use self::macos::*;
+
+// What `sysctl(KERN_PROCARGS2)` returns, parsed: macOS's, but pure, so it is compiled and
+// unit-tested on every OS.
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+mod procargs;
+mod table;
+// The control socket as a file in a private directory: macOS's, but plain std, so compiled and
+// unit-tested on every OS.
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+mod socket_file;
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+compile_error!("procmux runs on Linux and macOS");

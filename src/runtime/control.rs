@@ -1,5 +1,5 @@
 //! The server end of the control channel (see [`crate::control`]): a non-blocking listener on
-//! the abstract socket and its connections, in the same poll as everything else.
+//! the control socket and its connections, in the same poll as everything else.
 //!
 //! This part only does I/O: accept, read, write, close. What each connection may send, what
 //! it is sent and within which budget is its [`Session`]'s, a pure state machine. Bounds:
@@ -43,6 +43,8 @@ pub struct Control {
     listener: UnixListener,
     /// Connections by slot (`Token::Client(slot)`).
     clients: Vec<Option<Connection>>,
+    /// The socket's file where the OS needs one (macOS), removed with the listener.
+    _file: platform::socket::SocketFile,
 }
 
 struct Connection {
@@ -61,10 +63,10 @@ fn has_bytes(stream: &UnixStream) -> bool {
     nix::sys::socket::recv(stream.as_raw_fd(), &mut byte, flags).is_ok_and(|n| n > 0)
 }
 
-/// Listens on the abstract socket `name`.
+/// Listens at `name` (an abstract socket on Linux, a socket file on macOS: `platform::socket`).
 pub fn bind(name: &str, registry: &Registry) -> io::Result<Bound> {
-    let listener = match platform::socket::bind(name) {
-        Ok(listener) => listener,
+    let (listener, file) = match platform::socket::bind(name) {
+        Ok(bound) => bound,
         Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
             let (uid, pid) = control::holder(name)?;
             return Ok(Bound::Taken { uid, pid });
@@ -77,6 +79,7 @@ pub fn bind(name: &str, registry: &Registry) -> io::Result<Bound> {
     Ok(Bound::Listening(Control {
         listener,
         clients: Vec::new(),
+        _file: file,
     }))
 }
 

@@ -1,5 +1,6 @@
 //! Linux: `/proc`, abstract sockets with `SO_PEERCRED`, `prctl`.
 
+pub mod fds;
 pub mod orphans;
 pub mod process;
 pub mod prompt;

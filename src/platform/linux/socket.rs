@@ -8,15 +8,25 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener};
+use std::path::PathBuf;
 
 use nix::sys::socket::sockopt::PeerCredentials;
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, getsockopt, socket};
 
+/// The listener's file: an abstract socket has none, so there is nothing to remove.
+pub struct SocketFile;
+
 /// Listens at `name` (blocking; the caller makes it non-blocking). `AddrInUse` when a
 /// procmux listens there already.
-pub fn bind(name: &str) -> io::Result<UnixListener> {
+pub fn bind(name: &str) -> io::Result<(UnixListener, SocketFile)> {
     let address = SocketAddr::from_abstract_name(name.as_bytes())?;
-    UnixListener::bind_addr(&address)
+    Ok((UnixListener::bind_addr(&address)?, SocketFile))
+}
+
+/// What names procmux's mount namespace (`/proc/self/ns/mnt`), part of the socket's name:
+/// two containers sharing a network namespace get two names.
+pub fn namespace() -> PathBuf {
+    std::fs::read_link("/proc/self/ns/mnt").unwrap_or_default()
 }
 
 /// A new stream socket for a client, not inherited by children (`SOCK_CLOEXEC`).
