@@ -6,6 +6,9 @@ use std::io;
 
 use nix::sys::signal::Signal;
 
+/// Orphans stay procmux's descendants (it reaps them): none outlives a stop unseen.
+pub const ORPHANS_STAY: bool = true;
+
 /// Makes procmux the reaper of every orphaned descendant (`PR_SET_CHILD_SUBREAPER`).
 pub fn become_subreaper() -> io::Result<()> {
     nix::sys::prctl::set_child_subreaper(true)?;

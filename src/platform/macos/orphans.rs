@@ -10,12 +10,17 @@
 //! to the watchdog, which learns of procmux's death from the end of its pipe (the kernel
 //! closes it whatever killed procmux — what kqueue's `EVFILT_PROC`/`NOTE_EXIT` would say) and
 //! then kills those groups and every process of the user whose environment carries the
-//! stack's `PROCMUX_TREE` cookie, wherever it was reparented. What is not covered: a daemon
-//! that left the group with `setsid` and whose parent exited before the first scan saw it, at
-//! a normal stop (the watchdog's cookie sweep covers only a procmux that died). Said in the
-//! README's macOS section.
+//! stack's `PROCMUX_TREE` cookie, wherever it was reparented. After a clean stop too (where
+//! Linux has nothing left to find), the watchdog stops what still carries the cookie:
+//! SIGTERM, then SIGKILL (`runtime::watchdog`). What is not covered: a daemon that rewrote
+//! its environment (PostgreSQL's process titles) and also left the group and its parent
+//! before procmux's scans saw it. Said in the README's macOS section.
 
 use std::io;
+
+/// Orphans leave procmux's tree (launchd reaps them): the watchdog looks for leftovers
+/// by their cookie after a clean stop too.
+pub const ORPHANS_STAY: bool = false;
 
 /// No subreaper on macOS: nothing to do (see the module's documentation).
 pub fn become_subreaper() -> io::Result<()> {

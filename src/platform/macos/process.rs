@@ -95,6 +95,15 @@ pub fn is_runnable(pid: Pid) -> bool {
     pidinfo::<TaskInfo>(pid.as_raw(), 0).is_ok_and(|info| info.pti_numrunning > 0)
 }
 
+/// True while `pid` exists and is not a zombie.
+#[cfg(test)]
+pub fn is_alive(pid: Pid) -> bool {
+    match nix::sys::signal::kill(pid, None) {
+        Err(nix::errno::Errno::ESRCH) => false,
+        _ => bsd_info(pid).is_none_or(|info| info.pbi_status != ZOMBIE),
+    }
+}
+
 fn pids(filter: ProcFilter) -> Vec<Pid> {
     pids_by_type(filter)
         .unwrap_or_default()
