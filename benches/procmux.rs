@@ -31,9 +31,12 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 
+#[path = "../tests/support/platform.rs"]
+mod platform;
+// Used by platform.rs's Linux side only.
+#[allow(dead_code)]
 #[path = "../tests/support/socket.rs"]
 mod socket;
-use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::time::{ClockId, clock_gettime};
 use nix::unistd::Pid;
 
@@ -643,16 +646,13 @@ fn run_followed(
         .spawn()
         .unwrap();
     let pid = Pid::from_raw(child.id() as i32);
-    let name = loop {
-        if let Some(name) = socket::abstract_name_of(pid) {
-            break name;
+    let address = loop {
+        if let Some(address) = platform::control_address(pid) {
+            break address;
         }
         thread::sleep(Duration::from_millis(5));
     };
     let connect = || {
-        use std::os::linux::net::SocketAddrExt;
-        let address =
-            std::os::unix::net::SocketAddr::from_abstract_name(&name.as_bytes()[1..]).unwrap();
         let mut stream = std::os::unix::net::UnixStream::connect_addr(&address).unwrap();
         stream.write_all(b"follow\n").unwrap();
         stream
@@ -691,7 +691,7 @@ fn watch(child: &Child) -> (Duration, u64) {
     let exited = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&exited);
     let waiter = thread::spawn(move || {
-        let _ = waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT);
+        platform::wait_exited_unreaped(pid);
         flag.store(true, Ordering::SeqCst);
     });
     let (mut peak, mut cpu) = (0, Duration::ZERO);

@@ -395,8 +395,8 @@ pub struct StartArgs {
     #[arg(long = "stdin", value_name = "NAME", env = "PROCMUX_STDIN")]
     pub stdin: Option<String>,
 
-    /// The control channel that status, restart, stop and logs talk to (an abstract socket:
-    /// no file) [default: on]
+    /// The control channel that status, restart, stop and logs talk to (an abstract socket on
+    /// Linux: no file; a socket file in a private directory on macOS) [default: on]
     #[arg(long = "control", value_name = "WHEN", env = "PROCMUX_CONTROL")]
     pub control: Option<Switch>,
 

@@ -25,6 +25,7 @@ mod error;
 mod export;
 mod manual;
 mod output;
+mod platform;
 mod runtime;
 mod supervisor;
 

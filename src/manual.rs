@@ -276,7 +276,9 @@ colour under \fB\-\-color auto\fR. \fBPORT\fR is the default base port. \fBCOLUM
 .SH "CONTROL CHANNEL"
 \fBstatus\fR, \fBrestart\fR, \fBstop\fR, \fBlogs\fR and \fBattach\fR talk to the stack of the
 project in the current directory, or in the nearest directory above holding a
-\fBProcfile\fR or \fBprocmux.toml\fR, over a Linux abstract socket (no file). Names are
+\fBProcfile\fR or \fBprocmux.toml\fR, over a Linux abstract socket (no file; on macOS,
+the one file procmux makes, a socket in \fB$TMPDIR/procmux\-UID/\fR, mode 0700, removed at
+exit and replaced when stale). Names are
 globs (\fB*\fR, \fB?\fR, \fB[a\-z]\fR, \fB{web,db}\fR). States: \fBwaiting\fR,
 \fBstarting\fR, \fBrunning\fR, \fBready\fR, \fBstopping\fR, \fBstopped\fR,
 \fBbacking_off\fR, \fBexited\fR, \fBgiven_up\fR. \fBstatus \-\-json\fR: \fBname\fR,
@@ -298,7 +300,8 @@ has stopped, procmux waits the stop timeout for stdout, then exits and says on s
 many bytes it could not deliver.
 .SH FILES
 \fBProcfile\fR, \fB.env\fR and \fBprocmux.toml\fR in the current directory (or as named by
-\fB\-f\fR, \fB\-e\fR, \fB\-\-config\fR). procmux writes no file.
+\fB\-f\fR, \fB\-e\fR, \fB\-\-config\fR). procmux writes no file (on macOS, its control
+socket; see \fBCONTROL CHANNEL\fR).
 .SH "SEE ALSO"
 \fBprocmux\-start\fR(1), \fBprocmux\-run\fR(1), \fBprocmux\-check\fR(1),
 \fBprocmux\-status\fR(1), \fBprocmux\-restart\fR(1), \fBprocmux\-stop\fR(1),

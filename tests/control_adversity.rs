@@ -5,8 +5,7 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::{SocketAddr, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,8 +21,7 @@ fn client(app: &App, args: &[&str]) -> (i32, Vec<u8>, String) {
 
 /// A raw connection to the stack's socket.
 fn connect(running: &Running) -> UnixStream {
-    let name = support::socket::abstract_name_of(running.pid()).expect("an abstract socket");
-    let address = SocketAddr::from_abstract_name(&name.as_bytes()[1..]).unwrap();
+    let address = support::platform::control_address(running.pid()).expect("a control socket");
     let stream = UnixStream::connect_addr(&address).unwrap();
     stream.set_read_timeout(Some(support::DEADLINE)).unwrap();
     stream

@@ -10,17 +10,26 @@ use std::path::{Path, PathBuf};
 
 /// What each top-level module may use of the crate: the pipeline's direction
 /// (`cli` ← `config` ← `supervisor` ← `output` ← `control` ← `runtime` ← `lib`, with `export`
-/// and `manual` beside it). `error` is everyone's.
+/// and `manual` beside it). `error` is everyone's; `platform` (what differs by OS) is for the
+/// parts that talk to the OS, and uses nothing of the crate.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("cli", &[]),
     ("error", &[]),
-    ("config", &["cli", "error"]),
+    ("platform", &[]),
+    ("config", &["cli", "platform", "error"]),
     ("supervisor", &["config", "error"]),
     ("output", &["config", "supervisor", "error"]),
-    ("control", &["output", "error"]),
+    ("control", &["output", "platform", "error"]),
     (
         "runtime",
-        &["config", "supervisor", "output", "control", "error"],
+        &[
+            "config",
+            "supervisor",
+            "output",
+            "control",
+            "platform",
+            "error",
+        ],
     ),
     ("export", &["config", "output", "error"]),
     ("manual", &["cli", "config", "error"]),
@@ -127,12 +136,15 @@ fn modules_import_only_along_the_pipeline() {
     assert!(problems.is_empty(), "\n{}", problems.join("\n"));
 }
 
+/// `unsafe` lives in two small files: `runtime/sys.rs` (fork, `pre_exec`, ioctls) and, inside
+/// the platform seam, `platform/macos/sys.rs` (a `sysctl`, a union the kernel filled).
 #[test]
-fn unsafe_lives_in_runtime_sys_only() {
+fn unsafe_lives_in_the_sys_files_only() {
     let problems: Vec<String> = sources()
         .into_iter()
         .filter(|(_, path, code)| {
             !path.ends_with("runtime/sys.rs")
+                && !path.ends_with("platform/macos/sys.rs")
                 && code
                     .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
                     .any(|w| w == "unsafe")
@@ -141,8 +153,72 @@ fn unsafe_lives_in_runtime_sys_only() {
         .collect();
     assert!(
         problems.is_empty(),
-        "unsafe outside runtime/sys.rs: {problems:?}"
+        "unsafe outside runtime/sys.rs and platform/macos/sys.rs: {problems:?}"
     );
+}
+
+/// What differs by OS is chosen in `platform/` only: no `#[cfg(...)]` or `cfg!` anywhere else
+/// in the shipped code (`cfg(test)` excepted), so the rest of the crate reads the same on
+/// every OS and a port touches one folder.
+#[test]
+fn cfg_lives_in_platform_only() {
+    let code = sources()
+        .into_iter()
+        .filter(|(module, _, _)| module != "platform")
+        .map(|(_, path, code)| (path, code));
+    assert_no_cfg(code, "src/platform/");
+}
+
+/// The tests and the benchmark have their own seam: `tests/support/platform.rs`.
+#[test]
+fn tests_choose_by_cfg_in_their_platform_file_only() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    collect(&root.join("tests"), &mut files);
+    collect(&root.join("benches"), &mut files);
+    let code = files
+        .into_iter()
+        // tidy.rs names what it looks for.
+        .filter(|p| !p.ends_with("tests/support/platform.rs") && !p.ends_with("tests/tidy.rs"))
+        .map(|path| {
+            let text = fs::read_to_string(&path).unwrap();
+            let code: String = text
+                .lines()
+                .map(|line| line.find("//").map_or(line, |at| &line[..at]))
+                .collect::<Vec<_>>()
+                .join("\n");
+            (path, code)
+        });
+    assert_no_cfg(code, "tests/support/platform.rs");
+}
+
+/// Fails naming every line of `files` that chooses by `cfg`; `seam` is where they belong.
+fn assert_no_cfg(files: impl Iterator<Item = (PathBuf, String)>, seam: &str) {
+    let mut problems = Vec::new();
+    for (path, code) in files {
+        for line in code.lines().filter(|line| chooses_by_cfg(line)) {
+            problems.push(format!("{}: {}", path.display(), line.trim()));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "cfg outside {seam}:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// True when `line` holds a `#[cfg(...)]`, `#[cfg_attr(...)]` or `cfg!(...)` other than
+/// `cfg(test)` (what tests see is not what ships).
+fn chooses_by_cfg(line: &str) -> bool {
+    let compact: String = line.chars().filter(|c| !c.is_whitespace()).collect();
+    ["#[cfg(", "#![cfg(", "#[cfg_attr(", "#![cfg_attr(", "cfg!("]
+        .iter()
+        .any(|opening| {
+            compact.match_indices(opening).any(|(at, _)| {
+                let rest = &compact[at + opening.len()..];
+                !(rest.starts_with("test)") || rest.starts_with("not(test)"))
+            })
+        })
 }
 
 /// Only `output` writes procmux's stdout; elsewhere stdout is only asked whether it is a
@@ -230,5 +306,17 @@ fn the_checks_find_what_they_look_for() {
     ));
     assert!(!stdout_used_beyond_asking(
         ".then(|| sys::window_size(io::stdout()));"
+    ));
+    assert!(chooses_by_cfg("#[cfg(target_os = \"linux\")]"));
+    assert!(chooses_by_cfg(
+        "    #[cfg(any(target_os = \"macos\"))] mod x;"
+    ));
+    assert!(chooses_by_cfg("if cfg!(target_arch = \"aarch64\") {"));
+    assert!(chooses_by_cfg(
+        "#[cfg_attr(target_os = \"linux\", allow(dead_code))]"
+    ));
+    assert!(!chooses_by_cfg("#[cfg(test)]"));
+    assert!(!chooses_by_cfg(
+        "#[cfg_attr(not(test), deny(clippy::unwrap_used))]"
     ));
 }

@@ -1,6 +1,7 @@
-//! The name of a stack's control socket: a Linux abstract socket (no file), named by a hash
-//! of the user id, the mount namespace and the canonical root and Procfile paths, so that it
-//! is short and no path shows in `/proc/net/unix`. Two checkouts get two names; two users,
+//! The name of a stack's control socket (an abstract socket on Linux, a socket file in a
+//! private directory on macOS: `platform::socket`), a hash of the user id, the mount namespace
+//! (Linux's; macOS has none) and the canonical root and Procfile paths, so that it is short
+//! and no path shows in `/proc/net/unix`. Two checkouts get two names; two users,
 //! or two containers sharing a network namespace, too.
 
 use std::path::Path;
@@ -9,7 +10,7 @@ use std::path::Path;
 /// mount namespace. Paths that cannot be canonicalized are hashed as given.
 pub fn socket_name(procfile: &Path, root: &Path) -> String {
     let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-    let namespace = std::fs::read_link("/proc/self/ns/mnt").unwrap_or_default();
+    let namespace = crate::platform::socket::namespace();
     let mut key = Vec::new();
     key.extend_from_slice(&nix::unistd::getuid().as_raw().to_le_bytes());
     for part in [namespace, canonical(root), canonical(procfile)] {

@@ -9,15 +9,12 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use nix::sys::socket::{
-    AddressFamily, SockFlag, SockType, UnixAddr, connect as connect_fd, getsockopt, setsockopt,
-    socket,
-    sockopt::{PeerCredentials, SendTimeout},
-};
+use nix::sys::socket::{connect as connect_fd, setsockopt, sockopt::SendTimeout};
 use nix::sys::time::TimeVal;
 
 use super::Request;
 use super::protocol::MAX_REQUEST;
+use crate::platform;
 
 /// How long a client waits for procmux to take its request and answer it.
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -65,15 +62,10 @@ pub fn holder(name: &str) -> io::Result<(u32, i32)> {
 /// A connection to `name` (bounded in time: a listener whose backlog is full makes `connect`
 /// wait), with its peer's uid and pid.
 fn open(name: &str) -> io::Result<Option<(UnixStream, u32, i32)>> {
-    let fd = socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
+    let fd = platform::socket::stream_socket()?;
     let timeout = TimeVal::new(ANSWER_TIMEOUT.as_secs() as _, 0);
     setsockopt(&fd, SendTimeout, &timeout)?;
-    let address = UnixAddr::new_abstract(name.as_bytes())?;
+    let address = platform::socket::address(name)?;
     match connect_fd(fd.as_raw_fd(), &address) {
         Ok(()) => {}
         Err(nix::errno::Errno::ECONNREFUSED | nix::errno::Errno::ENOENT) => return Ok(None),
@@ -89,8 +81,8 @@ fn open(name: &str) -> io::Result<Option<(UnixStream, u32, i32)>> {
         }
         Err(e) => return Err(e.into()),
     }
-    let peer = getsockopt(&fd, PeerCredentials)?;
-    Ok(Some((UnixStream::from(fd), peer.uid(), peer.pid())))
+    let (uid, pid) = platform::socket::peer(&fd)?;
+    Ok(Some((UnixStream::from(fd), uid, pid)))
 }
 
 impl Client {

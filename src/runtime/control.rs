@@ -1,5 +1,5 @@
 //! The server end of the control channel (see [`crate::control`]): a non-blocking listener on
-//! the abstract socket and its connections, in the same poll as everything else.
+//! the control socket and its connections, in the same poll as everything else.
 //!
 //! This part only does I/O: accept, read, write, close. What each connection may send, what
 //! it is sent and within which budget is its [`Session`]'s, a pure state machine. Bounds:
@@ -10,18 +10,17 @@
 
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::SocketAddr;
 use std::time::Instant;
 
 use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Registry};
-use nix::sys::socket::sockopt::{PeerCredentials, SndBuf};
-use nix::sys::socket::{getsockopt, setsockopt};
+use nix::sys::socket::setsockopt;
+use nix::sys::socket::sockopt::SndBuf;
 
 use super::token::Token;
 use crate::control::{self, Incoming, Reader, Session};
 use crate::output::Tail;
+use crate::platform;
 
 /// Connections served at once.
 const MAX_CLIENTS: usize = 64;
@@ -44,6 +43,8 @@ pub struct Control {
     listener: UnixListener,
     /// Connections by slot (`Token::Client(slot)`).
     clients: Vec<Option<Connection>>,
+    /// The socket's file where the OS needs one (macOS), removed with the listener.
+    _file: platform::socket::SocketFile,
 }
 
 struct Connection {
@@ -62,11 +63,10 @@ fn has_bytes(stream: &UnixStream) -> bool {
     nix::sys::socket::recv(stream.as_raw_fd(), &mut byte, flags).is_ok_and(|n| n > 0)
 }
 
-/// Listens on the abstract socket `name`.
+/// Listens at `name` (an abstract socket on Linux, a socket file on macOS: `platform::socket`).
 pub fn bind(name: &str, registry: &Registry) -> io::Result<Bound> {
-    let address = SocketAddr::from_abstract_name(name.as_bytes())?;
-    let listener = match std::os::unix::net::UnixListener::bind_addr(&address) {
-        Ok(listener) => listener,
+    let (listener, file) = match platform::socket::bind(name) {
+        Ok(bound) => bound,
         Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
             let (uid, pid) = control::holder(name)?;
             return Ok(Bound::Taken { uid, pid });
@@ -79,6 +79,7 @@ pub fn bind(name: &str, registry: &Registry) -> io::Result<Bound> {
     Ok(Bound::Listening(Control {
         listener,
         clients: Vec::new(),
+        _file: file,
     }))
 }
 
@@ -94,7 +95,7 @@ impl Control {
                 Err(_) => return,
             };
             let me = nix::unistd::getuid().as_raw();
-            if !getsockopt(&stream, PeerCredentials).is_ok_and(|c| c.uid() == me) {
+            if !platform::socket::peer(&stream).is_ok_and(|(uid, _)| uid == me) {
                 continue; // dropped: closed
             }
             let Some(slot) = self.free_slot(registry) else {

@@ -46,8 +46,6 @@ pub mod foreground;
 mod input;
 mod line_buffer;
 mod probes;
-mod procfs;
-mod prompt;
 mod requests;
 pub mod shell;
 mod source;
@@ -59,6 +57,11 @@ mod token;
 mod tree;
 mod watch;
 pub mod watchdog;
+
+// The process table and the prompt check are the platform's (`procfs` is the name the
+// runtime knew the process table by when it was Linux's `/proc` only).
+use crate::platform::process as procfs;
+use crate::platform::prompt;
 
 use std::io::{self, IsTerminal};
 use std::time::{Duration, Instant};

@@ -197,7 +197,6 @@ mod tests {
     use std::os::fd::OwnedFd;
 
     use jiff::tz::TimeZone;
-    use nix::fcntl::OFlag;
     use nu_ansi_term::Color;
 
     use super::*;
@@ -235,7 +234,7 @@ mod tests {
     }
 
     fn source_on_pipe() -> (Source, OwnedFd) {
-        let (reader, writer) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        let (reader, writer) = crate::platform::fds::pipe().unwrap();
         sys::set_nonblocking(&reader).unwrap();
         let prefix = Prefix::text("w.1", 6, Some(Color::Cyan), TimestampFormat::Local, '|');
         (
@@ -278,7 +277,7 @@ mod tests {
 
     #[test]
     fn json_lines_allocate_nothing_either() {
-        let (reader, writer) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        let (reader, writer) = crate::platform::fds::pipe().unwrap();
         sys::set_nonblocking(&reader).unwrap();
         let prefix = Prefix::json(
             "w",

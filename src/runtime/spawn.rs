@@ -7,13 +7,13 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 
-use nix::fcntl::OFlag;
 use nix::pty::Winsize;
 use nix::sys::termios::{OutputFlags, SetArg, tcgetattr, tcsetattr};
-use nix::unistd::{Pid, pipe2};
+use nix::unistd::Pid;
 
 use super::{shell, sys};
 use crate::output::Stream;
+use crate::platform;
 
 /// How a child's output reaches procmux.
 #[derive(Debug, Clone, Copy)]
@@ -139,7 +139,7 @@ pub fn spawn(command: &str, launch: &Launch<'_>, wiring: Wiring) -> io::Result<S
 
 /// A pipe whose read end is non-blocking and neither end leaks into other children.
 fn output_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let (reader, writer) = pipe2(OFlag::O_CLOEXEC)?;
+    let (reader, writer) = platform::fds::pipe()?;
     sys::set_nonblocking(&reader)?;
     Ok((reader, writer))
 }
@@ -147,7 +147,7 @@ fn output_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 /// A pipe for a child's stdin: (read end for the child, write end for procmux). Neither end
 /// leaks into other children (`O_CLOEXEC`; std dups the read end onto the child's fd 0).
 fn input_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let (reader, writer) = pipe2(OFlag::O_CLOEXEC)?;
+    let (reader, writer) = platform::fds::pipe()?;
     // procmux's end only (a pipe's ends are separate open files): input for a child that
     // does not read waits in procmux, never blocks it.
     sys::set_nonblocking(&writer)?;

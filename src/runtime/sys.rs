@@ -1,6 +1,6 @@
 //! Thin wrappers over the OS calls the runtime needs: subreaping, fd limits, signalling
-//! groups, code that runs between fork and exec, terminal ioctls, detaching, and finding
-//! every descendant through `/proc`.
+//! groups, code that runs between fork and exec, terminal ioctls, detaching. What differs by
+//! OS among them is `platform`'s.
 //!
 //! This is the crate's one `unsafe` gate (`#[allow(unsafe_code)]` on its `mod` line, denied
 //! everywhere else by `Cargo.toml`): each block says why it is sound in a `// SAFETY:`
@@ -15,12 +15,13 @@ use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, kill, killpg, sigaction};
 use nix::unistd::Pid;
 
-/// Makes procmux the reaper of every orphaned descendant (Linux), so a process that leaves its
-/// group, or whose parent dies, is still ours to find and stop.
+use crate::platform;
+
+/// Makes procmux the reaper of every orphaned descendant where the OS has one (see
+/// `platform::orphans`), so a process that leaves its group, or whose parent dies, is still
+/// ours to find and stop.
 pub fn become_subreaper() -> io::Result<()> {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    nix::sys::prctl::set_child_subreaper(true)?;
-    Ok(())
+    platform::orphans::become_subreaper()
 }
 
 /// An open-files limit, as procmux found it.
@@ -70,16 +71,16 @@ pub fn set_nonblocking(fd: impl AsFd) -> io::Result<()> {
 /// every signal at its default disposition (a script's `procmux start &` ignores SIGINT and
 /// SIGQUIT, `nohup` ignores SIGHUP, and `exec` would pass that on), an empty signal mask, and
 /// the open-files limit procmux was started with (`fd_limit`). It also dies with procmux
-/// (`PR_SET_PDEATHSIG`, Linux; the watchdog handles the rest of its tree).
+/// where the OS can say so (`platform::orphans::die_with_parent`; the watchdog handles the
+/// rest of its tree).
 pub fn reset_child_state(command: &mut Command, fd_limit: Option<FdLimit>) {
     // SAFETY: the closure runs in the child between fork and exec, where only
     // async-signal-safe functions may be called: it only builds plain values on the stack and
-    // calls prctl(2), sigaction(2), sigprocmask(2) and setrlimit(2), all plain system calls,
-    // and it allocates nothing.
+    // calls die_with_parent (prctl(2), or nothing), sigaction(2), sigprocmask(2) and
+    // setrlimit(2), all plain system calls, and it allocates nothing.
     unsafe {
         command.pre_exec(move || {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+            platform::orphans::die_with_parent()?;
             let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
             for signal in Signal::iterator() {
                 if signal != Signal::SIGKILL && signal != Signal::SIGSTOP {
@@ -130,7 +131,7 @@ pub fn make_controlling_terminal(command: &mut Command) {
     unsafe {
         command.pre_exec(|| {
             nix::unistd::setsid()?;
-            if nix::libc::ioctl(0, nix::libc::TIOCSCTTY, 0) == -1 {
+            if nix::libc::ioctl(0, platform::terminal::SET_CONTROLLING_TERMINAL, 0) == -1 {
                 return Err(io::Error::last_os_error());
             }
             Ok(())

@@ -1,6 +1,7 @@
-//! Restart on file change, in the same poll loop: one inotify fd (`Token::Watch`), a watch
-//! per directory under the root, and a debounce timer only while changes are pending, so an
-//! idle project costs no wake-up.
+//! Restart on file change, in the same poll loop: the platform's file events
+//! (`platform::watch`: inotify on Linux, a watch per directory under the root; FSEvents on
+//! macOS) wake it with `Token::Watch`, and a debounce timer runs only while changes are
+//! pending, so an idle project costs no wake-up. The rules below are the same on every OS.
 //!
 //! What never counts: `.git/`, paths the `.gitignore` files ignore (the `ignore` crate, from
 //! ripgrep), editor swap and backup files (`*.swp`, `*~`, `4913`, `.#*`), and each process's
@@ -10,28 +11,24 @@
 //!
 //! Nothing is missed: a new directory's files already there when its watch was added (a `tar
 //! -x`, a `mkdir -p a/b && echo > a/b/x.py`) count, found by a scan once the watch exists;
-//! a queue overflow (`IN_Q_OVERFLOW`: events were lost while procmux was busy or stopped)
-//! rescans the tree and restarts every watching process once, saying so. A directory
+//! a queue overflow (inotify's `IN_Q_OVERFLOW`, FSEvents' rescan: events were lost while
+//! procmux was busy or stopped) rescans the tree and restarts every watching process once, saying so. A directory
 //! deleted or moved away takes its watches and `.gitignore` matchers with it; a directory
 //! added again gets them once.
 //!
-//! The crates: `inotify` for the fd (no thread; `notify` runs a thread per watcher), `globset`
-//! for the globs and `ignore` for `.gitignore`, both ripgrep's.
+//! The crates: `globset` for the globs and `ignore` for `.gitignore`, both ripgrep's.
 
-use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
-use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
-use mio::unix::SourceFd;
-use mio::{Interest, Registry};
+use mio::Registry;
 
 use super::token::Token;
 use crate::config::Stack;
+use crate::platform::watch::{FileEvent, FileEvents, LOSS};
 
 /// A change waits this long for the next one before it restarts anything.
 const QUIET: Duration = Duration::from_millis(300);
@@ -39,17 +36,15 @@ const QUIET: Duration = Duration::from_millis(300);
 const MAX_WAIT: Duration = Duration::from_secs(2);
 
 pub struct Watcher {
-    inotify: Inotify,
+    /// The OS's events, and its watches.
+    events: FileEvents,
     root: PathBuf,
-    /// The directory each watch is on.
-    dirs: HashMap<WatchDescriptor, PathBuf>,
     /// One matcher per `.gitignore` file found under the root, rooted at its directory.
     gitignores: Vec<Gitignore>,
     /// Per type index: (its globs, its ignores), for the types that watch.
     types: Vec<Option<crate::config::Watch>>,
     /// Per type index: the first changed file and when the burst began and last changed.
     pending: Vec<Option<Pending>>,
-    buffer: Vec<u8>,
 }
 
 struct Pending {
@@ -77,17 +72,14 @@ impl Watcher {
             return Ok(None);
         }
         let root = std::fs::canonicalize(&stack.root)?;
-        let inotify = Inotify::init()?;
-        let fd = inotify.as_raw_fd();
-        registry.register(&mut SourceFd(&fd), Token::Watch.into(), Interest::READABLE)?;
+        let events = FileEvents::new(&root)?;
+        events.register(registry, Token::Watch.into())?;
         let mut watcher = Watcher {
-            inotify,
+            events,
             gitignores: Vec::new(),
             root: root.clone(),
-            dirs: HashMap::new(),
             pending: types.iter().map(|_| None).collect(),
             types,
-            buffer: vec![0; 64 * 1024],
         };
         watcher.add_tree(&root)?;
         Ok(Some(watcher))
@@ -104,33 +96,7 @@ impl Watcher {
         for entry in walk.flatten() {
             let path = entry.path();
             if entry.file_type().is_some_and(|t| t.is_dir()) {
-                let mask = WatchMask::CLOSE_WRITE
-                    | WatchMask::CREATE
-                    | WatchMask::DELETE
-                    | WatchMask::MOVED_FROM
-                    | WatchMask::MOVED_TO
-                    | WatchMask::ONLYDIR;
-                match self.inotify.watches().add(path, mask) {
-                    Ok(wd) => {
-                        self.dirs.insert(wd, path.to_path_buf());
-                    }
-                    Err(e) if e.raw_os_error() == Some(nix::libc::ENOSPC) => {
-                        return Err(io::Error::new(
-                            e.kind(),
-                            format!(
-                                "the inotify watch limit is reached watching {} \
-                                 (fs.inotify.max_user_watches = {}); raise it: \
-                                 sudo sysctl fs.inotify.max_user_watches=524288",
-                                path.display(),
-                                std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
-                                    .unwrap_or_default()
-                                    .trim()
-                            ),
-                        ));
-                    }
-                    // Gone meanwhile, or unreadable: nothing to watch there.
-                    Err(_) => {}
-                }
+                self.events.watch(path)?;
             } else {
                 if entry.file_name() == OsStr::new(".gitignore")
                     && let Some(parent) = path.parent()
@@ -152,17 +118,7 @@ impl Watcher {
     /// A directory was deleted or moved away: its watches (and those below it) and its
     /// `.gitignore` matchers are forgotten.
     fn forget_tree(&mut self, dir: &Path) {
-        let gone: Vec<WatchDescriptor> = self
-            .dirs
-            .iter()
-            .filter(|(_, d)| d.starts_with(dir))
-            .map(|(wd, _)| wd.clone())
-            .collect();
-        for wd in gone {
-            self.dirs.remove(&wd);
-            // Moved away, it still exists: stop watching it. Deleted, the kernel did.
-            let _ = self.inotify.watches().remove(wd);
-        }
+        self.events.forget(dir);
         self.gitignores.retain(|g| !g.path().starts_with(dir));
     }
 
@@ -170,10 +126,10 @@ impl Watcher {
     /// that watches, once.
     fn rescan(&mut self, now: Instant) -> io::Result<()> {
         let gone: Vec<PathBuf> = self
-            .dirs
-            .values()
+            .events
+            .watched()
             .filter(|d| !d.is_dir())
-            .cloned()
+            .map(Path::to_path_buf)
             .collect();
         for dir in gone {
             self.forget_tree(&dir);
@@ -192,68 +148,44 @@ impl Watcher {
         Ok(())
     }
 
-    /// Reads what inotify has; new directories are watched at once. Returns what went wrong
+    /// Reads what the OS has; new directories are watched at once. Returns what went wrong
     /// watching them (the watch limit reached), to be said, never ignored.
     pub fn read(&mut self, now: Instant) -> Vec<String> {
         let mut problems = Vec::new();
-        let mut changed: Vec<(PathBuf, EventMask)> = Vec::new();
-        let mut overflowed = false;
-        loop {
-            let events = match self.inotify.read_events(&mut self.buffer) {
-                Ok(events) => events,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
-            };
-            let mut any = false;
-            for event in events {
-                any = true;
-                if event.mask.contains(EventMask::Q_OVERFLOW) {
-                    overflowed = true;
-                    continue;
-                }
-                if event.mask.contains(EventMask::IGNORED) {
-                    // Its directory is gone (or unwatched): so is the watch.
-                    if let Some(dir) = self.dirs.remove(&event.wd) {
-                        self.gitignores.retain(|g| g.path() != dir);
-                    }
-                    continue;
-                }
-                let (Some(dir), Some(name)) = (self.dirs.get(&event.wd), event.name) else {
-                    continue;
-                };
-                changed.push((dir.join(name), event.mask));
-            }
-            if !any {
-                break;
+        let mut events = Vec::new();
+        let overflowed = self.events.read(&mut events);
+        for event in &events {
+            if let FileEvent::Unwatched(dir) = event {
+                // Its directory is gone (or unwatched): so are its matchers.
+                self.gitignores.retain(|g| g.path() != dir);
             }
         }
         if overflowed {
-            problems.push(
-                "events were lost (the inotify queue overflowed): rescanned the tree, \
-                 restarting what watches it"
-                    .to_owned(),
-            );
+            problems.push(format!(
+                "events were lost ({LOSS}): rescanned the tree, restarting what watches it"
+            ));
             if let Err(e) = self.rescan(now) {
                 problems.push(e.to_string());
             }
             return problems;
         }
-        for (path, mask) in changed {
-            if !mask.contains(EventMask::ISDIR) {
-                self.changed(&path, now);
-            } else if mask.intersects(EventMask::DELETE | EventMask::MOVED_FROM) {
-                self.forget_tree(&path);
-            } else if path.is_dir() && !self.ignored(&path, true) {
-                // Created or moved in: watched from now on, and what it already holds
-                // counts (it arrived before its watch existed).
-                match self.add_tree(&path) {
-                    Ok(files) => {
-                        for file in files {
-                            self.changed(&file, now);
+        for event in events {
+            match event {
+                FileEvent::File(path) => self.changed(&path, now),
+                FileEvent::DirectoryLeft(path) => self.forget_tree(&path),
+                FileEvent::DirectoryCame(path) if path.is_dir() && !self.ignored(&path, true) => {
+                    // Watched from now on, and what it already holds counts (it arrived
+                    // before its watch existed).
+                    match self.add_tree(&path) {
+                        Ok(files) => {
+                            for file in files {
+                                self.changed(&file, now);
+                            }
                         }
+                        Err(e) => problems.push(e.to_string()),
                     }
-                    Err(e) => problems.push(e.to_string()),
                 }
+                FileEvent::DirectoryCame(_) | FileEvent::Unwatched(_) => {}
             }
         }
         problems
@@ -350,13 +282,11 @@ mod tests {
             ignores: globset::GlobSet::empty(),
         };
         let mut watcher = Watcher {
-            inotify: Inotify::init().unwrap(),
+            events: FileEvents::new(root).unwrap(),
             root: root.to_path_buf(),
-            dirs: HashMap::new(),
             gitignores: Vec::new(),
             types: vec![Some(watch)],
             pending: vec![None],
-            buffer: vec![0; 64 * 1024],
         };
         watcher.add_tree(root).unwrap();
         watcher
@@ -375,15 +305,15 @@ mod tests {
         std::fs::create_dir_all(root.join("a/b")).unwrap();
         std::fs::write(root.join("a/.gitignore"), "*.log\n").unwrap();
         let mut w = watcher(&root);
-        assert_eq!((w.dirs.len(), w.gitignores.len()), (3, 1));
+        assert_eq!((w.events.watched().count(), w.gitignores.len()), (3, 1));
         // The same tree again: the same watches, one matcher.
         w.add_tree(&root.join("a")).unwrap();
-        assert_eq!((w.dirs.len(), w.gitignores.len()), (3, 1));
+        assert_eq!((w.events.watched().count(), w.gitignores.len()), (3, 1));
         // Deleted: forgotten with their matchers.
         std::fs::remove_dir_all(root.join("a")).unwrap();
         let now = Instant::now();
         assert!(settle(&mut w, now).is_empty());
-        assert_eq!((w.dirs.len(), w.gitignores.len()), (1, 0));
+        assert_eq!((w.events.watched().count(), w.gitignores.len()), (1, 0));
         // A tree moved in counts, its files and its .gitignore too.
         let outside = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(outside.path().join("c/d")).unwrap();
@@ -391,12 +321,12 @@ mod tests {
         std::fs::write(outside.path().join("c/.gitignore"), "tmp/\n").unwrap();
         std::fs::rename(outside.path().join("c"), root.join("c")).unwrap();
         settle(&mut w, now);
-        assert_eq!((w.dirs.len(), w.gitignores.len()), (3, 1));
+        assert_eq!((w.events.watched().count(), w.gitignores.len()), (3, 1));
         assert!(w.pending[0].is_some());
         // Moved away: forgotten, though it still exists.
         std::fs::rename(root.join("c"), outside.path().join("c")).unwrap();
         settle(&mut w, now);
-        assert_eq!((w.dirs.len(), w.gitignores.len()), (1, 0));
+        assert_eq!((w.events.watched().count(), w.gitignores.len()), (1, 0));
     }
 
     #[test]

@@ -12,6 +12,12 @@
 //! same user whose environment carries the cookie (a daemon that detached at any time). Direct children also get
 //! `PR_SET_PDEATHSIG` (see `sys::reset_child_state`), which covers a child in the
 //! window before its group id reached the watchdog.
+//!
+//! Where orphans leave procmux's tree (macOS: no subreaper, see `platform::orphans`), a daemon
+//! that left its group and lost its parent outlives even a clean stop; so there, on `done`,
+//! the watchdog also stops every process of the user carrying the cookie: SIGTERM, then
+//! SIGKILL after [`LEFTOVER_GRACE`]. On Linux such a process is procmux's descendant and was
+//! stopped before `done`.
 
 use std::collections::HashSet;
 use std::io::{self, BufRead, Write};
@@ -19,12 +25,17 @@ use std::os::unix::process::CommandExt;
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
 use super::{procfs, sys, tree};
+use crate::platform;
+
+/// How long leftovers (see the module's documentation) get to stop after SIGTERM.
+const LEFTOVER_GRACE: Duration = Duration::from_secs(5);
 
 /// The hidden subcommand that runs the watchdog.
 pub const SUBCOMMAND: &str = "__watchdog";
@@ -144,11 +155,20 @@ pub fn serve() -> i32 {
         let _ = signal_hook::flag::register(signal, Arc::clone(&ignored));
     }
     let mut groups = HashSet::new();
-    let mut cookie = None;
+    let mut cookie: Option<String> = None;
     for line in io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         match Message::parse(&line) {
-            Some(Message::Done) => return 0,
+            Some(Message::Done) => {
+                if !platform::orphans::ORPHANS_STAY
+                    && let Some(cookie) = &cookie
+                {
+                    // procmux waits for this end to close: let it go first.
+                    let _ = nix::unistd::close(0);
+                    stop_leftovers(cookie, LEFTOVER_GRACE);
+                }
+                return 0;
+            }
             Some(Message::Cookie(value)) => cookie = Some(value),
             Some(Message::Watch(pgid)) => {
                 groups.insert(pgid);
@@ -174,18 +194,80 @@ pub fn serve() -> i32 {
 
 /// SIGKILL to every process of this user whose `PROCMUX_TREE` names this cookie.
 fn kill_marked(cookie: &str) {
-    for pid in procfs::owned_by(nix::unistd::getuid().as_raw()) {
-        let marked = procfs::environ_value(pid, tree::TREE_VARIABLE)
-            .is_some_and(|value| tree::instance_in(&value, cookie).is_some());
-        if marked {
-            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
-        }
+    for pid in marked(cookie) {
+        let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+    }
+}
+
+/// The processes of this user whose `PROCMUX_TREE` names this cookie.
+fn marked(cookie: &str) -> Vec<Pid> {
+    procfs::owned_by(nix::unistd::getuid().as_raw())
+        .into_iter()
+        .filter(|&pid| {
+            procfs::environ_value(pid, tree::TREE_VARIABLE)
+                .is_some_and(|value| tree::instance_in(&value, cookie).is_some())
+        })
+        .collect()
+}
+
+/// After a clean stop: SIGTERM to every process still carrying the cookie, SIGKILL to those
+/// left after `grace`.
+fn stop_leftovers(cookie: &str, grace: Duration) {
+    let leftovers = marked(cookie);
+    if leftovers.is_empty() {
+        return;
+    }
+    for &pid in &leftovers {
+        let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
+    }
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline && !marked(cookie).is_empty() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for _ in 0..2 {
+        kill_marked(cookie);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What macOS's watchdog does after a clean stop, tried here on real processes: the one
+    /// that stops on SIGTERM and the one that ignores it are both gone, a stranger is left.
+    #[test]
+    fn leftovers_carrying_the_cookie_are_stopped_and_strangers_left() {
+        use std::process::Command;
+        let cookie = tree::new_cookie();
+        let spawn = |script: &str, value: &str| {
+            Command::new("/bin/sh")
+                .args(["-c", script])
+                .env(tree::TREE_VARIABLE, value)
+                .spawn()
+                .unwrap()
+        };
+        let mut polite = spawn("exec sleep 30", &tree::tree_value(&cookie, 0));
+        let mut stubborn = spawn("trap '' TERM; exec sleep 30", &tree::tree_value(&cookie, 1));
+        let mut stranger = spawn("exec sleep 30", &tree::tree_value("other", 0));
+        let pids: Vec<Pid> = [&polite, &stubborn, &stranger]
+            .iter()
+            .map(|c| Pid::from_raw(c.id() as i32))
+            .collect();
+        // Until they have exec'd, /proc shows the test's environment: wait (bounded).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while marked(&cookie).len() < 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        stop_leftovers(&cookie, Duration::from_millis(300));
+        let polite = polite.wait().unwrap();
+        let stubborn = stubborn.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(polite.signal(), Some(Signal::SIGTERM as i32));
+        assert_eq!(stubborn.signal(), Some(Signal::SIGKILL as i32));
+        assert!(procfs::is_alive(pids[2]));
+        stranger.kill().unwrap();
+        stranger.wait().unwrap();
+    }
 
     #[test]
     fn messages_round_trip_and_bad_lines_are_ignored() {

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod export;
+pub mod platform;
 pub mod socket;
 
 use std::fs;

@@ -2,52 +2,25 @@
 //! time), a process's environment, and the processes of one user. Empty answers where `/proc`
 //! is not available.
 
-use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 
 use nix::unistd::Pid;
 
-/// A process found under `/proc`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Proc {
-    pub pid: Pid,
-    pub ppid: Pid,
-    pub pgid: Pid,
-    /// Start time in clock ticks since boot: with the pid, it names a process for good (a pid
-    /// alone may be reused).
-    pub start: u64,
-}
+pub use crate::platform::table::Proc;
+use crate::platform::table::{descendants_in, value_in};
 
 /// Every live (non-zombie) descendant of `ancestor`.
 pub fn descendants(ancestor: Pid) -> Vec<Proc> {
-    let mut children: HashMap<Pid, Vec<Proc>> = HashMap::new();
-    for pid in pids() {
-        if let Some((state, proc)) = read_stat(pid)
-            && state != 'Z'
-        {
-            children.entry(proc.ppid).or_default().push(proc);
-        }
-    }
-    let mut found = Vec::new();
-    let mut queue = vec![ancestor];
-    while let Some(parent) = queue.pop() {
-        for proc in children.get(&parent).into_iter().flatten() {
-            found.push(*proc);
-            queue.push(proc.pid);
-        }
-    }
-    found
+    let live = pids().filter_map(|pid| read_stat(pid).filter(|(state, _)| *state != 'Z'));
+    descendants_in(ancestor, live.map(|(_, proc)| proc))
 }
 
 /// The value of `key` in `pid`'s environment (as it was at its `exec`, or as the program
 /// rewrote it in place).
 pub fn environ_value(pid: Pid, key: &str) -> Option<String> {
     let environ = fs::read(format!("/proc/{pid}/environ")).ok()?;
-    environ.split(|&b| b == 0).find_map(|entry| {
-        let value = entry.strip_prefix(key.as_bytes())?.strip_prefix(b"=")?;
-        String::from_utf8(value.to_vec()).ok()
-    })
+    value_in(environ.split(|&b| b == 0), key)
 }
 
 /// The inodes of the sockets listening on TCP `port`, IPv4 or IPv6, in procmux's network

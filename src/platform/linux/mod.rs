@@ -1,0 +1,9 @@
+//! Linux: `/proc`, abstract sockets with `SO_PEERCRED`, `prctl`.
+
+pub mod fds;
+pub mod orphans;
+pub mod process;
+pub mod prompt;
+pub mod socket;
+pub mod terminal;
+pub mod watch;

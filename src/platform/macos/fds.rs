@@ -1,0 +1,17 @@
+//! Pipes whose ends are not inherited by children. macOS has no `pipe2`: the flag is set right
+//! after `pipe`, on the thread that is the only one to spawn children, so no fork can come
+//! between the two calls.
+
+use std::io;
+use std::os::fd::OwnedFd;
+
+use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+
+/// A pipe (read end, write end), both ends `FD_CLOEXEC`.
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (reader, writer) = nix::unistd::pipe()?;
+    for end in [&reader, &writer] {
+        fcntl(end, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+    }
+    Ok((reader, writer))
+}
