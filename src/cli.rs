@@ -71,6 +71,13 @@ pub enum Command {
     Stop(StopArgs),
     /// Print the running stack's recent lines, and with -f follow them
     Logs(LogsArgs),
+    /// Wait until instances of the running stack are ready (for scripts, CI and agents)
+    ///
+    /// Exits 0 once every instance named (default: all) is ready: its readiness seen, running
+    /// with none to wait for, or exited with code 0. Exits 1 at the first failure (exited
+    /// otherwise, given up, stopped, or the stack ended), naming it with its last lines, or
+    /// when --timeout passes first. A stack not running yet is waited for too.
+    Wait(WaitArgs),
     /// Write the stack for systemd, supervisord, runit, launchd, Compose or Kubernetes
     ///
     /// OUT_DIR receives the files (created if need be); `-` or none prints a one-file format
@@ -164,6 +171,25 @@ pub struct LogsArgs {
     pub names: Vec<String>,
 }
 
+/// `procmux wait [NAME…]`.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+
+    /// How long to wait at most: 90s, 2m, 500ms, or seconds [default: 60s]
+    #[arg(long = "timeout", value_name = "DURATION")]
+    pub timeout: Option<String>,
+
+    /// Print one JSON document: ok, why not (failed, timeout), the failure and the rows
+    #[arg(long = "json")]
+    pub json: bool,
+
+    /// Instances to wait for (types, web.2, globs) [default: all]
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+}
+
 /// `procmux export FORMAT [OUT_DIR]`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
@@ -238,7 +264,7 @@ pub struct AttachArgs {
 }
 
 /// The commands with a man page of their own, `procmux-COMMAND(1)`.
-pub const MAN_PAGES: [&str; 11] = [
+pub const MAN_PAGES: [&str; 12] = [
     "start",
     "run",
     "check",
@@ -246,6 +272,7 @@ pub const MAN_PAGES: [&str; 11] = [
     "restart",
     "stop",
     "logs",
+    "wait",
     "attach",
     "export",
     "completions",

@@ -105,6 +105,11 @@ fn execute(command: Command) -> Result<i32, Error> {
             };
             control::logs(&control_target(&target), &request, color)
         }
+        Command::Wait(args) => {
+            let target = config::load_control(&args.project, &host)?;
+            let timeout = config::wait_timeout(args.timeout.as_deref())?;
+            control::wait(&control_target(&target), &args.names, timeout, args.json)
+        }
         Command::Export(args) => export_stack(args, &host),
         Command::Attach(args) => {
             let target = config::load_control(&args.project, &host)?;

@@ -39,6 +39,8 @@ use crate::error::{Error, Result};
 
 const DEFAULT_TIMEOUT: f64 = 5.0;
 const DEFAULT_TAIL_KIB: usize = 256;
+/// How long `procmux wait` waits unless told.
+const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 /// The largest `tail_kib`: 64 MiB of memory for `procmux logs`.
 pub const MAX_TAIL_KIB: usize = 64 * 1024;
 
@@ -429,6 +431,16 @@ pub fn logs_color(choice: Option<ColorChoice>, host: &Host<'_>) -> bool {
         host.var,
         host.stdout_is_tty,
     )
+}
+
+/// How long `procmux wait` waits: `--timeout`, 60 s by default.
+pub fn wait_timeout(text: Option<&str>) -> Result<Duration> {
+    match text {
+        None => Ok(DEFAULT_WAIT),
+        Some(text) => {
+            policy::parse_duration(text).map_err(|e| Error::Usage(format!("--timeout: {e}")))
+        }
+    }
 }
 
 /// The project arguments of the nearest ancestor of `cwd` holding a `procmux.toml` or a

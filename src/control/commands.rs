@@ -88,7 +88,7 @@ pub fn status(target: &Target<'_>, json: bool) -> Result<i32, Error> {
 }
 
 /// Connects, asks, and returns the answer's body (and the server's pid), or its error.
-fn ask(target: &Target<'_>, request: &Request) -> Result<(UnixStream, i32), Error> {
+pub(super) fn ask(target: &Target<'_>, request: &Request) -> Result<(UnixStream, i32), Error> {
     let not_running = || Error::Usage(format!("no procmux is running for {}", target.procfile));
     let client = connect(target.socket)
         .map_err(|e| match e.kind() {
@@ -108,7 +108,7 @@ fn ask(target: &Target<'_>, request: &Request) -> Result<(UnixStream, i32), Erro
     }
 }
 
-fn table(rows: &[Row]) -> String {
+pub(super) fn table(rows: &[Row]) -> String {
     let watching = rows.iter().any(|r| !r.watch.is_empty());
     let dash = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
     let mut cells = vec![

@@ -1,5 +1,5 @@
 //! Talking to a running stack from another terminal: `procmux status`, `restart`, `stop`,
-//! `logs`, `attach`.
+//! `logs`, `attach`, `wait`.
 //!
 //! # The channel
 //!
@@ -25,9 +25,11 @@ mod client;
 mod commands;
 mod protocol;
 mod session;
+mod wait;
 
 pub use self::attach::attach;
 pub use self::client::{connect, holder};
 pub use self::commands::{Target, logs, relay, status};
 pub use self::protocol::{Request, Row, State, select};
 pub use self::session::{Incoming, Reader, Session};
+pub use self::wait::wait;
