@@ -166,6 +166,28 @@ pub struct LogsArgs {
     #[arg(long = "color", value_name = "WHEN")]
     pub color: Option<ColorChoice>,
 
+    /// Only lines written since WHEN: a duration ago (5m, 1h30m, 90s, 2d), a time of day
+    /// today (14:05, 14:05:30), or an RFC 3339 time (2026-11-30T14:05:00Z)
+    #[arg(long = "since", value_name = "WHEN")]
+    pub since: Option<String>,
+
+    /// Only lines written before WHEN (as for --since); not with -f
+    #[arg(long = "until", value_name = "WHEN")]
+    pub until: Option<String>,
+
+    /// Only lines whose text (prefix and colours left out) matches REGEX (Rust syntax, matched
+    /// in linear time)
+    #[arg(long = "grep", value_name = "REGEX")]
+    pub grep: Option<String>,
+
+    /// Only the last N lines selected (with -f: then the new ones)
+    #[arg(short = 'n', long = "lines", value_name = "N")]
+    pub lines: Option<usize>,
+
+    /// One JSON object per line: time, instance, stream (stdout, stderr, system), text
+    #[arg(long = "json")]
+    pub json: bool,
+
     /// Only these instances' lines (types, web.2, globs) [default: all]
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,

@@ -99,11 +99,20 @@ fn execute(command: Command) -> Result<i32, Error> {
         Command::Logs(args) => {
             let target = config::load_control(&args.project, &host)?;
             let color = config::logs_color(args.color, &host);
-            let request = control::Request::Logs {
-                follow: args.follow,
-                names: args.names,
-            };
-            control::logs(&control_target(&target), &request, color)
+            let zone = jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC);
+            let query = config::log_query(&args, jiff::Timestamp::now(), &zone)?;
+            let target = control_target(&target);
+            match query {
+                Some(query) => control::filtered(&target, args.names, args.follow, query, color),
+                None => {
+                    let request = control::Request::Logs {
+                        follow: args.follow,
+                        names: args.names,
+                        framed: false,
+                    };
+                    control::logs(&target, &request, color)
+                }
+            }
         }
         Command::Wait(args) => {
             let target = config::load_control(&args.project, &host)?;

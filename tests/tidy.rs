@@ -17,7 +17,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("config", &["cli", "error"]),
     ("supervisor", &["config", "error"]),
     ("output", &["config", "supervisor", "error"]),
-    ("control", &["output", "error"]),
+    ("control", &["config", "output", "error"]),
     (
         "runtime",
         &["config", "supervisor", "output", "control", "error"],

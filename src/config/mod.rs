@@ -17,6 +17,7 @@ mod formation;
 pub mod policy;
 mod procfile;
 mod project;
+mod query;
 pub mod servers;
 mod socket;
 mod stack;
@@ -30,6 +31,7 @@ use std::time::Duration;
 use self::formation::Formation;
 pub use self::policy::{OnExit, OnGiveUp, Policy, Ready, SignalSource};
 pub use self::project::Project;
+pub use self::query::{LogQuery, log_query};
 pub use self::stack::{InstanceSpec, ProcessType, Stack, Watch};
 pub use self::style::{Style, TimestampFormat};
 use crate::cli::{

@@ -89,6 +89,14 @@ pub fn status(target: &Target<'_>, json: bool) -> Result<i32, Error> {
 
 /// Connects, asks, and returns the answer's body (and the server's pid), or its error.
 pub(super) fn ask(target: &Target<'_>, request: &Request) -> Result<(UnixStream, i32), Error> {
+    ask_with_header(target, request).map(|(_, body, pid)| (body, pid))
+}
+
+/// As [`ask`], with what follows `ok` in the header (a framed reader's layout).
+pub(super) fn ask_with_header(
+    target: &Target<'_>,
+    request: &Request,
+) -> Result<(String, UnixStream, i32), Error> {
     let not_running = || Error::Usage(format!("no procmux is running for {}", target.procfile));
     let client = connect(target.socket)
         .map_err(|e| match e.kind() {
@@ -103,7 +111,7 @@ pub(super) fn ask(target: &Target<'_>, request: &Request) -> Result<(UnixStream,
         _ => Error::os("talking to procmux", e),
     })?;
     match header {
-        Header::Ok(_) => Ok((body, pid)),
+        Header::Ok(words) => Ok((words, body, pid)),
         Header::Error(message) => Err(Error::Refused(message)),
     }
 }

@@ -23,6 +23,7 @@
 mod attach;
 mod client;
 mod commands;
+mod filter;
 mod protocol;
 mod session;
 mod wait;
@@ -30,6 +31,7 @@ mod wait;
 pub use self::attach::attach;
 pub use self::client::{connect, holder};
 pub use self::commands::{Target, logs, relay, status};
-pub use self::protocol::{Request, Row, State, select};
-pub use self::session::{Incoming, Reader, Session};
+pub use self::filter::filtered;
+pub use self::protocol::{Layout, Request, Row, State, select};
+pub use self::session::{Framing, Incoming, Reader, Session};
 pub use self::wait::wait;

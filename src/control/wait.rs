@@ -138,6 +138,7 @@ fn last_lines(target: &Target<'_>, label: &str) -> Vec<String> {
     let request = Request::Logs {
         follow: false,
         names: vec![label.to_owned()],
+        framed: false,
     };
     let Ok((mut body, _)) = ask(target, &request) else {
         return Vec::new();

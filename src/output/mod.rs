@@ -41,10 +41,11 @@ use memchr::memchr_iter;
 use nix::unistd::Pid;
 
 pub use self::ansi::visible;
+pub use self::json::{base64 as json_base64, escape as json_escape};
 pub use self::notice::ExitText;
 use self::prefix::JSON_END;
 pub use self::prefix::{Prefix, Stream};
-pub use self::tail::Tail;
+pub use self::tail::{Piece, Tail};
 pub use self::writer::Stdout;
 
 pub use self::timestamp::Clock;
@@ -247,6 +248,11 @@ impl<W: Write> Output<W> {
         &self.sink.tail
     }
 
+    /// How the stream is shown.
+    pub fn style(&self) -> &Style {
+        &self.style
+    }
+
     /// Columns the prefix of a child's line takes; see [`Style::prefix_width`].
     pub fn prefix_width(&self) -> usize {
         self.style.prefix_width()
@@ -264,7 +270,7 @@ impl<W: Write> Output<W> {
         }
         self.end_progress(Some(prefix.id));
         self.sink.owner = Some(prefix.instance());
-        self.clock.refresh();
+        self.refresh_clock();
         prefix.sync(&self.clock);
         let plain = !self.style.json && !self.style.strip_ansi;
         // One scan of the whole batch: per-line scans cost more than the rest of the relay.
@@ -307,7 +313,7 @@ impl<W: Write> Output<W> {
         } else {
             bytes
         };
-        self.clock.refresh();
+        self.refresh_clock();
         prefix.sync(&self.clock);
         if self.style.json || self.style.strip_ansi {
             self.transformed_line(prefix, bytes);
@@ -345,7 +351,7 @@ impl<W: Write> Output<W> {
         if self.live.is_some_and(|id| id != prefix.id) {
             self.end_progress(None);
         }
-        self.clock.refresh();
+        self.refresh_clock();
         prefix.sync(&self.clock);
         let reset: &[u8] = if self.style.color { b"\x1b[0m" } else { b"" };
         // Redrawn in place: not a line for `procmux logs`.
@@ -397,6 +403,7 @@ impl<W: Write> Output<W> {
         // Writing into a Vec cannot fail.
         let _ = notice::text(notice, &names, &mut text);
         self.clock.refresh();
+        self.sink.tail.stamp(self.clock.millis(), true);
         if self.style.json {
             let mut head = Vec::new();
             head.extend_from_slice(b"{\"ts\":\"");
@@ -465,6 +472,12 @@ impl<W: Write> Output<W> {
 
     fn put(&mut self, bytes: &[u8]) {
         put(&mut self.sink, &mut self.batch, bytes);
+    }
+
+    /// Reads the clock once for a batch; the tail keeps its time.
+    fn refresh_clock(&mut self) {
+        self.clock.refresh();
+        self.sink.tail.stamp(self.clock.millis(), false);
     }
 
     fn flush_batch(&mut self) {
