@@ -28,6 +28,9 @@ Examples:
   procmux check                         validate Procfile, env files and procmux.toml
   procmux restart worker                from another terminal: restart one process
   procmux logs -f web                   follow one process's lines
+  procmux start -D                      in the background: returns once every process is ready
+  procmux wait web --timeout 30s        block until web is ready (exit 1 if it failed)
+  procmux logs --since 5m --grep ERROR  what went wrong lately
   procmux attach web                    type into web (a debugger); Ctrl-] detaches
   procmux export systemd out/           units for systemd (or supervisord, runit, compose, …)
   procmux completions bash > /etc/bash_completion.d/procmux";
@@ -449,7 +452,8 @@ pub struct StartArgs {
     #[arg(long = "control", value_name = "WHEN", env = "PROCMUX_CONTROL")]
     pub control: Option<Switch>,
 
-    /// KiB of recent output kept in memory for `procmux logs`; 0 keeps none [default: 256]
+    /// KiB of recent output kept in memory for `procmux logs`; 0 keeps none [default: 256;
+    /// 4096 with --detach]
     #[arg(long = "tail-kib", value_name = "N", env = "PROCMUX_TAIL_KIB")]
     pub tail_kib: Option<usize>,
 
@@ -458,10 +462,32 @@ pub struct StartArgs {
     #[arg(long = "no-deps", env = "PROCMUX_NO_DEPS")]
     pub no_deps: bool,
 
+    /// Start the stack in the background and return once every instance is ready (or one
+    /// failed, or --wait-timeout passed), printing the status table; output goes only to the
+    /// in-memory tail (`procmux logs`), nothing to disk; `procmux stop` ends it. Run again
+    /// while the stack runs, it prints the status and exits 0
+    #[arg(short = 'D', long = "detach")]
+    pub detach: bool,
+
+    /// With --detach: how long to wait for readiness: 90s, 2m, 500ms, or seconds [default: 60s]
+    #[arg(long = "wait-timeout", value_name = "DURATION", requires = "detach")]
+    pub wait_timeout: Option<String>,
+
+    /// With --detach: print the status as JSON lines (as `status --json`)
+    #[arg(long = "json", requires = "detach")]
+    pub json: bool,
+
+    /// The detached procmux itself (run by `start --detach`)
+    #[arg(long = DETACHED_FLAG, hide = true)]
+    pub detached: bool,
+
     /// Process types to start, with the types they wait for (`after`) [default: all]
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
 }
+
+/// The hidden flag that makes a `start` the detached procmux.
+pub const DETACHED_FLAG: &str = "detached-procmux";
 
 impl StartArgs {
     /// What `check` validates: `start` with no option but the project's.
@@ -490,6 +516,10 @@ impl StartArgs {
             control: None,
             tail_kib: None,
             no_deps: false,
+            detach: false,
+            wait_timeout: None,
+            json: false,
+            detached: false,
             names: Vec::new(),
         }
     }

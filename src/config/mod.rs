@@ -41,6 +41,9 @@ use crate::error::{Error, Result};
 
 const DEFAULT_TIMEOUT: f64 = 5.0;
 const DEFAULT_TAIL_KIB: usize = 256;
+/// A detached stack's output is only in its tail: more of it is kept (memory is taken as it
+/// fills).
+const DETACHED_TAIL_KIB: usize = 4096;
 /// How long `procmux wait` waits unless told.
 const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 /// The largest `tail_kib`: 64 MiB of memory for `procmux logs`.
@@ -196,8 +199,28 @@ pub fn resolve_start(
             format!("--{message}").replace("tail_kib", "tail-kib"),
         ));
     }
-    let tail_kib = args.tail_kib.or(file_tail).unwrap_or(DEFAULT_TAIL_KIB);
+    let detached = args.detach || args.detached;
+    let tail_default = if detached {
+        DETACHED_TAIL_KIB
+    } else {
+        DEFAULT_TAIL_KIB
+    };
+    let tail_kib = args.tail_kib.or(file_tail).unwrap_or(tail_default);
     let stdin = resolve_stdin(&project, args.stdin.as_deref(), &instances)?;
+    if detached && stdin.is_some() {
+        return Err(Error::Usage(
+            "--stdin: a detached stack has no terminal to read (procmux attach NAME types \
+             into one instance)"
+                .to_owned(),
+        ));
+    }
+    if detached && control.is_none() {
+        return Err(Error::Usage(
+            "--detach needs the control channel (status, logs and stop reach the stack through \
+             it): leave out --control off"
+                .to_owned(),
+        ));
+    }
     let stack = Stack {
         stdin,
         procfile: project.procfile_name.clone(),
@@ -435,12 +458,13 @@ pub fn logs_color(choice: Option<ColorChoice>, host: &Host<'_>) -> bool {
     )
 }
 
-/// How long `procmux wait` waits: `--timeout`, 60 s by default.
-pub fn wait_timeout(text: Option<&str>) -> Result<Duration> {
+/// How long `procmux wait` (`--timeout`) or `start --detach` (`--wait-timeout`) waits for
+/// readiness: 60 s by default.
+pub fn wait_timeout(text: Option<&str>, flag: &str) -> Result<Duration> {
     match text {
         None => Ok(DEFAULT_WAIT),
         Some(text) => {
-            policy::parse_duration(text).map_err(|e| Error::Usage(format!("--timeout: {e}")))
+            policy::parse_duration(text).map_err(|e| Error::Usage(format!("--{flag}: {e}")))
         }
     }
 }

@@ -87,6 +87,11 @@ pub fn status(target: &Target<'_>, json: bool) -> Result<i32, Error> {
     Ok(0)
 }
 
+/// True when a procmux of this user listens for the stack.
+pub fn is_running(target: &Target<'_>) -> bool {
+    matches!(connect(target.socket), Ok(Some(_)))
+}
+
 /// Connects, asks, and returns the answer's body (and the server's pid), or its error.
 pub(super) fn ask(target: &Target<'_>, request: &Request) -> Result<(UnixStream, i32), Error> {
     ask_with_header(target, request).map(|(_, body, pid)| (body, pid))

@@ -79,6 +79,45 @@ pub fn filtered(
     Ok(0)
 }
 
+/// Frames out of bytes that come in pieces (a non-blocking reader).
+#[derive(Default)]
+pub struct Frames {
+    buf: Vec<u8>,
+}
+
+/// One frame: its time, whether procmux wrote it, its label and its bytes.
+pub type Frame = (i64, bool, String, Vec<u8>);
+
+impl Frames {
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The next whole frame, if one came; `Err` for bytes that are no frame.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, ()> {
+        let Some(newline) = memchr::memchr(b'\n', &self.buf) else {
+            return if self.buf.len() > super::protocol::FRAME_HEAD_MAX {
+                Err(())
+            } else {
+                Ok(None)
+            };
+        };
+        let head = std::str::from_utf8(&self.buf[..newline]).map_err(|_| ())?;
+        let (len, millis, own, label) = parse_frame_head(head).ok_or(())?;
+        if len > MAX_FRAME {
+            return Err(());
+        }
+        let end = newline + 1 + len;
+        if self.buf.len() < end {
+            return Ok(None);
+        }
+        let label = label.to_owned();
+        let bytes = self.buf[newline + 1..end].to_vec();
+        self.buf.drain(..end);
+        Ok(Some((millis, own, label, bytes)))
+    }
+}
+
 /// One line of the stream, put back together.
 struct Line {
     label: String,

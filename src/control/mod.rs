@@ -30,8 +30,9 @@ mod wait;
 
 pub use self::attach::attach;
 pub use self::client::{connect, holder};
+pub use self::commands::is_running;
 pub use self::commands::{Target, logs, relay, status};
 pub use self::filter::filtered;
 pub use self::protocol::{Layout, Request, Row, State, select};
 pub use self::session::{Framing, Incoming, Reader, Session};
-pub use self::wait::wait;
+pub use self::wait::{Outcome, await_ready, report_start, wait};

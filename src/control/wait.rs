@@ -4,13 +4,18 @@
 //! The decision ([`verdict`]) is pure, tested on rows; the loop around it polls `status`
 //! every [`POLL`], so a waiting client costs the stack one short request at a time.
 
-use std::io::Read;
+use std::collections::VecDeque;
+use std::io::{self, Read};
+use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::commands::{Target, ask, table};
+use super::commands::{Target, ask, ask_with_header, table};
+use super::filter::{Frames, Lines};
+use super::protocol::Layout;
 use super::{Request, Row, State, select};
+use crate::config::LogQuery;
 use crate::error::Error;
 use crate::output::{print_document, visible};
 
@@ -85,19 +90,30 @@ pub enum Outcome {
 }
 
 /// Polls the stack at `target` until `names` are ready, one fails, or `timeout` passes.
-/// Until a stack answers, its absence is waited out too (it may be starting).
+/// Until a stack answers, its absence is waited out too (it may be starting), unless `gone`
+/// says why it never will (the procmux started for it exited).
 pub fn await_ready(
     target: &Target<'_>,
     names: &[String],
     timeout: Duration,
+    gone: &mut dyn FnMut() -> Option<String>,
 ) -> Result<Outcome, Error> {
     let deadline = Instant::now() + timeout;
     let mut seen = false;
     let mut last = (Vec::new(), Vec::new());
+    // Follows the stream while waiting: a stack that stops between two asks (a crash stops
+    // it in milliseconds) takes its tail with it.
+    let mut recent: Option<Recent> = None;
     loop {
+        if let Some(recent) = &mut recent {
+            recent.read();
+        }
         match rows(target) {
             Ok(rows) => {
                 seen = true;
+                if recent.is_none() {
+                    recent = Recent::follow(target);
+                }
                 match verdict(&rows, names).map_err(Error::Usage)? {
                     Verdict::Ready => return Ok(Outcome::Ready(rows)),
                     Verdict::Failed(i) => {
@@ -108,12 +124,29 @@ pub fn await_ready(
                     Verdict::Pending(pending) => last = (rows, pending),
                 }
             }
-            Err(Error::Usage(message)) if !seen => {
+            // No stack answers (or it went away mid-answer).
+            Err(error @ (Error::Usage(_) | Error::Os { .. })) if !seen => {
+                let message = error.to_string();
+                if let Some(why) = gone() {
+                    return Ok(Outcome::Gone(why));
+                }
                 if Instant::now() >= deadline {
                     return Ok(Outcome::Gone(message));
                 }
             }
-            Err(Error::Usage(message)) => return Ok(Outcome::Gone(message)),
+            Err(error @ (Error::Usage(_) | Error::Os { .. })) => {
+                let message = error.to_string();
+                let lines = recent.map(Recent::finish).unwrap_or_default();
+                if lines.is_empty() {
+                    return Ok(Outcome::Gone(message));
+                }
+                let mut text = "the stack stopped before it was ready; its last lines:".to_owned();
+                for line in lines {
+                    text.push_str("\n  ");
+                    text.push_str(&line);
+                }
+                return Ok(Outcome::Gone(text));
+            }
             Err(error) => return Err(error),
         }
         let now = Instant::now();
@@ -121,6 +154,87 @@ pub fn await_ready(
             return Ok(Outcome::TimedOut(last.0, last.1));
         }
         std::thread::sleep(POLL.min(deadline - now));
+    }
+}
+
+/// The newest lines of the stack's stream, as a follower gets them.
+struct Recent {
+    stream: UnixStream,
+    frames: Frames,
+    lines: Lines,
+    /// The last [`LAST_LINES`] lines, without colour.
+    kept: VecDeque<String>,
+}
+
+impl Recent {
+    /// Follows the whole stream, its past first; `None` when the stack keeps no tail.
+    fn follow(target: &Target<'_>) -> Option<Recent> {
+        let request = Request::Logs {
+            follow: true,
+            names: Vec::new(),
+            framed: true,
+        };
+        let (words, stream, _) = ask_with_header(target, &request).ok()?;
+        let layout = Layout::parse(&words)?;
+        stream.set_nonblocking(true).ok()?;
+        let everything = LogQuery {
+            since: Some(i64::MIN),
+            until: None,
+            grep: None,
+            lines: None,
+            json: false,
+        };
+        Some(Recent {
+            stream,
+            frames: Frames::default(),
+            lines: Lines::new(layout, everything, true, false),
+            kept: VecDeque::new(),
+        })
+    }
+
+    /// Takes what came; false once the stream ended (or failed).
+    fn read(&mut self) -> bool {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return false,
+                Ok(n) => self.frames.push(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(_) => return false,
+            }
+            loop {
+                match self.frames.next_frame() {
+                    Ok(Some((millis, own, label, bytes))) => {
+                        let shown = self.lines.frame(&label, millis, own, &bytes);
+                        self.keep(&shown);
+                    }
+                    Ok(None) => break,
+                    Err(()) => return false,
+                }
+            }
+        }
+    }
+
+    fn keep(&mut self, shown: &[u8]) {
+        for line in String::from_utf8_lossy(shown).lines() {
+            self.kept.push_back(line.to_owned());
+            if self.kept.len() > LAST_LINES {
+                self.kept.pop_front();
+            }
+        }
+    }
+
+    /// The stack is gone: what is left to read (for half a second at most), then the last
+    /// lines.
+    fn finish(mut self) -> Vec<String> {
+        let end = Instant::now() + Duration::from_millis(500);
+        while self.read() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let rest = self.lines.end();
+        self.keep(&rest);
+        self.kept.into()
     }
 }
 
@@ -164,30 +278,41 @@ pub fn wait(
     timeout: Duration,
     json: bool,
 ) -> Result<i32, Error> {
-    let outcome = await_ready(target, names, timeout)?;
-    report(&outcome, timeout, json, false)
-}
-
-/// Says how a wait ended (a table or JSON on stdout when ready, or as `--json` asks; the
-/// failure on stderr) and returns the exit code. `table_when_ready`: `start --detach` shows
-/// the status table.
-pub fn report(
-    outcome: &Outcome,
-    timeout: Duration,
-    json: bool,
-    table_when_ready: bool,
-) -> Result<i32, Error> {
+    let outcome = await_ready(target, names, timeout, &mut || None)?;
     if json {
-        print_document(format!("{}\n", document(outcome)).as_bytes())?;
+        print_document(format!("{}\n", document(&outcome)).as_bytes())?;
         return Ok(i32::from(!matches!(outcome, Outcome::Ready(_))));
     }
+    report(&outcome, timeout, "")
+}
+
+/// `start --detach`: the status (a table, or `status --json`'s lines) once the wait ended
+/// with rows, and the failure as for `wait`.
+pub fn report_start(outcome: &Outcome, timeout: Duration, json: bool) -> Result<i32, Error> {
+    let rows = match outcome {
+        Outcome::Ready(rows) | Outcome::Failed(_, _, rows) | Outcome::TimedOut(rows, _) => rows,
+        Outcome::Gone(_) => &Vec::new(),
+    };
+    if !rows.is_empty() {
+        let text = if json {
+            rows.iter().map(|r| format!("{}\n", r.line())).collect()
+        } else {
+            table(rows)
+        };
+        print_document(text.as_bytes())?;
+    }
+    report(
+        outcome,
+        timeout,
+        "; the stack keeps running: procmux stop ends it",
+    )
+}
+
+/// Says how a wait that did not end ready ended (an error: on stderr, exit 1); `timed_out`
+/// is added to a timeout's message.
+fn report(outcome: &Outcome, timeout: Duration, timed_out: &str) -> Result<i32, Error> {
     match outcome {
-        Outcome::Ready(rows) => {
-            if table_when_ready {
-                print_document(table(rows).as_bytes())?;
-            }
-            Ok(0)
-        }
+        Outcome::Ready(_) => Ok(0),
         Outcome::Failed(row, lines, _) => {
             let mut text = failure(row);
             if lines.is_empty() {
@@ -213,7 +338,7 @@ pub fn report(
                 waiting.join(", ")
             };
             Err(Error::Refused(format!(
-                "timed out after {} waiting for {what}",
+                "timed out after {} waiting for {what}{timed_out}",
                 seconds(timeout)
             )))
         }

@@ -41,6 +41,7 @@
 mod checks;
 mod children;
 mod control;
+pub mod detach;
 mod escapes;
 pub mod foreground;
 mod input;
