@@ -349,9 +349,11 @@ pub struct StartArgs {
     )]
     pub formation: Option<String>,
 
-    /// Base port: PORT is base + 100 × type index + instance − 1 [default: PORT from the env files or the environment, else 5000]
-    #[arg(short = 'p', long = "port", value_name = "N", env = "PROCMUX_PORT")]
-    pub port: Option<u16>,
+    /// Base port: PORT is base + 100 × type index + instance − 1; `auto`: a block of ports
+    /// of this checkout's own, from its path (the next free block when one is held)
+    /// [default: PORT from the env files or the environment, else 5000]
+    #[arg(short = 'p', long = "port", value_name = "N|auto", env = "PROCMUX_PORT", value_parser = parse_port)]
+    pub port: Option<PortChoice>,
 
     /// Seconds to wait after SIGTERM before SIGKILL [default: 5]
     #[arg(short = 't', long = "timeout", value_name = "SECONDS", value_parser = parse_seconds, env = "PROCMUX_TIMEOUT")]
@@ -557,6 +559,49 @@ pub fn report(error: &clap::Error) -> i32 {
         let _ = error.print();
     }
     code
+}
+
+/// `--port N|auto`, `port = N` or `port = "auto"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortChoice {
+    Base(u16),
+    Auto,
+}
+
+fn parse_port(text: &str) -> Result<PortChoice, String> {
+    match text.trim() {
+        "auto" => Ok(PortChoice::Auto),
+        number => number
+            .parse()
+            .map(PortChoice::Base)
+            .map_err(|_| "expected a port number (0-65535) or auto".to_owned()),
+    }
+}
+
+impl<'de> Deserialize<'de> for PortChoice {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = PortChoice;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a port number or \"auto\"")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<PortChoice, E> {
+                u16::try_from(v)
+                    .map(PortChoice::Base)
+                    .map_err(|_| E::custom(format!("{v} is not a port number (0-65535)")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<PortChoice, E> {
+                match v {
+                    "auto" => Ok(PortChoice::Auto),
+                    _ => Err(E::custom(format!(
+                        "\"{v}\": expected a port number or \"auto\""
+                    ))),
+                }
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 fn parse_seconds(text: &str) -> Result<f64, String> {

@@ -168,6 +168,9 @@ fn start_detached(args: &StartArgs, stack: &config::Stack, raw: &[OsString]) -> 
         // Idempotent: a script may run `start -D` whenever it needs the stack.
         return control::status(&target, args.json);
     }
+    if let Some(error) = runtime::held_by_another_stack(stack) {
+        return Err(error);
+    }
     // `procmux start --detached-procmux ARGS…`: the same command line, run by the copy.
     let mut copy: Vec<OsString> = raw.iter().skip(1).take(1).cloned().collect();
     copy.push(format!("--{}", cli::DETACHED_FLAG).into());
@@ -186,7 +189,7 @@ fn start_detached(args: &StartArgs, stack: &config::Stack, raw: &[OsString]) -> 
 fn export_stack(args: cli::ExportArgs, host: &Host<'_>) -> Result<i32, Error> {
     let mut start = StartArgs::defaults(args.project);
     start.formation = args.formation;
-    start.port = args.port;
+    start.port = args.port.map(cli::PortChoice::Base);
     // What runs elsewhere does not depend on this terminal.
     start.pty = Some(cli::PtyChoice::Never);
     let (stack, _) = config::load_start(&start, host)?;

@@ -270,7 +270,7 @@ a usage or input error; nothing was started
 \fBPROCMUX_*\fR variables stand for \fBstart\fR's options (\fBPROCMUX_PORT\fR,
 \fBPROCMUX_TIMEOUT\fR, ...). \fBNO_COLOR\fR, \fBCLICOLOR\fR and \fBCLICOLOR_FORCE\fR decide
 colour under \fB\-\-color auto\fR. \fBPORT\fR is the default base port. \fBCOLUMNS\fR and
-\fBLINES\fR size ptys when stdout is not a terminal. Children get \fBPORT\fR, \fBPS\fR,
+\fBLINES\fR size ptys when stdout is not a terminal. Children get \fBPORT\fR, \fBPORT_\fR\fINAME\fR (every process type's port), \fBPS\fR,
 \fBPROCMUX_TREE\fR and, when procmux colours a pipe, \fBFORCE_COLOR\fR and
 \fBCLICOLOR_FORCE\fR.
 .SH "CONTROL CHANNEL"

@@ -15,6 +15,7 @@ mod dotenv;
 mod file;
 mod formation;
 pub mod policy;
+mod ports;
 mod procfile;
 mod project;
 mod query;
@@ -35,7 +36,8 @@ pub use self::query::{LogQuery, log_query};
 pub use self::stack::{InstanceSpec, ProcessType, Stack, Watch};
 pub use self::style::{Style, TimestampFormat};
 use crate::cli::{
-    ColorChoice, OutputFormat, ProjectArgs, PtyChoice, RunArgs, StartArgs, StderrMode, Switch,
+    ColorChoice, OutputFormat, PortChoice, ProjectArgs, PtyChoice, RunArgs, StartArgs, StderrMode,
+    Switch,
 };
 use crate::error::{Error, Result};
 
@@ -54,6 +56,8 @@ pub struct Host<'a> {
     /// An environment variable of procmux's own environment.
     pub var: &'a dyn Fn(&str) -> Option<String>,
     pub stdout_is_tty: bool,
+    /// Whether a TCP port is free to listen on (`port = "auto"` picks a free block).
+    pub port_free: &'a dyn Fn(u16) -> bool,
 }
 
 impl Host<'static> {
@@ -62,9 +66,13 @@ impl Host<'static> {
         fn var(name: &str) -> Option<String> {
             std::env::var(name).ok()
         }
+        fn port_free(port: u16) -> bool {
+            std::net::TcpListener::bind(("0.0.0.0", port)).is_ok()
+        }
         Host {
             var: &var,
             stdout_is_tty: io::stdout().is_terminal(),
+            port_free: &port_free,
         }
     }
 }
@@ -119,7 +127,17 @@ pub fn resolve_start(
         }
     };
     let selected = with_dependencies(&project, &args.names, &resolved, args.no_deps);
-    let base = project.base_port(args.port, host)?;
+    let offsets: Vec<u32> = project
+        .procfile
+        .entries
+        .iter()
+        .enumerate()
+        .flat_map(|(index, entry)| {
+            let count = formation.count(&entry.name, &selected) as u32;
+            (0..count).map(move |n| 100 * index as u32 + n)
+        })
+        .collect();
+    let (base, auto_ports) = resolve_base(&project, args.port, &offsets, host)?;
     let mut types = Vec::new();
     let mut instances = Vec::new();
     let entries = project.procfile.entries.iter().zip(resolved);
@@ -221,11 +239,14 @@ pub fn resolve_start(
                 .to_owned(),
         ));
     }
+    let port_env = port_variables(&project, base);
     let stack = Stack {
         stdin,
         procfile: project.procfile_name.clone(),
         control,
         tail_bytes: tail_kib.saturating_mul(1024),
+        port_env,
+        auto_ports,
         root: project.root,
         env: project.env,
         types,
@@ -458,6 +479,35 @@ pub fn logs_color(choice: Option<ColorChoice>, host: &Host<'_>) -> bool {
     )
 }
 
+/// The base port, and for `auto` the block chosen (first and last port): `offsets` are the
+/// ports the instances take past the base, which must be free for a block to be chosen.
+fn resolve_base(
+    project: &Project,
+    flag: Option<PortChoice>,
+    offsets: &[u32],
+    host: &Host<'_>,
+) -> Result<(u32, Option<(u16, u16)>)> {
+    if let Some(base) = project.base_port(flag, host)? {
+        return Ok((base, None));
+    }
+    let span = 100 * project.procfile.entries.len() as u32;
+    let base = ports::auto_base(&project.port_key(), span, offsets, host.port_free)
+        .map_err(Error::Usage)?;
+    let last = offsets.iter().map(|o| o + 1).fold(span, u32::max) + base - 1;
+    Ok((base, Some((base as u16, last.min(65_535) as u16))))
+}
+
+/// `PORT_<NAME>` for every process type of the Procfile: its first instance's port.
+fn port_variables(project: &Project, base: u32) -> Vec<(String, String)> {
+    let entries = project.procfile.entries.iter().enumerate();
+    entries
+        .map(|(index, entry)| {
+            let port = base + 100 * index as u32;
+            (ports::variable(&entry.name), port.to_string())
+        })
+        .collect()
+}
+
 /// How long `procmux wait` (`--timeout`) or `start --detach` (`--wait-timeout`) waits for
 /// readiness: 60 s by default.
 pub fn wait_timeout(text: Option<&str>, flag: &str) -> Result<Duration> {
@@ -518,7 +568,7 @@ pub struct RunConfig {
 /// `procmux run`: the project's environment and the command to run in it.
 pub fn load_run(args: &RunArgs, host: &Host<'_>) -> Result<RunConfig> {
     let project = Project::load(&args.project, false, host)?;
-    let base = project.base_port(args.port, host)?;
+    let (base, _) = resolve_base(&project, args.port.map(PortChoice::Base), &[], host)?;
     let port = u16::try_from(base).unwrap_or(project::DEFAULT_PORT);
     let command = match args.command.as_slice() {
         [single] => {
@@ -637,6 +687,7 @@ mod tests {
         let host = Host {
             var: &var,
             stdout_is_tty: tty,
+            port_free: &|_| true,
         };
         resolve_start(project, &start_args(line), &host)
     }

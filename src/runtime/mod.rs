@@ -46,6 +46,8 @@ mod escapes;
 pub mod foreground;
 mod input;
 mod line_buffer;
+mod ports;
+pub use self::ports::held_by_another_stack;
 mod probes;
 mod procfs;
 mod prompt;
@@ -127,6 +129,9 @@ pub fn supervise(stack: Stack, mut output: Output<Stdout>) -> Result<i32> {
     if control.is_some() {
         output.keep_tail(stack.tail_bytes);
     }
+    if let Some(error) = ports::held_by_another_stack(&stack) {
+        return Err(error);
+    }
     let waker = mio::Waker::new(poll.registry(), Token::Output.into())
         .map_err(|e| Error::os("creating the poll waker", e))?;
     output
@@ -172,6 +177,9 @@ pub fn supervise(stack: Stack, mut output: Output<Stdout>) -> Result<i32> {
         poll,
         signals,
     };
+    if let Some((first, last)) = event_loop.stack.auto_ports {
+        event_loop.output.notice(&Notice::AutoPorts { first, last });
+    }
     let actions = event_loop.supervisor.start();
     event_loop.execute(actions);
     let end = event_loop.turn_until_done()?;
@@ -649,6 +657,8 @@ impl EventLoop {
         };
         let tree = self.children.tree_value(instance);
         let mut extra_env = vec![(tree::TREE_VARIABLE, tree.as_str())];
+        let ports = self.stack.port_env.iter();
+        extra_env.extend(ports.map(|(name, port)| (name.as_str(), port.as_str())));
         if self.stack.color_hint && !kind.pty {
             extra_env.extend(COLOR_HINT);
         }
