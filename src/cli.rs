@@ -387,6 +387,10 @@ pub struct StartArgs {
     #[arg(long = "no-color-hint", env = "PROCMUX_NO_COLOR_HINT")]
     pub no_color_hint: bool,
 
+    /// No status line under the stream (shown on a terminal, not with TERM=dumb or JSON)
+    #[arg(long = "no-status-line", env = "PROCMUX_NO_STATUS_LINE")]
+    pub no_status_line: bool,
+
     /// Write the processes' lines as they are, without time or name (for another log tool)
     #[arg(long = "no-prefix", env = "PROCMUX_NO_PREFIX")]
     pub no_prefix: bool,
@@ -507,6 +511,7 @@ impl StartArgs {
             strip_ansi: false,
             no_color_hint: false,
             no_prefix: false,
+            no_status_line: false,
             color: None,
             quiet: Vec::new(),
             may_exit: Vec::new(),

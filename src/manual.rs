@@ -216,7 +216,8 @@ spliced into commands and never loaded into procmux's own environment.
 Defaults for \fBstart\fR's options, next to the Procfile (or \fB\-\-config FILE\fR). Keys:
 \fBprocfile\fR, \fBroot\fR, \fBenv\fR (list), \fBformation\fR, \fBport\fR, \fBtimeout\fR,
 \fBcolor\fR, \fBtimestamp\fR, \fBformat\fR, \fBpty\fR, \fBstderr\fR, \fBstrip_ansi\fR,
-\fBcolor_hint\fR, \fBprefix\fR, \fBquiet\fR (list), \fBcontrol\fR, \fBtail_kib\fR, and per
+\fBcolor_hint\fR, \fBprefix\fR, \fBstatus_line\fR, \fBbell\fR, \fBquiet\fR (list),
+\fBcontrol\fR, \fBtail_kib\fR, and per
 process \fB[process.NAME]\fR: \fBcount\fR, \fBquiet\fR, \fBpty\fR, \fBstdin\fR, \fBwatch\fR and
 \fBwatch_ignore\fR (globs), \fBon_exit\fR (stop\-all, ignore, restart,
 restart\-on\-failure), \fBrestart_delay\fR, \fBrestart_delay_max\fR, \fBstable_after\fR,

@@ -46,6 +46,10 @@ pub struct FileConfig {
     pub color_hint: Option<bool>,
     /// `false` is `--no-prefix`.
     pub prefix: Option<bool>,
+    /// `false` is `--no-status-line`.
+    pub status_line: Option<bool>,
+    /// `false`: the status line never rings the bell.
+    pub bell: Option<bool>,
     /// As `-q`: processes whose output is hidden.
     pub quiet: Option<Vec<Spanned<String>>>,
     /// `false` is `--control off`.

@@ -392,7 +392,15 @@ fn resolve_style(
             .map_or(TimestampFormat::Local, |t| t.choice().into()),
     };
     let json = args.format.or(settings.and_then(|s| s.format)) == Some(OutputFormat::Json);
+    let dumb = host.var("TERM").is_none_or(|t| t.is_empty() || t == "dumb");
+    let status_line = host.stdout_is_tty
+        && !json
+        && !dumb
+        && !args.no_status_line
+        && settings.and_then(|s| s.status_line).unwrap_or(true);
     Style {
+        status_line,
+        bell: settings.and_then(|s| s.bell).unwrap_or(true),
         color: color && !json,
         timestamp,
         json,

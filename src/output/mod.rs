@@ -30,6 +30,7 @@ mod json;
 mod notice;
 mod prefix;
 pub(crate) mod redraw;
+mod status;
 mod tail;
 mod timestamp;
 mod writer;
@@ -50,7 +51,9 @@ pub use self::writer::Stdout;
 
 pub use self::timestamp::Clock;
 use crate::config::{InstanceSpec, Style, TimestampFormat};
-use crate::supervisor::Notice;
+use crate::supervisor::{Notice, State};
+
+use self::status::StatusLine;
 
 /// Lines up to this length are copied into the batch buffer; longer ones are written from
 /// the read buffer with `writev`, where the copy would cost more than the extra iovecs.
@@ -120,6 +123,8 @@ pub struct Output<W: Write = Stdout> {
     labels: Vec<Prefix>,
     /// Per instance: its type's name, its number and its type's index (its colour).
     names: Vec<(String, usize)>,
+    /// Per instance: its name on the status line (`web`, or `web.2` beside others).
+    status_names: Vec<String>,
     type_indices: Vec<usize>,
     /// The label of `system` lines.
     system: Prefix,
@@ -129,6 +134,10 @@ pub struct Output<W: Write = Stdout> {
     scratch: Vec<u8>,
     /// The stream whose progress line is on screen, not yet ended by a newline.
     live: Option<u32>,
+    /// The status line, while it is shown (see `status.rs`), and whether a notice came since
+    /// it was drawn (a state may have changed).
+    status: Option<StatusLine>,
+    status_due: bool,
 }
 
 impl Output<Stdout> {
@@ -206,12 +215,88 @@ impl<W: Write> Output<W> {
                 .map(|i| (i.name.clone(), i.number))
                 .collect(),
             type_indices: instances.iter().map(|i| i.type_index).collect(),
+            status_names: instances
+                .iter()
+                .map(|i| {
+                    let alone = instances.iter().filter(|o| o.name == i.name).count() == 1;
+                    if alone { i.name.clone() } else { i.label() }
+                })
+                .collect(),
             system: label("system", color::SYSTEM),
             style: style.clone(),
             batch: Vec::with_capacity(BATCH_CAPACITY),
             scratch: Vec::new(),
             live: None,
+            status: None,
+            status_due: false,
         }
+    }
+
+    /// Shows the status line, when the style wants one and a terminal of `size` (rows,
+    /// columns) has room.
+    pub fn start_status(&mut self, size: Option<(u16, u16)>) {
+        let Some((rows, cols)) = size.filter(|_| self.style.status_line) else {
+            return;
+        };
+        self.status = StatusLine::new(rows, cols, self.style.color, self.style.bell);
+        if let Some(begin) = self.status.as_ref().map(StatusLine::begin) {
+            self.write_raw(&begin);
+            self.status_due = true;
+        }
+    }
+
+    /// True when a notice came since the status line was drawn: draw it (it is drawn only if
+    /// its text changed).
+    pub fn status_due(&self) -> bool {
+        self.status_due
+    }
+
+    /// Draws the status line from each instance's state and restarts.
+    pub fn draw_status(&mut self, states: &[(State, u32)]) {
+        self.status_due = false;
+        let Some(status) = &mut self.status else {
+            return;
+        };
+        let entries: Vec<status::Entry<'_>> = states
+            .iter()
+            .zip(&self.status_names)
+            .map(|(&(state, restarts), name)| status::Entry {
+                name,
+                state,
+                restarts,
+            })
+            .collect();
+        let bytes = status.draw(&entries);
+        if !bytes.is_empty() {
+            self.write_raw(&bytes);
+        }
+    }
+
+    /// The terminal was resized.
+    pub fn resize_status(&mut self, rows: u16, cols: u16) {
+        if let Some(bytes) = self.status.as_mut().map(|s| s.resize(rows, cols)) {
+            self.write_raw(&bytes);
+        }
+    }
+
+    /// Rows left to the stream, when the status line takes one.
+    pub fn stream_rows(&self) -> Option<u16> {
+        self.status.as_ref().map(StatusLine::stream_rows)
+    }
+
+    /// The status line goes: the terminal as it was.
+    pub fn end_status(&mut self) {
+        if let Some(status) = self.status.take() {
+            self.write_raw(&status.end());
+        }
+    }
+
+    /// Bytes for the terminal, not a line of the stream (the tail does not keep them).
+    fn write_raw(&mut self, bytes: &[u8]) {
+        self.flush_batch();
+        let owner = self.sink.owner.take();
+        self.sink.write_all(&mut [IoSlice::new(bytes)]);
+        self.sink.owner = owner;
     }
 
     /// The prefix of one output stream of `instance`'s process `pid`: JSON head, bare
@@ -396,6 +481,7 @@ impl<W: Write> Output<W> {
             return;
         }
         self.end_progress(None);
+        self.status_due = true;
         self.sink.owner = Some(notice.instance());
         let names = notice::Names { names: &self.names };
         let mut text = std::mem::take(&mut self.scratch);

@@ -177,12 +177,15 @@ pub fn supervise(stack: Stack, mut output: Output<Stdout>) -> Result<i32> {
         poll,
         signals,
     };
+    let size = sys::window_size(io::stdout()).map(|s| (s.ws_row, s.ws_col));
+    event_loop.output.start_status(size);
     if let Some((first, last)) = event_loop.stack.auto_ports {
         event_loop.output.notice(&Notice::AutoPorts { first, last });
     }
     let actions = event_loop.supervisor.start();
     event_loop.execute(actions);
     let end = event_loop.turn_until_done()?;
+    event_loop.output.end_status();
     event_loop.escapes.dismiss();
     // A stdout nobody reads does not keep procmux: the longest stop timeout, then it goes.
     let undelivered = event_loop.output.finish(end);
@@ -334,6 +337,9 @@ impl EventLoop {
                     .take_mirrored(|instance, bytes| control.mirror(instance, bytes, registry));
             }
             self.sync_mirrors();
+            if self.output.status_due() {
+                self.draw_status();
+            }
         }
         // The stack is down: what is left is written, waiting for stdout at most the
         // longest stop timeout.
@@ -392,7 +398,12 @@ impl EventLoop {
         for signal in pending {
             match signal {
                 SIGCHLD => self.reap(),
-                SIGWINCH => self.resize_ptys(),
+                SIGWINCH => {
+                    if let Some(size) = sys::window_size(io::stdout()) {
+                        self.output.resize_status(size.ws_row, size.ws_col);
+                    }
+                    self.resize_ptys();
+                }
                 SIGTSTP => {
                     // Ctrl-Z pauses the whole stack, as a shell pauses a job: every process
                     // (SIGSTOP: a pty's orphaned group would discard SIGTSTP), then procmux.
@@ -709,12 +720,25 @@ impl EventLoop {
             }
         };
         let cols = (usize::from(cols).saturating_sub(self.output.prefix_width())).max(20) as u16;
+        // The status line takes a row.
+        let rows = self.output.stream_rows().unwrap_or(rows);
         Winsize {
             ws_row: rows,
             ws_col: cols,
             ws_xpixel: 0,
             ws_ypixel: 0,
         }
+    }
+
+    /// The status line, from every instance's state (drawn only if its text changed).
+    fn draw_status(&mut self) {
+        let states: Vec<(crate::supervisor::State, u32)> = (0..self.stack.instances.len())
+            .map(|i| {
+                let (state, _, restarts) = self.supervisor.status(i);
+                (state, restarts)
+            })
+            .collect();
+        self.output.draw_status(&states);
     }
 
     /// SIGWINCH: every pty follows procmux's terminal.
