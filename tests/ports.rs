@@ -144,6 +144,23 @@ fn a_fixed_port_held_by_another_stack_names_it() {
 }
 
 #[test]
+fn run_gets_every_port_too() {
+    let app = checkout();
+    let done = app
+        .procmux(&[
+            "run",
+            "-p",
+            "7000",
+            "sh",
+            "-c",
+            "echo $PORT $PORT_WEB $PORT_API_WEB",
+        ])
+        .run();
+    done.exits_with(0);
+    assert_eq!(done.text(), "7000 7000 7100\n");
+}
+
+#[test]
 fn port_values_that_are_not_ports() {
     let app = checkout();
     let done = app.procmux(&["start", "--port", "automatic"]).run();

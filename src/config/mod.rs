@@ -570,6 +570,8 @@ pub struct RunConfig {
     pub root: PathBuf,
     pub env: Vec<(String, String)>,
     pub port: u16,
+    /// `PORT_<NAME>` for every process type, as `start` gives them.
+    pub port_env: Vec<(String, String)>,
     pub command: RunCommand,
 }
 
@@ -589,10 +591,12 @@ pub fn load_run(args: &RunArgs, host: &Host<'_>) -> Result<RunConfig> {
         }
         _ => RunCommand::Program(args.command.clone()),
     };
+    let port_env = port_variables(&project, base);
     Ok(RunConfig {
         root: project.root,
         env: project.env,
         port,
+        port_env,
         command,
     })
 }
