@@ -20,8 +20,8 @@ use std::io::IoSlice;
 
 /// The most bytes a tail may keep.
 const MAX_TAIL_BYTES: usize = crate::config::MAX_TAIL_KIB * 1024;
-/// Budget bytes per run that only marks a new time (a run takes 32 bytes).
-const BYTES_PER_TIME: usize = 32;
+/// Budget bytes per run that only marks a new time (a run takes 40 bytes).
+const BYTES_PER_TIME: usize = 40;
 
 /// Where a run begins, what it is about, and when it was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -404,6 +404,7 @@ mod tests {
 
     #[test]
     fn runs_that_only_mark_a_time_are_capped_by_the_budget() {
+        assert!(std::mem::size_of::<Run>() <= BYTES_PER_TIME);
         let budget = 4 * BYTES_PER_TIME;
         let mut tail = Tail::new(budget);
         for t in 0..100 {
