@@ -99,6 +99,35 @@ if b"\x1b[1;23r" not in seen or b"\x07" in seen:
     run_pty_driver(&app, &driver("xterm", &[], r#"b"boom""#, no_bell)).unwrap();
 }
 
+/// Ctrl-Z gives the terminal back to the shell (the region reset before procmux stops);
+/// `fg` (SIGCONT) brings the line back.
+#[test]
+fn the_status_line_steps_aside_while_the_stack_is_paused() {
+    let app = App::new("web: echo \"child $$ .\"; exec sleep 1000\n");
+    let body = r#"
+master, slave = os.openpty()
+fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+os.environ["TERM"] = "xterm"
+pid = procmux_on_terminal(slave, "start", "--no-timestamp")
+ok = wait_for(master, b"\x1b[24;1H")
+os.kill(pid, signal.SIGTSTP)
+ok = ok and wait_for(master, b"\x1b7\x1b[r\x1b8")
+stopped = os.waitpid(pid, os.WUNTRACED)[1]
+ok = ok and os.WIFSTOPPED(stopped)
+before = seen.count(b"\x1b[1;23r")
+os.kill(pid, signal.SIGCONT)
+end = time.time() + 5
+while seen.count(b"\x1b[1;23r") <= before and time.time() < end:
+    wait_for(master, b"never", 0.1)
+ok = ok and seen.count(b"\x1b[1;23r") > before and seen.count(b"\x1b[24;1H\x1b[2K\x1b[32m") >= 2
+os.kill(pid, signal.SIGTERM)
+os.waitpid(pid, 0)
+if not ok:
+    fail()
+"#;
+    run_pty_driver(&app, body).unwrap();
+}
+
 #[test]
 fn no_status_line_in_a_pipe() {
     let app = App::new("web: echo \"child $$ .\"; exec sleep 1000\nbad: sleep 0.3; exit 3\n");

@@ -138,6 +138,8 @@ pub struct Output<W: Write = Stdout> {
     /// it was drawn (a state may have changed).
     status: Option<StatusLine>,
     status_due: bool,
+    /// Ctrl-Z removed it; SIGCONT brings it back.
+    status_paused: bool,
 }
 
 impl Output<Stdout> {
@@ -189,6 +191,16 @@ impl Output<Stdout> {
     pub fn finish(&self, deadline: std::time::Instant) -> usize {
         self.sink.inner.finish(deadline)
     }
+
+    /// Ctrl-Z: the status line leaves the terminal to the shell (written before procmux
+    /// stops, waiting for the writer at most until `deadline`) until [`Output::resume_status`].
+    pub fn pause_status(&mut self, deadline: std::time::Instant) {
+        if let Some(bytes) = self.status.as_ref().map(StatusLine::end) {
+            self.write_raw(&bytes);
+            self.status_paused = true;
+            self.sink.inner.finish(deadline);
+        }
+    }
 }
 
 impl<W: Write> Output<W> {
@@ -229,6 +241,7 @@ impl<W: Write> Output<W> {
             live: None,
             status: None,
             status_due: false,
+            status_paused: false,
         }
     }
 
@@ -253,6 +266,9 @@ impl<W: Write> Output<W> {
 
     /// Draws the status line from each instance's state and restarts.
     pub fn draw_status(&mut self, states: &[(State, u32)]) {
+        if self.status_paused {
+            return;
+        }
         self.status_due = false;
         let Some(status) = &mut self.status else {
             return;
@@ -274,6 +290,9 @@ impl<W: Write> Output<W> {
 
     /// The terminal was resized.
     pub fn resize_status(&mut self, rows: u16, cols: u16) {
+        if self.status_paused {
+            return;
+        }
         if let Some(bytes) = self.status.as_mut().map(|s| s.resize(rows, cols)) {
             self.write_raw(&bytes);
         }
@@ -284,8 +303,24 @@ impl<W: Write> Output<W> {
         self.status.as_ref().map(StatusLine::stream_rows)
     }
 
+    /// Back from Ctrl-Z: the status line again, drawn afresh.
+    pub fn resume_status(&mut self) {
+        if !std::mem::take(&mut self.status_paused) {
+            return;
+        }
+        if let Some(status) = &mut self.status {
+            status.forget();
+            let begin = status.begin();
+            self.write_raw(&begin);
+            self.status_due = true;
+        }
+    }
+
     /// The status line goes: the terminal as it was.
     pub fn end_status(&mut self) {
+        if std::mem::take(&mut self.status_paused) {
+            self.status = None;
+        }
         if let Some(status) = self.status.take() {
             self.write_raw(&status.end());
         }

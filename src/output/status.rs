@@ -83,6 +83,11 @@ impl StatusLine {
         out
     }
 
+    /// Forgets what was drawn: the next [`StatusLine::draw`] paints (the screen lost it).
+    pub fn forget(&mut self) {
+        self.drawn.clear();
+    }
+
     /// The terminal was resized: the region again, and the line.
     pub fn resize(&mut self, rows: u16, cols: u16) -> Vec<u8> {
         if rows < 3 || cols < 10 {

@@ -407,11 +407,16 @@ impl EventLoop {
                 SIGTSTP => {
                     // Ctrl-Z pauses the whole stack, as a shell pauses a job: every process
                     // (SIGSTOP: a pty's orphaned group would discard SIGTSTP), then procmux.
+                    // The terminal is the shell's meanwhile: the status line goes first.
+                    self.output.pause_status(Instant::now() + PAUSE_FLUSH);
                     self.children.signal_everything(Signal::SIGSTOP);
                     sys::stop_self();
                 }
                 // `fg`, or a plain SIGCONT: everything resumes.
-                SIGCONT => self.children.signal_everything(Signal::SIGCONT),
+                SIGCONT => {
+                    self.output.resume_status();
+                    self.children.signal_everything(Signal::SIGCONT);
+                }
                 _ => {
                     let Ok(signal) = Signal::try_from(signal) else {
                         continue;
@@ -750,6 +755,9 @@ impl EventLoop {
         }
     }
 }
+
+/// How long Ctrl-Z waits for the status line's removal to reach the terminal.
+const PAUSE_FLUSH: Duration = Duration::from_millis(200);
 
 /// Variables that make programs on pipes colour their output when procmux colours its own.
 const COLOR_HINT: [(&str, &str); 2] = [("FORCE_COLOR", "1"), ("CLICOLOR_FORCE", "1")];
