@@ -28,6 +28,9 @@ Examples:
   procmux check                         validate Procfile, env files and procmux.toml
   procmux restart worker                from another terminal: restart one process
   procmux logs -f web                   follow one process's lines
+  procmux start -D                      in the background: returns once every process is ready
+  procmux wait web --timeout 30s        block until web is ready (exit 1 if it failed)
+  procmux logs --since 5m --grep ERROR  what went wrong lately
   procmux attach web                    type into web (a debugger); Ctrl-] detaches
   procmux export systemd out/           units for systemd (or supervisord, runit, compose, …)
   procmux completions bash > /etc/bash_completion.d/procmux";
@@ -71,6 +74,13 @@ pub enum Command {
     Stop(StopArgs),
     /// Print the running stack's recent lines, and with -f follow them
     Logs(LogsArgs),
+    /// Wait until instances of the running stack are ready (for scripts, CI and agents)
+    ///
+    /// Exits 0 once every instance named (default: all) is ready: its readiness seen, running
+    /// with none to wait for, or exited with code 0. Exits 1 at the first failure (exited
+    /// otherwise, given up, stopped, or the stack ended), naming it with its last lines, or
+    /// when --timeout passes first. A stack not running yet is waited for too.
+    Wait(WaitArgs),
     /// Write the stack for systemd, supervisord, runit, launchd, Compose or Kubernetes
     ///
     /// OUT_DIR receives the files (created if need be); `-` or none prints a one-file format
@@ -159,7 +169,48 @@ pub struct LogsArgs {
     #[arg(long = "color", value_name = "WHEN")]
     pub color: Option<ColorChoice>,
 
+    /// Only lines written since WHEN: a duration ago (5m, 1h30m, 90s, 2d), a time of day
+    /// today (14:05, 14:05:30), or an RFC 3339 time (2026-11-30T14:05:00Z)
+    #[arg(long = "since", value_name = "WHEN")]
+    pub since: Option<String>,
+
+    /// Only lines written before WHEN (as for --since); not with -f
+    #[arg(long = "until", value_name = "WHEN")]
+    pub until: Option<String>,
+
+    /// Only lines whose text (prefix and colours left out) matches REGEX (Rust syntax, matched
+    /// in linear time)
+    #[arg(long = "grep", value_name = "REGEX")]
+    pub grep: Option<String>,
+
+    /// Only the last N lines selected (with -f: then the new ones)
+    #[arg(short = 'n', long = "lines", value_name = "N")]
+    pub lines: Option<usize>,
+
+    /// One JSON object per line: time, instance, stream (stdout, stderr, system), text
+    #[arg(long = "json")]
+    pub json: bool,
+
     /// Only these instances' lines (types, web.2, globs) [default: all]
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+}
+
+/// `procmux wait [NAME…]`.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+
+    /// How long to wait at most: 90s, 2m, 500ms, or seconds [default: 60s]
+    #[arg(long = "timeout", value_name = "DURATION")]
+    pub timeout: Option<String>,
+
+    /// Print one JSON document: ok, why not (failed, timeout), the failure and the rows
+    #[arg(long = "json")]
+    pub json: bool,
+
+    /// Instances to wait for (types, web.2, globs) [default: all]
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
 }
@@ -238,7 +289,7 @@ pub struct AttachArgs {
 }
 
 /// The commands with a man page of their own, `procmux-COMMAND(1)`.
-pub const MAN_PAGES: [&str; 11] = [
+pub const MAN_PAGES: [&str; 12] = [
     "start",
     "run",
     "check",
@@ -246,6 +297,7 @@ pub const MAN_PAGES: [&str; 11] = [
     "restart",
     "stop",
     "logs",
+    "wait",
     "attach",
     "export",
     "completions",
@@ -297,9 +349,11 @@ pub struct StartArgs {
     )]
     pub formation: Option<String>,
 
-    /// Base port: PORT is base + 100 × type index + instance − 1 [default: PORT from the env files or the environment, else 5000]
-    #[arg(short = 'p', long = "port", value_name = "N", env = "PROCMUX_PORT")]
-    pub port: Option<u16>,
+    /// Base port: PORT is base + 100 × type index + instance − 1; `auto`: a block of ports
+    /// of this checkout's own, from its path (the next free block when one is held)
+    /// [default: PORT from the env files or the environment, else 5000]
+    #[arg(short = 'p', long = "port", value_name = "N|auto", env = "PROCMUX_PORT", value_parser = parse_port)]
+    pub port: Option<PortChoice>,
 
     /// Seconds to wait after SIGTERM before SIGKILL [default: 5]
     #[arg(short = 't', long = "timeout", value_name = "SECONDS", value_parser = parse_seconds, env = "PROCMUX_TIMEOUT")]
@@ -332,6 +386,10 @@ pub struct StartArgs {
     /// Do not pass FORCE_COLOR=1 and CLICOLOR_FORCE=1 to processes on pipes when procmux colours
     #[arg(long = "no-color-hint", env = "PROCMUX_NO_COLOR_HINT")]
     pub no_color_hint: bool,
+
+    /// No status line under the stream (shown on a terminal, not with TERM=dumb or JSON)
+    #[arg(long = "no-status-line", env = "PROCMUX_NO_STATUS_LINE")]
+    pub no_status_line: bool,
 
     /// Write the processes' lines as they are, without time or name (for another log tool)
     #[arg(long = "no-prefix", env = "PROCMUX_NO_PREFIX")]
@@ -400,7 +458,8 @@ pub struct StartArgs {
     #[arg(long = "control", value_name = "WHEN", env = "PROCMUX_CONTROL")]
     pub control: Option<Switch>,
 
-    /// KiB of recent output kept in memory for `procmux logs`; 0 keeps none [default: 256]
+    /// KiB of recent output kept in memory for `procmux logs`; 0 keeps none [default: 256;
+    /// 4096 with --detach]
     #[arg(long = "tail-kib", value_name = "N", env = "PROCMUX_TAIL_KIB")]
     pub tail_kib: Option<usize>,
 
@@ -409,10 +468,32 @@ pub struct StartArgs {
     #[arg(long = "no-deps", env = "PROCMUX_NO_DEPS")]
     pub no_deps: bool,
 
+    /// Start the stack in the background and return once every instance is ready (or one
+    /// failed, or --wait-timeout passed), printing the status table; output goes only to the
+    /// in-memory tail (`procmux logs`), nothing to disk; `procmux stop` ends it. Run again
+    /// while the stack runs, it prints the status and exits 0
+    #[arg(short = 'D', long = "detach")]
+    pub detach: bool,
+
+    /// With --detach: how long to wait for readiness: 90s, 2m, 500ms, or seconds [default: 60s]
+    #[arg(long = "wait-timeout", value_name = "DURATION", requires = "detach")]
+    pub wait_timeout: Option<String>,
+
+    /// With --detach: print the status as JSON lines (as `status --json`)
+    #[arg(long = "json", requires = "detach")]
+    pub json: bool,
+
+    /// The detached procmux itself (run by `start --detach`)
+    #[arg(long = DETACHED_FLAG, hide = true)]
+    pub detached: bool,
+
     /// Process types to start, with the types they wait for (`after`) [default: all]
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
 }
+
+/// The hidden flag that makes a `start` the detached procmux.
+pub const DETACHED_FLAG: &str = "detached-procmux";
 
 impl StartArgs {
     /// What `check` validates: `start` with no option but the project's.
@@ -430,6 +511,7 @@ impl StartArgs {
             strip_ansi: false,
             no_color_hint: false,
             no_prefix: false,
+            no_status_line: false,
             color: None,
             quiet: Vec::new(),
             may_exit: Vec::new(),
@@ -441,6 +523,10 @@ impl StartArgs {
             control: None,
             tail_kib: None,
             no_deps: false,
+            detach: false,
+            wait_timeout: None,
+            json: false,
+            detached: false,
             names: Vec::new(),
         }
     }
@@ -478,6 +564,49 @@ pub fn report(error: &clap::Error) -> i32 {
         let _ = error.print();
     }
     code
+}
+
+/// `--port N|auto`, `port = N` or `port = "auto"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortChoice {
+    Base(u16),
+    Auto,
+}
+
+fn parse_port(text: &str) -> Result<PortChoice, String> {
+    match text.trim() {
+        "auto" => Ok(PortChoice::Auto),
+        number => number
+            .parse()
+            .map(PortChoice::Base)
+            .map_err(|_| "expected a port number (0-65535) or auto".to_owned()),
+    }
+}
+
+impl<'de> Deserialize<'de> for PortChoice {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = PortChoice;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a port number or \"auto\"")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<PortChoice, E> {
+                u16::try_from(v)
+                    .map(PortChoice::Base)
+                    .map_err(|_| E::custom(format!("{v} is not a port number (0-65535)")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<PortChoice, E> {
+                match v {
+                    "auto" => Ok(PortChoice::Auto),
+                    _ => Err(E::custom(format!(
+                        "\"{v}\": expected a port number or \"auto\""
+                    ))),
+                }
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 fn parse_seconds(text: &str) -> Result<f64, String> {

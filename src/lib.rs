@@ -50,11 +50,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         }
         _ => {}
     }
-    let arguments = match Arguments::try_parse_from(args) {
+    let arguments = match Arguments::try_parse_from(&args) {
         Ok(arguments) => arguments,
         Err(error) => return cli::report(&error),
     };
-    match execute(arguments.command) {
+    match execute(arguments.command, &args) {
         Ok(code) => code,
         Err(error) => {
             // stderr may be gone too (a closed terminal): never panic over a message.
@@ -64,11 +64,14 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     }
 }
 
-fn execute(command: Command) -> Result<i32, Error> {
+fn execute(command: Command, raw: &[OsString]) -> Result<i32, Error> {
     let host = Host::current();
     match command {
         Command::Start(args) => {
             let (stack, style) = config::load_start(&args, &host)?;
+            if args.detach && !args.detached {
+                return start_detached(&args, &stack, raw);
+            }
             let output = Output::stdout(&style, &stack.instances);
             runtime::supervise(stack, output)
         }
@@ -100,11 +103,25 @@ fn execute(command: Command) -> Result<i32, Error> {
         Command::Logs(args) => {
             let target = config::load_control(&args.project, &host)?;
             let color = config::logs_color(args.color, &host);
-            let request = control::Request::Logs {
-                follow: args.follow,
-                names: args.names,
-            };
-            control::logs(&control_target(&target), &request, color)
+            let zone = jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC);
+            let query = config::log_query(&args, jiff::Timestamp::now(), &zone)?;
+            let target = control_target(&target);
+            match query {
+                Some(query) => control::filtered(&target, args.names, args.follow, query, color),
+                None => {
+                    let request = control::Request::Logs {
+                        follow: args.follow,
+                        names: args.names,
+                        framed: false,
+                    };
+                    control::logs(&target, &request, color)
+                }
+            }
+        }
+        Command::Wait(args) => {
+            let target = config::load_control(&args.project, &host)?;
+            let timeout = config::wait_timeout(args.timeout.as_deref(), "timeout")?;
+            control::wait(&control_target(&target), &args.names, timeout, args.json)
         }
         Command::Export(args) => export_stack(args, &host),
         Command::Attach(args) => {
@@ -139,11 +156,41 @@ fn execute(command: Command) -> Result<i32, Error> {
     }
 }
 
+/// `procmux start --detach`: the stack's status once it is up (or at once, when it runs
+/// already), from a procmux started in the background for it.
+fn start_detached(args: &StartArgs, stack: &config::Stack, raw: &[OsString]) -> Result<i32, Error> {
+    let timeout = config::wait_timeout(args.wait_timeout.as_deref(), "wait-timeout")?;
+    let socket = stack.control.as_deref().unwrap_or_default();
+    let target = control::Target {
+        socket,
+        procfile: &stack.procfile,
+    };
+    if control::is_running(&target) {
+        // Idempotent: a script may run `start -D` whenever it needs the stack.
+        return control::status(&target, args.json);
+    }
+    if let Some(error) = runtime::held_by_another_stack(stack) {
+        return Err(error);
+    }
+    // `procmux start --detached-procmux ARGS…`: the same command line, run by the copy.
+    let mut copy: Vec<OsString> = raw.iter().skip(1).take(1).cloned().collect();
+    copy.push(format!("--{}", cli::DETACHED_FLAG).into());
+    copy.extend(raw.iter().skip(2).cloned());
+    let mut detached =
+        runtime::detach::spawn(&copy).map_err(|e| Error::os("starting the detached procmux", e))?;
+    let outcome = control::await_ready(&target, &[], timeout, &mut || detached.ended())?;
+    if matches!(outcome, control::Outcome::Gone(_)) && control::is_running(&target) {
+        // Another `start -D` started it first.
+        return control::status(&target, args.json);
+    }
+    control::report_start(&outcome, timeout, args.json)
+}
+
 /// `procmux export`: resolve the stack as `start` would, render, write.
 fn export_stack(args: cli::ExportArgs, host: &Host<'_>) -> Result<i32, Error> {
     let mut start = StartArgs::defaults(args.project);
     start.formation = args.formation;
-    start.port = args.port;
+    start.port = args.port.map(cli::PortChoice::Base);
     // What runs elsewhere does not depend on this terminal.
     start.pty = Some(cli::PtyChoice::Never);
     let (stack, _) = config::load_start(&start, host)?;

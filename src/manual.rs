@@ -216,7 +216,8 @@ spliced into commands and never loaded into procmux's own environment.
 Defaults for \fBstart\fR's options, next to the Procfile (or \fB\-\-config FILE\fR). Keys:
 \fBprocfile\fR, \fBroot\fR, \fBenv\fR (list), \fBformation\fR, \fBport\fR, \fBtimeout\fR,
 \fBcolor\fR, \fBtimestamp\fR, \fBformat\fR, \fBpty\fR, \fBstderr\fR, \fBstrip_ansi\fR,
-\fBcolor_hint\fR, \fBprefix\fR, \fBquiet\fR (list), \fBcontrol\fR, \fBtail_kib\fR, and per
+\fBcolor_hint\fR, \fBprefix\fR, \fBstatus_line\fR, \fBbell\fR, \fBquiet\fR (list),
+\fBcontrol\fR, \fBtail_kib\fR, and per
 process \fB[process.NAME]\fR: \fBcount\fR, \fBquiet\fR, \fBpty\fR, \fBstdin\fR, \fBwatch\fR and
 \fBwatch_ignore\fR (globs), \fBon_exit\fR (stop\-all, ignore, restart,
 restart\-on\-failure), \fBrestart_delay\fR, \fBrestart_delay_max\fR, \fBstable_after\fR,
@@ -270,7 +271,7 @@ a usage or input error; nothing was started
 \fBPROCMUX_*\fR variables stand for \fBstart\fR's options (\fBPROCMUX_PORT\fR,
 \fBPROCMUX_TIMEOUT\fR, ...). \fBNO_COLOR\fR, \fBCLICOLOR\fR and \fBCLICOLOR_FORCE\fR decide
 colour under \fB\-\-color auto\fR. \fBPORT\fR is the default base port. \fBCOLUMNS\fR and
-\fBLINES\fR size ptys when stdout is not a terminal. Children get \fBPORT\fR, \fBPS\fR,
+\fBLINES\fR size ptys when stdout is not a terminal. Children get \fBPORT\fR, \fBPORT_\fR\fINAME\fR (every process type's port), \fBPS\fR,
 \fBPROCMUX_TREE\fR and, when procmux colours a pipe, \fBFORCE_COLOR\fR and
 \fBCLICOLOR_FORCE\fR.
 .SH "CONTROL CHANNEL"

@@ -684,7 +684,15 @@ fn exits_wait_for_their_output_when_stdout_is_blocked() {
     for i in 1..=200 {
         let label = format!("w.{i} ");
         let lines: Vec<&str> = seen.lines().filter(|l| l.starts_with(&label)).collect();
-        assert_eq!(lines.len(), 1402, "{label}: started, 1400 lines, exited");
+        assert_eq!(
+            lines.len(),
+            1402,
+            "{label}: started, 1400 lines, exited; the lines that are not the child's: {:?}",
+            lines
+                .iter()
+                .filter(|l| !l.ends_with("0123456789012345678901234567890123456789"))
+                .collect::<Vec<_>>()
+        );
         assert!(lines[1400].ends_with("0123456789012345678901234567890123456789"));
         assert!(
             lines[1401].ends_with("exited with code 0"),

@@ -19,7 +19,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("config", &["cli", "platform", "error"]),
     ("supervisor", &["config", "error"]),
     ("output", &["config", "supervisor", "error"]),
-    ("control", &["output", "platform", "error"]),
+    ("control", &["config", "output", "platform", "error"]),
     (
         "runtime",
         &[

@@ -11,7 +11,7 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::cli::{ColorChoice, OutputFormat, PtyChoice, StderrMode, TimestampChoice};
+use crate::cli::{ColorChoice, OutputFormat, PortChoice, PtyChoice, StderrMode, TimestampChoice};
 
 /// The file's name when none is given.
 pub const DEFAULT_NAME: &str = "procmux.toml";
@@ -28,7 +28,8 @@ pub struct FileConfig {
     pub env: Option<Vec<String>>,
     /// As `-m`: `"web=2,worker=0"`.
     pub formation: Option<Spanned<String>>,
-    pub port: Option<u16>,
+    /// A base port, or `"auto"`.
+    pub port: Option<PortChoice>,
     /// Seconds between SIGTERM and SIGKILL.
     pub timeout: Option<Spanned<f64>>,
     pub color: Option<ColorChoice>,
@@ -45,6 +46,10 @@ pub struct FileConfig {
     pub color_hint: Option<bool>,
     /// `false` is `--no-prefix`.
     pub prefix: Option<bool>,
+    /// `false` is `--no-status-line`.
+    pub status_line: Option<bool>,
+    /// `false`: the status line never rings the bell.
+    pub bell: Option<bool>,
     /// As `-q`: processes whose output is hidden.
     pub quiet: Option<Vec<Spanned<String>>>,
     /// `false` is `--control off`.
@@ -198,7 +203,9 @@ quiet = false
         assert_eq!(config.procfile.as_deref(), Some("Procfile.dev"));
         assert_eq!(config.env.unwrap(), [".env", ".env.local"]);
         assert_eq!(config.formation.unwrap().into_inner(), "web=2,worker=0");
-        assert_eq!(config.port, Some(3000));
+        assert_eq!(config.port, Some(PortChoice::Base(3000)));
+        let auto = FileConfig::parse("port = \"auto\"\n").unwrap();
+        assert_eq!(auto.port, Some(PortChoice::Auto));
         assert_eq!(*config.timeout.unwrap().get_ref(), 2.5);
         assert_eq!(config.color, Some(ColorChoice::Always));
         assert_eq!(config.timestamp.unwrap().choice(), TimestampChoice::Iso);
@@ -231,7 +238,7 @@ quiet = false
                 "port = \"3000\"\n",
                 1,
                 8,
-                "invalid type: string \"3000\", expected u16",
+                "\"3000\": expected a port number or \"auto\"",
             ),
             (
                 "color = \"sometimes\"\n",

@@ -15,8 +15,10 @@ mod dotenv;
 mod file;
 mod formation;
 pub mod policy;
+mod ports;
 mod procfile;
 mod project;
+mod query;
 pub mod servers;
 mod socket;
 mod stack;
@@ -30,15 +32,22 @@ use std::time::Duration;
 use self::formation::Formation;
 pub use self::policy::{OnExit, OnGiveUp, Policy, Ready, SignalSource};
 pub use self::project::Project;
+pub use self::query::{LogQuery, log_query};
 pub use self::stack::{InstanceSpec, ProcessType, Stack, Watch};
 pub use self::style::{Style, TimestampFormat};
 use crate::cli::{
-    ColorChoice, OutputFormat, ProjectArgs, PtyChoice, RunArgs, StartArgs, StderrMode, Switch,
+    ColorChoice, OutputFormat, PortChoice, ProjectArgs, PtyChoice, RunArgs, StartArgs, StderrMode,
+    Switch,
 };
 use crate::error::{Error, Result};
 
 const DEFAULT_TIMEOUT: f64 = 5.0;
 const DEFAULT_TAIL_KIB: usize = 256;
+/// A detached stack's output is only in its tail: more of it is kept (memory is taken as it
+/// fills).
+const DETACHED_TAIL_KIB: usize = 4096;
+/// How long `procmux wait` waits unless told.
+const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 /// The largest `tail_kib`: 64 MiB of memory for `procmux logs`.
 pub const MAX_TAIL_KIB: usize = 64 * 1024;
 
@@ -47,6 +56,8 @@ pub struct Host<'a> {
     /// An environment variable of procmux's own environment.
     pub var: &'a dyn Fn(&str) -> Option<String>,
     pub stdout_is_tty: bool,
+    /// Whether a TCP port is free to listen on (`port = "auto"` picks a free block).
+    pub port_free: &'a dyn Fn(u16) -> bool,
 }
 
 impl Host<'static> {
@@ -55,9 +66,13 @@ impl Host<'static> {
         fn var(name: &str) -> Option<String> {
             std::env::var(name).ok()
         }
+        fn port_free(port: u16) -> bool {
+            std::net::TcpListener::bind(("0.0.0.0", port)).is_ok()
+        }
         Host {
             var: &var,
             stdout_is_tty: io::stdout().is_terminal(),
+            port_free: &port_free,
         }
     }
 }
@@ -112,7 +127,17 @@ pub fn resolve_start(
         }
     };
     let selected = with_dependencies(&project, &args.names, &resolved, args.no_deps);
-    let base = project.base_port(args.port, host)?;
+    let offsets: Vec<u32> = project
+        .procfile
+        .entries
+        .iter()
+        .enumerate()
+        .flat_map(|(index, entry)| {
+            let count = formation.count(&entry.name, &selected) as u32;
+            (0..count).map(move |n| 100 * index as u32 + n)
+        })
+        .collect();
+    let (base, auto_ports) = resolve_base(&project, args.port, &offsets, host)?;
     let mut types = Vec::new();
     let mut instances = Vec::new();
     let entries = project.procfile.entries.iter().zip(resolved);
@@ -192,13 +217,36 @@ pub fn resolve_start(
             format!("--{message}").replace("tail_kib", "tail-kib"),
         ));
     }
-    let tail_kib = args.tail_kib.or(file_tail).unwrap_or(DEFAULT_TAIL_KIB);
+    let detached = args.detach || args.detached;
+    let tail_default = if detached {
+        DETACHED_TAIL_KIB
+    } else {
+        DEFAULT_TAIL_KIB
+    };
+    let tail_kib = args.tail_kib.or(file_tail).unwrap_or(tail_default);
     let stdin = resolve_stdin(&project, args.stdin.as_deref(), &instances)?;
+    if detached && stdin.is_some() {
+        return Err(Error::Usage(
+            "--stdin: a detached stack has no terminal to read (procmux attach NAME types \
+             into one instance)"
+                .to_owned(),
+        ));
+    }
+    if detached && control.is_none() {
+        return Err(Error::Usage(
+            "--detach needs the control channel (status, logs and stop reach the stack through \
+             it): leave out --control off"
+                .to_owned(),
+        ));
+    }
+    let port_env = port_variables(&project, base);
     let stack = Stack {
         stdin,
         procfile: project.procfile_name.clone(),
         control,
         tail_bytes: tail_kib.saturating_mul(1024),
+        port_env,
+        auto_ports,
         root: project.root,
         env: project.env,
         types,
@@ -344,7 +392,15 @@ fn resolve_style(
             .map_or(TimestampFormat::Local, |t| t.choice().into()),
     };
     let json = args.format.or(settings.and_then(|s| s.format)) == Some(OutputFormat::Json);
+    let dumb = host.var("TERM").is_none_or(|t| t.is_empty() || t == "dumb");
+    let status_line = host.stdout_is_tty
+        && !json
+        && !dumb
+        && !args.no_status_line
+        && settings.and_then(|s| s.status_line).unwrap_or(true);
     Style {
+        status_line,
+        bell: settings.and_then(|s| s.bell).unwrap_or(true),
         color: color && !json,
         timestamp,
         json,
@@ -431,6 +487,46 @@ pub fn logs_color(choice: Option<ColorChoice>, host: &Host<'_>) -> bool {
     )
 }
 
+/// The base port, and for `auto` the block chosen (first and last port): `offsets` are the
+/// ports the instances take past the base, which must be free for a block to be chosen.
+fn resolve_base(
+    project: &Project,
+    flag: Option<PortChoice>,
+    offsets: &[u32],
+    host: &Host<'_>,
+) -> Result<(u32, Option<(u16, u16)>)> {
+    if let Some(base) = project.base_port(flag, host)? {
+        return Ok((base, None));
+    }
+    let span = 100 * project.procfile.entries.len() as u32;
+    let base = ports::auto_base(&project.port_key(), span, offsets, host.port_free)
+        .map_err(Error::Usage)?;
+    let last = offsets.iter().map(|o| o + 1).fold(span, u32::max) + base - 1;
+    Ok((base, Some((base as u16, last.min(65_535) as u16))))
+}
+
+/// `PORT_<NAME>` for every process type of the Procfile: its first instance's port.
+fn port_variables(project: &Project, base: u32) -> Vec<(String, String)> {
+    let entries = project.procfile.entries.iter().enumerate();
+    entries
+        .map(|(index, entry)| {
+            let port = base + 100 * index as u32;
+            (ports::variable(&entry.name), port.to_string())
+        })
+        .collect()
+}
+
+/// How long `procmux wait` (`--timeout`) or `start --detach` (`--wait-timeout`) waits for
+/// readiness: 60 s by default.
+pub fn wait_timeout(text: Option<&str>, flag: &str) -> Result<Duration> {
+    match text {
+        None => Ok(DEFAULT_WAIT),
+        Some(text) => {
+            policy::parse_duration(text).map_err(|e| Error::Usage(format!("--{flag}: {e}")))
+        }
+    }
+}
+
 /// The project arguments of the nearest ancestor of `cwd` holding a `procmux.toml` or a
 /// `Procfile`, when nothing names one and `cwd` holds neither.
 fn discover(args: &ProjectArgs, cwd: &std::path::Path) -> Option<ProjectArgs> {
@@ -474,13 +570,15 @@ pub struct RunConfig {
     pub root: PathBuf,
     pub env: Vec<(String, String)>,
     pub port: u16,
+    /// `PORT_<NAME>` for every process type, as `start` gives them.
+    pub port_env: Vec<(String, String)>,
     pub command: RunCommand,
 }
 
 /// `procmux run`: the project's environment and the command to run in it.
 pub fn load_run(args: &RunArgs, host: &Host<'_>) -> Result<RunConfig> {
     let project = Project::load(&args.project, false, host)?;
-    let base = project.base_port(args.port, host)?;
+    let (base, _) = resolve_base(&project, args.port.map(PortChoice::Base), &[], host)?;
     let port = u16::try_from(base).unwrap_or(project::DEFAULT_PORT);
     let command = match args.command.as_slice() {
         [single] => {
@@ -493,10 +591,12 @@ pub fn load_run(args: &RunArgs, host: &Host<'_>) -> Result<RunConfig> {
         }
         _ => RunCommand::Program(args.command.clone()),
     };
+    let port_env = port_variables(&project, base);
     Ok(RunConfig {
         root: project.root,
         env: project.env,
         port,
+        port_env,
         command,
     })
 }
@@ -599,6 +699,7 @@ mod tests {
         let host = Host {
             var: &var,
             stdout_is_tty: tty,
+            port_free: &|_| true,
         };
         resolve_start(project, &start_args(line), &host)
     }

@@ -11,7 +11,7 @@ use super::Host;
 use super::dotenv;
 use super::file::{self, FileConfig};
 use super::procfile::Procfile;
-use crate::cli::{ProjectArgs, check_seconds};
+use crate::cli::{PortChoice, ProjectArgs, check_seconds};
 use crate::error::{Error, Result};
 
 pub(crate) const DEFAULT_PORT: u16 = 5000;
@@ -152,6 +152,12 @@ impl Project {
     }
 
     /// The control socket name of this project's stack.
+    /// What `port = "auto"` derives a checkout's block from: its canonical root.
+    pub fn port_key(&self) -> Vec<u8> {
+        let root = std::fs::canonicalize(&self.root).unwrap_or_else(|_| self.root.clone());
+        root.into_os_string().into_encoded_bytes()
+    }
+
     pub fn socket_name(&self) -> String {
         super::socket::socket_name(Path::new(&self.procfile_name), &self.root)
     }
@@ -196,22 +202,34 @@ impl Project {
 
     /// `-p`/`PROCMUX_PORT`, else the config file's `port`, else `PORT` from the env files, else
     /// from the environment, else 5000.
-    pub(crate) fn base_port(&self, flag: Option<u16>, host: &Host<'_>) -> Result<u32> {
-        if let Some(port) = flag.or(self.file.as_ref().and_then(|f| f.config.port)) {
-            return Ok(port.into());
+    /// The base port (`None`: `auto`): the flag, the file's `port`, `PORT` from the env files
+    /// or the environment, else 5000.
+    pub(crate) fn base_port(
+        &self,
+        flag: Option<PortChoice>,
+        host: &Host<'_>,
+    ) -> Result<Option<u32>> {
+        match flag.or(self.file.as_ref().and_then(|f| f.config.port)) {
+            Some(PortChoice::Base(port)) => return Ok(Some(port.into())),
+            Some(PortChoice::Auto) => return Ok(None),
+            None => {}
         }
         let (value, source) = match self.env_value("PORT") {
             Some(value) => (value.to_owned(), "the env file"),
             None => match host.var("PORT") {
                 Some(value) => (value, "the environment"),
-                None => return Ok(DEFAULT_PORT.into()),
+                None => return Ok(Some(DEFAULT_PORT.into())),
             },
         };
-        value.trim().parse::<u16>().map(u32::from).map_err(|_| {
-            Error::Usage(format!(
-                "PORT from {source} is not a port number: \"{value}\""
-            ))
-        })
+        value
+            .trim()
+            .parse::<u16>()
+            .map(|p| Some(p.into()))
+            .map_err(|_| {
+                Error::Usage(format!(
+                    "PORT from {source} is not a port number: \"{value}\""
+                ))
+            })
     }
 }
 

@@ -21,7 +21,7 @@ pub fn socket_name(procfile: &Path, root: &Path) -> String {
 }
 
 /// FNV-1a, 64 bits: stable across builds and processes (std's hashers promise neither).
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(super) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
         (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })

@@ -33,6 +33,10 @@ pub struct Stack {
     pub split_stderr: bool,
     /// Pass `FORCE_COLOR=1` and `CLICOLOR_FORCE=1` to processes on pipes.
     pub color_hint: bool,
+    /// `PORT_<NAME>` for every process type, given to every process (after `.env`).
+    pub port_env: Vec<(String, String)>,
+    /// With `port = "auto"`: the block chosen, first and last port.
+    pub auto_ports: Option<(u16, u16)>,
 }
 
 /// One Procfile entry and how it is run.

@@ -19,6 +19,10 @@ pub struct Style {
     pub width: usize,
     /// stdout is a terminal: progress lines (`\r`) are shown as they change.
     pub terminal: bool,
+    /// A status line under the stream (a terminal, text, `TERM` not dumb, not turned off).
+    pub status_line: bool,
+    /// The terminal bell rings when an instance crashes (with the status line).
+    pub bell: bool,
 }
 
 impl Style {
@@ -145,6 +149,8 @@ mod tests {
             strip_ansi: false,
             width: 6,
             terminal: false,
+            status_line: false,
+            bell: false,
         };
         // "12:00:01 web.1  | "
         assert_eq!(style.prefix_width(), 18);

@@ -87,8 +87,21 @@ pub fn status(target: &Target<'_>, json: bool) -> Result<i32, Error> {
     Ok(0)
 }
 
+/// True when a procmux of this user listens for the stack.
+pub fn is_running(target: &Target<'_>) -> bool {
+    matches!(connect(target.socket), Ok(Some(_)))
+}
+
 /// Connects, asks, and returns the answer's body (and the server's pid), or its error.
-fn ask(target: &Target<'_>, request: &Request) -> Result<(UnixStream, i32), Error> {
+pub(super) fn ask(target: &Target<'_>, request: &Request) -> Result<(UnixStream, i32), Error> {
+    ask_with_header(target, request).map(|(_, body, pid)| (body, pid))
+}
+
+/// As [`ask`], with what follows `ok` in the header (a framed reader's layout).
+pub(super) fn ask_with_header(
+    target: &Target<'_>,
+    request: &Request,
+) -> Result<(String, UnixStream, i32), Error> {
     let not_running = || Error::Usage(format!("no procmux is running for {}", target.procfile));
     let client = connect(target.socket)
         .map_err(|e| match e.kind() {
@@ -103,12 +116,12 @@ fn ask(target: &Target<'_>, request: &Request) -> Result<(UnixStream, i32), Erro
         _ => Error::os("talking to procmux", e),
     })?;
     match header {
-        Header::Ok(_) => Ok((body, pid)),
+        Header::Ok(words) => Ok((words, body, pid)),
         Header::Error(message) => Err(Error::Refused(message)),
     }
 }
 
-fn table(rows: &[Row]) -> String {
+pub(super) fn table(rows: &[Row]) -> String {
     let watching = rows.iter().any(|r| !r.watch.is_empty());
     let dash = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
     let mut cells = vec![

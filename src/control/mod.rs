@@ -1,5 +1,5 @@
 //! Talking to a running stack from another terminal: `procmux status`, `restart`, `stop`,
-//! `logs`, `attach`.
+//! `logs`, `attach`, `wait`.
 //!
 //! # The channel
 //!
@@ -23,11 +23,16 @@
 mod attach;
 mod client;
 mod commands;
+mod filter;
 mod protocol;
 mod session;
+mod wait;
 
 pub use self::attach::attach;
 pub use self::client::{connect, holder};
+pub use self::commands::is_running;
 pub use self::commands::{Target, logs, relay, status};
-pub use self::protocol::{Request, Row, State, select};
-pub use self::session::{Incoming, Reader, Session};
+pub use self::filter::filtered;
+pub use self::protocol::{Layout, Request, Row, State, select};
+pub use self::session::{Framing, Incoming, Reader, Session};
+pub use self::wait::{Outcome, await_ready, report_start, wait};

@@ -21,6 +21,10 @@ pub enum Request {
     Logs {
         follow: bool,
         names: Vec<String>,
+        /// Framed: each piece of the tail with its instance and time, for a client that
+        /// filters and reformats lines (`logs --since --grep -n --json`); see [`frame_head`].
+        /// Following, it starts with every line kept, then a [`LIVE`] frame.
+        framed: bool,
     },
     /// An interactive session with one instance (see `procmux attach`).
     Attach(String),
@@ -40,7 +44,19 @@ impl Request {
             Request::Status => "status".to_owned(),
             Request::Restart(names) => with("restart", names),
             Request::Stop(names) => with("stop", names),
-            Request::Logs { follow, names } => with(if *follow { "follow" } else { "logs" }, names),
+            Request::Logs {
+                follow,
+                names,
+                framed,
+            } => {
+                let verb = match (follow, framed) {
+                    (false, false) => "logs",
+                    (true, false) => "follow",
+                    (false, true) => "records",
+                    (true, true) => "follow-records",
+                };
+                with(verb, names)
+            }
             Request::Attach(name) => format!("attach {name}"),
         }
     }
@@ -71,12 +87,9 @@ impl Request {
             "restart" if names.is_empty() => Err("restart needs a name".to_owned()),
             "restart" => Ok(Request::Restart(names)),
             "stop" => Ok(Request::Stop(names)),
-            "logs" => Ok(Request::Logs {
-                follow: false,
-                names,
-            }),
-            "follow" => Ok(Request::Logs {
-                follow: true,
+            "logs" | "follow" | "records" | "follow-records" => Ok(Request::Logs {
+                follow: verb.starts_with("follow"),
+                framed: verb.ends_with("records"),
                 names,
             }),
             "attach" => match &names[..] {
@@ -84,6 +97,78 @@ impl Request {
                 _ => Err("attach takes one name".to_owned()),
             },
             _ => Err(format!("unknown request {verb:?}")),
+        }
+    }
+}
+
+/// The label of the frame that ends what a framed follower is given of the past: what
+/// follows it is new.
+pub const LIVE: &str = "@live";
+/// The label of a frame holding a note from procmux to the reader (lines it skipped).
+pub const NOTE: &str = "@note";
+
+/// The head of a frame of a framed reader: `LEN MILLIS KIND LABEL\n`, then LEN bytes of the
+/// tail (whole lines but where a line is longer than a reader's budget), written at MILLIS
+/// (since the Unix epoch), by the process (KIND `o`) or by procmux (`p`: a notice), about
+/// LABEL (`web.1`, `system` for the whole stack, or [`LIVE`], [`NOTE`]).
+pub fn frame_head(len: usize, millis: i64, own: bool, label: &str) -> String {
+    let kind = if own { 'p' } else { 'o' };
+    format!("{len} {millis} {kind} {label}\n")
+}
+
+/// The most bytes a frame head takes: two numbers, a kind, a label, spaces and a newline.
+pub const FRAME_HEAD_MAX: usize = 20 + 20 + 1 + MAX_LABEL + 4;
+/// The longest label a frame carries (longer ones are cut; names are ASCII).
+pub const MAX_LABEL: usize = 128;
+
+/// Parses a frame head (without its newline): (length, millis, procmux's own, label).
+pub fn parse_frame_head(line: &str) -> Option<(usize, i64, bool, &str)> {
+    let mut words = line.splitn(4, ' ');
+    let len = words.next()?.parse().ok()?;
+    let millis = words.next()?.parse().ok()?;
+    let own = match words.next()? {
+        "o" => false,
+        "p" => true,
+        _ => return None,
+    };
+    let label = words.next()?;
+    Some((len, millis, own, label))
+}
+
+/// How the main stream's lines are laid out, so a framed reader can take the prefix off: said
+/// in the header of a framed answer (`ok text 18 color`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// `[time ]label | text`: the prefix takes `width` columns, wrapped in colour or not.
+    Text { width: usize, color: bool },
+    /// `--format json`: one object per line.
+    Json,
+    /// `--no-prefix`: lines as the processes wrote them.
+    Bare,
+}
+
+impl Layout {
+    pub fn words(self) -> String {
+        match self {
+            Layout::Text { width, color } => {
+                format!("text {width}{}", if color { " color" } else { "" })
+            }
+            Layout::Json => "json".to_owned(),
+            Layout::Bare => "bare".to_owned(),
+        }
+    }
+
+    pub fn parse(words: &str) -> Option<Layout> {
+        let mut words = words.split_ascii_whitespace();
+        match words.next()? {
+            "text" => {
+                let width = words.next()?.parse().ok()?;
+                let color = words.next() == Some("color");
+                Some(Layout::Text { width, color })
+            }
+            "json" => Some(Layout::Json),
+            "bare" => Some(Layout::Bare),
+            _ => None,
         }
     }
 }
@@ -222,6 +307,17 @@ mod tests {
             Request::Logs {
                 follow: true,
                 names: vec!["web".into()],
+                framed: false,
+            },
+            Request::Logs {
+                follow: false,
+                names: vec![],
+                framed: true,
+            },
+            Request::Logs {
+                follow: true,
+                names: vec!["w*".into()],
+                framed: true,
             },
             Request::Attach("web.2".into()),
         ];
@@ -245,6 +341,36 @@ mod tests {
         }
         let many = format!("restart{}", " a".repeat(MAX_NAMES + 1));
         assert!(Request::parse(many.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn frame_heads_and_layouts_round_trip() {
+        let head = frame_head(12, 1_700_000_000_123, false, "web.1");
+        assert_eq!(head, "12 1700000000123 o web.1\n");
+        assert_eq!(
+            parse_frame_head(head.trim_end()),
+            Some((12, 1_700_000_000_123, false, "web.1"))
+        );
+        assert_eq!(parse_frame_head("0 0 p @live"), Some((0, 0, true, "@live")));
+        for bad in ["", "12", "x 1 o a", "1 y o a", "1 2", "1 2 x a", "1 2 o"] {
+            assert_eq!(parse_frame_head(bad), None, "{bad}");
+        }
+        for layout in [
+            Layout::Text {
+                width: 18,
+                color: true,
+            },
+            Layout::Text {
+                width: 0,
+                color: false,
+            },
+            Layout::Json,
+            Layout::Bare,
+        ] {
+            assert_eq!(Layout::parse(&layout.words()), Some(layout));
+        }
+        assert_eq!(Layout::parse("text x"), None);
+        assert_eq!(Layout::parse("nope"), None);
     }
 
     fn pick(names: &[&str]) -> Result<Vec<usize>, String> {

@@ -17,7 +17,9 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::attach::{Frame, take_frames};
-use super::protocol::{MAX_REQUEST, Request};
+use super::protocol::{
+    FRAME_HEAD_MAX, LIVE, Layout, MAX_LABEL, MAX_REQUEST, NOTE, Request, frame_head,
+};
 use crate::output::Tail;
 
 /// Bytes a connection may have waiting to be sent: a reader is fed no further, an attached
@@ -51,6 +53,30 @@ pub struct Reader {
     pub at: u64,
     /// `logs`: where it ends. `logs -f`: never.
     pub until: Option<u64>,
+    /// A framed reader's labels and layout (`logs --since --grep -n --json`).
+    pub framing: Option<Framing>,
+}
+
+/// What a framed reader needs: each piece goes in a frame naming its instance and time (see
+/// `protocol::frame_head`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Framing {
+    /// Each instance's label, by index; `system` stands for the whole stack.
+    pub labels: Vec<String>,
+    /// Told in the header, so the client can take prefixes off.
+    pub layout: Layout,
+    /// Following: the end of the tail when it asked, where a [`LIVE`] frame is due (sent
+    /// once, then `None`).
+    pub live_at: Option<u64>,
+}
+
+impl Framing {
+    fn label(&self, owner: Option<usize>) -> &str {
+        let label = owner
+            .and_then(|i| self.labels.get(i))
+            .map_or("system", String::as_str);
+        &label[..label.len().min(MAX_LABEL)]
+    }
 }
 
 impl Reader {
@@ -182,9 +208,13 @@ impl Session {
         self.phase = Phase::Answered;
     }
 
-    /// Makes this connection a reader of the tail.
+    /// Makes this connection a reader of the tail; a framed one is told the layout
+    /// (`ok text 18 color`).
     pub fn read(&mut self, reader: Reader) {
-        self.push(b"ok\n");
+        match &reader.framing {
+            Some(framing) => self.push(format!("ok {}\n", framing.layout.words()).as_bytes()),
+            None => self.push(b"ok\n"),
+        }
         self.phase = Phase::Reading(reader);
     }
 
@@ -227,8 +257,8 @@ impl Session {
     /// A reader takes what the tail got since it last did, as far as its budget allows. A
     /// reader whose queue is full costs nothing here: it is called every turn.
     pub fn feed(&mut self, tail: &Tail) {
-        /// Room enough for the note below.
-        const NOTE_ROOM: usize = 128;
+        /// Room enough for the note below, framed or not.
+        const NOTE_ROOM: usize = 128 + FRAME_HEAD_MAX;
         let room = self.room();
         let Phase::Reading(reader) = &mut self.phase else {
             return;
@@ -240,7 +270,14 @@ impl Session {
             self.phase = Phase::Answered;
             return;
         }
-        if room < NOTE_ROOM || reader.at >= tail.end() {
+        if room < NOTE_ROOM {
+            return;
+        }
+        self.live_frame();
+        let Phase::Reading(reader) = &mut self.phase else {
+            return;
+        };
+        if reader.at >= tail.end() {
             return;
         }
         if reader.at < tail.start() {
@@ -251,32 +288,70 @@ impl Session {
                 None => tail.end(),
             };
             let newline = if self.at_line_start { "" } else { "\n" };
-            let note = format!(
-                "{newline}procmux: {} bytes skipped here: this reader fell behind\n",
-                to - reader.at
-            );
+            let skipped = to - reader.at;
             reader.at = to;
+            let note = match &reader.framing {
+                Some(_) => {
+                    let text = format!("{skipped} bytes skipped here: this reader fell behind");
+                    format!("{}{text}", frame_head(text.len(), 0, true, NOTE))
+                }
+                None => format!(
+                    "{newline}procmux: {skipped} bytes skipped here: this reader fell behind\n"
+                ),
+            };
             self.push(note.as_bytes());
         }
         let Phase::Reading(reader) = &mut self.phase else {
             return;
         };
-        let until = reader.until.unwrap_or(u64::MAX);
+        let mut until = reader.until.unwrap_or(u64::MAX);
+        if let Some(live_at) = reader.framing.as_ref().and_then(|f| f.live_at) {
+            // The past first, then the LIVE frame, then what is new.
+            until = until.min(live_at);
+        }
         let room = QUEUE_BUDGET.saturating_sub(self.queue.len());
         let (queue, wants) = (&mut self.queue, |owner| reader.wants(owner));
         let mut last = None;
-        reader.at = tail.copy(reader.at, until, room, wants, &mut |bytes: &[u8]| {
-            queue.extend(bytes);
-            last = bytes.last().copied().or(last);
-        });
+        reader.at = match &reader.framing {
+            None => tail.copy(reader.at, until, room, wants, &mut |bytes: &[u8]| {
+                queue.extend(bytes);
+                last = bytes.last().copied().or(last);
+            }),
+            Some(framing) => {
+                let out = &mut |piece: crate::output::Piece, bytes: &[u8]| {
+                    let label = framing.label(piece.owner);
+                    let head = frame_head(bytes.len(), piece.millis, piece.own, label);
+                    queue.extend(head.as_bytes());
+                    queue.extend(bytes);
+                };
+                tail.copy_pieces(reader.at, until, room, FRAME_HEAD_MAX, wants, out)
+            }
+        };
+        let finished = reader
+            .until
+            .is_some_and(|until| reader.at >= until.min(tail.end()));
         if let Some(last) = last {
             self.at_line_start = last == b'\n';
         }
-        if reader
-            .until
-            .is_some_and(|until| reader.at >= until.min(tail.end()))
-        {
+        if self.room() >= FRAME_HEAD_MAX {
+            self.live_frame();
+        }
+        if finished {
             self.phase = Phase::Answered;
+        }
+    }
+
+    /// A framed follower that has been given the past gets its [`LIVE`] frame, once.
+    fn live_frame(&mut self) {
+        let Phase::Reading(reader) = &mut self.phase else {
+            return;
+        };
+        let Some(framing) = &mut reader.framing else {
+            return;
+        };
+        if framing.live_at.is_some_and(|live_at| reader.at >= live_at) {
+            framing.live_at = None;
+            self.push(frame_head(0, 0, true, LIVE).as_bytes());
         }
     }
 
@@ -448,6 +523,7 @@ mod tests {
             instances: vec![],
             at: 0,
             until: Some(tail.end()),
+            framing: None,
         });
         let mut got = 0;
         while !s.finished() {
@@ -467,6 +543,7 @@ mod tests {
                 instances: vec![],
                 at: tail.start(),
                 until: Some(tail.end()),
+                framing: None,
             });
             s.feed(&tail);
             assert_eq!(text(&s), "ok\n");
@@ -483,6 +560,7 @@ mod tests {
             instances: vec![0],
             at: 0,
             until: Some(tail.end()),
+            framing: None,
         });
         s.feed(&tail);
         assert_eq!(text(&s), "ok\na\nc\n");
@@ -490,14 +568,102 @@ mod tests {
         assert!(s.finished());
     }
 
+    fn framing(live_at: Option<u64>) -> Option<Framing> {
+        Some(Framing {
+            labels: vec!["web.1".into(), "worker.1".into()],
+            layout: Layout::Text {
+                width: 18,
+                color: false,
+            },
+            live_at,
+        })
+    }
+
+    /// A framed `logs` of the whole tail.
+    fn framed_logs(tail: &Tail) -> Session {
+        let mut s = session();
+        s.read(Reader {
+            instances: vec![],
+            at: 0,
+            until: Some(tail.end()),
+            framing: framing(None),
+        });
+        s
+    }
+
     #[test]
-    fn a_follower_that_does_not_read_is_skipped_forward_once() {
+    fn a_framed_reader_gets_each_piece_with_its_instance_and_time() {
+        let mut tail = Tail::new(1024);
+        tail.stamp(1000, false);
+        tail.record(Some(0), &[IoSlice::new(b"a\n")]);
+        tail.record(None, &[IoSlice::new(b"sys\n")]);
+        tail.stamp(2000, false);
+        tail.record(Some(1), &[IoSlice::new(b"b\nc\n")]);
+        let mut s = framed_logs(&tail);
+        s.feed(&tail);
+        assert_eq!(
+            text(&s),
+            "ok text 18\n2 1000 o web.1\na\n4 1000 o system\nsys\n4 2000 o worker.1\nb\nc\n"
+        );
+        drain(&mut s);
+        assert!(s.finished());
+
+        // Following: the past, the LIVE frame, then what is new.
+        let mut s = session();
+        s.read(Reader {
+            instances: vec![1],
+            at: 0,
+            until: None,
+            framing: framing(Some(tail.end())),
+        });
+        s.feed(&tail);
+        assert_eq!(
+            text(&s),
+            "ok text 18\n4 1000 o system\nsys\n4 2000 o worker.1\nb\nc\n0 0 p @live\n"
+        );
+        drain(&mut s);
+        tail.record(Some(0), &[IoSlice::new(b"not wanted\n")]);
+        tail.record(Some(1), &[IoSlice::new(b"d\n")]);
+        s.feed(&tail);
+        assert_eq!(text(&s), "2 2000 o worker.1\nd\n");
+        // An empty past: LIVE at once.
+        let empty = Tail::new(1024);
+        let mut s = session();
+        s.read(Reader {
+            instances: vec![],
+            at: 0,
+            until: None,
+            framing: framing(Some(0)),
+        });
+        s.feed(&empty);
+        assert_eq!(text(&s), "ok text 18\n0 0 p @live\n");
+    }
+
+    #[test]
+    fn framed_pieces_stay_within_the_budget_however_short_the_runs() {
+        // One run per line (owners alternate): a frame head per two bytes.
+        let lines: Vec<(usize, &str)> = (0..100_000).map(|i| (i % 2, "x\n")).collect();
+        let tail = tail_with(&lines, 1 << 20);
+        let mut s = framed_logs(&tail);
+        let mut got = Vec::new();
+        while !s.finished() {
+            s.feed(&tail);
+            assert!(s.queue.len() <= QUEUE_BUDGET, "{}", s.queue.len());
+            got.extend(s.queue.drain(..));
+        }
+        let text = String::from_utf8(got).unwrap();
+        assert_eq!(text.matches("\nx\n").count(), 100_000);
+    }
+
+    /// A follower fed 2 MB of lines it never reads.
+    fn flooded_follower(framing: Option<Framing>) -> (Tail, Session) {
         let mut tail = Tail::new(1024 * 1024);
         let mut s = session();
         s.read(Reader {
             instances: vec![],
             at: 0,
             until: None,
+            framing,
         });
         let line = [b'y'; 1000];
         for _ in 0..2000 {
@@ -505,6 +671,26 @@ mod tests {
             s.feed(&tail);
             assert!(s.queue.len() <= QUEUE_BUDGET);
         }
+        (tail, s)
+    }
+
+    #[test]
+    fn a_framed_follower_that_does_not_read_gets_a_note_frame() {
+        let (tail, mut s) = flooded_follower(framing(Some(0)));
+        assert!(text(&s).starts_with("ok text 18\n0 0 p @live\n1001 0 o web.1\nyyy"));
+        drain(&mut s);
+        s.feed(&tail);
+        let note = text(&s);
+        let head = note.lines().next().unwrap();
+        let (len, _, own, label) = super::super::protocol::parse_frame_head(head).unwrap();
+        assert!(own && label == NOTE, "{head}");
+        assert_eq!(note.len(), head.len() + 1 + len);
+        assert!(note.ends_with("bytes skipped here: this reader fell behind"));
+    }
+
+    #[test]
+    fn a_follower_that_does_not_read_is_skipped_forward_once() {
+        let (mut tail, mut s) = flooded_follower(None);
         assert!(s.is_long_lived());
         assert_eq!(
             (s.eviction_rank(true), s.eviction_rank(false)),

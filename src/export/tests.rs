@@ -34,6 +34,7 @@ fn stack_of(procfile: &str, config: &str, env: Vec<(String, String)>) -> Stack {
     let host = Host {
         var: &|_| None,
         stdout_is_tty: false,
+        port_free: &|_| true,
     };
     resolve_start(project, &args, &host).unwrap().0
 }

@@ -30,6 +30,7 @@ mod json;
 mod notice;
 mod prefix;
 pub(crate) mod redraw;
+mod status;
 mod tail;
 mod timestamp;
 mod writer;
@@ -41,15 +42,18 @@ use memchr::memchr_iter;
 use nix::unistd::Pid;
 
 pub use self::ansi::visible;
+pub use self::json::{base64 as json_base64, escape as json_escape};
 pub use self::notice::ExitText;
 use self::prefix::JSON_END;
 pub use self::prefix::{Prefix, Stream};
-pub use self::tail::Tail;
+pub use self::tail::{Piece, Tail};
 pub use self::writer::Stdout;
 
 pub use self::timestamp::Clock;
 use crate::config::{InstanceSpec, Style, TimestampFormat};
-use crate::supervisor::Notice;
+use crate::supervisor::{Notice, State};
+
+use self::status::StatusLine;
 
 /// Lines up to this length are copied into the batch buffer; longer ones are written from
 /// the read buffer with `writev`, where the copy would cost more than the extra iovecs.
@@ -119,6 +123,8 @@ pub struct Output<W: Write = Stdout> {
     labels: Vec<Prefix>,
     /// Per instance: its type's name, its number and its type's index (its colour).
     names: Vec<(String, usize)>,
+    /// Per instance: its name on the status line (`web`, or `web.2` beside others).
+    status_names: Vec<String>,
     type_indices: Vec<usize>,
     /// The label of `system` lines.
     system: Prefix,
@@ -128,6 +134,12 @@ pub struct Output<W: Write = Stdout> {
     scratch: Vec<u8>,
     /// The stream whose progress line is on screen, not yet ended by a newline.
     live: Option<u32>,
+    /// The status line, while it is shown (see `status.rs`), and whether a notice came since
+    /// it was drawn (a state may have changed).
+    status: Option<StatusLine>,
+    status_due: bool,
+    /// Ctrl-Z removed it; SIGCONT brings it back.
+    status_paused: bool,
 }
 
 impl Output<Stdout> {
@@ -179,6 +191,16 @@ impl Output<Stdout> {
     pub fn finish(&self, deadline: std::time::Instant) -> usize {
         self.sink.inner.finish(deadline)
     }
+
+    /// Ctrl-Z: the status line leaves the terminal to the shell (written before procmux
+    /// stops, waiting for the writer at most until `deadline`) until [`Output::resume_status`].
+    pub fn pause_status(&mut self, deadline: std::time::Instant) {
+        if let Some(bytes) = self.status.as_ref().map(StatusLine::end) {
+            self.write_raw(&bytes);
+            self.status_paused = true;
+            self.sink.inner.finish(deadline);
+        }
+    }
 }
 
 impl<W: Write> Output<W> {
@@ -205,12 +227,111 @@ impl<W: Write> Output<W> {
                 .map(|i| (i.name.clone(), i.number))
                 .collect(),
             type_indices: instances.iter().map(|i| i.type_index).collect(),
+            status_names: instances
+                .iter()
+                .map(|i| {
+                    let alone = instances.iter().filter(|o| o.name == i.name).count() == 1;
+                    if alone { i.name.clone() } else { i.label() }
+                })
+                .collect(),
             system: label("system", color::SYSTEM),
             style: style.clone(),
             batch: Vec::with_capacity(BATCH_CAPACITY),
             scratch: Vec::new(),
             live: None,
+            status: None,
+            status_due: false,
+            status_paused: false,
         }
+    }
+
+    /// Shows the status line, when the style wants one and a terminal of `size` (rows,
+    /// columns) has room.
+    pub fn start_status(&mut self, size: Option<(u16, u16)>) {
+        let Some((rows, cols)) = size.filter(|_| self.style.status_line) else {
+            return;
+        };
+        self.status = StatusLine::new(rows, cols, self.style.color, self.style.bell);
+        if let Some(begin) = self.status.as_ref().map(StatusLine::begin) {
+            self.write_raw(&begin);
+            self.status_due = true;
+        }
+    }
+
+    /// True when a notice came since the status line was drawn: draw it (it is drawn only if
+    /// its text changed).
+    pub fn status_due(&self) -> bool {
+        self.status_due
+    }
+
+    /// Draws the status line from each instance's state and restarts.
+    pub fn draw_status(&mut self, states: &[(State, u32)]) {
+        if self.status_paused {
+            return;
+        }
+        self.status_due = false;
+        let Some(status) = &mut self.status else {
+            return;
+        };
+        let entries: Vec<status::Entry<'_>> = states
+            .iter()
+            .zip(&self.status_names)
+            .map(|(&(state, restarts), name)| status::Entry {
+                name,
+                state,
+                restarts,
+            })
+            .collect();
+        let bytes = status.draw(&entries);
+        if !bytes.is_empty() {
+            self.write_raw(&bytes);
+        }
+    }
+
+    /// The terminal was resized.
+    pub fn resize_status(&mut self, rows: u16, cols: u16) {
+        if self.status_paused {
+            return;
+        }
+        if let Some(bytes) = self.status.as_mut().map(|s| s.resize(rows, cols)) {
+            self.write_raw(&bytes);
+        }
+    }
+
+    /// Rows left to the stream, when the status line takes one.
+    pub fn stream_rows(&self) -> Option<u16> {
+        self.status.as_ref().map(StatusLine::stream_rows)
+    }
+
+    /// Back from Ctrl-Z: the status line again, drawn afresh.
+    pub fn resume_status(&mut self) {
+        if !std::mem::take(&mut self.status_paused) {
+            return;
+        }
+        if let Some(status) = &mut self.status {
+            status.forget();
+            let begin = status.begin();
+            self.write_raw(&begin);
+            self.status_due = true;
+        }
+    }
+
+    /// The status line goes: the terminal as it was.
+    pub fn end_status(&mut self) {
+        if std::mem::take(&mut self.status_paused) {
+            self.status = None;
+        }
+        if let Some(status) = self.status.take() {
+            self.write_raw(&status.end());
+        }
+    }
+
+    /// Bytes for the terminal, not a line of the stream (the tail does not keep them).
+    fn write_raw(&mut self, bytes: &[u8]) {
+        self.flush_batch();
+        let owner = self.sink.owner.take();
+        self.sink.write_all(&mut [IoSlice::new(bytes)]);
+        self.sink.owner = owner;
     }
 
     /// The prefix of one output stream of `instance`'s process `pid`: JSON head, bare
@@ -247,6 +368,11 @@ impl<W: Write> Output<W> {
         &self.sink.tail
     }
 
+    /// How the stream is shown.
+    pub fn style(&self) -> &Style {
+        &self.style
+    }
+
     /// Columns the prefix of a child's line takes; see [`Style::prefix_width`].
     pub fn prefix_width(&self) -> usize {
         self.style.prefix_width()
@@ -264,7 +390,7 @@ impl<W: Write> Output<W> {
         }
         self.end_progress(Some(prefix.id));
         self.sink.owner = Some(prefix.instance());
-        self.clock.refresh();
+        self.refresh_clock();
         prefix.sync(&self.clock);
         let plain = !self.style.json && !self.style.strip_ansi;
         // One scan of the whole batch: per-line scans cost more than the rest of the relay.
@@ -307,7 +433,7 @@ impl<W: Write> Output<W> {
         } else {
             bytes
         };
-        self.clock.refresh();
+        self.refresh_clock();
         prefix.sync(&self.clock);
         if self.style.json || self.style.strip_ansi {
             self.transformed_line(prefix, bytes);
@@ -345,7 +471,7 @@ impl<W: Write> Output<W> {
         if self.live.is_some_and(|id| id != prefix.id) {
             self.end_progress(None);
         }
-        self.clock.refresh();
+        self.refresh_clock();
         prefix.sync(&self.clock);
         let reset: &[u8] = if self.style.color { b"\x1b[0m" } else { b"" };
         // Redrawn in place: not a line for `procmux logs`.
@@ -390,6 +516,7 @@ impl<W: Write> Output<W> {
             return;
         }
         self.end_progress(None);
+        self.status_due = true;
         self.sink.owner = Some(notice.instance());
         let names = notice::Names { names: &self.names };
         let mut text = std::mem::take(&mut self.scratch);
@@ -397,6 +524,7 @@ impl<W: Write> Output<W> {
         // Writing into a Vec cannot fail.
         let _ = notice::text(notice, &names, &mut text);
         self.clock.refresh();
+        self.sink.tail.stamp(self.clock.millis(), true);
         if self.style.json {
             let mut head = Vec::new();
             head.extend_from_slice(b"{\"ts\":\"");
@@ -465,6 +593,12 @@ impl<W: Write> Output<W> {
 
     fn put(&mut self, bytes: &[u8]) {
         put(&mut self.sink, &mut self.batch, bytes);
+    }
+
+    /// Reads the clock once for a batch; the tail keeps its time.
+    fn refresh_clock(&mut self) {
+        self.clock.refresh();
+        self.sink.tail.stamp(self.clock.millis(), false);
     }
 
     fn flush_batch(&mut self) {

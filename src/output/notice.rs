@@ -150,6 +150,10 @@ pub(super) fn text(notice: &Notice, names: &Names<'_>, out: &mut Vec<u8>) -> io:
         Notice::Stopped { instance } => write!(out, "{} stopped", label(*instance)),
         Notice::StopAsked => write!(out, "stop asked for (procmux stop), starting shutdown"),
         Notice::WatchProblem { message } => write!(out, "watch: {message}"),
+        Notice::AutoPorts { first, last } => write!(
+            out,
+            "ports {first}-{last} for this checkout (port = \"auto\")"
+        ),
         Notice::SignalReceived { signal } => {
             write!(out, "{} received, starting shutdown", signal.as_str())
         }
@@ -191,6 +195,7 @@ fn kind(notice: &Notice) -> &'static str {
         Notice::ShuttingDown { .. } => "shutdown",
         Notice::StopAsked => "stop_asked",
         Notice::WatchProblem { .. } => "watch_problem",
+        Notice::AutoPorts { .. } => "auto_ports",
         Notice::Killing { .. } => "kill",
         Notice::Abandoned { .. } => "abandoned",
     }
@@ -296,6 +301,7 @@ pub(super) fn json_fields(notice: &Notice, names: &Names<'_>, out: &mut Vec<u8>)
         | Notice::Stopped { .. }
         | Notice::StopAsked
         | Notice::WatchProblem { .. } => Ok(()),
+        Notice::AutoPorts { first, last } => write!(out, ",\"first\":{first},\"last\":{last}"),
     }
 }
 

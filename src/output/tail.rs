@@ -8,12 +8,41 @@
 //! its newest bytes. What is forgotten goes by whole lines where a newline allows, so `logs`
 //! starts at the beginning of a line. Readers (`logs`, `logs -f`) hold an offset: a slow one
 //! never slows the main stream, it only finds its offset forgotten, and is told so.
+//!
+//! Each run also carries the time of the write that began it (`procmux logs --since`): a new
+//! run begins when the owner changes or the clock (read once per batch by the writer, see
+//! [`Tail::stamp`]) moved on. Runs that only mark a new time are capped at one per
+//! [`BYTES_PER_TIME`] bytes of budget, so their memory stays below the ring's; past the cap a
+//! write keeps the time of the run before it until older runs are forgotten.
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
 
 /// The most bytes a tail may keep.
 const MAX_TAIL_BYTES: usize = crate::config::MAX_TAIL_KIB * 1024;
+/// Budget bytes per run that only marks a new time (a run takes 40 bytes).
+const BYTES_PER_TIME: usize = 40;
+
+/// Where a run begins, what it is about, and when it was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Run {
+    at: u64,
+    /// `None`: the whole stack.
+    owner: Option<usize>,
+    /// Milliseconds since the Unix epoch.
+    millis: i64,
+    /// procmux's own lines (notices), not a process's output.
+    own: bool,
+}
+
+/// A piece of the tail as a reader gets it: whose, written when, and whether procmux wrote
+/// it (a notice) rather than the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Piece {
+    pub owner: Option<usize>,
+    pub millis: i64,
+    pub own: bool,
+}
 
 pub struct Tail {
     /// Bytes kept at most (0: none).
@@ -25,9 +54,13 @@ pub struct Tail {
     /// Offsets of the oldest byte kept and of the next byte to be written.
     start: u64,
     end: u64,
-    /// Where each run about one owner begins (`None`: the whole stack), oldest first; a run
+    /// Where each run about one owner, written at one time, begins, oldest first; a run
     /// lasts until the next one begins. The first may begin before `start`.
-    runs: VecDeque<(u64, Option<usize>)>,
+    runs: VecDeque<Run>,
+    /// The time of the writes being recorded, and whether they are procmux's own (see
+    /// [`Tail::stamp`]).
+    now: i64,
+    own: bool,
 }
 
 impl Tail {
@@ -38,7 +71,16 @@ impl Tail {
             start: 0,
             end: 0,
             runs: VecDeque::new(),
+            now: 0,
+            own: false,
         }
+    }
+
+    /// The time of the next writes, in milliseconds since the Unix epoch, and whether they
+    /// are procmux's own lines: set by the writer once per batch, when it reads the clock.
+    pub fn stamp(&mut self, millis: i64, own: bool) {
+        self.now = millis;
+        self.own = own;
     }
 
     /// True when nothing is kept (`tail_kib = 0`).
@@ -70,8 +112,19 @@ impl Tail {
         if self.ring.is_empty() {
             self.ring = vec![0; self.budget + 1];
         }
-        if self.runs.back().is_none_or(|&(_, o)| o != owner) {
-            self.runs.push_back((self.end, owner));
+        let (now, own) = (self.now, self.own);
+        let new_run = match self.runs.back() {
+            None => true,
+            Some(run) if run.owner != owner || run.own != own => true,
+            Some(run) => run.millis != now && self.runs.len() < self.budget / BYTES_PER_TIME,
+        };
+        if new_run {
+            self.runs.push_back(Run {
+                at: self.end,
+                owner,
+                millis: now,
+                own,
+            });
         }
         for slice in iov {
             self.append(slice);
@@ -80,7 +133,7 @@ impl Tail {
         if self.end - self.start > size {
             self.start = self.end - size;
             self.start = self.next_line_start(self.start);
-            while self.runs.len() > 1 && self.runs[1].0 <= self.start {
+            while self.runs.len() > 1 && self.runs[1].at <= self.start {
                 self.runs.pop_front();
             }
         }
@@ -140,11 +193,26 @@ impl Tail {
         wants: impl Fn(Option<usize>) -> bool,
         out: &mut dyn FnMut(&[u8]),
     ) -> u64 {
+        self.copy_pieces(from, until, max, 0, wants, &mut |_, bytes| out(bytes))
+    }
+
+    /// As [`Tail::copy`], each slice with its [`Piece`] (a slice never spans two runs), and
+    /// `overhead` counted against `max` for each slice (what a reader adds to frame it).
+    pub fn copy_pieces(
+        &self,
+        from: u64,
+        until: u64,
+        max: usize,
+        overhead: usize,
+        wants: impl Fn(Option<usize>) -> bool,
+        out: &mut dyn FnMut(Piece, &[u8]),
+    ) -> u64 {
         let until = until.min(self.end);
         let from = from.max(self.start);
         // First where to stop: after the last whole line when `max` cuts one.
         let mut line_end = None;
-        let reached = self.walk(from, until, max, &wants, &mut |at, bytes| {
+        let limit = (max, overhead);
+        let reached = self.walk(from, until, limit, &wants, &mut |at, _, bytes| {
             if let Some(newline) = memchr::memrchr(b'\n', bytes) {
                 line_end = Some(at + newline as u64 + 1);
             }
@@ -153,40 +221,44 @@ impl Tail {
             Some(end) if reached < until => end,
             _ => reached,
         };
-        self.walk(from, stop, usize::MAX, &wants, &mut |_, bytes| out(bytes))
+        let no_limit = (usize::MAX, 0);
+        self.walk(from, stop, no_limit, &wants, &mut |_, piece, bytes| {
+            out(piece, bytes)
+        })
     }
 
-    /// Hands `visit` (offset, bytes) the kept bytes from `from` up to `until` of the runs
-    /// `wants` accepts, at most `max` of them; returns the offset reached.
+    /// Hands `visit` (offset, piece, bytes) the kept bytes from `from` up to `until` of the
+    /// runs `wants` accepts, at most `max` of them, each slice costing `overhead` more
+    /// (`limit` is both); returns the offset reached.
     fn walk(
         &self,
         from: u64,
         until: u64,
-        max: usize,
+        (max, overhead): (usize, usize),
         wants: &dyn Fn(Option<usize>) -> bool,
-        visit: &mut dyn FnMut(u64, &[u8]),
+        visit: &mut dyn FnMut(u64, Piece, &[u8]),
     ) -> u64 {
         let mut at = from;
         let mut room = max;
         // The run holding `at`: the last one beginning at or before it.
-        let mut run = self
-            .runs
-            .partition_point(|&(o, _)| o <= at)
-            .saturating_sub(1);
-        while at < until && room > 0 {
-            let Some(&(_, owner)) = self.runs.get(run) else {
+        let mut run = self.runs.partition_point(|r| r.at <= at).saturating_sub(1);
+        while at < until && room > overhead {
+            let Some(&Run {
+                owner, millis, own, ..
+            }) = self.runs.get(run)
+            else {
                 break;
             };
-            let run_end = self.runs.get(run + 1).map_or(until, |&(o, _)| o.min(until));
+            let run_end = self.runs.get(run + 1).map_or(until, |r| r.at.min(until));
             if !wants(owner) {
                 at = run_end;
                 run += 1;
                 continue;
             }
             let chunk = self.chunk(at, run_end);
-            let n = chunk.len().min(room);
-            visit(at, &chunk[..n]);
-            room -= n;
+            let n = chunk.len().min(room - overhead);
+            visit(at, Piece { owner, millis, own }, &chunk[..n]);
+            room -= n + overhead;
             at += n as u64;
             if at == run_end {
                 run += 1;
@@ -290,6 +362,72 @@ mod tests {
         record(&mut tail, 0, "x\n");
         assert_eq!((tail.start(), tail.end()), (2, 2));
         assert_eq!(all(&tail), "");
+    }
+
+    fn pieces(tail: &Tail, max: usize, overhead: usize) -> Vec<(Option<usize>, i64, String)> {
+        let mut out = Vec::new();
+        let mut at = tail.start();
+        while at < tail.end() {
+            let before = at;
+            at = tail.copy_pieces(at, u64::MAX, max, overhead, |_| true, &mut |p, b| {
+                let text = String::from_utf8(b.to_vec()).unwrap();
+                out.push((p.owner, p.millis, text));
+            });
+            assert!(at > before);
+        }
+        out
+    }
+
+    #[test]
+    fn runs_carry_the_time_of_their_writes() {
+        let mut tail = Tail::new(1024);
+        tail.stamp(1000, false);
+        record(&mut tail, 0, "a\n");
+        record(&mut tail, 0, "b\n");
+        record(&mut tail, 1, "x\n");
+        tail.stamp(2500, false);
+        record(&mut tail, 1, "y\n");
+        tail.record(None, &[IoSlice::new(b"sys\n")]);
+        assert_eq!(
+            pieces(&tail, usize::MAX, 0),
+            [
+                (Some(0), 1000, "a\nb\n".to_owned()),
+                (Some(1), 1000, "x\n".to_owned()),
+                (Some(1), 2500, "y\n".to_owned()),
+                (None, 2500, "sys\n".to_owned()),
+            ]
+        );
+        // Framing overhead counts against the limit: one piece per call here.
+        let one_each = pieces(&tail, 4 + 10, 10);
+        assert_eq!(one_each.len(), 4, "{one_each:?}");
+    }
+
+    #[test]
+    fn runs_that_only_mark_a_time_are_capped_by_the_budget() {
+        assert!(std::mem::size_of::<Run>() <= BYTES_PER_TIME);
+        let budget = 4 * BYTES_PER_TIME;
+        let mut tail = Tail::new(budget);
+        for t in 0..100 {
+            tail.stamp(t, false);
+            record(&mut tail, 0, "l\n");
+            assert!(
+                tail.runs.len() <= budget / BYTES_PER_TIME,
+                "{}",
+                tail.runs.len()
+            );
+        }
+        // The cap holds only while old runs are kept: the newest writes still get times
+        // close to theirs, never one older than the oldest kept line.
+        let kept = pieces(&tail, usize::MAX, 0);
+        assert_eq!(kept.iter().map(|p| p.2.len()).sum::<usize>(), budget);
+        assert!(
+            kept.last().unwrap().1 >= 100 - (budget as i64 / 2),
+            "{kept:?}"
+        );
+        // An owner change always begins a run.
+        tail.stamp(500, false);
+        record(&mut tail, 1, "o\n");
+        assert_eq!(pieces(&tail, usize::MAX, 0).last().unwrap().0, Some(1));
     }
 
     /// Compared with a naive tail (every byte kept, then the last `budget` cut at a line).

@@ -23,6 +23,8 @@ fn style(color: bool, timestamp: TimestampFormat, json: bool, strip_ansi: bool) 
         strip_ansi,
         width: 6,
         terminal: false,
+        status_line: false,
+        bell: false,
     }
 }
 

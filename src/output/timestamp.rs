@@ -20,6 +20,9 @@ pub struct Clock {
     text: [u8; 32],
     /// A frozen clock (tests) never reads the wall clock.
     frozen: bool,
+    /// Milliseconds since the Unix epoch at the last refresh (in every format: the tail keeps
+    /// the time of each write).
+    millis: i64,
 }
 
 impl Clock {
@@ -32,6 +35,7 @@ impl Clock {
             key: i64::MIN,
             text: [b'0'; 32],
             frozen: false,
+            millis: 0,
         }
     }
 
@@ -44,6 +48,7 @@ impl Clock {
             key: i64::MIN,
             text: [b'0'; 32],
             frozen: false,
+            millis: 0,
         };
         clock.set(unix_millis);
         clock.frozen = true;
@@ -52,12 +57,16 @@ impl Clock {
 
     /// Reads the wall clock and reformats the stamp if it changed.
     pub fn refresh(&mut self) {
-        if self.frozen || self.format == TimestampFormat::None {
+        if self.frozen {
             return;
         }
         let millis = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
+        self.millis = millis;
+        if self.format == TimestampFormat::None {
+            return;
+        }
         let key = if self.format.has_millis() {
             millis
         } else {
@@ -66,6 +75,11 @@ impl Clock {
         if key != self.key {
             self.set(millis);
         }
+    }
+
+    /// The time of the last refresh, in milliseconds since the Unix epoch.
+    pub fn millis(&self) -> i64 {
+        self.millis
     }
 
     /// Changes whenever [`Clock::text`] does.
@@ -79,6 +93,7 @@ impl Clock {
     }
 
     pub(crate) fn set(&mut self, unix_millis: i64) {
+        self.millis = unix_millis;
         let second = unix_millis.div_euclid(1000);
         let milli = unix_millis.rem_euclid(1000);
         self.key = if self.format.has_millis() {

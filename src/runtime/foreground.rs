@@ -44,6 +44,7 @@ pub fn execute(config: RunConfig) -> Result<i32> {
         .current_dir(&config.root)
         .envs(config.env.iter().map(|(k, v)| (k, v)))
         .env("PORT", config.port.to_string())
+        .envs(config.port_env.iter().map(|(k, v)| (k, v)))
         .env("PS", "run.1");
     sys::reset_child_state(&mut command, None);
 

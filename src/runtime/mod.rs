@@ -41,10 +41,13 @@
 mod checks;
 mod children;
 mod control;
+pub mod detach;
 mod escapes;
 pub mod foreground;
 mod input;
 mod line_buffer;
+mod ports;
+pub use self::ports::held_by_another_stack;
 mod probes;
 mod requests;
 pub mod shell;
@@ -129,6 +132,9 @@ pub fn supervise(stack: Stack, mut output: Output<Stdout>) -> Result<i32> {
     if control.is_some() {
         output.keep_tail(stack.tail_bytes);
     }
+    if let Some(error) = ports::held_by_another_stack(&stack) {
+        return Err(error);
+    }
     let waker = mio::Waker::new(poll.registry(), Token::Output.into())
         .map_err(|e| Error::os("creating the poll waker", e))?;
     output
@@ -174,9 +180,15 @@ pub fn supervise(stack: Stack, mut output: Output<Stdout>) -> Result<i32> {
         poll,
         signals,
     };
+    let size = sys::window_size(io::stdout()).map(|s| (s.ws_row, s.ws_col));
+    event_loop.output.start_status(size);
+    if let Some((first, last)) = event_loop.stack.auto_ports {
+        event_loop.output.notice(&Notice::AutoPorts { first, last });
+    }
     let actions = event_loop.supervisor.start();
     event_loop.execute(actions);
     let end = event_loop.turn_until_done()?;
+    event_loop.output.end_status();
     event_loop.escapes.dismiss();
     // A stdout nobody reads does not keep procmux: the longest stop timeout, then it goes.
     let undelivered = event_loop.output.finish(end);
@@ -328,6 +340,9 @@ impl EventLoop {
                     .take_mirrored(|instance, bytes| control.mirror(instance, bytes, registry));
             }
             self.sync_mirrors();
+            if self.output.status_due() {
+                self.draw_status();
+            }
         }
         // The stack is down: what is left is written, waiting for stdout at most the
         // longest stop timeout.
@@ -386,15 +401,25 @@ impl EventLoop {
         for signal in pending {
             match signal {
                 SIGCHLD => self.reap(),
-                SIGWINCH => self.resize_ptys(),
+                SIGWINCH => {
+                    if let Some(size) = sys::window_size(io::stdout()) {
+                        self.output.resize_status(size.ws_row, size.ws_col);
+                    }
+                    self.resize_ptys();
+                }
                 SIGTSTP => {
                     // Ctrl-Z pauses the whole stack, as a shell pauses a job: every process
                     // (SIGSTOP: a pty's orphaned group would discard SIGTSTP), then procmux.
+                    // The terminal is the shell's meanwhile: the status line goes first.
+                    self.output.pause_status(Instant::now() + PAUSE_FLUSH);
                     self.children.signal_everything(Signal::SIGSTOP);
                     sys::stop_self();
                 }
                 // `fg`, or a plain SIGCONT: everything resumes.
-                SIGCONT => self.children.signal_everything(Signal::SIGCONT),
+                SIGCONT => {
+                    self.output.resume_status();
+                    self.children.signal_everything(Signal::SIGCONT);
+                }
                 _ => {
                     let Ok(signal) = Signal::try_from(signal) else {
                         continue;
@@ -651,6 +676,8 @@ impl EventLoop {
         };
         let tree = self.children.tree_value(instance);
         let mut extra_env = vec![(tree::TREE_VARIABLE, tree.as_str())];
+        let ports = self.stack.port_env.iter();
+        extra_env.extend(ports.map(|(name, port)| (name.as_str(), port.as_str())));
         if self.stack.color_hint && !kind.pty {
             extra_env.extend(COLOR_HINT);
         }
@@ -701,12 +728,25 @@ impl EventLoop {
             }
         };
         let cols = (usize::from(cols).saturating_sub(self.output.prefix_width())).max(20) as u16;
+        // The status line takes a row.
+        let rows = self.output.stream_rows().unwrap_or(rows);
         Winsize {
             ws_row: rows,
             ws_col: cols,
             ws_xpixel: 0,
             ws_ypixel: 0,
         }
+    }
+
+    /// The status line, from every instance's state (drawn only if its text changed).
+    fn draw_status(&mut self) {
+        let states: Vec<(crate::supervisor::State, u32)> = (0..self.stack.instances.len())
+            .map(|i| {
+                let (state, _, restarts) = self.supervisor.status(i);
+                (state, restarts)
+            })
+            .collect();
+        self.output.draw_status(&states);
     }
 
     /// SIGWINCH: every pty follows procmux's terminal.
@@ -718,6 +758,9 @@ impl EventLoop {
         }
     }
 }
+
+/// How long Ctrl-Z waits for the status line's removal to reach the terminal.
+const PAUSE_FLUSH: Duration = Duration::from_millis(200);
 
 /// Variables that make programs on pipes colour their output when procmux colours its own.
 const COLOR_HINT: [(&str, &str); 2] = [("FORCE_COLOR", "1"), ("CLICOLOR_FORCE", "1")];

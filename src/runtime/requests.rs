@@ -9,7 +9,8 @@ use nix::unistd::Pid;
 
 use super::EventLoop;
 use super::{procfs, sys};
-use crate::control::{self, Incoming, Reader, Request, Row};
+use crate::config::Style;
+use crate::control::{self, Framing, Incoming, Layout, Reader, Request, Row};
 use crate::supervisor::{Action, Exit, State, Supervisor};
 
 /// What a request gets back.
@@ -150,7 +151,11 @@ impl EventLoop {
             Request::Logs { .. } if self.output.tail().is_off() => Reply::Error(
                 "this stack keeps no output for logs (it runs with tail_kib = 0)".to_owned(),
             ),
-            Request::Logs { follow, names } => {
+            Request::Logs {
+                follow,
+                names,
+                framed,
+            } => {
                 let chosen = if names.is_empty() {
                     Vec::new()
                 } else {
@@ -160,10 +165,21 @@ impl EventLoop {
                     }
                 };
                 let tail = self.output.tail();
+                let framing = framed.then(|| Framing {
+                    labels: self.stack.instances.iter().map(|i| i.label()).collect(),
+                    layout: layout(self.output.style()),
+                    live_at: follow.then(|| tail.end()),
+                });
                 let reader = Reader {
                     instances: chosen,
-                    at: if follow { tail.end() } else { tail.start() },
+                    // A framed follower gets the past too (its client filters it).
+                    at: if follow && !framed {
+                        tail.end()
+                    } else {
+                        tail.start()
+                    },
                     until: (!follow).then(|| tail.end()),
+                    framing,
                 };
                 let Some(control) = &mut self.control else {
                     return Reply::Stays;
@@ -269,6 +285,20 @@ impl EventLoop {
             text.push('\n');
         }
         text
+    }
+}
+
+/// How the main stream lays its lines out, for a framed reader.
+fn layout(style: &Style) -> Layout {
+    if style.json {
+        Layout::Json
+    } else if !style.prefix {
+        Layout::Bare
+    } else {
+        Layout::Text {
+            width: style.prefix_width(),
+            color: style.color,
+        }
     }
 }
 

@@ -213,6 +213,8 @@ mod tests {
             strip_ansi: false,
             width: 6,
             terminal: false,
+            status_line: false,
+            bell: false,
         }
     }
 

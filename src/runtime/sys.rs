@@ -121,6 +121,19 @@ pub fn set_cloexec(fd: impl AsFd) -> io::Result<()> {
     Ok(())
 }
 
+/// Makes `command`'s child the leader of a new session with no controlling terminal: a
+/// terminal closing (SIGHUP to its sessions) or Ctrl-C there does not reach it.
+pub fn new_session(command: &mut Command) {
+    // SAFETY: the closure runs in the child between fork and exec and calls only setsid(2),
+    // async-signal-safe; it allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            nix::unistd::setsid()?;
+            Ok(())
+        });
+    }
+}
+
 /// Makes `command`'s child the leader of a new session whose controlling terminal is its
 /// stdin (a pty slave): closing the pty then hangs up the whole session, and the child's
 /// process group is the session's (the child must not also ask for `process_group(0)`:

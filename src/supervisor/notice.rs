@@ -70,6 +70,8 @@ pub enum Notice {
     FileChanged { instance: usize, file: String },
     /// Watching files failed for part of the tree (the inotify watch limit reached).
     WatchProblem { message: String },
+    /// `port = "auto"`: the block of ports this checkout got.
+    AutoPorts { first: u16, last: u16 },
     /// A stop was asked for (`procmux stop`, `restart`): its stop signal was sent.
     Stopping { instance: usize, signal: Signal },
     /// A stop that was asked for is complete: its group is empty.
@@ -127,6 +129,7 @@ impl Notice {
             | Notice::Stopped { instance } => Some(instance),
             Notice::StopAsked
             | Notice::WatchProblem { .. }
+            | Notice::AutoPorts { .. }
             | Notice::SignalReceived { .. }
             | Notice::SignalAgain { .. }
             | Notice::ShuttingDown { .. }

@@ -1,0 +1,174 @@
+//! `procmux logs --since --until --grep -n --json`: the question, decided once into plain
+//! values (times in milliseconds since the Unix epoch, a compiled regex).
+
+use jiff::Timestamp;
+use jiff::civil::Time;
+use jiff::tz::TimeZone;
+
+use crate::cli::LogsArgs;
+use crate::error::{Error, Result};
+
+/// The largest compiled `--grep` (the regex crate's automata), so a huge pattern is refused
+/// rather than eating memory.
+const REGEX_SIZE_LIMIT: usize = 1 << 22;
+
+/// Which lines of the tail `logs` shows, and how.
+#[derive(Debug, Clone)]
+pub struct LogQuery {
+    /// Lines written at or after this (ms since the epoch).
+    pub since: Option<i64>,
+    /// Lines written before this.
+    pub until: Option<i64>,
+    /// Lines whose text matches (bytes: a line need not be UTF-8).
+    pub grep: Option<regex::bytes::Regex>,
+    /// The last N of the lines selected.
+    pub lines: Option<usize>,
+    pub json: bool,
+}
+
+/// The question `logs` asks, or `None` for the plain stream (no option given). `now` and
+/// `zone` read the times given.
+pub fn log_query(args: &LogsArgs, now: Timestamp, zone: &TimeZone) -> Result<Option<LogQuery>> {
+    if args.since.is_none()
+        && args.until.is_none()
+        && args.grep.is_none()
+        && args.lines.is_none()
+        && !args.json
+    {
+        return Ok(None);
+    }
+    if args.follow && args.until.is_some() {
+        return Err(Error::Usage(
+            "--until ends the lines and -f follows new ones: give one of them".to_owned(),
+        ));
+    }
+    let when = |flag: &str, text: &Option<String>| -> Result<Option<i64>> {
+        text.as_deref()
+            .map(|t| parse_when(t, now, zone).map_err(|e| Error::Usage(format!("--{flag} {e}"))))
+            .transpose()
+    };
+    let grep = match &args.grep {
+        Some(pattern) => Some(
+            regex::bytes::RegexBuilder::new(pattern)
+                .size_limit(REGEX_SIZE_LIMIT)
+                .build()
+                .map_err(|e| {
+                    let why = e.to_string();
+                    let why = why.lines().last().unwrap_or("").trim().to_owned();
+                    Error::Usage(format!("--grep {pattern:?}: {why}"))
+                })?,
+        ),
+        None => None,
+    };
+    Ok(Some(LogQuery {
+        since: when("since", &args.since)?,
+        until: when("until", &args.until)?,
+        grep,
+        lines: args.lines,
+        json: args.json,
+    }))
+}
+
+/// `5m`, `1h30m`, `90s`, `500ms`, `2d` ago; `14:05`, `14:05:30` today; or an RFC 3339 time.
+fn parse_when(text: &str, now: Timestamp, zone: &TimeZone) -> std::result::Result<i64, String> {
+    let expected = || {
+        format!(
+            "{text:?}: expected a duration ago (5m, 1h30m), a time of day (14:05) or an RFC 3339 \
+             time (2026-11-30T14:05:00Z)"
+        )
+    };
+    let text = text.trim();
+    if let Some(ago) = parse_ago(text) {
+        return Ok(now.as_millisecond().saturating_sub(ago));
+    }
+    if let Ok(time) = text.parse::<Timestamp>() {
+        return Ok(time.as_millisecond());
+    }
+    if text.contains(':')
+        && text.len() <= 8
+        && let Ok(time) = text.parse::<Time>()
+    {
+        let today = now.to_zoned_datetime(zone.clone()).date();
+        let at = zone
+            .to_timestamp(today.to_datetime(time))
+            .map_err(|_| expected())?;
+        return Ok(at.as_millisecond());
+    }
+    Err(expected())
+}
+
+/// A duration as digits and units (`1h30m`, `90s`, `500ms`), in milliseconds; at most 100
+/// days.
+fn parse_ago(text: &str) -> Option<i64> {
+    const MAX: i64 = 100 * 86_400_000;
+    let mut total: i64 = 0;
+    let mut rest = text;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 || digits > 12 {
+            return None;
+        }
+        let number: i64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let scale = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total = total.checked_add(number.checked_mul(scale)?)?;
+    }
+    (total <= MAX).then_some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> std::result::Result<i64, String> {
+        let now: Timestamp = "2026-11-30T20:00:00Z".parse().unwrap();
+        let zone = TimeZone::fixed(jiff::tz::offset(1));
+        parse_when(text, now, &zone)
+    }
+
+    #[test]
+    fn times_ago_of_day_and_absolute() {
+        let now = 1_796_068_800_000;
+        assert_eq!(at("5m"), Ok(now - 300_000));
+        assert_eq!(at("1h30m"), Ok(now - 5_400_000));
+        assert_eq!(at("90s"), Ok(now - 90_000));
+        assert_eq!(at("500ms"), Ok(now - 500));
+        assert_eq!(at("2d"), Ok(now - 2 * 86_400_000));
+        assert_eq!(at("0s"), Ok(now));
+        // 20:00 UTC is 21:00 at +01:00.
+        assert_eq!(at("21:00"), Ok(now));
+        assert_eq!(at("20:59:30"), Ok(now - 30_000));
+        assert_eq!(at("2026-11-30T19:00:00Z"), Ok(now - 3_600_000));
+        assert_eq!(at("2026-11-30T21:00:00+01:00"), Ok(now));
+        for bad in [
+            "",
+            "5",
+            "m",
+            "5x",
+            "5m3",
+            "-5m",
+            "1e3s",
+            "25:00",
+            "yesterday",
+            "5 m",
+            "99999999999999d",
+            "101d",
+            "2026-13-01T00:00:00Z",
+        ] {
+            let error = at(bad).unwrap_err();
+            assert!(error.contains("expected a duration ago"), "{bad}: {error}");
+        }
+    }
+}

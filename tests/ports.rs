@@ -1,0 +1,186 @@
+//! `port = "auto"`: checkouts of one app side by side, each with ports of its own, and
+//! `PORT_<NAME>`; a fixed port another stack holds names that stack.
+
+mod support;
+
+use std::net::TcpListener;
+
+use nix::sys::signal::Signal;
+use support::{App, Running, assert_all_gone};
+
+/// web serves HTTP on its port and says which ports it was given; api-web says too.
+const STACK: &str = "web: echo \"child $$ . web=$PORT_WEB api=$PORT_API_WEB port=$PORT\"; \
+                     exec python3 -m http.server $PORT --bind 127.0.0.1\n\
+                     api-web: echo \"child $$ . api port=$PORT web=${PORT_WEB}\"; exec sleep 1000\n";
+const READY: &str = "[process.web]\nready = \"tcp:$PORT\"\n";
+
+fn checkout() -> App {
+    let app = App::new(STACK);
+    app.write("procmux.toml", READY);
+    app
+}
+
+fn start(app: &App, args: &[&str]) -> (Running, Vec<nix::unistd::Pid>) {
+    let mut all = vec!["--no-timestamp", "--pty", "never"];
+    all.extend_from_slice(args);
+    let mut running = app.start(&all);
+    running.wait_for("web.1 is ready");
+    running.wait_for_count("child ", 2);
+    let pids = running.pids_after("child");
+    (running, pids)
+}
+
+fn stop(running: Running, pids: &[nix::unistd::Pid]) {
+    running.signal(Signal::SIGTERM);
+    running.wait();
+    assert_all_gone(pids);
+}
+
+/// From the output: (PORT_WEB, PORT_API_WEB, web's PORT, api-web's PORT).
+fn ports(text: &str) -> (u16, u16, u16, u16) {
+    let line = |needle: &str| {
+        text.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} in {text}"))
+    };
+    let (web, api) = (line(" . web="), line("api port="));
+    (
+        value_in(web, "web="),
+        value_in(web, "api="),
+        value_in(web, "port="),
+        value_in(api, "api port="),
+    )
+}
+
+fn value_in(line: &str, key: &str) -> u16 {
+    let at = line.find(key).unwrap() + key.len();
+    line[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn two_checkouts_with_auto_ports_run_side_by_side() {
+    let (a, b) = (checkout(), checkout());
+    let (run_a, pids_a) = start(&a, &["--port", "auto"]);
+    // The other one says it in its procmux.toml.
+    b.write("procmux.toml", format!("port = \"auto\"\n{READY}"));
+    let (run_b, pids_b) = start(&b, &[]);
+    let (text_a, text_b) = (run_a.text(), run_b.text());
+    let (web_a, api_a, port_a, api_port_a) = ports(&text_a);
+    let (web_b, api_b, port_b, _) = ports(&text_b);
+    // Each process sees the others' ports; web's is its own PORT.
+    assert_eq!((web_a, api_a), (port_a, api_port_a));
+    assert_eq!(api_a, web_a + 100);
+    assert!(
+        text_a.contains(&format!("api port={api_a} web={web_a}")),
+        "{text_a}"
+    );
+    assert_ne!(web_a, web_b);
+    assert_eq!(api_b, web_b + 100);
+    assert_eq!(port_b, web_b);
+    assert!(
+        text_a.contains(&format!("ports {web_a}-{} for this checkout", web_a + 199)),
+        "{text_a}"
+    );
+    // Both serve, each on its own port.
+    for port in [web_a, web_b] {
+        let done = a
+            .shell(&format!(
+                "exec python3 -c \"import urllib.request as u; print(u.urlopen('http://127.0.0.1:{port}/').status)\""
+            ))
+            .run();
+        assert_eq!(done.text().trim(), "200", "{}", done.stderr);
+    }
+    // status shows them.
+    let done = a.procmux(&["status", "--json"]).run();
+    let row: serde_json::Value = serde_json::from_str(done.text().lines().next().unwrap()).unwrap();
+    assert_eq!(row["port"], web_a);
+    assert_eq!(row["listening"][0], web_a);
+    stop(run_a, &pids_a);
+    stop(run_b, &pids_b);
+
+    // Stable across runs; a held port moves the checkout to the next free block.
+    let (again, pids) = start(&a, &["--port", "auto"]);
+    assert_eq!(ports(&again.text()).0, web_a);
+    stop(again, &pids);
+    let held = TcpListener::bind(("127.0.0.1", web_a + 100)).unwrap();
+    let (moved, pids) = start(&a, &["--port", "auto"]);
+    let web_moved = ports(&moved.text()).0;
+    assert_ne!(web_moved, web_a);
+    assert_eq!(web_moved % 200, web_a % 200, "{web_moved} {web_a}");
+    stop(moved, &pids);
+    drop(held);
+}
+
+#[test]
+fn a_fixed_port_held_by_another_stack_names_it() {
+    let (a, b) = (checkout(), checkout());
+    let (run_a, pids_a) = start(&a, &["--port", "23456"]);
+    for args in [
+        &["start", "-p", "23456"][..],
+        &["start", "-D", "-p", "23456"],
+    ] {
+        let done = b.procmux(args).run();
+        done.exits_with(2);
+        let dir = std::fs::canonicalize(a.path()).unwrap();
+        assert!(
+            done.stderr.contains(&format!(
+                "port 23456 of web.1 is held by another procmux stack, in {}",
+                dir.display()
+            )),
+            "{}",
+            done.stderr
+        );
+        assert!(done.stderr.contains("port = \"auto\""), "{}", done.stderr);
+    }
+    // With auto, b runs beside it.
+    let (run_b, pids_b) = start(&b, &["--port", "auto"]);
+    stop(run_b, &pids_b);
+    stop(run_a, &pids_a);
+}
+
+#[test]
+fn run_gets_every_port_too() {
+    let app = checkout();
+    let done = app
+        .procmux(&[
+            "run",
+            "-p",
+            "7000",
+            "sh",
+            "-c",
+            "echo $PORT $PORT_WEB $PORT_API_WEB",
+        ])
+        .run();
+    done.exits_with(0);
+    assert_eq!(done.text(), "7000 7000 7100\n");
+}
+
+#[test]
+fn port_values_that_are_not_ports() {
+    let app = checkout();
+    let done = app.procmux(&["start", "--port", "automatic"]).run();
+    done.exits_with(2);
+    assert!(done.stderr.contains("or auto"), "{}", done.stderr);
+    app.write("procmux.toml", "port = \"x\"\n");
+    let done = app.procmux(&["check"]).run();
+    done.exits_with(2);
+    assert!(
+        done.stderr.contains("procmux.toml:1:8")
+            && done.stderr.contains("expected a port number or \"auto\""),
+        "{}",
+        done.stderr
+    );
+    app.write("procmux.toml", "port = 70000\n");
+    let done = app.procmux(&["check"]).run();
+    done.exits_with(2);
+    assert!(
+        done.stderr.contains("70000 is not a port number"),
+        "{}",
+        done.stderr
+    );
+}
