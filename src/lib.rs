@@ -78,6 +78,7 @@ fn execute(command: Command) -> Result<i32, Error> {
             let names: Vec<&str> = stack.types.iter().map(|t| t.name.as_str()).collect();
             let mut text = format!("valid procfile detected ({})\n", names.join(", "));
             text.push_str(&stop_signals(&stack));
+            text.push_str(&own_settings(&stack));
             print_out(text.as_bytes())
         }
         Command::Status(args) => {
@@ -205,6 +206,37 @@ fn stop_signals(stack: &config::Stack) -> String {
             }
         };
         text.push_str(&format!("  {:<width$}  {why}\n", kind.name));
+    }
+    text
+}
+
+/// `procmux check`'s list of the processes with a directory or variables of their own (the
+/// keys only: values may be secrets); empty when none has.
+fn own_settings(stack: &config::Stack) -> String {
+    let own: Vec<&config::ProcessType> = stack
+        .types
+        .iter()
+        .filter(|t| t.cwd.is_some() || !t.env_files.is_empty() || !t.env_keys.is_empty())
+        .collect();
+    if own.is_empty() {
+        return String::new();
+    }
+    let width = own.iter().map(|t| t.name.len()).max().unwrap_or(0);
+    let mut text = String::from("directories and variables of their own:\n");
+    for kind in own {
+        let mut parts = Vec::new();
+        if kind.cwd.is_some() {
+            let dir = kind.dir.display().to_string();
+            parts.push(format!("runs in {}", dir.escape_debug()));
+        }
+        if !kind.env_files.is_empty() {
+            let files = kind.env_files.join(", ");
+            parts.push(format!("env_file {}", files.escape_debug()));
+        }
+        if !kind.env_keys.is_empty() {
+            parts.push(format!("env {}", kind.env_keys.join(", ")));
+        }
+        text.push_str(&format!("  {:<width$}  {}\n", kind.name, parts.join("; ")));
     }
     text
 }

@@ -223,7 +223,11 @@ restart\-on\-failure), \fBrestart_delay\fR, \fBrestart_delay_max\fR, \fBstable_a
 \fBmax_restarts\fR, \fBrestart_window\fR, \fBon_give_up\fR (stop\-all, leave),
 \fBstop_signal\fR, \fBstop_timeout\fR, \fBafter\fR (list), \fBready\fR (tcp:PORT,
 tcp:$PORT, http://HOST:PORT/PATH, log:REGEX, exit:0, delay:2s, exec:COMMAND),
-\fBready_timeout\fR, \fBready_interval\fR (seconds between two exec: checks, 1).
+\fBready_timeout\fR, \fBready_interval\fR (seconds between two exec: checks, 1),
+\fBcwd\fR (its directory, relative to the root; its \fBwatch\fR globs are relative to
+it), \fBenv_file\fR (list, relative to the file, read after the project's env files) and
+\fBenv\fR (a table, last; \fB${OTHER}\fR expands from what came before, \fB\e$\fR is a
+literal \fB$\fR; \fBPORT\fR and \fBPS\fR stay procmux's).
 \fBexec:COMMAND\fR runs COMMAND through /bin/sh \-c in the process's environment and
 directory until it exits 0 (\fBexec:pg_isready \-h 127.0.0.1 \-p $PORT\fR); an attempt
 that takes over 5 s is killed with its group; when readiness times out, the last attempt's

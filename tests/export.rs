@@ -540,13 +540,16 @@ fn kubernetes_reads_back_to_what_start_runs() {
     let file = hostile.out().join("demo.yaml");
     validate("kubernetes-validate", &["--strict"], &file);
     let documents = yaml_documents(&file);
-    let mut env = BTreeMap::new();
+    // Each ConfigMap's and Secret's variables, by name.
+    let mut sources: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for document in &documents {
         for field in ["data", "stringData"] {
             if let Some(map) = document[field].as_object() {
-                for (k, v) in map {
-                    env.insert(k.clone(), v.as_str().unwrap().to_owned());
-                }
+                let name = document["metadata"]["name"].as_str().unwrap().to_owned();
+                let vars = map
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()));
+                sources.entry(name).or_default().extend(vars);
             }
         }
     }
@@ -555,7 +558,16 @@ fn kubernetes_reads_back_to_what_start_runs() {
         let container = &document["spec"]["template"]["spec"]["containers"][0];
         let name = container["name"].as_str().unwrap();
         let ps = format!("{name}.1");
-        let mut env = env.clone();
+        // envFrom in order, the last source of a key winning, as the kubelet does.
+        let mut env = BTreeMap::new();
+        for source in container["envFrom"].as_array().unwrap() {
+            let reference = source
+                .get("configMapRef")
+                .or_else(|| source.get("secretRef"))
+                .unwrap();
+            let vars = &sources[reference["name"].as_str().unwrap()];
+            env.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
         env.insert("PS".to_owned(), ps.clone());
         env.insert(
             "PORT".to_owned(),
@@ -657,4 +669,117 @@ fn launchd_plists_read_back_to_what_start_runs() {
         got.insert(ps.to_owned(), run_decoded(&hostile, &argv, &env, &cwd, ps));
     }
     assert_same(&got, &reference, &["X_CTRL"]);
+}
+
+// --- per-process directory and variables ---------------------------------------------------
+
+/// A process with its own `cwd`, `env_file` and `env`, in a plain root: every format runs it
+/// in its directory with its variables, and the others without them (the round trips of the
+/// hostile project check the bytes; this checks each format's own setting for a directory).
+#[test]
+fn every_format_carries_a_process_cwd_and_env() {
+    let app = App::new("api: exec sleep 1000\nweb: exec sleep 1000\n");
+    std::fs::create_dir(app.path().join("api")).unwrap();
+    app.write("api/.env", "API_ONLY=from-file\n");
+    app.write(
+        "procmux.toml",
+        "[process.api]\ncwd = \"api\"\nenv_file = [\"api/.env\"]\nenv = { API_KEY_NAME = \"k-${API_ONLY}\" }\n",
+    );
+    let root = std::fs::canonicalize(app.path()).unwrap();
+    let api = root.join("api");
+    let api = api.to_str().unwrap();
+    let read = |path: &str| std::fs::read_to_string(app.path().join("out").join(path)).unwrap();
+    let clean = |app: &App| std::fs::remove_dir_all(app.path().join("out")).unwrap();
+
+    export(&app, "systemd");
+    let unit = read("demo-api.1.service");
+    assert!(
+        unit.contains(&format!("WorkingDirectory={api}\n")),
+        "{unit}"
+    );
+    assert!(
+        unit.contains("Environment=\"API_ONLY=from-file\"\n"),
+        "{unit}"
+    );
+    assert!(
+        unit.contains("Environment=\"API_KEY_NAME=k-from-file\"\n"),
+        "{unit}"
+    );
+    let web = read("demo-web.1.service");
+    assert!(web.contains(&format!("WorkingDirectory={}\n", root.display())));
+    assert!(!web.contains("API_ONLY"), "{web}");
+    clean(&app);
+
+    export(&app, "runit");
+    let run = read("demo-api-1/run");
+    assert!(run.contains(&format!("cd '{api}' || exit 1")), "{run}");
+    assert!(run.contains("export API_KEY_NAME='k-from-file'"), "{run}");
+    assert!(!read("demo-web-1/run").contains("API_ONLY"));
+    clean(&app);
+
+    export(&app, "supervisord");
+    let conf = read("demo.conf");
+    let (api_part, web_part) = conf.split_once("[program:demo-web]").unwrap();
+    assert!(
+        api_part.contains(&format!("cd '\\''{api}'\\'' || exit 1")),
+        "{conf}"
+    );
+    assert!(api_part.contains("API_ONLY=from-file"), "{conf}");
+    assert!(!web_part.contains("API_ONLY"), "{conf}");
+    clean(&app);
+
+    export(&app, "launchd");
+    let plist = read("demo.api.1.plist");
+    assert!(
+        plist.contains(&format!("<string>{api}</string>")),
+        "{plist}"
+    );
+    assert!(plist.contains("<string>k-from-file</string>"), "{plist}");
+    clean(&app);
+
+    let out = export(&app, "compose");
+    let compose: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("compose.yaml")).unwrap()).unwrap();
+    let service = &compose["services"]["api"];
+    assert_eq!(service["command"][2], "cd 'api' || exit 1; exec sleep 1000");
+    assert_eq!(service["environment"]["API_KEY_NAME"], "k-from-file");
+    assert!(compose["services"]["web"]["environment"]["API_ONLY"].is_null());
+    clean(&app);
+
+    export(&app, "kubernetes");
+    let documents: Vec<Value> = read("demo.yaml")
+        .split("---\n")
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let named = |kind: &str, name: &str| {
+        documents
+            .iter()
+            .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("{kind} {name}"))
+    };
+    assert_eq!(
+        named("ConfigMap", "demo-api-env")["data"]["API_ONLY"],
+        "from-file"
+    );
+    // A secret-looking key goes to the process's own Secret.
+    assert_eq!(
+        named("Secret", "demo-api-secrets")["stringData"]["API_KEY_NAME"],
+        "k-from-file"
+    );
+    let container = &named("Deployment", "demo-api")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        container["envFrom"][2]["configMapRef"]["name"],
+        "demo-api-env"
+    );
+    assert_eq!(
+        container["envFrom"][3]["secretRef"]["name"],
+        "demo-api-secrets"
+    );
+    assert_eq!(
+        container["command"][2],
+        "cd 'api' || exit 1; exec sleep 1000"
+    );
+    let web = &named("Deployment", "demo-web")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(web["envFrom"].as_array().unwrap().len(), 2);
 }

@@ -96,6 +96,13 @@ pub struct ProcessConfig {
     pub watch: Option<Vec<Spanned<String>>>,
     /// Globs whose changes never do.
     pub watch_ignore: Option<Vec<Spanned<String>>>,
+    /// Variables for this process only, after the env files (`${OTHER}` expands as in
+    /// `.env`).
+    pub env: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+    /// Env files for this process only, relative to this file, read after the project's.
+    pub env_file: Option<Vec<Spanned<String>>>,
+    /// Its working directory, relative to the root.
+    pub cwd: Option<Spanned<String>>,
 }
 
 /// `timestamp = …`: a format, or a boolean.

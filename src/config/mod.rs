@@ -115,8 +115,13 @@ pub fn resolve_start(
     let base = project.base_port(args.port, host)?;
     let mut types = Vec::new();
     let mut instances = Vec::new();
-    let entries = project.procfile.entries.iter().zip(resolved);
-    for (type_index, (entry, resolved)) in entries.enumerate() {
+    let entries = project
+        .procfile
+        .entries
+        .iter()
+        .zip(resolved)
+        .zip(&project.process_env);
+    for (type_index, ((entry, resolved), setup)) in entries.enumerate() {
         let count = formation.count(&entry.name, &selected);
         for number in 1..=count {
             let port = base + 100 * type_index as u32 + number as u32 - 1;
@@ -142,6 +147,11 @@ pub fn resolve_start(
             policy: resolved.policy,
             after: resolved.after,
             watch: resolve_watch(&project, &entry.name, &args.watch)?,
+            env: setup.env.clone(),
+            dir: setup.dir.clone(),
+            cwd: setup.cwd.clone(),
+            env_files: setup.env_files.clone(),
+            env_keys: setup.env_keys.clone(),
         });
     }
     if instances.is_empty() {
@@ -482,14 +492,23 @@ pub fn load_run(args: &RunArgs, host: &Host<'_>) -> Result<RunConfig> {
     let project = Project::load(&args.project, false, host)?;
     let base = project.base_port(args.port, host)?;
     let port = u16::try_from(base).unwrap_or(project::DEFAULT_PORT);
+    let entry = match args.command.as_slice() {
+        [single] => project.procfile.position(&single.to_string_lossy()),
+        _ => None,
+    };
+    // A Procfile entry runs where `start` runs it, with its own variables.
+    if let Some(index) = entry {
+        let setup = &project.process_env[index];
+        return Ok(RunConfig {
+            root: setup.dir.clone(),
+            env: setup.env.clone(),
+            port,
+            command: RunCommand::Shell(project.procfile.entries[index].command.clone()),
+        });
+    }
     let command = match args.command.as_slice() {
-        [single] => {
-            let text = single.to_string_lossy();
-            match project.procfile.entries.iter().find(|e| e.name == text) {
-                Some(entry) => RunCommand::Shell(entry.command.clone()),
-                None if text.contains(char::is_whitespace) => RunCommand::Shell(text.into_owned()),
-                None => RunCommand::Program(args.command.clone()),
-            }
+        [single] if single.to_string_lossy().contains(char::is_whitespace) => {
+            RunCommand::Shell(single.to_string_lossy().into_owned())
         }
         _ => RunCommand::Program(args.command.clone()),
     };
@@ -572,6 +591,7 @@ fn resolve_quiet(project: &Project, flag: &[String]) -> Result<Vec<String>> {
 mod tests {
     use super::*;
     use clap::Parser;
+    use std::path::Path;
 
     use crate::cli::{Arguments, Command};
 
@@ -816,6 +836,79 @@ mod tests {
             error.to_string().contains("no process named \"nope\""),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_process_env_table_comes_after_the_env_files_in_file_order() {
+        let toml = "[process.web]\nenv = { Z = \"z-${BASE}\", A = '${Z}-a \\$HOME $ 50% #x', BASE = \"own\" }\n";
+        let project = Project::from_text(
+            "web: x\nworker: y\n",
+            Some(toml),
+            vec![("BASE".to_owned(), "base".to_owned())],
+        )
+        .unwrap();
+        let host = Host {
+            var: &|_| None,
+            stdout_is_tty: false,
+        };
+        let (stack, _) = resolve_start(project, &start_args(&[]), &host).unwrap();
+        let web = &stack.types[0];
+        assert_eq!(
+            web.env,
+            [
+                ("BASE".to_owned(), "own".to_owned()),
+                ("Z".to_owned(), "z-base".to_owned()),
+                ("A".to_owned(), "z-base-a $HOME $ 50% #x".to_owned()),
+            ]
+        );
+        assert_eq!(web.env_keys, ["Z", "A", "BASE"]);
+        assert_eq!(
+            (web.dir.as_path(), web.cwd.as_deref()),
+            (Path::new("."), None)
+        );
+        assert_eq!(stack.types[1].env, [("BASE".to_owned(), "base".to_owned())]);
+    }
+
+    #[test]
+    fn a_bad_process_env_is_an_error_at_its_place() {
+        let cases = [
+            (
+                "[process.web]\nenv = { \"A B\" = \"x\" }\n",
+                "procmux.toml:2:9: env: invalid name \"A B\"",
+            ),
+            (
+                "[process.web]\nenv = { PORT = \"1\" }\n",
+                "procmux.toml:2:9: env: PORT is procmux's",
+            ),
+            (
+                "[process.web]\nenv = { A = \"a\\u0000b\" }\n",
+                "procmux.toml:2:13: env: A: contains a NUL byte",
+            ),
+            (
+                "[process.web]\nenv = { A = \"${B\" }\n",
+                "procmux.toml:2:13: env: A: unterminated",
+            ),
+            (
+                "[process.web]\nenv_file = [\"nope.env\"]\n",
+                "procmux.toml:2:13: env_file: nope.env: no such file",
+            ),
+            (
+                "[process.web]\ncwd = \"no/such/dir\"\n",
+                "procmux.toml:2:7: cwd: no/such/dir: not a directory",
+            ),
+            (
+                "[process.wbe]\ncwd = \".\"\n",
+                "procmux.toml:1:10: no process named \"wbe\" (did you mean \"web\"?)",
+            ),
+            (
+                "[process.web]\nenv = \"A=1\"\n",
+                "procmux.toml:2: invalid type",
+            ),
+        ];
+        for (toml, start) in cases {
+            let error = Project::from_text("web: x\n", Some(toml), Vec::new()).unwrap_err();
+            assert!(error.to_string().starts_with(start), "{toml}: {error}");
+        }
     }
 
     #[test]

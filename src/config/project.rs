@@ -27,6 +27,25 @@ pub struct Project {
     /// Variables from the env files, each key once, later files winning.
     pub env: Vec<(String, String)>,
     pub file: Option<ConfigFile>,
+    /// Per Procfile entry (same order): its environment and directory, after its
+    /// `[process.NAME]` `env_file`, `env` and `cwd`.
+    pub process_env: Vec<ProcessEnv>,
+}
+
+/// Where one process runs and with what: the project's env files, then its own `env_file`s,
+/// then its `env` table, later winning; its `cwd` under the root.
+#[derive(Debug, Clone)]
+pub struct ProcessEnv {
+    /// Each key once.
+    pub env: Vec<(String, String)>,
+    /// Its working directory: the root, or the root joined with `cwd`.
+    pub dir: PathBuf,
+    /// `cwd` as written, relative to the root.
+    pub cwd: Option<String>,
+    /// Its own env files, as named in messages, in the order read.
+    pub env_files: Vec<String>,
+    /// The keys of its `env` table, in file order.
+    pub env_keys: Vec<String>,
 }
 
 /// A `procmux.toml` that was found and parsed.
@@ -113,14 +132,16 @@ impl Project {
             }
         };
         let env = load_env(&env_files, host)?;
-        let project = Project {
+        let mut project = Project {
             procfile,
             procfile_name,
             root,
             env,
             file,
+            process_env: Vec::new(),
         };
         project.check_file_names()?;
+        project.process_env = project.resolve_process_env(host)?;
         Ok(project)
     }
 
@@ -140,14 +161,20 @@ impl Project {
             }),
             None => None,
         };
-        let project = Project {
+        let mut project = Project {
             procfile: Procfile::parse(procfile).map_err(|e| e.in_file("Procfile"))?,
             procfile_name: "Procfile".to_owned(),
             root: PathBuf::from("."),
             env,
             file,
+            process_env: Vec::new(),
         };
         project.check_file_names()?;
+        let host = Host {
+            var: &|_| None,
+            stdout_is_tty: false,
+        };
+        project.process_env = project.resolve_process_env(&host)?;
         Ok(project)
     }
 
@@ -173,6 +200,122 @@ impl Project {
             }
         }
         Ok(())
+    }
+
+    /// Each Procfile entry's environment and directory. A file that is missing, a directory
+    /// that is not one, a bad name or value: an error at its place in `procmux.toml`.
+    fn resolve_process_env(&self, host: &Host<'_>) -> Result<Vec<ProcessEnv>> {
+        let mut all = Vec::with_capacity(self.procfile.entries.len());
+        for entry in &self.procfile.entries {
+            let table = self
+                .file
+                .as_ref()
+                .and_then(|f| f.config.table(&entry.name).map(|t| (f, t)));
+            let Some((file, table)) = table else {
+                all.push(ProcessEnv {
+                    env: self.env.clone(),
+                    dir: self.root.clone(),
+                    cwd: None,
+                    env_files: Vec::new(),
+                    env_keys: Vec::new(),
+                });
+                continue;
+            };
+            all.push(self.process_env_of(file, table, host)?);
+        }
+        Ok(all)
+    }
+
+    fn process_env_of(
+        &self,
+        file: &ConfigFile,
+        table: &file::ProcessConfig,
+        host: &Host<'_>,
+    ) -> Result<ProcessEnv> {
+        let mut vars = self.env.clone();
+        let mut env_files = Vec::new();
+        for name in table.env_file.iter().flatten() {
+            let path = relative_to(Path::new(&file.name).parent(), name.get_ref());
+            let shown = path.display().to_string();
+            if !path.is_file() {
+                let what = if path.exists() {
+                    "not a file"
+                } else {
+                    "no such file"
+                };
+                return Err(file.error_at(name.span(), format!("env_file: {shown}: {what}")));
+            }
+            let text = read_text(&path, &shown)?;
+            dotenv::parse_into(&text, &mut vars, &|key| host.var(key))
+                .map_err(|e| e.in_file(&shown))?;
+            env_files.push(shown);
+        }
+        let mut entries: Vec<_> = table.env.iter().flatten().collect();
+        // In file order, so that `${A}` may name a key written above it.
+        entries.sort_by_key(|(key, _)| key.span().start);
+        let mut env_keys = Vec::new();
+        for (key, value) in entries {
+            let name = key.get_ref();
+            if !dotenv::is_name(name) {
+                return Err(file.error_at(
+                    key.span(),
+                    format!("env: invalid name \"{name}\" (expected [A-Za-z_][A-Za-z0-9_.-]*)"),
+                ));
+            }
+            if name == "PORT" || name == "PS" {
+                return Err(file.error_at(
+                    key.span(),
+                    format!("env: {name} is procmux's to give each process (the base port is `port` or -p)"),
+                ));
+            }
+            if value.get_ref().contains('\0') {
+                return Err(
+                    file.error_at(value.span(), format!("env: {name}: contains a NUL byte"))
+                );
+            }
+            let lookup = |name: &str| {
+                dotenv::lookup(&vars, name)
+                    .map(str::to_owned)
+                    .or_else(|| host.var(name))
+            };
+            let expanded = dotenv::expand(value.get_ref(), &lookup).map_err(|message| {
+                file.error_at(value.span(), format!("env: {name}: {message}"))
+            })?;
+            vars.push((name.clone(), expanded));
+            env_keys.push(name.clone());
+        }
+        let env = merge(vars);
+        // The env files may not set them either: procmux would silently override them.
+        for name in ["PORT", "PS"] {
+            if dotenv::lookup(&env, name) != self.env_value(name)
+                && let Some(first) = table.env_file.iter().flatten().next()
+            {
+                return Err(file.error_at(
+                    first.span(),
+                    format!("env_file: sets {name}, which procmux gives each process (the base port is `port` or -p)"),
+                ));
+            }
+        }
+        let (dir, cwd) = match &table.cwd {
+            Some(cwd) => {
+                let dir = relative_to(Some(&self.root), cwd.get_ref());
+                if !dir.is_dir() {
+                    return Err(file.error_at(
+                        cwd.span(),
+                        format!("cwd: {}: not a directory", dir.display()),
+                    ));
+                }
+                (dir, Some(cwd.get_ref().clone()))
+            }
+            None => (self.root.clone(), None),
+        };
+        Ok(ProcessEnv {
+            env,
+            dir,
+            cwd,
+            env_files,
+            env_keys,
+        })
     }
 
     /// `no process named "wrker" (did you mean "worker"?)`.
@@ -291,6 +434,11 @@ fn load_env(files: &[PathBuf], host: &Host<'_>) -> Result<Vec<(String, String)>>
         let text = read_text(file, &name)?;
         dotenv::parse_into(&text, &mut vars, &|key| host.var(key)).map_err(|e| e.in_file(&name))?;
     }
+    Ok(merge(vars))
+}
+
+/// Each key once, at its first place, with its last value.
+fn merge(vars: Vec<(String, String)>) -> Vec<(String, String)> {
     let mut merged: Vec<(String, String)> = Vec::with_capacity(vars.len());
     for (key, value) in vars {
         match merged.iter_mut().find(|(k, _)| *k == key) {
@@ -298,7 +446,7 @@ fn load_env(files: &[PathBuf], host: &Host<'_>) -> Result<Vec<(String, String)>>
             None => merged.push((key, value)),
         }
     }
-    Ok(merged)
+    merged
 }
 
 /// Reads a user file as UTF-8, naming the file (and the line of a bad byte) on failure.

@@ -17,10 +17,11 @@ pub struct Stack {
     pub tail_bytes: usize,
     /// `--stdin NAME`: the instance that gets what is typed into procmux's terminal.
     pub stdin: Option<usize>,
-    /// Working directory of every process.
+    /// The project's root: the working directory of every process without a `cwd`, and the
+    /// tree `watch` watches.
     pub root: PathBuf,
-    /// Variables from the env files, each key once, later files winning; overlaid on the
-    /// inherited environment, before `PORT` and `PS`.
+    /// Variables from the project's env files, each key once, later files winning. Each
+    /// process gets its own [`ProcessType::env`], which starts from these.
     pub env: Vec<(String, String)>,
     /// Every Procfile entry, in file order (which decides ports and colours), even those the
     /// formation runs no instance of.
@@ -51,10 +52,21 @@ pub struct ProcessType {
     pub after: Vec<String>,
     /// Files whose changes restart it (`watch`), if any.
     pub watch: Option<Watch>,
+    /// Its variables: the project's env files, its `env_file`s, its `env` table, each key once,
+    /// later winning; overlaid on the inherited environment, before `PORT` and `PS`.
+    pub env: Vec<(String, String)>,
+    /// Its working directory: the root, or the root joined with `cwd`.
+    pub dir: PathBuf,
+    /// `cwd` as written, relative to the root (`None`: the root).
+    pub cwd: Option<String>,
+    /// Its own env files, as named in messages, in the order read (for `check`).
+    pub env_files: Vec<String>,
+    /// The keys its `env` table sets, in file order (for `check`).
+    pub env_keys: Vec<String>,
 }
 
-/// `watch = [...]`, `watch_ignore = [...]`: globs relative to the root, as written and
-/// compiled.
+/// `watch = [...]`, `watch_ignore = [...]`: globs relative to the process's directory, as
+/// written and compiled.
 #[derive(Debug, Clone)]
 pub struct Watch {
     pub globs: Vec<String>,

@@ -9,8 +9,8 @@
 use serde_json::{Map, Value, json};
 
 use super::{
-    Export, File, Gate, MARK, Note, Options, Probe, escape, gate, loopback_notes, project_env,
-    shell_command, whole_seconds,
+    Export, File, Gate, MARK, Note, Options, Probe, container_command, escape, gate,
+    loopback_notes, type_env, whole_seconds,
 };
 use crate::config::{ProcessType, Stack};
 
@@ -28,34 +28,31 @@ pub fn render(stack: &Stack, options: &Options, image: &str) -> Export {
         );
     }
     let annotations = json!({ "procmux/generated": MARK });
-    let mut config = Map::new();
-    let mut secret = Map::new();
-    for (key, value) in project_env(stack) {
-        let target = if secret_looking(&key) {
-            &mut secret
-        } else {
-            &mut config
-        };
-        target.insert(key, Value::from(value));
-    }
-    let mut documents = vec![
-        json!({
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": { "name": format!("{app}-env"), "annotations": env_annotations },
-            "data": config,
-        }),
-        json!({
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": { "name": format!("{app}-secrets"), "annotations": env_annotations },
-            "type": "Opaque",
-            "stringData": secret,
-        }),
-    ];
+    let shared: Vec<(String, String)> = stack
+        .env
+        .iter()
+        .filter(|(k, _)| k != "PORT" && k != "PS")
+        .cloned()
+        .collect();
+    let mut documents = env_documents(&format!("{app}-"), shared.clone(), &env_annotations);
     for kind in stack.types.iter().filter(|t| t.count > 0) {
         let port = stack.first_port(&kind.name);
         let name = format!("{app}-{}", kind.name.to_lowercase().replace('_', "-"));
+        let mut env_from = vec![
+            json!({ "configMapRef": { "name": format!("{app}-env") } }),
+            json!({ "secretRef": { "name": format!("{app}-secrets") } }),
+        ];
+        // Its own variables (`env_file`, `env`) in a ConfigMap and Secret of its own, after
+        // the shared ones: the last source of a key wins.
+        let own: Vec<(String, String)> = type_env(kind)
+            .into_iter()
+            .filter(|pair| !shared.contains(pair))
+            .collect();
+        if !own.is_empty() {
+            documents.extend(env_documents(&format!("{name}-"), own, &env_annotations));
+            env_from.push(json!({ "configMapRef": { "name": format!("{name}-env") } }));
+            env_from.push(json!({ "secretRef": { "name": format!("{name}-secrets") } }));
+        }
         let labels = json!({
             "app.kubernetes.io/name": app,
             "app.kubernetes.io/component": kind.name.to_lowercase().replace('_', "-"),
@@ -63,11 +60,8 @@ pub fn render(stack: &Stack, options: &Options, image: &str) -> Export {
         let mut container = json!({
             "name": kind.name.to_lowercase().replace('_', "-"),
             "image": image,
-            "command": ["/bin/sh", "-c", escape::kubernetes(&shell_command(stack, &kind.command))],
-            "envFrom": [
-                { "configMapRef": { "name": format!("{app}-env") } },
-                { "secretRef": { "name": format!("{app}-secrets") } },
-            ],
+            "command": ["/bin/sh", "-c", escape::kubernetes(&container_command(kind))],
+            "envFrom": env_from,
             "env": [
                 { "name": "PORT", "value": port.to_string() },
                 { "name": "PS", "valueFrom": { "fieldRef": { "fieldPath": "metadata.name" } } },
@@ -151,6 +145,36 @@ pub fn render(stack: &Stack, options: &Options, image: &str) -> Export {
         }],
         notes,
     }
+}
+
+/// A ConfigMap `PREFIXenv` and a Secret `PREFIXsecrets` holding `env`, the secret-looking
+/// keys in the Secret.
+fn env_documents(prefix: &str, env: Vec<(String, String)>, annotations: &Value) -> Vec<Value> {
+    let mut config = Map::new();
+    let mut secret = Map::new();
+    for (key, value) in env {
+        let target = if secret_looking(&key) {
+            &mut secret
+        } else {
+            &mut config
+        };
+        target.insert(key, Value::from(value));
+    }
+    vec![
+        json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": { "name": format!("{prefix}env"), "annotations": annotations },
+            "data": config,
+        }),
+        json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": { "name": format!("{prefix}secrets"), "annotations": annotations },
+            "type": "Opaque",
+            "stringData": secret,
+        }),
+    ]
 }
 
 /// What a workload cannot say of `kind`: a `ready` no probe stands for, `after`, a stop

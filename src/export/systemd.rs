@@ -10,7 +10,7 @@ use std::fmt::Write;
 
 use super::{
     Export, File, Gate, MARK, Note, Options, escape, gate, instance_env, restarts, shell_command,
-    shell_command_in, whole_seconds,
+    shell_command_in, whole_seconds, workdir,
 };
 use crate::config::Stack;
 use crate::config::command::is_shell_name;
@@ -87,17 +87,14 @@ pub fn render(stack: &Stack, options: &Options, user_units: bool) -> Export {
         if !user_units && let Some(user) = &options.user {
             let _ = writeln!(service, "User={}", user.replace('%', "%%"));
         }
-        // WorkingDirectory= keeps no quotes, escapes or blanks at its ends: a root that needs
-        // them is entered by the shell instead.
-        let line = if escape::systemd_plain_path(&options.root) {
-            let _ = writeln!(
-                service,
-                "WorkingDirectory={}",
-                options.root.replace('%', "%%")
-            );
-            shell_command(stack, &kind.command)
+        // WorkingDirectory= keeps no quotes, escapes or blanks at its ends, and wants a
+        // normalised path: a directory that needs more is entered by the shell instead.
+        let dir = workdir(options, kind);
+        let line = if escape::systemd_plain_path(&dir) && !dir.split('/').any(|p| p == "..") {
+            let _ = writeln!(service, "WorkingDirectory={}", dir.replace('%', "%%"));
+            shell_command(kind)
         } else {
-            shell_command_in(stack, &options.root, &kind.command)
+            shell_command_in(kind, &dir)
         };
         // systemd refuses names that are not identifiers: the shell line carries them.
         for (key, value) in instance_env(stack, i)

@@ -132,9 +132,10 @@ impl Checks {
                 // Marked as the instance's: what it leaves behind is stopped with the
                 // instance, and the watchdog kills it if procmux is SIGKILLed.
                 let tree = children.tree_value(instance);
+                let kind = stack.type_of(instance);
                 let launch = Launch {
-                    root: &stack.root,
-                    env: &stack.env,
+                    root: &kind.dir,
+                    env: &kind.env,
                     extra_env: &[(tree::TREE_VARIABLE, tree.as_str())],
                     port: stack.instances[instance].port,
                     ps: &stack.instances[instance].label(),

@@ -653,8 +653,8 @@ impl EventLoop {
         }
         let label = spec.label();
         let launch = Launch {
-            root: &self.stack.root,
-            env: &self.stack.env,
+            root: &kind.dir,
+            env: &kind.env,
             extra_env: &extra_env,
             port: spec.port,
             ps: &label,

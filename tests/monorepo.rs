@@ -1,0 +1,173 @@
+//! Monorepo-grade configuration (issue 19), driven through the real binary: each process's own
+//! `cwd`, `env_file` and `env` seen by the process itself; `check` saying them; each mistake an
+//! error at `procmux.toml:LINE:COL` before anything starts.
+
+mod support;
+
+use std::fs;
+
+use nix::sys::signal::Signal;
+use support::{App, lines_of};
+
+/// The lines `label` printed, without procmux's own.
+fn said(stdout: &[u8], label: &str) -> Vec<String> {
+    lines_of(stdout, label)
+        .into_iter()
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .filter(|l| !l.starts_with("started with") && !l.contains("exited with"))
+        .collect()
+}
+
+/// Each process dumps its directory and variables: `api` has its own (a directory under the
+/// root, the root's `.env`, then its env file, then its `env` table, later winning, `${…}`
+/// expanded from what came before), `web` only the root's.
+fn monorepo() -> App {
+    let dump = "pwd; printf '%s|' \"$SHARED\" \"$FROM_FILE\" \"$OWN\" \"$LAYERED\" \"$PORT\"; echo";
+    let app = App::new(&format!("web: {dump}\napi: {dump}\n"));
+    fs::create_dir_all(app.path().join("services/api")).unwrap();
+    app.write(".env", "SHARED=root\nLAYERED=root\n");
+    app.write(
+        "services/api/.env",
+        "LAYERED=file\nFROM_FILE=\"quoted $SHARED\\nsecond\"\n",
+    );
+    app.write(
+        "procmux.toml",
+        "[process.api]\ncwd = \"services/api\"\nenv_file = [\"services/api/.env\"]\n\
+         env = { OWN = \"${LAYERED}+own 50% \\\\$HOME #x\", LAYERED = \"table\" }\n",
+    );
+    app
+}
+
+#[test]
+fn each_process_runs_in_its_own_directory_with_its_own_variables() {
+    let app = monorepo();
+    let root = fs::canonicalize(app.path()).unwrap();
+    let done = app
+        .procmux(&["start", "--no-timestamp", "--may-exit", "web,api"])
+        .env("HOME", "/home/x")
+        .run();
+    assert_eq!(done.code, Some(0), "{}\n{}", done.text(), done.stderr);
+    assert_eq!(
+        said(&done.stdout, "web.1"),
+        [root.display().to_string(), "root|||root|5000|".to_owned()]
+    );
+    assert_eq!(
+        said(&done.stdout, "api.1"),
+        [
+            root.join("services/api").display().to_string(),
+            "root|quoted root".to_owned(),
+            "second|file+own 50% $HOME #x|table|5100|".to_owned(),
+        ]
+    );
+    // `run NAME` runs the entry where `start` runs it, with its variables.
+    let done = app.procmux(&["run", "api"]).run();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let text = done.text();
+    assert!(
+        text.starts_with(&format!(
+            "{}\nroot|quoted root\nsecond|file+own",
+            root.join("services/api").display()
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_says_each_process_directory_and_own_variables() {
+    let app = monorepo();
+    let done = app.procmux(&["check"]).run();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let text = done.text();
+    assert!(
+        text.contains("directories and variables of their own:\n  api  runs in services/api; env_file services/api/.env; env OWN, LAYERED\n"),
+        "{text}"
+    );
+    assert!(!text.contains("  web  runs in"), "{text}");
+}
+
+/// The watch globs of a process with a `cwd` are relative to it.
+#[test]
+fn watch_globs_are_relative_to_the_process_directory() {
+    let app = App::new("api: echo \"pid $$\"; exec sleep 1000\n");
+    fs::create_dir_all(app.path().join("api/src")).unwrap();
+    app.write("api/src/main.py", "x = 1\n");
+    app.write(
+        "procmux.toml",
+        "[process.api]\ncwd = \"api\"\nwatch = [\"src/**/*.py\"]\n",
+    );
+    let running = app.start(&["--no-timestamp", "--pty", "never"]);
+    running.wait_for("| pid ");
+    app.write("api/src/main.py", "x = 2\n");
+    running.wait_for("api.1 restarting: api/src/main.py changed");
+    running.wait_for_count("| pid ", 2);
+    running.signal(Signal::SIGTERM);
+    running.wait().exits_with(143);
+}
+
+/// Every mistake in a process's own settings: exit 2, one line naming the file, line and
+/// column, nothing started.
+#[test]
+fn mistakes_in_a_process_settings_are_errors_at_their_place() {
+    let cases = [
+        (
+            "[process.apy]\ncwd = \"api\"\n",
+            "procmux: error: procmux.toml:1:10: no process named \"apy\" (did you mean \"api\"?)",
+        ),
+        (
+            "[process.api]\nenv_file = [\"api/.env\", \"api/missing.env\"]\n",
+            "procmux: error: procmux.toml:2:25: env_file: api/missing.env: no such file",
+        ),
+        (
+            "[process.api]\nenv_file = [\"api\"]\n",
+            "procmux: error: procmux.toml:2:13: env_file: api: not a file",
+        ),
+        (
+            "[process.api]\ncwd = \"nope\"\n",
+            "procmux: error: procmux.toml:2:7: cwd: nope: not a directory",
+        ),
+        (
+            "[process.api]\ncwd = \"api/.env\"\n",
+            "procmux: error: procmux.toml:2:7: cwd: api/.env: not a directory",
+        ),
+        (
+            "[process.api]\nenv = { \"A=B\" = \"x\" }\n",
+            "procmux: error: procmux.toml:2:9: env: invalid name \"A=B\"",
+        ),
+        (
+            "[process.api]\nenv = { PS = \"x\" }\n",
+            "procmux: error: procmux.toml:2:9: env: PS is procmux's",
+        ),
+        (
+            "[process.api]\nenv_file = [\"api/port.env\"]\n",
+            "procmux: error: procmux.toml:2:13: env_file: sets PORT",
+        ),
+        (
+            "[process.api]\nenv_file = [\"api/bad.env\"]\n",
+            "procmux: error: api/bad.env:2: ",
+        ),
+        (
+            "[process.api]\nenv_file = [\"api/latin1.env\"]\n",
+            "procmux: error: api/latin1.env:2: not valid UTF-8",
+        ),
+        (
+            "[process.api]\nenv = { A = 1 }\n",
+            "procmux: error: procmux.toml:2:13: invalid type: integer `1`, expected a string",
+        ),
+    ];
+    let app = App::new("api: echo started-api\n");
+    fs::create_dir(app.path().join("api")).unwrap();
+    app.write("api/.env", "A=1\n");
+    app.write("api/port.env", "PORT=1234\n");
+    app.write("api/bad.env", "A=1\nnot an assignment\n");
+    app.write("api/latin1.env", b"A=1\nB=caf\xe9\n");
+    for (toml, start) in cases {
+        app.write("procmux.toml", toml);
+        for command in ["check", "start"] {
+            let done = app.procmux(&[command]).run();
+            assert_eq!(done.code, Some(2), "{toml}: {}", done.stderr);
+            assert!(done.stderr.starts_with(start), "{toml}\n{}", done.stderr);
+            assert_eq!(done.stderr.lines().count(), 1, "{}", done.stderr);
+            assert!(!done.text().contains("started-api"));
+        }
+    }
+}
