@@ -409,6 +409,11 @@ pub struct StartArgs {
     #[arg(long = "no-deps", env = "PROCMUX_NO_DEPS")]
     pub no_deps: bool,
 
+    /// Skip the release phase (an entry named `release`, or with `phase = "release"`): the
+    /// others start without waiting for it
+    #[arg(long = "no-release", env = "PROCMUX_NO_RELEASE")]
+    pub no_release: bool,
+
     /// Process types to start, with the types they wait for (`after`) [default: all]
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
@@ -441,6 +446,7 @@ impl StartArgs {
             control: None,
             tail_kib: None,
             no_deps: false,
+            no_release: false,
             names: Vec::new(),
         }
     }

@@ -79,6 +79,7 @@ fn execute(command: Command) -> Result<i32, Error> {
             let mut text = format!("valid procfile detected ({})\n", names.join(", "));
             text.push_str(&stop_signals(&stack));
             text.push_str(&own_settings(&stack));
+            text.push_str(&release_phase(&stack));
             print_out(text.as_bytes())
         }
         Command::Status(args) => {
@@ -237,6 +238,24 @@ fn own_settings(stack: &config::Stack) -> String {
             parts.push(format!("env {}", kind.env_keys.join(", ")));
         }
         text.push_str(&format!("  {:<width$}  {}\n", kind.name, parts.join("; ")));
+    }
+    text
+}
+
+/// `procmux check`'s line about the release phase, if the stack has one.
+fn release_phase(stack: &config::Stack) -> String {
+    let mut text = String::new();
+    for kind in stack.types.iter().filter(|t| t.release) {
+        let needs = if kind.after.is_empty() {
+            String::new()
+        } else {
+            format!(" after {}", kind.after.join(", "))
+        };
+        text.push_str(&format!(
+            "release phase: {}{needs} runs once, before the others, which wait for its exit 0 \
+             (--no-release skips it)\n",
+            kind.name
+        ));
     }
     text
 }

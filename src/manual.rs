@@ -227,7 +227,14 @@ tcp:$PORT, http://HOST:PORT/PATH, log:REGEX, exit:0, delay:2s, exec:COMMAND),
 \fBcwd\fR (its directory, relative to the root; its \fBwatch\fR globs are relative to
 it), \fBenv_file\fR (list, relative to the file, read after the project's env files) and
 \fBenv\fR (a table, last; \fB${OTHER}\fR expands from what came before, \fB\e$\fR is a
-literal \fB$\fR; \fBPORT\fR and \fBPS\fR stay procmux's).
+literal \fB$\fR; \fBPORT\fR and \fBPS\fR stay procmux's), \fBphase\fR (release, run).
+.PP
+The release phase: an entry named \fBrelease\fR (unless \fBphase = "run"\fR) or with
+\fBphase = "release"\fR runs once, before every other process but what it needs itself
+(\fBafter\fR), and nothing else starts until it exits 0; a failure stops the start with its
+exit code. \fB\-\-no\-release\fR skips it; \fBprocmux restart\fR runs it again only when it
+is named (not by a glob).
+.PP
 \fBexec:COMMAND\fR runs COMMAND through /bin/sh \-c in the process's environment and
 directory until it exits 0 (\fBexec:pg_isready \-h 127.0.0.1 \-p $PORT\fR); an attempt
 that takes over 5 s is killed with its group; when readiness times out, the last attempt's

@@ -22,8 +22,8 @@ use nix::unistd::Pid;
 use serde_json::Value;
 use support::App;
 use support::export::{
-    all_gone, assert_same, export, files_in, hostile, left_out, pids, policies, run_decoded, stop,
-    when_written,
+    all_gone, assert_same, export, exported, files_in, hostile, left_out, pids, policies,
+    run_decoded, stop, when_written,
 };
 
 // --- systemd ---------------------------------------------------------------------------
@@ -592,18 +592,7 @@ fn kubernetes_reads_back_to_what_start_runs() {
 #[ignore = "needs kubernetes-validate: run .ci/run"]
 fn kubernetes_validates_strictly() {
     let app = policies();
-    let done = app
-        .procmux(&[
-            "export",
-            "kubernetes",
-            "out",
-            "--app",
-            "demo",
-            "--image",
-            "demo:1",
-        ])
-        .run();
-    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let done = exported(&app, "kubernetes");
     assert!(
         done.stderr.contains("web: stop_signal = SIGINT"),
         "{}",
@@ -782,4 +771,110 @@ fn every_format_carries_a_process_cwd_and_env() {
     );
     let web = &named("Deployment", "demo-web")["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(web["envFrom"].as_array().unwrap().len(), 2);
+}
+
+// --- the release phase -------------------------------------------------------------------
+
+/// A project with a release phase that waits for db, and a web server held by it.
+fn with_release() -> App {
+    let app = App::new("db: exec sleep 1000\nrelease: echo migrated\nweb: exec sleep 1000\n");
+    app.write("procmux.toml", "[process.release]\nafter = [\"db\"]\n");
+    app
+}
+
+/// Each format's mapping of the release phase: a systemd oneshot the others want, start after
+/// and require; a Compose service the others wait for with `service_completed_successfully`,
+/// never restarted; a Kubernetes Job (an Argo CD PreSync hook); and the engines that cannot
+/// hold the others say so, in the file and on stderr.
+#[test]
+fn every_format_maps_the_release_phase() {
+    let app = with_release();
+    let read = |path: &str| std::fs::read_to_string(app.path().join("out").join(path)).unwrap();
+    let clean = |app: &App| std::fs::remove_dir_all(app.path().join("out")).unwrap();
+
+    export(&app, "systemd");
+    let release = read("demo-release.1.service");
+    assert!(
+        release.contains("Type=oneshot\nRemainAfterExit=yes\n"),
+        "{release}"
+    );
+    assert!(release.contains("After=demo-db.1.service\n"), "{release}");
+    assert!(!release.contains("Requires="), "{release}");
+    let web = read("demo-web.1.service");
+    assert!(web.contains("After=demo-release.1.service\n"), "{web}");
+    assert!(web.contains("Requires=demo-release.1.service\n"), "{web}");
+    assert!(
+        !read("demo-db.1.service").contains("release"),
+        "db starts before it"
+    );
+    clean(&app);
+
+    let out = export(&app, "compose");
+    let compose: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("compose.yaml")).unwrap()).unwrap();
+    assert_eq!(
+        compose["services"]["web"]["depends_on"]["release"]["condition"],
+        "service_completed_successfully"
+    );
+    assert_eq!(compose["services"]["release"]["restart"], "no");
+    assert!(compose["services"]["db"]["depends_on"].is_null());
+    clean(&app);
+
+    let done = exported(&app, "kubernetes");
+    assert!(
+        done.stderr
+            .contains("release: the release phase: a Job Argo CD runs first"),
+        "{}",
+        done.stderr
+    );
+    let job: Value = read("demo.yaml")
+        .split("---\n")
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_json::from_str::<Value>(d).unwrap())
+        .find(|d| d["kind"] == "Job")
+        .expect("a Job");
+    assert_eq!(job["metadata"]["name"], "demo-release");
+    assert_eq!(
+        job["metadata"]["annotations"]["argocd.argoproj.io/hook"],
+        "PreSync"
+    );
+    clean(&app);
+
+    for format in ["supervisord", "runit", "launchd"] {
+        let done = exported(&app, format);
+        let said = format!("release: the release phase: {format} cannot hold the other processes");
+        assert!(done.stderr.contains(&said), "{format}: {}", done.stderr);
+        let written: String = files_in(&app.path().join("out"))
+            .iter()
+            .filter(|p| p.is_file())
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect();
+        let runit_written: String = if format == "runit" {
+            std::fs::read_to_string(app.path().join("out/demo-release-1/run")).unwrap()
+        } else {
+            String::new()
+        };
+        assert!(
+            (written + &runit_written).contains("the release phase"),
+            "{format}: the note is in the file too"
+        );
+        clean(&app);
+    }
+}
+
+/// The release mapping passes the targets' own checks: systemd-analyze, the compose-spec
+/// schema, kubernetes-validate --strict.
+#[test]
+#[ignore = "needs systemd-analyze, check-jsonschema and kubernetes-validate: run .ci/run"]
+fn the_release_mapping_validates() {
+    let app = with_release();
+    let out = export(&app, "systemd");
+    verify_units(&out, false);
+    std::fs::remove_dir_all(&out).unwrap();
+    let out = export(&app, "compose");
+    validate("check-jsonschema", &COMPOSE_SPEC, &out.join("compose.yaml"));
+    std::fs::remove_dir_all(&out).unwrap();
+    let out = export(&app, "kubernetes");
+    let text = validate("kubernetes-validate", &["--strict"], &out.join("demo.yaml"));
+    assert!(text.contains("job/demo-release"), "{text}");
 }

@@ -282,3 +282,62 @@ fn pg_isready_holds_the_migration_until_postgres_accepts_connections() {
     assert!(text.contains("received fast shutdown request"), "{text}");
     assert_all_gone(&pids);
 }
+
+/// The release phase with a real migration: `release` waits for PostgreSQL (it needs it:
+/// `after = ["db"]`), creates a table with psql, and only then does web start (web's own query
+/// of the table succeeds). `procmux restart '*'` restarts db and web (web after db is ready
+/// again, as it says `after = ["db"]`) but does not run the migration again (a second `CREATE TABLE` would fail and stop the stack); naming it does.
+#[test]
+#[ignore = "needs PostgreSQL: run .ci/run"]
+fn a_release_phase_migrates_a_real_database_once() {
+    let cluster = Cluster::new(
+        "db: exec BIN/postgres -D data -k $PWD/sock -h 127.0.0.1 -p $PORT\n\
+         release: BIN/psql -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p PGPORT -U postgres -c 'CREATE TABLE users (id int)'\n\
+         web: BIN/psql -X -At -h 127.0.0.1 -p PGPORT -U postgres -c 'SELECT count(*) FROM users' && echo \"web-up $$\" && exec sleep 1000\n",
+    );
+    let bin = postgres_bin();
+    cluster.app.write(
+        "procmux.toml",
+        format!(
+            "[process.db]\nready = 'exec:{}/pg_isready -h 127.0.0.1 -p $PORT'\nready_interval = 0.2\n\
+             [process.release]\nafter = [\"db\"]\n[process.web]\nafter = [\"db\"]\n",
+            bin.display()
+        ),
+    );
+    chown_tree(cluster.app.path());
+    let mut running = cluster.start();
+    let text = running.wait_for("web-up ");
+    let mut pids = running.pids_after("web-up");
+    pids.extend(running.pids_after("started with pid"));
+    assert!(text.contains("release.1 | CREATE TABLE"), "{text}");
+    assert!(
+        text.find("release.1 | exited with code 0").unwrap()
+            < text.find("web.1     | started with pid").unwrap(),
+        "{text}"
+    );
+    let restart = |name: &str| {
+        let done = cluster
+            .app
+            .procmux(&["restart", name])
+            .run_as(NOBODY, NOGROUP)
+            .run();
+        assert_eq!(done.code, Some(0), "{}", done.stderr);
+    };
+    restart("*");
+    let text = running.wait_for_count("web-up ", 2);
+    pids.extend(running.pids_after("web-up"));
+    assert_eq!(text.matches("CREATE TABLE").count(), 1, "{text}");
+    // Named, it runs again: the table exists, the migration fails, the stack stops with its code.
+    restart("release");
+    let done = running.wait();
+    let text = done.text();
+    assert!(text.contains("relation \"users\" already exists"), "{text}");
+    let code = done.code.unwrap();
+    assert!(code != 0, "{text}");
+    assert!(
+        text.contains(&format!("release.1 | exited with code {code}\n")),
+        "{text}"
+    );
+    assert!(text.contains("received fast shutdown request"), "{text}");
+    assert_all_gone(&pids);
+}

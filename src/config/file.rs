@@ -103,6 +103,9 @@ pub struct ProcessConfig {
     pub env_file: Option<Vec<Spanned<String>>>,
     /// Its working directory, relative to the root.
     pub cwd: Option<Spanned<String>>,
+    /// `"release"`: run once, before the others, which wait for its exit 0 (an entry named
+    /// `release` is one unless `"run"`).
+    pub phase: Option<Spanned<String>>,
 }
 
 /// `timestamp = …`: a format, or a boolean.

@@ -17,6 +17,7 @@ mod formation;
 pub mod policy;
 mod procfile;
 mod project;
+mod release;
 pub mod servers;
 mod socket;
 mod stack;
@@ -97,7 +98,9 @@ pub fn resolve_start(
         None => None,
     };
     let default_timeout = args.timeout.or(file_timeout).unwrap_or(DEFAULT_TIMEOUT);
-    let resolved = policy::resolve_types(&project, args, Duration::from_secs_f64(default_timeout))?;
+    let mut resolved =
+        policy::resolve_types(&project, args, Duration::from_secs_f64(default_timeout))?;
+    let release = release::apply(&project, args, &mut resolved)?;
     let pty_default = match args.pty.or(settings.and_then(|s| s.pty)) {
         Some(PtyChoice::Always) => true,
         Some(PtyChoice::Never) => false,
@@ -122,7 +125,17 @@ pub fn resolve_start(
         .zip(resolved)
         .zip(&project.process_env);
     for (type_index, ((entry, resolved), setup)) in entries.enumerate() {
-        let count = formation.count(&entry.name, &selected);
+        let release = release[type_index];
+        let count = match formation.count(&entry.name, &selected) {
+            _ if release && args.no_release => 0,
+            count if release && count > 1 => {
+                return Err(Error::Usage(format!(
+                    "{}: a release phase runs once, and the formation asks for {count}",
+                    entry.name
+                )));
+            }
+            count => count,
+        };
         for number in 1..=count {
             let port = base + 100 * type_index as u32 + number as u32 - 1;
             let port = u16::try_from(port).map_err(|_| {
@@ -146,6 +159,7 @@ pub fn resolve_start(
             pty: pty_for(&entry.name),
             policy: resolved.policy,
             after: resolved.after,
+            release,
             watch: resolve_watch(&project, &entry.name, &args.watch)?,
             env: setup.env.clone(),
             dir: setup.dir.clone(),
@@ -395,9 +409,14 @@ fn with_dependencies(
 fn check_after_runs(types: &[ProcessType]) -> Result<()> {
     for waiting in types.iter().filter(|t| t.count > 0) {
         for name in &waiting.after {
-            if types.iter().any(|t| &t.name == name && t.count == 0) {
+            if let Some(left_out) = types.iter().find(|t| &t.name == name && t.count == 0) {
+                let hint = if left_out.release {
+                    " (--no-release skips the release phase)"
+                } else {
+                    ""
+                };
                 return Err(Error::Usage(format!(
-                    "{} starts after {name}, but the formation runs no {name}",
+                    "{} starts after {name}, but the formation runs no {name}{hint}",
                     waiting.name
                 )));
             }
@@ -867,6 +886,50 @@ mod tests {
             (Path::new("."), None)
         );
         assert_eq!(stack.types[1].env, [("BASE".to_owned(), "base".to_owned())]);
+    }
+
+    #[test]
+    fn the_release_phase_holds_every_type_but_what_it_needs() {
+        let procfile = "db: pg\ncache: redis\nweb: puma\nrelease: rake db:migrate\nclock: c\n";
+        let toml = "[process.release]\nafter = [\"db\"]\n[process.web]\nafter = [\"cache\"]\n";
+        let (stack, _) = resolve(procfile, Some(toml), &[], &[], false).unwrap();
+        let after: Vec<(&str, Vec<&str>)> = stack
+            .types
+            .iter()
+            .map(|t| {
+                (
+                    t.name.as_str(),
+                    t.after.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            after,
+            [
+                ("db", vec![]),
+                ("cache", vec!["release"]),
+                ("web", vec!["cache", "release"]),
+                ("release", vec!["db"]),
+                ("clock", vec!["release"]),
+            ]
+        );
+        let release = &stack.types[3];
+        assert!(release.release && matches!(release.policy.ready, Ready::ExitZero));
+        assert_eq!(release.policy.on_exit, OnExit::StopAll);
+        assert!(stack.types.iter().filter(|t| t.release).count() == 1);
+        // --no-release: no instance of it, and nothing waits for it.
+        let (stack, _) = resolve(procfile, Some(toml), &["--no-release"], &[], false).unwrap();
+        assert_eq!(stack.types[3].count, 0);
+        assert!(
+            stack
+                .types
+                .iter()
+                .all(|t| !t.after.contains(&"release".to_owned()))
+        );
+        // `start clock` brings the release and what the release needs.
+        let (stack, _) = resolve(procfile, Some(toml), &["clock"], &[], false).unwrap();
+        let labels: Vec<String> = stack.instances.iter().map(InstanceSpec::label).collect();
+        assert_eq!(labels, ["db.1", "release.1", "clock.1"]);
     }
 
     #[test]

@@ -48,8 +48,12 @@ pub struct ProcessType {
     /// A pseudo-terminal instead of pipes.
     pub pty: bool,
     pub policy: Policy,
-    /// Types that must be ready before this one starts, by name.
+    /// Types that must be ready before this one starts, by name (with a release phase, every
+    /// type but it and what it needs waits for it).
     pub after: Vec<String>,
+    /// The release phase: runs once, before the others, ready when it exits 0; a failure
+    /// stops the start. A restart of the stack by glob does not run it again.
+    pub release: bool,
     /// Files whose changes restart it (`watch`), if any.
     pub watch: Option<Watch>,
     /// Its variables: the project's env files, its `env_file`s, its `env` table, each key once,

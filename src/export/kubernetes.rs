@@ -1,6 +1,6 @@
 //! Kubernetes: a Deployment per type (`replicas` its formation, `app.kubernetes.io/name` and
 //! `component` labels, the selector its template's labels), a Job for a one-shot
-//! (`ready = "exit:0"`), a Service for a type that listens, the environment in a ConfigMap and
+//! (`ready = "exit:0"`) and the release phase (an Argo CD PreSync hook), a Service for a type that listens, the environment in a ConfigMap and
 //! the secret-looking keys in a Secret, `terminationGracePeriodSeconds`, and a
 //! `readinessProbe` from `ready`. The kubelet expands `$(VAR)` in `command`, so a `$` there
 //! is escaped ([`escape::kubernetes`]); ConfigMap and Secret values are taken as they are.
@@ -86,6 +86,13 @@ pub fn render(stack: &Stack, options: &Options, image: &str) -> Export {
             annotations["procmux/not-expressible"] = Value::from(own.join("; "));
         }
         notes.extend(Note::about(&kind.name, own));
+        if kind.release {
+            // Argo CD runs a PreSync hook to its end before it applies the rest, and fails the
+            // sync if it fails: the release phase. `kubectl apply` waits for nothing.
+            annotations["argocd.argoproj.io/hook"] = Value::from("PreSync");
+            annotations["argocd.argoproj.io/hook-delete-policy"] =
+                Value::from("BeforeHookCreation");
+        }
         if matches!(gate, Gate::Completed) {
             documents.push(json!({
                 "apiVersion": "batch/v1",
@@ -189,6 +196,13 @@ fn unexpressed(kind: &ProcessType, gate: &Gate) -> Vec<String> {
             "after = {:?}: Kubernetes starts workloads independently; readinessProbes gate traffic",
             kind.after
         ));
+    }
+    if kind.release {
+        notes.push(
+            "the release phase: a Job Argo CD runs first (a PreSync hook); with kubectl, apply \
+             it and `kubectl wait --for=condition=complete` before the rest"
+                .to_owned(),
+        );
     }
     if kind.policy.stop_signal != nix::sys::signal::Signal::SIGTERM {
         notes.push(format!(

@@ -90,7 +90,7 @@ pub fn render(stack: &Stack, options: &Options) -> Result<Export, Error> {
                 kind.after
             ));
         }
-        notes.extend(without_readiness(&kind.policy.ready, "launchd"));
+        notes.extend(without_readiness(kind, "launchd"));
         plist.insert("ProcmuxExport".into(), Value::from(MARK));
         if !notes.is_empty() {
             plist.insert(

@@ -208,15 +208,24 @@ pub fn gate(ready: &Ready, port: u16) -> Gate {
     }
 }
 
-/// What an engine with no readiness at all cannot express of `ready` (`None` for the default).
-fn without_readiness(ready: &Ready, engine: &str) -> Option<String> {
-    match gate(ready, 0) {
-        Gate::Started => None,
-        Gate::Probe(_) | Gate::Completed => Some(format!(
+/// What an engine with no readiness and no ordering cannot express of `kind`: its `ready`
+/// (nothing for the default), and the release phase's hold on the others.
+fn without_readiness(kind: &ProcessType, engine: &str) -> Vec<String> {
+    let mut notes = Vec::new();
+    match gate(&kind.policy.ready, 0) {
+        Gate::Started => {}
+        Gate::Probe(_) | Gate::Completed => notes.push(format!(
             "its ready check: {engine} has no readiness (a process counts as ready once started)"
         )),
-        Gate::Unsupported(what) => Some(what),
+        Gate::Unsupported(what) => notes.push(what),
     }
+    if kind.release {
+        notes.push(format!(
+            "the release phase: {engine} cannot hold the other processes until it exits 0; run it \
+             to its end before starting them"
+        ));
+    }
+    notes
 }
 
 /// The loopback addresses in env values: inside a container they are the container itself,

@@ -38,7 +38,7 @@ pub fn render(stack: &Stack, options: &Options) -> Export {
                     .to_owned(),
             );
         }
-        notes.extend(without_readiness(&policy.ready, "runit"));
+        notes.extend(without_readiness(kind, "runit"));
         let mut run = format!("#!/bin/sh\n# {MARK}\n");
         for note in &notes {
             let _ = writeln!(run, "# Not expressible here: {note}.");

@@ -103,7 +103,7 @@ pub fn render(stack: &Stack, options: &Options) -> Result<Export, Error> {
                 kind.after
             ));
         }
-        own.extend(without_readiness(&policy.ready, "supervisord"));
+        own.extend(without_readiness(kind, "supervisord"));
         for note in &own {
             let _ = writeln!(text, "; Not expressible here: {note}.");
         }

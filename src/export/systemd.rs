@@ -4,7 +4,8 @@
 //! journal (systemd's default; `StandardOutput=syslog` is obsolete); the environment is
 //! written in systemd's own quoting (`EnvironmentFile=.env` would read dotenv with systemd's
 //! grammar, which differs). A one-shot (`ready = "exit:0"`) is `Type=oneshot` with
-//! `RemainAfterExit=yes`, so what is `after` it starts once it has finished.
+//! `RemainAfterExit=yes`, so what is `after` it starts once it has finished; the release phase
+//! is one too, and the others also `Requires=` it, so a failed release starts none of them.
 
 use std::fmt::Write;
 
@@ -52,6 +53,17 @@ pub fn render(stack: &Stack, options: &Options, user_units: bool) -> Export {
         if !dependencies.is_empty() {
             let list = dependencies.join(" ");
             let _ = writeln!(text, "After={list}\nWants={list}");
+        }
+        // The release phase holds the others: a failed one keeps them from starting.
+        let releases: Vec<String> = kind
+            .after
+            .iter()
+            .filter(|name| stack.types.iter().any(|t| &t.name == *name && t.release))
+            .flat_map(|name| stack.instances_of(name))
+            .map(unit)
+            .collect();
+        if !releases.is_empty() {
+            let _ = writeln!(text, "Requires={}", releases.join(" "));
         }
         let mut restart = match restarts(policy.on_exit) {
             Some(true) => "always",

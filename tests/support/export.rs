@@ -296,14 +296,20 @@ pub fn policies() -> App {
 }
 
 pub fn export(app: &App, format: &str) -> PathBuf {
+    let done = exported(app, format);
+    assert!(done.text().contains("wrote "), "{}", done.text());
+    app.path().join("out")
+}
+
+/// `procmux export FORMAT out --app demo --image demo:1`, which must succeed: what it said.
+pub fn exported(app: &App, format: &str) -> Finished {
     let done = app
         .procmux(&[
             "export", format, "out", "--app", "demo", "--image", "demo:1",
         ])
         .run();
     assert_eq!(done.code, Some(0), "{}", done.stderr);
-    assert!(done.text().contains("wrote "), "{}", done.text());
-    app.path().join("out")
+    done
 }
 
 pub fn files_in(dir: &Path) -> Vec<PathBuf> {
