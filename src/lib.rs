@@ -77,6 +77,7 @@ fn execute(command: Command) -> Result<i32, Error> {
             let (stack, _) = config::load_start(&StartArgs::defaults(args), &host)?;
             let names: Vec<&str> = stack.types.iter().map(|t| t.name.as_str()).collect();
             let mut text = format!("valid procfile detected ({})\n", names.join(", "));
+            text.push_str(&files_read(&stack));
             text.push_str(&stop_signals(&stack));
             text.push_str(&own_settings(&stack));
             text.push_str(&release_phase(&stack));
@@ -211,6 +212,21 @@ fn stop_signals(stack: &config::Stack) -> String {
     text
 }
 
+/// `procmux check`'s list of the files read, in order, and what each set or changed.
+fn files_read(stack: &config::Stack) -> String {
+    let mut text = String::from("files read, in order:\n");
+    for source in &stack.sources {
+        let said = if source.said.is_empty() {
+            "nothing".to_owned()
+        } else {
+            source.said.join(", ")
+        };
+        let line = format!("{}: {said}", source.file);
+        text.push_str(&format!("  {}\n", printable(&line)));
+    }
+    text
+}
+
 /// `procmux check`'s list of the processes with a directory or variables of their own (the
 /// keys only: values may be secrets); empty when none has.
 fn own_settings(stack: &config::Stack) -> String {
@@ -228,11 +244,11 @@ fn own_settings(stack: &config::Stack) -> String {
         let mut parts = Vec::new();
         if kind.cwd.is_some() {
             let dir = kind.dir.display().to_string();
-            parts.push(format!("runs in {}", dir.escape_debug()));
+            parts.push(format!("runs in {}", printable(&dir)));
         }
         if !kind.env_files.is_empty() {
             let files = kind.env_files.join(", ");
-            parts.push(format!("env_file {}", files.escape_debug()));
+            parts.push(format!("env_file {}", printable(&files)));
         }
         if !kind.env_keys.is_empty() {
             parts.push(format!("env {}", kind.env_keys.join(", ")));
@@ -258,6 +274,20 @@ fn release_phase(stack: &config::Stack) -> String {
         ));
     }
     text
+}
+
+/// `text` on one line of a report: control characters (a newline in a directory's name) as
+/// escapes, everything else as it is.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Writes a command's whole output to stdout: exit 0, also when the reader went away.

@@ -229,6 +229,12 @@ it), \fBenv_file\fR (list, relative to the file, read after the project's env fi
 \fBenv\fR (a table, last; \fB${OTHER}\fR expands from what came before, \fB\e$\fR is a
 literal \fB$\fR; \fBPORT\fR and \fBPS\fR stay procmux's), \fBphase\fR (release, run).
 .PP
+Local overrides, read after the committed files when present: \fBprocmux.local.toml\fR
+(its keys replace those of procmux.toml one by one, a \fB[process.NAME]\fR table key by
+key) and \fBProcfile.local\fR beside the Procfile (entries added or replaced in place by
+name; a \fB!NAME:\fR line removes one). \fBenabled = false\fR in a \fB[process.NAME]\fR
+table removes an entry. \fBprocmux check\fR lists the files read, in order, and what each
+changed..PP
 The release phase: an entry named \fBrelease\fR (unless \fBphase = "run"\fR) or with
 \fBphase = "release"\fR runs once, before every other process but what it needs itself
 (\fBafter\fR), and nothing else starts until it exits 0; a failure stops the start with its

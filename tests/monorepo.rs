@@ -171,3 +171,142 @@ fn mistakes_in_a_process_settings_are_errors_at_their_place() {
         }
     }
 }
+
+/// A developer's own overrides, read after the committed files: `Procfile.local` replaces an
+/// entry in place (its port stays), adds one and removes one; `procmux.local.toml` replaces
+/// keys of `procmux.toml` one by one and removes an entry with `enabled = false`; `check`
+/// lists every file read, in order, and what each changed.
+#[test]
+fn local_overrides_add_replace_and_remove() {
+    let app = App::new(
+        "db: echo \"db $PORT\"; exec sleep 1000\n\
+         web: echo \"web $PORT $MODE\"; exec sleep 1000\n\
+         worker: echo worker; exec sleep 1000\n\
+         clock: echo clock; exec sleep 1000\n",
+    );
+    app.write(
+        "Procfile.local",
+        "# mine, not committed\nweb: echo \"my web $PORT $MODE\"; exec sleep 1000\n!worker:\ndebug: echo \"debug $PORT\"; exec sleep 1000\n",
+    );
+    app.write(
+        "procmux.toml",
+        "[process.web]\nenv = { MODE = \"committed\" }\nstop_timeout = 3\n[process.worker]\nquiet = true\n",
+    );
+    app.write(
+        "procmux.local.toml",
+        "[process.web]\nenv = { MODE = \"mine\" }\n[process.clock]\nenabled = false\n",
+    );
+    let done = app.procmux(&["check"]).run();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    assert!(
+        done.text().contains(
+            "files read, in order:\n\
+             \x20 procmux.toml: process.web (stop_timeout, env), process.worker (quiet)\n\
+             \x20 procmux.local.toml: process.clock (enabled), process.web (env), clock removed (enabled = false)\n\
+             \x20 Procfile: db, web, worker, clock\n\
+             \x20 Procfile.local: web replaced, worker removed, debug added\n"
+        ),
+        "{}",
+        done.text()
+    );
+    assert!(
+        done.text()
+            .starts_with("valid procfile detected (db, web, debug)\n")
+    );
+    let running = app.start(&["--no-timestamp"]);
+    running.wait_for("debug.1 | debug");
+    let text = running.wait_for("web.1   | my web");
+    assert!(text.contains("web.1   | my web 5100 mine\n"), "{text}");
+    assert!(text.contains("debug.1 | debug 5200\n"), "{text}");
+    assert!(
+        !text.contains("worker") && !text.contains("clock"),
+        "{text}"
+    );
+    running.signal(Signal::SIGINT);
+    assert_eq!(running.wait().code, Some(130));
+}
+
+/// Mistakes in the overrides are errors naming the override, its line and column.
+#[test]
+fn mistakes_in_local_overrides_are_errors_at_their_place() {
+    let app = App::new("web: echo started-web\nworker: echo started-worker\n");
+    app.write(
+        "procmux.toml",
+        "# committed\n[process.web]\nstop_timeout = 3\n",
+    );
+    let cases: [(&str, &str, &str); 7] = [
+        (
+            "Procfile.local",
+            "!nope:\n",
+            "procmux: error: Procfile.local:1: !nope: there is no entry \"nope\" to remove",
+        ),
+        (
+            "Procfile.local",
+            "\n!web\n",
+            "procmux: error: Procfile.local:2: expected \"!name:\"",
+        ),
+        (
+            "Procfile.local",
+            "web: a\n!web:\n",
+            "procmux: error: Procfile.local:2: \"web\" again",
+        ),
+        (
+            "procmux.local.toml",
+            "[process.web]\ncount = \"two\"\n",
+            "procmux: error: procmux.local.toml:2:9: invalid type",
+        ),
+        (
+            "procmux.local.toml",
+            "\n[process.web]\nready = \"soon\"\n",
+            "procmux: error: procmux.local.toml:3:9: ready: \"soon\"",
+        ),
+        (
+            "procmux.local.toml",
+            "[process.wbe]\nenabled = false\n",
+            "procmux: error: procmux.local.toml:1:10: no process named \"wbe\" (did you mean \"web\"?)",
+        ),
+        (
+            "procmux.local.toml",
+            "[process.worker]\nenabled = false\nafter = [\"web\"]\n[process.web]\nafter = [\"worker\"]\n",
+            "procmux: error: procmux.local.toml:5:10: after: no process named \"worker\" (removed by procmux.local.toml)",
+        ),
+    ];
+    for (file, text, start) in cases {
+        app.write(file, text);
+        let done = app.procmux(&["check"]).run();
+        assert_eq!(done.code, Some(2), "{file}: {text}\n{}", done.stderr);
+        assert!(
+            done.stderr.starts_with(start),
+            "{file}: {text}\n{}",
+            done.stderr
+        );
+        assert_eq!(done.stderr.lines().count(), 1, "{}", done.stderr);
+        std::fs::remove_file(app.path().join(file)).unwrap();
+    }
+    // A mistake in procmux.toml is still named there, with the override read after it.
+    app.write(
+        "procmux.toml",
+        "# committed\n[process.web]\nstop_timeout = -3\n",
+    );
+    app.write(
+        "procmux.local.toml",
+        "# mine\n[process.worker]\ncount = 2\n",
+    );
+    let done = app.procmux(&["check"]).run();
+    assert!(
+        done.stderr
+            .starts_with("procmux: error: procmux.toml:3:16: stop_timeout"),
+        "{}",
+        done.stderr
+    );
+    // Removing every entry leaves nothing to run.
+    app.write("procmux.local.toml", "");
+    app.write("Procfile.local", "!web:\n!worker:\n");
+    let done = app.procmux(&["check"]).run();
+    assert_eq!(done.code, Some(2));
+    assert!(
+        done.stderr.contains("Procfile: no processes left"),
+        "{}",
+        done.stderr
+    );
+}

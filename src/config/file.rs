@@ -106,6 +106,103 @@ pub struct ProcessConfig {
     /// `"release"`: run once, before the others, which wait for its exit 0 (an entry named
     /// `release` is one unless `"run"`).
     pub phase: Option<Spanned<String>>,
+    /// `false` removes the entry from the Procfile (in a local override, mostly).
+    pub enabled: Option<bool>,
+}
+
+/// Each key `$local` sets replaces `$base`'s, and its name is said in `$said`. Every field is
+/// listed in the caller's exhaustive destructuring, so a new key cannot be forgotten here.
+macro_rules! overlay {
+    ($base:expr, $said:expr; $($field:ident),+ $(,)?) => {
+        $(
+            if let Some(value) = $field {
+                $base.$field = Some(value);
+                $said.push(stringify!($field).to_owned());
+            }
+        )+
+    };
+}
+
+impl FileConfig {
+    /// Lays `local` (a `procmux.local.toml`) over this file: each key it sets replaces this
+    /// one's, a `[process.NAME]` table key by key. What it set, as `key` and
+    /// `process.NAME (key, key)`.
+    pub fn overlay(&mut self, local: FileConfig) -> Vec<String> {
+        let FileConfig {
+            procfile,
+            root,
+            env,
+            formation,
+            port,
+            timeout,
+            color,
+            timestamp,
+            format,
+            pty,
+            stderr,
+            strip_ansi,
+            color_hint,
+            prefix,
+            quiet,
+            control,
+            tail_kib,
+            process,
+        } = local;
+        let mut said = Vec::new();
+        overlay!(self, said; procfile, root, env, formation, port, timeout, color, timestamp,
+            format, pty, stderr, strip_ansi, color_hint, prefix, quiet, control, tail_kib);
+        for (name, table) in process {
+            let keys = match self.process.get_mut(&name) {
+                Some(base) => base.overlay(table),
+                None => {
+                    let mut fresh = ProcessConfig::default();
+                    let keys = fresh.overlay(table);
+                    self.process.insert(name.clone(), fresh);
+                    keys
+                }
+            };
+            said.push(format!("process.{} ({})", name.get_ref(), keys.join(", ")));
+        }
+        said
+    }
+}
+
+impl ProcessConfig {
+    /// Lays `local` over this table, key by key; the keys it set.
+    fn overlay(&mut self, local: ProcessConfig) -> Vec<String> {
+        let ProcessConfig {
+            count,
+            quiet,
+            pty,
+            stdin,
+            on_exit,
+            restart_delay,
+            restart_delay_max,
+            stable_after,
+            max_restarts,
+            restart_window,
+            on_give_up,
+            stop_signal,
+            stop_timeout,
+            after,
+            ready,
+            ready_interval,
+            ready_timeout,
+            watch,
+            watch_ignore,
+            env,
+            env_file,
+            cwd,
+            phase,
+            enabled,
+        } = local;
+        let mut said = Vec::new();
+        overlay!(self, said; count, quiet, pty, stdin, on_exit, restart_delay, restart_delay_max,
+            stable_after, max_restarts, restart_window, on_give_up, stop_signal, stop_timeout,
+            after, ready, ready_interval, ready_timeout, watch, watch_ignore, env, env_file, cwd,
+            phase, enabled);
+        said
+    }
 }
 
 /// `timestamp = …`: a format, or a boolean.
@@ -143,11 +240,21 @@ impl FileConfig {
             .map(|(_, table)| table)
     }
 
+    #[cfg(test)]
     pub fn parse(text: &str) -> Result<FileConfig, FileError> {
-        toml::from_str(text).map_err(|e| {
+        Self::parse_at(text, 0)
+    }
+
+    /// Parses `text` as if it started at byte `offset` of a longer text, so that its spans
+    /// never overlap those of the files before it (a `procmux.local.toml` after
+    /// `procmux.toml`); errors are located in `text` itself.
+    pub fn parse_at(text: &str, offset: usize) -> Result<FileConfig, FileError> {
+        // Blanks before the first line's first token change nothing in TOML.
+        let padded = format!("{}{text}", " ".repeat(offset));
+        toml::from_str(&padded).map_err(|e| {
             let (line, column) = match e.span() {
                 Some(span) => {
-                    let (line, column) = line_column(text, span.start);
+                    let (line, column) = line_column(text, span.start.saturating_sub(offset));
                     (Some(line), Some(column))
                 }
                 None => (None, None),
@@ -287,6 +394,48 @@ quiet = false
                 .iter()
                 .any(|(name, p)| name.get_ref() == "worker" && p.ready.is_some())
         );
+    }
+
+    #[test]
+    fn a_local_file_replaces_keys_one_by_one_and_keeps_its_own_places() {
+        let main = "port = 3000\ncolor = \"never\"\n[process.web]\ncount = 2\nafter = [\"db\"]\n";
+        let local =
+            "color = \"always\"\n[process.web]\ncount = 3\n[process.debug]\nenabled = false\n";
+        let mut config = FileConfig::default();
+        assert_eq!(
+            config.overlay(FileConfig::parse(main).unwrap()),
+            ["port", "color", "process.web (count, after)"]
+        );
+        let offset = main.len() + 1;
+        let said = config.overlay(FileConfig::parse_at(local, offset).unwrap());
+        assert_eq!(
+            said,
+            ["color", "process.debug (enabled)", "process.web (count)"]
+        );
+        assert_eq!(
+            (config.port, config.color),
+            (Some(3000), Some(ColorChoice::Always))
+        );
+        let web = config.table("web").unwrap();
+        assert_eq!(web.count, Some(3));
+        let db = main.find("\"db\"").unwrap();
+        assert_eq!(
+            web.after.as_ref().unwrap()[0].span(),
+            db..db + 4,
+            "still procmux.toml's"
+        );
+        assert_eq!(config.table("debug").unwrap().enabled, Some(false));
+        let (name, _) = config
+            .process
+            .iter()
+            .find(|(n, _)| n.get_ref() == "debug")
+            .unwrap();
+        assert!(name.span().start >= offset, "the local file's own place");
+        // A parse error is located in the local text itself.
+        let error = FileConfig::parse_at("a = 1\nport = \"x\"\n", 500).unwrap_err();
+        assert_eq!((error.line, error.column), (Some(1), Some(1)));
+        let error = FileConfig::parse_at("port = 1\nport = \"x\"\n", 500).unwrap_err();
+        assert_eq!(error.line, Some(2));
     }
 
     #[test]

@@ -230,6 +230,7 @@ pub fn resolve_start(
         exit_code_from: args.exit_code_from.clone(),
         split_stderr,
         color_hint,
+        sources: project.sources,
     };
     Ok((stack, style))
 }

@@ -10,7 +10,7 @@ use toml::Spanned;
 use super::Host;
 use super::dotenv;
 use super::file::{self, FileConfig};
-use super::procfile::Procfile;
+use super::procfile::{self, Procfile};
 use crate::cli::{ProjectArgs, check_seconds};
 use crate::error::{Error, Result};
 
@@ -30,6 +30,17 @@ pub struct Project {
     /// Per Procfile entry (same order): its environment and directory, after its
     /// `[process.NAME]` `env_file`, `env` and `cwd`.
     pub process_env: Vec<ProcessEnv>,
+    /// The files read, in order, and what each set or changed (for `check`).
+    pub sources: Vec<Source>,
+    /// Entries a local override removed, and which file removed them.
+    pub removed: Vec<(String, String)>,
+}
+
+/// A file read and what it did: `Procfile.local`: `web replaced`, `worker removed`.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub file: String,
+    pub said: Vec<String>,
 }
 
 /// Where one process runs and with what: the project's env files, then its own `env_file`s,
@@ -48,23 +59,40 @@ pub struct ProcessEnv {
     pub env_keys: Vec<String>,
 }
 
-/// A `procmux.toml` that was found and parsed.
+/// A `procmux.toml` that was found and parsed, with its local override laid over it.
 #[derive(Debug)]
 pub struct ConfigFile {
+    /// The first file read (its directory is where paths in either file start).
     pub name: String,
-    text: String,
+    /// Each file read, in order; spans of later files start after those of earlier ones.
+    parts: Vec<Part>,
     pub config: FileConfig,
 }
 
+/// One file of a [`ConfigFile`]: its name, its text, where its spans start.
+#[derive(Debug)]
+struct Part {
+    name: String,
+    text: String,
+    offset: usize,
+}
+
 impl ConfigFile {
-    /// An error located at `span` of this file.
+    /// An error located at `span`, in the file that holds it.
     pub(crate) fn error_at(
         &self,
         span: std::ops::Range<usize>,
         message: impl Into<String>,
     ) -> Error {
-        let (line, column) = FileConfig::locate(&self.text, span);
-        Error::input(&self.name, Some(line), message).with_column(column)
+        let part = self
+            .parts
+            .iter()
+            .rev()
+            .find(|p| p.offset <= span.start)
+            .unwrap_or(&self.parts[0]);
+        let start = span.start - part.offset.min(span.start);
+        let (line, column) = FileConfig::locate(&part.text, start..start);
+        Error::input(&part.name, Some(line), message).with_column(column)
     }
 
     /// A number of seconds from this file, checked, or an error at its place naming `key`.
@@ -78,7 +106,8 @@ impl Project {
     /// Reads the config file, the Procfile and the env files. `run` works without a Procfile
     /// (`procfile_required` false) unless one was named.
     pub fn load(args: &ProjectArgs, procfile_required: bool, host: &Host<'_>) -> Result<Project> {
-        let file = find_config_file(args)?;
+        let mut sources = Vec::new();
+        let file = find_config_file(args, &mut sources)?;
         let from_file = |pick: fn(&FileConfig) -> Option<&String>| {
             let file = file.as_ref()?;
             let value = pick(&file.config)?;
@@ -90,14 +119,40 @@ impl Project {
             .or_else(|| from_file(|c| c.procfile.as_ref()));
         let procfile_path = named.clone().unwrap_or_else(|| PathBuf::from("Procfile"));
         let procfile_name = procfile_path.display().to_string();
-        let procfile = if procfile_required || named.is_some() || procfile_path.exists() {
+        let mut procfile = if procfile_required || named.is_some() || procfile_path.exists() {
             let text = read_text(&procfile_path, &procfile_name)?;
-            Procfile::parse(&text).map_err(|e| e.in_file(&procfile_name))?
+            let procfile = Procfile::parse(&text).map_err(|e| e.in_file(&procfile_name))?;
+            sources.push(Source {
+                file: procfile_name.clone(),
+                said: procfile.names().map(str::to_owned).collect(),
+            });
+            procfile
         } else {
             Procfile {
                 entries: Vec::new(),
             }
         };
+        let mut removed = Vec::new();
+        if !procfile.entries.is_empty() {
+            let mut local = procfile_path.clone().into_os_string();
+            local.push(LOCAL_PROCFILE_SUFFIX);
+            let local = PathBuf::from(local);
+            if local.is_file() {
+                let name = local.display().to_string();
+                let text = read_text(&local, &name)?;
+                let changes = procfile::parse_changes(&text).map_err(|e| e.in_file(&name))?;
+                for change in &changes {
+                    if let procfile::Change::Remove { name: gone, .. } = change {
+                        removed.push((gone.clone(), name.clone()));
+                    }
+                }
+                let said = procfile.apply(changes).map_err(|e| e.in_file(&name))?;
+                sources.push(Source { file: name, said });
+            }
+        }
+        if let Some(file) = &file {
+            disable(&mut procfile, file, &mut sources, &mut removed);
+        }
         let root_from_file =
             args.root.is_none() && file.as_ref().is_some_and(|f| f.config.root.is_some());
         let root = match args.root.clone().or_else(|| from_file(|c| c.root.as_ref())) {
@@ -131,7 +186,7 @@ impl Project {
                 Vec::new()
             }
         };
-        let env = load_env(&env_files, host)?;
+        let env = load_env(&env_files, host, &mut sources)?;
         let mut project = Project {
             procfile,
             procfile_name,
@@ -139,7 +194,16 @@ impl Project {
             env,
             file,
             process_env: Vec::new(),
+            sources,
+            removed,
         };
+        if project.procfile.entries.is_empty() && procfile_required {
+            return Err(Error::input(
+                &project.procfile_name,
+                None,
+                "no processes left (the local overrides removed them all)",
+            ));
+        }
         project.check_file_names()?;
         project.process_env = project.resolve_process_env(host)?;
         Ok(project)
@@ -155,7 +219,11 @@ impl Project {
         let file = match config {
             Some(text) => Some(ConfigFile {
                 name: file::DEFAULT_NAME.to_owned(),
-                text: text.to_owned(),
+                parts: vec![Part {
+                    name: file::DEFAULT_NAME.to_owned(),
+                    text: text.to_owned(),
+                    offset: 0,
+                }],
                 config: FileConfig::parse(text)
                     .map_err(|e| Error::input("procmux.toml", e.line, e.message))?,
             }),
@@ -168,6 +236,8 @@ impl Project {
             env,
             file,
             process_env: Vec::new(),
+            sources: Vec::new(),
+            removed: Vec::new(),
         };
         project.check_file_names()?;
         let host = Host {
@@ -195,7 +265,9 @@ impl Project {
         };
         let quiet = file.config.quiet.iter().flatten();
         for name in file.config.process.keys().chain(quiet) {
-            if self.procfile.position(name.get_ref()).is_none() {
+            // A table of an entry an override removed is not a mistake.
+            let gone = self.removed.iter().any(|(n, _)| n == name.get_ref());
+            if !gone && self.procfile.position(name.get_ref()).is_none() {
                 return Err(file.error_at(name.span(), self.unknown_message(name.get_ref())));
             }
         }
@@ -320,6 +392,9 @@ impl Project {
 
     /// `no process named "wrker" (did you mean "worker"?)`.
     pub(crate) fn unknown_message(&self, name: &str) -> String {
+        if let Some((_, by)) = self.removed.iter().find(|(n, _)| n == name) {
+            return format!("no process named \"{name}\" (removed by {by})");
+        }
         let known: Vec<&str> = self.procfile.names().collect();
         let hint = match closest(name, &known) {
             Some(close) => format!("did you mean \"{close}\"?"),
@@ -358,30 +433,98 @@ impl Project {
     }
 }
 
+/// What a local override of the Procfile is named: `Procfile.local` beside `Procfile`.
+const LOCAL_PROCFILE_SUFFIX: &str = ".local";
+
 /// `--config FILE`, else `procmux.toml` next to the named Procfile, else in the current
-/// directory; `None` when there is none.
-fn find_config_file(args: &ProjectArgs) -> Result<Option<ConfigFile>> {
+/// directory, with its local override (`procmux.local.toml`, `ci.local.toml` for `ci.toml`)
+/// laid over it when there is one; `None` when there is neither. Each file read is said in
+/// `sources`, with what it set.
+fn find_config_file(args: &ProjectArgs, sources: &mut Vec<Source>) -> Result<Option<ConfigFile>> {
     let path = match &args.config {
         Some(path) => path.clone(),
         None => {
             let dir = args.procfile.as_deref().and_then(Path::parent);
-            let candidate = relative_to(dir, file::DEFAULT_NAME);
-            if !candidate.exists() {
-                return Ok(None);
-            }
-            candidate
+            relative_to(dir, file::DEFAULT_NAME)
         }
     };
-    let name = path.display().to_string();
-    let text = read_text(&path, &name)?;
-    let config = FileConfig::parse(&text).map_err(|e| {
-        let error = Error::input(&name, e.line, e.message);
-        match e.column {
-            Some(column) => error.with_column(column),
-            None => error,
+    let local = local_config_path(&path);
+    let mut files = Vec::new();
+    if args.config.is_some() || path.exists() {
+        files.push(path);
+    }
+    if local.is_file() {
+        files.push(local);
+    }
+    let mut parts: Vec<Part> = Vec::new();
+    let mut config = FileConfig::default();
+    for path in files {
+        let name = path.display().to_string();
+        let text = read_text(&path, &name)?;
+        let offset = parts.last().map_or(0, |p| p.offset + p.text.len() + 1);
+        let read = FileConfig::parse_at(&text, offset).map_err(|e| {
+            let error = Error::input(&name, e.line, e.message);
+            match e.column {
+                Some(column) => error.with_column(column),
+                None => error,
+            }
+        })?;
+        let said = config.overlay(read);
+        sources.push(Source {
+            file: name.clone(),
+            said,
+        });
+        parts.push(Part { name, text, offset });
+    }
+    let Some(first) = parts.first() else {
+        return Ok(None);
+    };
+    Ok(Some(ConfigFile {
+        name: first.name.clone(),
+        parts,
+        config,
+    }))
+}
+
+/// `procmux.local.toml` for `procmux.toml`; `NAME.local` for a name without `.toml`.
+fn local_config_path(path: &Path) -> PathBuf {
+    let text = path.as_os_str().to_string_lossy();
+    match text.strip_suffix(".toml") {
+        Some(stem) => PathBuf::from(format!("{stem}.local.toml")),
+        None => PathBuf::from(format!("{text}.local")),
+    }
+}
+
+/// Removes the entries whose `[process.NAME]` says `enabled = false`, saying so under the
+/// last config file that set `enabled` for it.
+fn disable(
+    procfile: &mut Procfile,
+    file: &ConfigFile,
+    sources: &mut [Source],
+    removed: &mut Vec<(String, String)>,
+) {
+    for (name, table) in &file.config.process {
+        let name = name.get_ref();
+        if table.enabled != Some(false) {
+            continue;
         }
-    })?;
-    Ok(Some(ConfigFile { name, text, config }))
+        let Some(index) = procfile.position(name) else {
+            continue;
+        };
+        procfile.entries.remove(index);
+        let setting = format!("process.{name} (");
+        let by = sources.iter_mut().rev().find(|s| {
+            s.said
+                .iter()
+                .any(|said| said.starts_with(&setting) && said.contains("enabled"))
+        });
+        if let Some(source) = by {
+            source
+                .said
+                .push(format!("{name} removed (enabled = false)"));
+            removed.push((name.clone(), source.file.clone()));
+        }
+    }
 }
 
 /// `dir/rest`, without a leading `./` when `dir` is the current directory.
@@ -426,13 +569,21 @@ fn edit_distance(a: &str, b: &str) -> usize {
     d[a.len()][b.len()]
 }
 
-/// Reads the env files in order into one list, each key once (the last value).
-fn load_env(files: &[PathBuf], host: &Host<'_>) -> Result<Vec<(String, String)>> {
+/// Reads the env files in order into one list, each key once (the last value); each file is
+/// said in `sources` with the keys it set.
+fn load_env(
+    files: &[PathBuf],
+    host: &Host<'_>,
+    sources: &mut Vec<Source>,
+) -> Result<Vec<(String, String)>> {
     let mut vars = Vec::new();
     for file in files {
         let name = file.display().to_string();
         let text = read_text(file, &name)?;
+        let before = vars.len();
         dotenv::parse_into(&text, &mut vars, &|key| host.var(key)).map_err(|e| e.in_file(&name))?;
+        let said = vars[before..].iter().map(|(k, _)| k.clone()).collect();
+        sources.push(Source { file: name, said });
     }
     Ok(merge(vars))
 }

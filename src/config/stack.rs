@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use super::policy::Policy;
+pub use super::project::Source;
 
 /// Every process type of the Procfile, its instances, and what they run in.
 #[derive(Debug)]
@@ -34,6 +35,8 @@ pub struct Stack {
     pub split_stderr: bool,
     /// Pass `FORCE_COLOR=1` and `CLICOLOR_FORCE=1` to processes on pipes.
     pub color_hint: bool,
+    /// The files read, in order, and what each set or changed (for `check`).
+    pub sources: Vec<Source>,
 }
 
 /// One Procfile entry and how it is run.
