@@ -414,7 +414,18 @@ pub struct StartArgs {
     #[arg(long = "no-release", env = "PROCMUX_NO_RELEASE")]
     pub no_release: bool,
 
-    /// Process types to start, with the types they wait for (`after`) [default: all]
+    /// Start the processes of this profile (`[profile.NAME] processes` in procmux.toml),
+    /// with what they wait for; repeatable, or comma-separated. `start @NAME` is the same
+    #[arg(
+        long = "profile",
+        value_name = "NAME",
+        value_delimiter = ',',
+        env = "PROCMUX_PROFILE"
+    )]
+    pub profile: Vec<String>,
+
+    /// Process types to start, with the types they wait for (`after`), or `@PROFILE`
+    /// [default: all]
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
 }
@@ -447,6 +458,7 @@ impl StartArgs {
             tail_kib: None,
             no_deps: false,
             no_release: false,
+            profile: Vec::new(),
             names: Vec::new(),
         }
     }

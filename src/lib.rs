@@ -81,6 +81,14 @@ fn execute(command: Command) -> Result<i32, Error> {
             text.push_str(&stop_signals(&stack));
             text.push_str(&own_settings(&stack));
             text.push_str(&release_phase(&stack));
+            for profile in &stack.profiles {
+                text.push_str(&format!(
+                    "profile {}: {} (start @{} adds what they wait for)\n",
+                    profile.name,
+                    profile.processes.join(", "),
+                    profile.name
+                ));
+            }
             print_out(text.as_bytes())
         }
         Command::Status(args) => {

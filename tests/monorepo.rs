@@ -7,7 +7,7 @@ mod support;
 use std::fs;
 
 use nix::sys::signal::Signal;
-use support::{App, lines_of};
+use support::{App, lines_of, refuses_each};
 
 /// The lines `label` printed, without procmux's own.
 fn said(stdout: &[u8], label: &str) -> Vec<String> {
@@ -309,4 +309,90 @@ fn mistakes_in_local_overrides_are_errors_at_their_place() {
         "{}",
         done.stderr
     );
+}
+
+/// Profiles: `start @backend` and `start --profile backend` start the profile's processes
+/// and what they wait for; `--no-deps` only the profile's; `check` lists each profile.
+#[test]
+fn a_profile_starts_its_processes_and_what_they_wait_for() {
+    let app = App::new(
+        "db: echo \"db up $$\"; exec sleep 1000\n\
+         redis: echo \"redis up $$\"; exec sleep 1000\n\
+         redis-cache: echo \"redis-cache up $$\"; exec sleep 1000\n\
+         api: echo \"api up $$\"; exec sleep 1000\n\
+         web: echo \"web up $$\"; exec sleep 1000\n",
+    );
+    app.write(
+        "procmux.toml",
+        "[profile.backend]\nprocesses = [\"api\", \"redis*\"]\n[profile.front]\nprocesses = [\"web\"]\n\
+         [process.api]\nafter = [\"db\"]\n",
+    );
+    // Starts with `args`, waits for each of `expected` to say it is up, stops: what ran.
+    let started = |args: &[&str], expected: &[&str]| {
+        let mut full = vec!["--no-timestamp"];
+        full.extend_from_slice(args);
+        let mut running = app.start(&full);
+        for name in expected {
+            running.wait_for(&format!("| {name} up"));
+        }
+        running.pids_after("started with pid");
+        running.signal(Signal::SIGINT);
+        let text = running.wait().text();
+        let ran: Vec<&str> = ["db", "redis", "redis-cache", "api", "web"]
+            .into_iter()
+            .filter(|name| text.contains(&format!("| {name} up")))
+            .collect();
+        assert_eq!(ran, expected, "{args:?}:\n{text}");
+    };
+    started(&["@backend"], &["db", "redis", "redis-cache", "api"]);
+    started(
+        &["--profile", "backend"],
+        &["db", "redis", "redis-cache", "api"],
+    );
+    started(&["@backend", "--no-deps"], &["redis", "redis-cache", "api"]);
+    started(
+        &["--profile", "front,backend"],
+        &["db", "redis", "redis-cache", "api", "web"],
+    );
+    let done = app.procmux(&["check"]).run();
+    assert!(
+        done.text().contains(
+            "profile backend: redis, redis-cache, api (start @backend adds what they wait for)\n"
+        ),
+        "{}",
+        done.text()
+    );
+}
+
+#[test]
+fn mistakes_in_profiles_are_errors_at_their_place() {
+    let app = App::new("web: echo started-web\nworker: echo started-worker\n");
+    let cases: [(&str, &[&str], &str); 5] = [
+        (
+            "[profile.x]\nprocesses = [\"web\", \"wrker\"]\n",
+            &[],
+            "procmux: error: procmux.toml:2:21: profile x: no process named \"wrker\" (did you mean \"worker\"?)",
+        ),
+        (
+            "[profile.x]\nprocesses = [\"w[\"]\n",
+            &[],
+            "procmux: error: procmux.toml:2:14: profile x: unclosed character class",
+        ),
+        (
+            "[profile.x]\nprocesses = []\n",
+            &[],
+            "procmux: error: procmux.toml:1:10: profile x: processes is empty",
+        ),
+        (
+            "[profile.x]\nprocesses = [\"web\"]\n",
+            &["@y"],
+            "procmux: error: @y: no profile named \"y\" (defined: x)",
+        ),
+        (
+            "",
+            &["--profile", "y"],
+            "procmux: error: --profile y: no profile named \"y\" (procmux.toml defines none",
+        ),
+    ];
+    refuses_each(&app, &cases);
 }

@@ -6,7 +6,7 @@
 mod support;
 
 use nix::sys::signal::Signal;
-use support::{App, assert_all_gone};
+use support::{App, assert_all_gone, refuses_each};
 
 /// A release that takes a while and leaves a mark; web and worker say whether they saw it.
 const STACK: &str = "web: test -f migrated && echo \"web saw the release $$\"; exec sleep 1000\n\
@@ -176,18 +176,5 @@ fn what_a_release_cannot_be_is_an_error_at_its_place() {
             "procmux: error: --may-exit release: a release phase runs once",
         ),
     ];
-    for (toml, flags, start) in cases {
-        app.write("procmux.toml", toml);
-        let mut args = vec!["start"];
-        args.extend_from_slice(flags);
-        let done = app.procmux(&args).run();
-        assert_eq!(done.code, Some(2), "{toml}: {}", done.stderr);
-        assert!(
-            done.stderr.starts_with(start),
-            "{toml}{flags:?}\n{}",
-            done.stderr
-        );
-        assert_eq!(done.stderr.lines().count(), 1, "{}", done.stderr);
-        assert!(!done.text().contains("started"), "{}", done.text());
-    }
+    refuses_each(&app, &cases);
 }

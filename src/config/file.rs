@@ -54,6 +54,17 @@ pub struct FileConfig {
     /// Per-process settings.
     #[serde(default)]
     pub process: BTreeMap<Spanned<String>, ProcessConfig>,
+    /// Named sets of processes: `start --profile NAME`, `start @NAME`.
+    #[serde(default)]
+    pub profile: BTreeMap<Spanned<String>, ProfileConfig>,
+}
+
+/// `[profile.NAME]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileConfig {
+    /// Process names or globs (`api.*`), each matching at least one entry.
+    pub processes: Vec<Spanned<String>>,
 }
 
 /// `[process.NAME]`.
@@ -147,10 +158,17 @@ impl FileConfig {
             control,
             tail_kib,
             process,
+            profile,
         } = local;
         let mut said = Vec::new();
         overlay!(self, said; procfile, root, env, formation, port, timeout, color, timestamp,
             format, pty, stderr, strip_ansi, color_hint, prefix, quiet, control, tail_kib);
+        // A profile is replaced as a whole: its list is one value.
+        for (name, table) in profile {
+            said.push(format!("profile.{}", name.get_ref()));
+            self.profile.remove(&name);
+            self.profile.insert(name, table);
+        }
         for (name, table) in process {
             let keys = match self.process.get_mut(&name) {
                 Some(base) => base.overlay(table),

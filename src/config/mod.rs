@@ -16,6 +16,7 @@ mod file;
 mod formation;
 pub mod policy;
 mod procfile;
+mod profile;
 mod project;
 mod release;
 pub mod servers;
@@ -30,6 +31,7 @@ use std::time::Duration;
 
 use self::formation::Formation;
 pub use self::policy::{OnExit, OnGiveUp, Policy, Ready, SignalSource};
+pub use self::profile::Profile;
 pub use self::project::Project;
 pub use self::stack::{InstanceSpec, ProcessType, Stack, Watch};
 pub use self::style::{Style, TimestampFormat};
@@ -83,7 +85,9 @@ pub fn resolve_start(
 ) -> Result<(Stack, Style)> {
     let settings = project.file.as_ref().map(|f| &f.config);
     let formation = resolve_formation(&project, args.formation.as_deref())?;
-    for name in &args.names {
+    let profiles = profile::resolve(&project)?;
+    let names = profile::expand(&profiles, &args.names, &args.profile)?;
+    for name in &names {
         if project.procfile.position(name).is_none() {
             return Err(project.unknown_name(name, ""));
         }
@@ -114,7 +118,7 @@ pub fn resolve_start(
             None => per_process.unwrap_or(pty_default),
         }
     };
-    let selected = with_dependencies(&project, &args.names, &resolved, args.no_deps);
+    let selected = with_dependencies(&project, &names, &resolved, args.no_deps);
     let base = project.base_port(args.port, host)?;
     let mut types = Vec::new();
     let mut instances = Vec::new();
@@ -231,6 +235,7 @@ pub fn resolve_start(
         split_stderr,
         color_hint,
         sources: project.sources,
+        profiles,
     };
     Ok((stack, style))
 }

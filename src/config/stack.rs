@@ -37,6 +37,8 @@ pub struct Stack {
     pub color_hint: bool,
     /// The files read, in order, and what each set or changed (for `check`).
     pub sources: Vec<Source>,
+    /// The profiles of `procmux.toml`, resolved (for `check`).
+    pub profiles: Vec<super::Profile>,
 }
 
 /// One Procfile entry and how it is run.
