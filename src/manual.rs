@@ -227,7 +227,9 @@ tcp:$PORT, http://HOST:PORT/PATH, log:REGEX, exit:0, delay:2s, exec:COMMAND),
 \fBcwd\fR (its directory, relative to the root; its \fBwatch\fR globs are relative to
 it), \fBenv_file\fR (list, relative to the file, read after the project's env files) and
 \fBenv\fR (a table, last; \fB${OTHER}\fR expands from what came before, \fB\e$\fR is a
-literal \fB$\fR; \fBPORT\fR and \fBPS\fR stay procmux's), \fBphase\fR (release, run);
+literal \fB$\fR; \fBPORT\fR and \fBPS\fR stay procmux's), \fBphase\fR (release, run),
+\fBrestart_with\fR (list: when one of these restarts, this process is stopped first and
+started again once it is ready);
 and \fB[profile.NAME]\fR: \fBprocesses\fR (names or globs), started by \fBstart
 \-\-profile NAME\fR or \fBstart @NAME\fR with what they wait for.
 .PP

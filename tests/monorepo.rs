@@ -7,7 +7,7 @@ mod support;
 use std::fs;
 
 use nix::sys::signal::Signal;
-use support::{App, lines_of, refuses_each};
+use support::{App, assert_all_gone, lines_of, refuses_each};
 
 /// The lines `label` printed, without procmux's own.
 fn said(stdout: &[u8], label: &str) -> Vec<String> {
@@ -395,4 +395,90 @@ fn mistakes_in_profiles_are_errors_at_their_place() {
         ),
     ];
     refuses_each(&app, &cases);
+}
+
+/// A database that listens on `$PORT` a moment after it starts (its readiness: `tcp:$PORT`),
+/// and a web server that follows its restarts.
+fn db_and_web(db_on_exit: &str) -> App {
+    let app = App::new(
+        "db: exec python3 -c \"import os, socket, time; time.sleep(0.3); s = socket.socket(); \
+         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); \
+         s.bind(('127.0.0.1', int(os.environ['PORT']))); s.listen(); \
+         print('db listening', os.getpid(), flush=True); time.sleep(1000)\"\n\
+         web: echo \"web up $$\"; exec sleep 1000\n",
+    );
+    app.write(
+        "procmux.toml",
+        format!(
+            "[process.db]\nready = \"tcp:$PORT\"\non_exit = \"{db_on_exit}\"\nrestart_delay = 0.2\n\
+             [process.web]\nrestart_with = [\"db\"]\n"
+        ),
+    );
+    app
+}
+
+/// `procmux restart db`: web is stopped first, then db; web starts again only once db is
+/// ready again (by the order of the system lines and by pid); status shows what web follows.
+#[test]
+fn a_follower_restarts_after_its_leader_is_ready_again() {
+    let app = db_and_web("stop-all");
+    let mut running = app.start(&["--no-timestamp", "--pty", "never"]);
+    let first_web = running.wait_for_pids("web up")[0];
+    let first_db = running.wait_for_pids("db listening")[0];
+    let done = app.procmux(&["status"]).run();
+    assert!(
+        done.text().contains("RESTARTS WITH") && done.text().contains(")  db\n"),
+        "{}",
+        done.text()
+    );
+    let done = app.procmux(&["restart", "db"]).run();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let text = running.wait_for_count("web up", 2);
+    let pids = running.pids_after("web up");
+    assert_ne!(pids[1], first_web);
+    let second_db = running.pids_after("db listening")[1];
+    assert_ne!(second_db, first_db);
+    let after = &text[text.find("db.1 is ready").unwrap() + 1..];
+    let order = [
+        "system | web.1 restarting with db.1: stopped now, started again once db.1 is ready",
+        "system | sending SIGTERM to web.1",
+        "web.1  | terminated by SIGTERM",
+        "system | sending SIGTERM to db.1",
+        "db.1   | terminated by SIGTERM",
+        "db.1   | started with pid",
+        "db.1   | db listening",
+        "system | db.1 is ready",
+        "web.1  | started with pid",
+    ];
+    let mut at = 0;
+    for line in order {
+        let found = after[at..]
+            .find(line)
+            .unwrap_or_else(|| panic!("{line:?} after the others in:\n{after}"));
+        at += found + line.len();
+    }
+    assert_all_gone(&[first_web, first_db]);
+    running.signal(Signal::SIGTERM);
+    running.wait().exits_with(143);
+}
+
+/// A crash of db (it restarts by its policy) takes web with it until db is ready again.
+#[test]
+fn a_follower_of_a_crashed_leader_waits_for_it() {
+    let app = db_and_web("restart");
+    let mut running = app.start(&["--no-timestamp", "--pty", "never"]);
+    let first_web = running.wait_for_pids("web up")[0];
+    let first_db = running.wait_for_pids("db listening")[0];
+    nix::sys::signal::kill(first_db, Signal::SIGKILL).unwrap();
+    let text = running.wait_for_count("web up", 2);
+    running.pids_after("web up");
+    let crash = text.find("db.1   | terminated by SIGKILL").unwrap();
+    let after = &text[crash..];
+    let follows = after.find("web.1 restarting with db.1").unwrap();
+    let ready = after.find("system | db.1 is ready").unwrap();
+    let started = after.find("web.1  | started with pid").unwrap();
+    assert!(follows < ready && ready < started, "{after}");
+    assert_all_gone(&[first_web, first_db]);
+    running.signal(Signal::SIGTERM);
+    running.wait().exits_with(143);
 }

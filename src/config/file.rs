@@ -119,6 +119,9 @@ pub struct ProcessConfig {
     pub phase: Option<Spanned<String>>,
     /// `false` removes the entry from the Procfile (in a local override, mostly).
     pub enabled: Option<bool>,
+    /// Processes it follows: when one of them restarts, this one is stopped first and
+    /// started again once it is ready (it starts `after` them too).
+    pub restart_with: Option<Vec<Spanned<String>>>,
 }
 
 /// Each key `$local` sets replaces `$base`'s, and its name is said in `$said`. Every field is
@@ -213,12 +216,13 @@ impl ProcessConfig {
             cwd,
             phase,
             enabled,
+            restart_with,
         } = local;
         let mut said = Vec::new();
         overlay!(self, said; count, quiet, pty, stdin, on_exit, restart_delay, restart_delay_max,
             stable_after, max_restarts, restart_window, on_give_up, stop_signal, stop_timeout,
             after, ready, ready_interval, ready_timeout, watch, watch_ignore, env, env_file, cwd,
-            phase, enabled);
+            phase, enabled, restart_with);
         said
     }
 }

@@ -163,6 +163,7 @@ pub fn resolve_start(
             pty: pty_for(&entry.name),
             policy: resolved.policy,
             after: resolved.after,
+            restart_with: resolved.restart_with,
             release,
             watch: resolve_watch(&project, &entry.name, &args.watch)?,
             env: setup.env.clone(),

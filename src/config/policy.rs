@@ -348,8 +348,10 @@ pub fn find_cycle(after: &[Vec<usize>]) -> Option<Vec<usize>> {
 /// A process type's supervision, before instances exist.
 pub struct TypeSettings {
     pub policy: Policy,
-    /// Names of the types that must be ready first, as written.
+    /// Names of the types that must be ready first, as written (and those of `restart_with`).
     pub after: Vec<String>,
+    /// Names of the types whose restarts it follows (`restart_with`).
+    pub restart_with: Vec<String>,
 }
 
 /// Every Procfile entry's policy: defaults, then its `[process.NAME]` table, then the flags.
@@ -373,6 +375,7 @@ pub fn resolve_types(
         let mut settings = TypeSettings {
             policy: Policy::foreman(timeout),
             after: Vec::new(),
+            restart_with: Vec::new(),
         };
         settings.policy.recognise(&entry.command);
         if let Some(file) = &project.file
@@ -496,6 +499,20 @@ fn apply_table(
             ));
         }
         settings.after.push(name.get_ref().clone());
+    }
+    for name in table.restart_with.iter().flatten() {
+        let leader = name.get_ref();
+        if project.procfile.position(leader).is_none() {
+            return Err(file.error_at(
+                name.span(),
+                format!("restart_with: {}", project.unknown_message(leader)),
+            ));
+        }
+        settings.restart_with.push(leader.clone());
+        // It starts again once its leader is ready: it waits for it.
+        if !settings.after.contains(leader) {
+            settings.after.push(leader.clone());
+        }
     }
     Ok(())
 }

@@ -56,6 +56,9 @@ pub struct ProcessType {
     /// Types that must be ready before this one starts, by name (with a release phase, every
     /// type but it and what it needs waits for it).
     pub after: Vec<String>,
+    /// Types whose restarts it follows (`restart_with`): stopped before one of them restarts,
+    /// started again once it is ready.
+    pub restart_with: Vec<String>,
     /// The release phase: runs once, before the others, ready when it exits 0; a failure
     /// stops the start. A restart of the stack by glob does not run it again.
     pub release: bool,

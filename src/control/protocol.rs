@@ -192,6 +192,9 @@ pub struct Row {
     pub interrupt_signal: String,
     /// The globs whose changes restart it (`watch`).
     pub watch: Vec<String>,
+    /// The processes whose restarts it follows (`restart_with`).
+    #[serde(default)]
+    pub restart_with: Vec<String>,
 }
 
 impl Row {
@@ -299,10 +302,12 @@ mod tests {
             stop_signal: "SIGINT".into(),
             interrupt_signal: "SIGINT".into(),
             watch: vec!["src/**/*.{rs,toml}".into(), "a\tb".into()],
+            restart_with: vec!["db".into()],
         };
         let line = row.line();
         assert!(!line.contains('\n'));
         assert!(line.contains(r#""state":"exited""#), "{line}");
+        assert!(line.contains(r#""restart_with":["db"]"#), "{line}");
         assert!(
             line.contains(r#""watch":["src/**/*.{rs,toml}","a\tb"]"#),
             "{line}"

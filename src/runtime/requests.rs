@@ -287,6 +287,7 @@ impl EventLoop {
                     .as_ref()
                     .map(|w| w.globs.clone())
                     .unwrap_or_default(),
+                restart_with: self.stack.type_of(index).restart_with.clone(),
             };
             text.push_str(&row.line());
             text.push('\n');
