@@ -232,6 +232,9 @@ literal \fB$\fR; \fBPORT\fR and \fBPS\fR stay procmux's), \fBphase\fR (release, 
 started again once it is ready);
 and \fB[profile.NAME]\fR: \fBprocesses\fR (names or globs), started by \fBstart
 \-\-profile NAME\fR or \fBstart @NAME\fR with what they wait for.
+\fB[include.NAME]\fR: \fBprocfile\fR, \fBcwd\fR, \fBenv_file\fR, \fBenv\fR: that Procfile's
+entries as \fBNAME.entry\fR, run in its directory with its .env; \fBstart NAME\fR and
+\fBrestart NAME\fR take the whole include; \fB[process."NAME.entry"]\fR (quoted) sets one.
 .PP
 Local overrides, read after the committed files when present: \fBprocmux.local.toml\fR
 (its keys replace those of procmux.toml one by one, a \fB[process.NAME]\fR table key by

@@ -397,6 +397,12 @@ fn mistakes_in_profiles_are_errors_at_their_place() {
     refuses_each(&app, &cases);
 }
 
+/// A TCP port nobody holds now (the test's processes bind it soon after).
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
 /// A database that listens on `$PORT` a moment after it starts (its readiness: `tcp:$PORT`),
 /// and a web server that follows its restarts.
 fn db_and_web(db_on_exit: &str) -> App {
@@ -422,7 +428,8 @@ fn db_and_web(db_on_exit: &str) -> App {
 #[test]
 fn a_follower_restarts_after_its_leader_is_ready_again() {
     let app = db_and_web("stop-all");
-    let mut running = app.start(&["--no-timestamp", "--pty", "never"]);
+    let base = free_port().to_string();
+    let mut running = app.start(&["--no-timestamp", "--pty", "never", "-p", &base]);
     let first_web = running.wait_for_pids("web up")[0];
     let first_db = running.wait_for_pids("db listening")[0];
     let done = app.procmux(&["status"]).run();
@@ -466,7 +473,8 @@ fn a_follower_restarts_after_its_leader_is_ready_again() {
 #[test]
 fn a_follower_of_a_crashed_leader_waits_for_it() {
     let app = db_and_web("restart");
-    let mut running = app.start(&["--no-timestamp", "--pty", "never"]);
+    let base = free_port().to_string();
+    let mut running = app.start(&["--no-timestamp", "--pty", "never", "-p", &base]);
     let first_web = running.wait_for_pids("web up")[0];
     let first_db = running.wait_for_pids("db listening")[0];
     nix::sys::signal::kill(first_db, Signal::SIGKILL).unwrap();
@@ -481,4 +489,204 @@ fn a_follower_of_a_crashed_leader_waits_for_it() {
     assert_all_gone(&[first_web, first_db]);
     running.signal(Signal::SIGTERM);
     running.wait().exits_with(143);
+}
+
+/// Two services, each with its own Procfile and `.env` in its own directory, included by the
+/// root's `procmux.toml`; a profile names one include's entries by a glob.
+fn with_includes() -> App {
+    let app = App::new("db: echo \"db up $$\"; exec sleep 1000\n");
+    for (dir, entries) in [
+        (
+            "api",
+            "server: echo \"api server up $$ in $PWD A=$A P=$PORT\"; exec sleep 1000\nworker: echo \"api worker up $$ in $PWD A=$A\"; exec sleep 1000\n",
+        ),
+        (
+            "web",
+            "server: echo \"web server up $$ in $PWD W=$W\"; exec sleep 1000\n",
+        ),
+    ] {
+        fs::create_dir(app.path().join(dir)).unwrap();
+        app.write(&format!("{dir}/Procfile"), entries);
+    }
+    app.write("api/.env", "A=api's own .env\n");
+    app.write(
+        "procmux.toml",
+        "[include.api]\nprocfile = \"api/Procfile\"\n\
+         [include.web]\nprocfile = \"web/Procfile\"\nenv = { W = \"${A:-none} w\" }\n\
+         [process.\"api.server\"]\nafter = [\"db\"]\n\
+         [profile.backend]\nprocesses = [\"api.*\"]\n",
+    );
+    app
+}
+
+/// An included Procfile's entries run in its directory, with its `.env` (or its own `env`),
+/// named `api.server`; `start api` starts the whole include (and what it waits for), a
+/// profile too; `restart api.server` restarts one entry, `restart api` all of them.
+#[test]
+fn included_procfiles_run_in_their_directory_with_their_env_and_prefixed_names() {
+    let app = with_includes();
+    let root = fs::canonicalize(app.path()).unwrap();
+    let mut running = app.start(&["--no-timestamp"]);
+    running.wait_for("api worker up");
+    running.wait_for("web server up");
+    let text = running.wait_for("api server up");
+    running.pids_after("started with pid");
+    let api = root.join("api").display().to_string();
+    assert!(text.contains("api.server.1 | api server up "), "{text}");
+    assert!(
+        text.contains(&format!(" in {api} A=api's own .env P=5100\n")),
+        "{text}"
+    );
+    assert!(text.contains("web.server.1 | web server up "), "{text}");
+    assert!(
+        text.contains(&format!(" in {}/web W=none w\n", root.display())),
+        "{text}"
+    );
+    // One entry, then the whole include, by name.
+    let done = app.procmux(&["restart", "api.server"]).run();
+    assert_eq!(done.text(), "restarting api.server.1\n", "{}", done.stderr);
+    running.wait_for_count("api server up", 2);
+    let done = app.procmux(&["restart", "api"]).run();
+    assert_eq!(
+        done.text(),
+        "restarting api.server.1\nrestarting api.worker.1\n",
+        "{}",
+        done.stderr
+    );
+    running.wait_for_count("api server up", 3);
+    running.wait_for_count("api worker up", 2);
+    running.pids_after("started with pid");
+    running.signal(Signal::SIGINT);
+    assert_eq!(running.wait().code, Some(130));
+    // `start api` and `start @backend`: the include, and db which api.server waits for.
+    for args in [["--no-timestamp", "api"], ["--no-timestamp", "@backend"]] {
+        let mut running = app.start(&args);
+        running.wait_for("api worker up");
+        running.wait_for("db up");
+        running.wait_for("api server up");
+        running.pids_after("started with pid");
+        running.signal(Signal::SIGINT);
+        let text = running.wait().text();
+        assert!(!text.contains("web server"), "{args:?}: {text}");
+    }
+    let done = app.procmux(&["check"]).run();
+    assert!(
+        done.text()
+            .contains("  api/Procfile: api.server, api.worker\n  web/Procfile: web.server\n"),
+        "{}",
+        done.text()
+    );
+}
+
+#[test]
+fn mistakes_in_includes_are_errors_naming_both_files() {
+    let app = with_includes();
+    app.write("Procfile", "db: echo started-db\napi: echo started-api\n");
+    let clash = "[include.api]\nprocfile = \"api/Procfile\"\n";
+    let cases: [(&str, &[&str], &str); 7] = [
+        (
+            "[include.port]\nprocfile = \"port/Procfile\"\n",
+            &[],
+            "procmux: error: port/.env: sets PORT, which procmux gives each process",
+        ),
+        (
+            clash,
+            &[],
+            "procmux: error: procmux.toml:1:10: include.api: Procfile has an entry named api too (line 2)",
+        ),
+        (
+            "[include.self]\nprocfile = \"Procfile\"\n",
+            &[],
+            "procmux: error: procmux.toml:2:12: include.self: Procfile is Procfile, already read: a Procfile is read once",
+        ),
+        (
+            "[include.one]\nprocfile = \"web/Procfile\"\n[include.two]\nprocfile = \"./web/../web/Procfile\"\n",
+            &[],
+            "procmux: error: procmux.toml:4:12: include.two: ./web/../web/Procfile is web/Procfile, already read",
+        ),
+        (
+            "[include.gone]\nprocfile = \"gone/Procfile\"\n",
+            &[],
+            "procmux: error: procmux.toml:2:12: include.gone: gone/Procfile: No such file or directory",
+        ),
+        (
+            "[include.\"a.b\"]\nprocfile = \"web/Procfile\"\n",
+            &[],
+            "procmux: error: procmux.toml:1:10: include.a.b: use letters, digits, '_' and '-'",
+        ),
+        (
+            "[include.bad]\nprocfile = \"bad/Procfile\"\n",
+            &[],
+            "procmux: error: bad/Procfile:2: expected \"name: command\"",
+        ),
+    ];
+    fs::create_dir(app.path().join("bad")).unwrap();
+    fs::create_dir(app.path().join("port")).unwrap();
+    app.write("port/Procfile", "x: echo started-x\n");
+    app.write("port/.env", "PORT=1\n");
+    app.write("bad/Procfile", "x: echo started-x\nnot an entry\n");
+    refuses_each(&app, &cases);
+}
+
+/// Exported, an included entry keeps its directory and variables, and its name becomes a
+/// valid name for each target (a Kubernetes container name is a DNS label: `api-server`).
+#[test]
+fn included_entries_export_with_their_directory_and_env() {
+    let app = with_includes();
+    let root = fs::canonicalize(app.path()).unwrap();
+    let export = |format: &str| {
+        let done = app
+            .procmux(&[
+                "export", format, "out", "--app", "demo", "--image", "demo:1",
+            ])
+            .run();
+        assert_eq!(done.code, Some(0), "{}", done.stderr);
+    };
+    export("systemd");
+    let unit = fs::read_to_string(app.path().join("out/demo-api.server.1.service")).unwrap();
+    assert!(
+        unit.contains(&format!("WorkingDirectory={}/api\n", root.display())),
+        "{unit}"
+    );
+    assert!(
+        unit.contains("Environment=\"A=api's own .env\"\n"),
+        "{unit}"
+    );
+    fs::remove_dir_all(app.path().join("out")).unwrap();
+    export("kubernetes");
+    let text = fs::read_to_string(app.path().join("out/demo.yaml")).unwrap();
+    assert!(text.contains("\"name\": \"api-server\""), "{text}");
+    assert!(text.contains("\"cd 'api' || exit 1; echo "), "{text}");
+}
+
+/// `examples/monorepo` runs with one command: the release migrates, the api (an included
+/// Procfile) serves, the worker (another) follows it with its own variables, in their own
+/// directories.
+#[test]
+fn the_monorepo_example_runs_with_one_command() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/monorepo");
+    let app = App::new("");
+    let status = std::process::Command::new("cp")
+        .args(["-R", "--"])
+        .arg(example.join("."))
+        .arg(app.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let _ = fs::remove_file(app.path().join("db.sqlite3"));
+    // The api's port (index 1) is one nobody holds.
+    let port = free_port();
+    let base = (port - 100).to_string();
+    let mut running = app.start(&["--no-timestamp", "-p", &base]);
+    let text = running.wait_for("worker.run.1 | queue=mail");
+    running.pids_after("started with pid");
+    assert!(
+        text.contains("release.1    | migrated db.sqlite3"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("port {port}")), "{text}");
+    assert!(text.contains("db=sqlite:///db.sqlite3?pool=2"), "{text}");
+    assert!(text.contains("/services/worker\n"), "{text}");
+    running.signal(Signal::SIGINT);
+    assert_eq!(running.wait().code, Some(130));
 }

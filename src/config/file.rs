@@ -57,6 +57,24 @@ pub struct FileConfig {
     /// Named sets of processes: `start --profile NAME`, `start @NAME`.
     #[serde(default)]
     pub profile: BTreeMap<Spanned<String>, ProfileConfig>,
+    /// Procfiles of other directories, their entries named `NAME.entry`.
+    #[serde(default)]
+    pub include: BTreeMap<Spanned<String>, IncludeConfig>,
+}
+
+/// `[include.NAME]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncludeConfig {
+    /// The Procfile, relative to this file.
+    pub procfile: Spanned<String>,
+    /// Where its entries run, relative to the root (default: the Procfile's directory).
+    pub cwd: Option<Spanned<String>>,
+    /// Env files for its entries, relative to this file, after the project's (default: the
+    /// `.env` beside its Procfile, if there is one).
+    pub env_file: Option<Vec<Spanned<String>>>,
+    /// Variables for its entries, after those.
+    pub env: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
 }
 
 /// `[profile.NAME]`.
@@ -162,15 +180,21 @@ impl FileConfig {
             tail_kib,
             process,
             profile,
+            include,
         } = local;
         let mut said = Vec::new();
         overlay!(self, said; procfile, root, env, formation, port, timeout, color, timestamp,
             format, pty, stderr, strip_ansi, color_hint, prefix, quiet, control, tail_kib);
-        // A profile is replaced as a whole: its list is one value.
+        // A profile or an include is replaced as a whole.
         for (name, table) in profile {
             said.push(format!("profile.{}", name.get_ref()));
             self.profile.remove(&name);
             self.profile.insert(name, table);
+        }
+        for (name, table) in include {
+            said.push(format!("include.{}", name.get_ref()));
+            self.include.remove(&name);
+            self.include.insert(name, table);
         }
         for (name, table) in process {
             let keys = match self.process.get_mut(&name) {

@@ -86,7 +86,10 @@ pub fn resolve_start(
     let settings = project.file.as_ref().map(|f| &f.config);
     let formation = resolve_formation(&project, args.formation.as_deref())?;
     let profiles = profile::resolve(&project)?;
-    let names = profile::expand(&profiles, &args.names, &args.profile)?;
+    let names = with_includes(
+        &project,
+        profile::expand(&profiles, &args.names, &args.profile)?,
+    );
     for name in &names {
         if project.procfile.position(name).is_none() {
             return Err(project.unknown_name(name, ""));
@@ -384,6 +387,25 @@ fn resolve_style(
         width,
         terminal: host.stdout_is_tty,
     }
+}
+
+/// The names with each include's name (`api`) replaced by its entries (`api.web`, …).
+fn with_includes(project: &Project, names: Vec<String>) -> Vec<String> {
+    let mut expanded = Vec::with_capacity(names.len());
+    for name in names {
+        let prefix = format!("{name}.");
+        let members: Vec<&str> = project
+            .procfile
+            .names()
+            .filter(|n| n.starts_with(&prefix))
+            .collect();
+        if project.procfile.position(&name).is_some() || members.is_empty() {
+            expanded.push(name);
+        } else {
+            expanded.extend(members.into_iter().map(str::to_owned));
+        }
+    }
+    expanded
 }
 
 /// The `start NAME…` list, with every type those wait for (`after`, transitively), as

@@ -147,7 +147,7 @@ fn content_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 }
 
 /// A process name: `[A-Za-z0-9_-]+`.
-fn is_name(name: &str) -> bool {
+pub fn is_name(name: &str) -> bool {
     !name.is_empty()
         && name
             .bytes()

@@ -34,6 +34,8 @@ pub struct Project {
     pub sources: Vec<Source>,
     /// Entries a local override removed, and which file removed them.
     pub removed: Vec<(String, String)>,
+    /// The included Procfiles, in the order read.
+    pub includes: Vec<Include>,
 }
 
 /// A file read and what it did: `Procfile.local`: `web replaced`, `worker removed`.
@@ -57,6 +59,25 @@ pub struct ProcessEnv {
     pub env_files: Vec<String>,
     /// The keys of its `env` table, in file order.
     pub env_keys: Vec<String>,
+}
+
+/// The settings a table lays over an environment: `env_file`, `env`, `cwd`.
+struct Layer<'a> {
+    env_file: &'a Option<Vec<Spanned<String>>>,
+    env: &'a Option<std::collections::BTreeMap<Spanned<String>, Spanned<String>>>,
+    cwd: &'a Option<Spanned<String>>,
+}
+
+/// An included Procfile, read: its entries are in the project's Procfile as `NAME.entry`.
+#[derive(Debug)]
+pub struct Include {
+    /// Its key in `procmux.toml` (`[include.NAME]`).
+    key: Spanned<String>,
+    pub name: String,
+    /// Where its entries run unless its `cwd` says otherwise: its Procfile's directory.
+    dir: PathBuf,
+    /// The `.env` beside its Procfile, when it has no `env_file` and there is one.
+    default_env: Vec<PathBuf>,
 }
 
 /// A `procmux.toml` that was found and parsed, with its local override laid over it.
@@ -150,7 +171,9 @@ impl Project {
                 sources.push(Source { file: name, said });
             }
         }
+        let mut includes = Vec::new();
         if let Some(file) = &file {
+            includes = include(&mut procfile, &procfile_path, file, &mut sources)?;
             disable(&mut procfile, file, &mut sources, &mut removed);
         }
         let root_from_file =
@@ -196,6 +219,7 @@ impl Project {
             process_env: Vec::new(),
             sources,
             removed,
+            includes,
         };
         if project.procfile.entries.is_empty() && procfile_required {
             return Err(Error::input(
@@ -238,6 +262,7 @@ impl Project {
             process_env: Vec::new(),
             sources: Vec::new(),
             removed: Vec::new(),
+            includes: Vec::new(),
         };
         project.check_file_names()?;
         let host = Host {
@@ -274,39 +299,109 @@ impl Project {
         Ok(())
     }
 
-    /// Each Procfile entry's environment and directory. A file that is missing, a directory
-    /// that is not one, a bad name or value: an error at its place in `procmux.toml`.
+    /// Each Procfile entry's environment and directory: the project's (or, for an included
+    /// entry, its include's), then its own `[process.NAME]` settings. A file that is missing,
+    /// a directory that is not one, a bad name or value: an error at its place in
+    /// `procmux.toml`.
     fn resolve_process_env(&self, host: &Host<'_>) -> Result<Vec<ProcessEnv>> {
+        let root = ProcessEnv {
+            env: self.env.clone(),
+            dir: self.root.clone(),
+            cwd: None,
+            env_files: Vec::new(),
+            env_keys: Vec::new(),
+        };
+        let mut included = Vec::with_capacity(self.includes.len());
+        if let Some(file) = &self.file {
+            for include in &self.includes {
+                let table = &file.config.include[&include.key];
+                let layer = Layer {
+                    env_file: &table.env_file,
+                    env: &table.env,
+                    cwd: &table.cwd,
+                };
+                let mut base = root.clone();
+                base.dir = include.dir.clone();
+                base.cwd = Some(self.relative_to_root(&include.dir));
+                for path in &include.default_env {
+                    let shown = path.display().to_string();
+                    let text = read_text(path, &shown)?;
+                    dotenv::parse_into(&text, &mut base.env, &|key| host.var(key))
+                        .map_err(|e| e.in_file(&shown))?;
+                    base.env = merge(std::mem::take(&mut base.env));
+                    for name in ["PORT", "PS"] {
+                        if dotenv::lookup(&base.env, name) != self.env_value(name) {
+                            return Err(Error::input(
+                                &shown,
+                                None,
+                                format!(
+                                    "sets {name}, which procmux gives each process (the base port is `port` or -p)"
+                                ),
+                            ));
+                        }
+                    }
+                    base.env_files.push(shown);
+                }
+                included.push(self.layer(file, base, layer, host)?);
+            }
+        }
         let mut all = Vec::with_capacity(self.procfile.entries.len());
         for entry in &self.procfile.entries {
+            let base = match entry.name.split_once('.') {
+                Some((prefix, _)) => self
+                    .includes
+                    .iter()
+                    .position(|i| i.name == prefix)
+                    .map_or_else(|| root.clone(), |k| included[k].clone()),
+                None => root.clone(),
+            };
             let table = self
                 .file
                 .as_ref()
                 .and_then(|f| f.config.table(&entry.name).map(|t| (f, t)));
             let Some((file, table)) = table else {
-                all.push(ProcessEnv {
-                    env: self.env.clone(),
-                    dir: self.root.clone(),
-                    cwd: None,
-                    env_files: Vec::new(),
-                    env_keys: Vec::new(),
-                });
+                all.push(base);
                 continue;
             };
-            all.push(self.process_env_of(file, table, host)?);
+            let layer = Layer {
+                env_file: &table.env_file,
+                env: &table.env,
+                cwd: &table.cwd,
+            };
+            all.push(self.layer(file, base, layer, host)?);
         }
         Ok(all)
     }
 
-    fn process_env_of(
+    /// `dir` as a `cwd` relative to the root (absolute when it is elsewhere).
+    fn relative_to_root(&self, dir: &Path) -> String {
+        let (Ok(dir), Ok(root)) = (fs::canonicalize(dir), fs::canonicalize(&self.root)) else {
+            return dir.display().to_string();
+        };
+        match dir.strip_prefix(&root) {
+            Ok(relative) if relative.as_os_str().is_empty() => ".".to_owned(),
+            Ok(relative) => relative.display().to_string(),
+            Err(_) => dir.display().to_string(),
+        }
+    }
+
+    /// `base` with a table's `env_file`s, `env` and `cwd` laid over it.
+    fn layer(
         &self,
         file: &ConfigFile,
-        table: &file::ProcessConfig,
+        base: ProcessEnv,
+        layer: Layer<'_>,
         host: &Host<'_>,
     ) -> Result<ProcessEnv> {
-        let mut vars = self.env.clone();
-        let mut env_files = Vec::new();
-        for name in table.env_file.iter().flatten() {
+        let ProcessEnv {
+            env: mut vars,
+            mut dir,
+            mut cwd,
+            mut env_files,
+            mut env_keys,
+        } = base;
+        let before = vars.clone();
+        for name in layer.env_file.iter().flatten() {
             let path = relative_to(Path::new(&file.name).parent(), name.get_ref());
             let shown = path.display().to_string();
             if !path.is_file() {
@@ -322,10 +417,9 @@ impl Project {
                 .map_err(|e| e.in_file(&shown))?;
             env_files.push(shown);
         }
-        let mut entries: Vec<_> = table.env.iter().flatten().collect();
+        let mut entries: Vec<_> = layer.env.iter().flatten().collect();
         // In file order, so that `${A}` may name a key written above it.
         entries.sort_by_key(|(key, _)| key.span().start);
-        let mut env_keys = Vec::new();
         for (key, value) in entries {
             let name = key.get_ref();
             if !dotenv::is_name(name) {
@@ -359,8 +453,8 @@ impl Project {
         let env = merge(vars);
         // The env files may not set them either: procmux would silently override them.
         for name in ["PORT", "PS"] {
-            if dotenv::lookup(&env, name) != self.env_value(name)
-                && let Some(first) = table.env_file.iter().flatten().next()
+            if dotenv::lookup(&env, name) != dotenv::lookup(&before, name)
+                && let Some(first) = layer.env_file.iter().flatten().next()
             {
                 return Err(file.error_at(
                     first.span(),
@@ -368,19 +462,16 @@ impl Project {
                 ));
             }
         }
-        let (dir, cwd) = match &table.cwd {
-            Some(cwd) => {
-                let dir = relative_to(Some(&self.root), cwd.get_ref());
-                if !dir.is_dir() {
-                    return Err(file.error_at(
-                        cwd.span(),
-                        format!("cwd: {}: not a directory", dir.display()),
-                    ));
-                }
-                (dir, Some(cwd.get_ref().clone()))
+        if let Some(written) = layer.cwd {
+            dir = relative_to(Some(&self.root), written.get_ref());
+            if !dir.is_dir() {
+                return Err(file.error_at(
+                    written.span(),
+                    format!("cwd: {}: not a directory", dir.display()),
+                ));
             }
-            None => (self.root.clone(), None),
-        };
+            cwd = Some(written.get_ref().clone());
+        }
         Ok(ProcessEnv {
             env,
             dir,
@@ -431,6 +522,89 @@ impl Project {
             ))
         })
     }
+}
+
+/// Appends the entries of every `[include.NAME]` Procfile, in file order, as `NAME.entry`. A
+/// Procfile included twice (or the project's own), or an include named like an entry of the
+/// Procfile, is an error naming both files.
+fn include(
+    procfile: &mut Procfile,
+    main: &Path,
+    file: &ConfigFile,
+    sources: &mut Vec<Source>,
+) -> Result<Vec<Include>> {
+    let mut tables: Vec<_> = file.config.include.iter().collect();
+    tables.sort_by_key(|(key, _)| key.span().start);
+    let mut read: Vec<(PathBuf, String)> = Vec::new();
+    if let Ok(path) = fs::canonicalize(main) {
+        read.push((path, main.display().to_string()));
+    }
+    let mut includes = Vec::new();
+    for (key, table) in tables {
+        let name = key.get_ref();
+        if !procfile::is_name(name) {
+            return Err(file.error_at(
+                key.span(),
+                format!("include.{name}: use letters, digits, '_' and '-'"),
+            ));
+        }
+        if let Some(entry) = procfile.entries.iter().find(|e| e.name == *name) {
+            return Err(file.error_at(
+                key.span(),
+                format!(
+                    "include.{name}: {} has an entry named {name} too (line {}): `start {name}` would mean both",
+                    main.display(),
+                    entry.line
+                ),
+            ));
+        }
+        let path = relative_to(Path::new(&file.name).parent(), table.procfile.get_ref());
+        let shown = path.display().to_string();
+        let canonical = fs::canonicalize(&path).map_err(|e| {
+            file.error_at(
+                table.procfile.span(),
+                format!("include.{name}: {shown}: {e}"),
+            )
+        })?;
+        if let Some((_, first)) = read.iter().find(|(p, _)| *p == canonical) {
+            return Err(file.error_at(
+                table.procfile.span(),
+                format!(
+                    "include.{name}: {shown} is {first}, already read: a Procfile is read once"
+                ),
+            ));
+        }
+        let text = read_text(&path, &shown)?;
+        let included = Procfile::parse(&text).map_err(|e| e.in_file(&shown))?;
+        let dir = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let dotenv = dir.join(".env");
+        let default_env = if table.env_file.is_none() && dotenv.is_file() {
+            vec![dotenv]
+        } else {
+            Vec::new()
+        };
+        let mut said = Vec::new();
+        for mut entry in included.entries {
+            entry.name = format!("{name}.{}", entry.name);
+            said.push(entry.name.clone());
+            procfile.entries.push(entry);
+        }
+        sources.push(Source {
+            file: shown.clone(),
+            said,
+        });
+        read.push((canonical, shown));
+        includes.push(Include {
+            key: key.clone(),
+            name: name.clone(),
+            dir,
+            default_env,
+        });
+    }
+    Ok(includes)
 }
 
 /// What a local override of the Procfile is named: `Procfile.local` beside `Procfile`.

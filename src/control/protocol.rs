@@ -97,7 +97,8 @@ fn is_pattern(name: &str) -> bool {
 
 /// The instances (indices into `instances`, each `(type, number)`) that `names` select: a type
 /// name selects all its instances, `web.2` one, a glob (`*`, `?`, `[a-z]`, `[!x]`,
-/// `{web,worker}`) every instance whose label or type matches. A name that selects nothing,
+/// `{web,worker}`) every instance whose label or type matches, an include's name (`api`) every
+/// instance of its entries (`api.web`). A name that selects nothing,
 /// or is not a valid glob, is an error.
 ///
 /// Globs are compiled to automata (`globset`), so matching takes time linear in the name
@@ -113,7 +114,13 @@ pub fn select(names: &[String], instances: &[(&str, usize)]) -> Result<Vec<usize
         let before = selected.len();
         for (index, (kind, number)) in instances.iter().enumerate() {
             let label = format!("{kind}.{number}");
-            if (glob.is_match(kind) || glob.is_match(&label)) && !selected.contains(&index) {
+            // An include's name selects its entries (`api` → `api.web`, `api.worker`).
+            let member = kind
+                .strip_prefix(name.as_str())
+                .is_some_and(|rest| rest.starts_with('.'));
+            if (glob.is_match(kind) || glob.is_match(&label) || member)
+                && !selected.contains(&index)
+            {
                 selected.push(index);
             }
         }

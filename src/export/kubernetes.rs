@@ -37,7 +37,9 @@ pub fn render(stack: &Stack, options: &Options, image: &str) -> Export {
     let mut documents = env_documents(&format!("{app}-"), shared.clone(), &env_annotations);
     for kind in stack.types.iter().filter(|t| t.count > 0) {
         let port = stack.first_port(&kind.name);
-        let name = format!("{app}-{}", kind.name.to_lowercase().replace('_', "-"));
+        // A DNS label: an included entry's `api.web` becomes `api-web`.
+        let component = kind.name.to_lowercase().replace(['_', '.'], "-");
+        let name = format!("{app}-{component}");
         let mut env_from = vec![
             json!({ "configMapRef": { "name": format!("{app}-env") } }),
             json!({ "secretRef": { "name": format!("{app}-secrets") } }),
@@ -55,10 +57,10 @@ pub fn render(stack: &Stack, options: &Options, image: &str) -> Export {
         }
         let labels = json!({
             "app.kubernetes.io/name": app,
-            "app.kubernetes.io/component": kind.name.to_lowercase().replace('_', "-"),
+            "app.kubernetes.io/component": component,
         });
         let mut container = json!({
-            "name": kind.name.to_lowercase().replace('_', "-"),
+            "name": component,
             "image": image,
             "command": ["/bin/sh", "-c", escape::kubernetes(&container_command(kind))],
             "envFrom": env_from,
