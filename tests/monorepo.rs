@@ -690,3 +690,29 @@ fn the_monorepo_example_runs_with_one_command() {
     running.signal(Signal::SIGINT);
     assert_eq!(running.wait().code, Some(130));
 }
+
+/// A name the shell cannot pass on (`spring.url`) in a process's own `env` reaches a simple
+/// command (through procmux's helper), and a command the shell runs itself gets the warning.
+#[test]
+fn a_process_own_dotted_names_reach_a_simple_command_or_are_warned_about() {
+    let app = App::new(
+        "simple: printenv spring.url\n\
+         compound: echo first && echo second\n",
+    );
+    app.write(
+        "procmux.toml",
+        "[process.simple]\nenv = { \"spring.url\" = \"jdbc:x\" }\n\
+         [process.compound]\nenv = { \"spring.url\" = \"jdbc:x\" }\n",
+    );
+    let done = app
+        .procmux(&["start", "--no-timestamp", "--may-exit", "simple,compound"])
+        .run();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let text = done.text();
+    assert!(text.contains("simple.1   | jdbc:x\n"), "{text}");
+    assert!(
+        text.contains("compound.1: /bin/sh passes no variable named spring.url"),
+        "{text}"
+    );
+    assert!(!text.contains("simple.1: /bin/sh passes"), "{text}");
+}

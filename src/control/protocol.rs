@@ -279,6 +279,28 @@ mod tests {
     }
 
     #[test]
+    fn an_include_name_selects_its_entries() {
+        let instances = [
+            ("api", 1),
+            ("api.web", 1),
+            ("api.web", 2),
+            ("api.worker", 1),
+            ("apix.web", 1),
+        ];
+        let pick = |names: &[&str]| {
+            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            select(&names, &instances)
+        };
+        // `api` is an entry of its own here: it and the include's entries.
+        assert_eq!(pick(&["api"]), Ok(vec![0, 1, 2, 3]));
+        assert_eq!(pick(&["api.web"]), Ok(vec![1, 2]));
+        assert_eq!(pick(&["api.web.2"]), Ok(vec![2]));
+        // A glob matches labels too: `api.1` is `api.*`.
+        assert_eq!(pick(&["api.*"]), Ok(vec![0, 1, 2, 3]));
+        assert_eq!(pick(&["apix"]), Ok(vec![4]));
+    }
+
+    #[test]
     fn pathological_globs_answer_at_once() {
         // A backtracking matcher takes 2^40 steps for this one.
         let stars = format!("{}x", "*".repeat(1000));

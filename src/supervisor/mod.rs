@@ -141,14 +141,16 @@ impl Supervisor {
             .as_deref()
             .and_then(|name| stack.instances_of(name).next());
         let mut supervisor = Supervisor::with_instances(instances, exit_code_from);
-        let dropped: Vec<&str> = stack
-            .env
-            .iter()
-            .map(|(k, _)| k.as_str())
-            .filter(|k| !command::is_shell_name(k))
-            .collect();
         for i in 0..stack.instances.len() {
             let first_of_its_type = stack.instances[i].number == 1;
+            // Its own variables (the project's, its env_file and env).
+            let dropped: Vec<&str> = stack
+                .type_of(i)
+                .env
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .filter(|k| !command::is_shell_name(k))
+                .collect();
             if first_of_its_type
                 && !dropped.is_empty()
                 && !command::is_simple(&stack.type_of(i).command)
