@@ -229,7 +229,7 @@ it), \fBenv_file\fR (list, relative to the file, read after the project's env fi
 \fBenv\fR (a table, last; \fB${OTHER}\fR expands from what came before, \fB\e$\fR is a
 literal \fB$\fR; \fBPORT\fR and \fBPS\fR stay procmux's), \fBphase\fR (release, run),
 \fBrestart_with\fR (list: when one of these restarts, this process is stopped first and
-started again once it is ready);
+started again once it is ready; \fBafter = [{ name = "db", restart = true }]\fR is the same);
 and \fB[profile.NAME]\fR: \fBprocesses\fR (names or globs), started by \fBstart
 \-\-profile NAME\fR or \fBstart @NAME\fR with what they wait for.
 \fB[include.NAME]\fR: \fBprocfile\fR, \fBcwd\fR, \fBenv_file\fR, \fBenv\fR: that Procfile's

@@ -404,8 +404,8 @@ fn free_port() -> u16 {
 }
 
 /// A database that listens on `$PORT` a moment after it starts (its readiness: `tcp:$PORT`),
-/// and a web server that follows its restarts.
-fn db_and_web(db_on_exit: &str) -> App {
+/// and a web server that follows its restarts (`follows`: its `restart_with` or `after`).
+fn db_and_web(db_on_exit: &str, follows: &str) -> App {
     let app = App::new(
         "db: exec python3 -c \"import os, socket, time; time.sleep(0.3); s = socket.socket(); \
          s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); \
@@ -417,7 +417,7 @@ fn db_and_web(db_on_exit: &str) -> App {
         "procmux.toml",
         format!(
             "[process.db]\nready = \"tcp:$PORT\"\non_exit = \"{db_on_exit}\"\nrestart_delay = 0.2\n\
-             [process.web]\nrestart_with = [\"db\"]\n"
+             [process.web]\n{follows}\n"
         ),
     );
     app
@@ -427,7 +427,7 @@ fn db_and_web(db_on_exit: &str) -> App {
 /// ready again (by the order of the system lines and by pid); status shows what web follows.
 #[test]
 fn a_follower_restarts_after_its_leader_is_ready_again() {
-    let app = db_and_web("stop-all");
+    let app = db_and_web("stop-all", "restart_with = [\"db\"]");
     let base = free_port().to_string();
     let mut running = app.start(&["--no-timestamp", "--pty", "never", "-p", &base]);
     let first_web = running.wait_for_pids("web up")[0];
@@ -469,10 +469,11 @@ fn a_follower_restarts_after_its_leader_is_ready_again() {
     running.wait().exits_with(143);
 }
 
-/// A crash of db (it restarts by its policy) takes web with it until db is ready again.
+/// A crash of db (it restarts by its policy) takes web with it until db is ready again; web
+/// says so with `after = [{ name = "db", restart = true }]`, the other spelling.
 #[test]
 fn a_follower_of_a_crashed_leader_waits_for_it() {
-    let app = db_and_web("restart");
+    let app = db_and_web("restart", "after = [{ name = \"db\", restart = true }]");
     let base = free_port().to_string();
     let mut running = app.start(&["--no-timestamp", "--pty", "never", "-p", &base]);
     let first_web = running.wait_for_pids("web up")[0];

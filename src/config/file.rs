@@ -113,8 +113,9 @@ pub struct ProcessConfig {
     pub stop_signal: Option<Spanned<String>>,
     /// Seconds between the stop signal and SIGKILL for this process.
     pub stop_timeout: Option<Spanned<f64>>,
-    /// Process types that must be ready first.
-    pub after: Option<Vec<Spanned<String>>>,
+    /// Process types that must be ready first: names, or `{ name = "db", restart = true }`
+    /// (also `restart_with` it).
+    pub after: Option<Vec<After>>,
     /// `"tcp:$PORT"`, `"log:REGEX"`, `"exit:0"`, `"delay:2s"`, `"exec:COMMAND"`.
     pub ready: Option<Spanned<String>>,
     /// Seconds between the starts of two `exec:` readiness checks.
@@ -251,6 +252,42 @@ impl ProcessConfig {
     }
 }
 
+/// One item of `after`, with its place in the file: a name, or a table that may also
+/// follow its restarts.
+pub type After = Spanned<AfterItem>;
+
+/// `"db"` or `{ name = "db", restart = true }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum AfterItem {
+    Name(String),
+    Table(AfterTable),
+}
+
+/// `{ name = "db", restart = true }`; any other key is an error.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AfterTable {
+    pub name: String,
+    /// Also `restart_with` it.
+    #[serde(default)]
+    pub restart: bool,
+}
+
+impl AfterItem {
+    /// The process named.
+    pub fn name(&self) -> &String {
+        match self {
+            AfterItem::Name(name) | AfterItem::Table(AfterTable { name, .. }) => name,
+        }
+    }
+
+    /// Whether it also follows that process's restarts.
+    pub fn restart(&self) -> bool {
+        matches!(self, AfterItem::Table(AfterTable { restart: true, .. }))
+    }
+}
+
 /// `timestamp = …`: a format, or a boolean.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(untagged)]
@@ -305,10 +342,17 @@ impl FileConfig {
                 }
                 None => (None, None),
             };
+            let message = e.message().trim();
+            // serde's word for a value neither form of `after` fits names no form.
+            let message = if message.contains("untagged enum AfterItem") {
+                "after: expected a process name or { name = \"NAME\", restart = true }"
+            } else {
+                message
+            };
             FileError {
                 line,
                 column,
-                message: e.message().trim().to_owned(),
+                message: message.to_owned(),
             }
         })
     }

@@ -918,6 +918,58 @@ mod tests {
     }
 
     #[test]
+    fn restart_with_and_an_after_table_with_restart_follow_and_wait() {
+        let toml = "[process.web]\nafter = [\"cache\", { name = \"db\", restart = true }]\n\
+                    [process.worker]\nrestart_with = [\"db\", \"cache\"]\nafter = [{ name = \"db\" }]\n";
+        let (stack, _) = resolve(
+            "db: pg\ncache: redis\nweb: puma\nworker: w\n",
+            Some(toml),
+            &[],
+            &[],
+            false,
+        )
+        .unwrap();
+        let (web, worker) = (&stack.types[2], &stack.types[3]);
+        assert_eq!(
+            (web.after.as_slice(), web.restart_with.as_slice()),
+            (
+                &["cache".to_owned(), "db".to_owned()][..],
+                &["db".to_owned()][..]
+            )
+        );
+        assert_eq!(worker.after, ["db", "cache"]);
+        assert_eq!(worker.restart_with, ["db", "cache"]);
+        let error = resolve(
+            "db: pg\nweb: puma\n",
+            Some("[process.web]\nafter = [{ name = \"db\", restrat = true }]\n"),
+            &[],
+            &[],
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("procmux.toml:2: after: expected a process name or { name = \"NAME\", restart = true }"),
+            "{error}"
+        );
+        let error = resolve(
+            "db: pg\nweb: puma\n",
+            Some("[process.web]\nrestart_with = [\"bd\"]\n"),
+            &[],
+            &[],
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().starts_with(
+                "procmux.toml:2:17: restart_with: no process named \"bd\" (did you mean \"db\"?)"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn the_release_phase_holds_every_type_but_what_it_needs() {
         let procfile = "db: pg\ncache: redis\nweb: puma\nrelease: rake db:migrate\nclock: c\n";
         let toml = "[process.release]\nafter = [\"db\"]\n[process.web]\nafter = [\"cache\"]\n";

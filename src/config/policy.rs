@@ -491,24 +491,38 @@ fn apply_table(
         policy.ready =
             parse_ready(v.get_ref()).map_err(|e| file.error_at(v.span(), format!("ready: {e}")))?;
     }
-    for name in table.after.iter().flatten() {
-        if project.procfile.position(name.get_ref()).is_none() {
+    for item in table.after.iter().flatten() {
+        let name = item.get_ref().name();
+        if project.procfile.position(name).is_none() {
             return Err(file.error_at(
-                name.span(),
-                format!("after: {}", project.unknown_message(name.get_ref())),
+                item.span(),
+                format!("after: {}", project.unknown_message(name)),
             ));
         }
-        settings.after.push(name.get_ref().clone());
+        settings.after.push(name.clone());
     }
-    for name in table.restart_with.iter().flatten() {
-        let leader = name.get_ref();
+    // `after = [{ name = "db", restart = true }]` is `restart_with = ["db"]` too.
+    let named = table
+        .restart_with
+        .iter()
+        .flatten()
+        .map(|n| (n.get_ref(), n.span()));
+    let followed = table
+        .after
+        .iter()
+        .flatten()
+        .filter(|a| a.get_ref().restart())
+        .map(|a| (a.get_ref().name(), a.span()));
+    for (leader, span) in named.chain(followed) {
         if project.procfile.position(leader).is_none() {
             return Err(file.error_at(
-                name.span(),
+                span,
                 format!("restart_with: {}", project.unknown_message(leader)),
             ));
         }
-        settings.restart_with.push(leader.clone());
+        if !settings.restart_with.contains(leader) {
+            settings.restart_with.push(leader.clone());
+        }
         // It starts again once its leader is ready: it waits for it.
         if !settings.after.contains(leader) {
             settings.after.push(leader.clone());
