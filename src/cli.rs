@@ -487,7 +487,23 @@ pub struct StartArgs {
     #[arg(long = DETACHED_FLAG, hide = true)]
     pub detached: bool,
 
-    /// Process types to start, with the types they wait for (`after`) [default: all]
+    /// Skip the release phase (an entry named `release`, or with `phase = "release"`): the
+    /// others start without waiting for it
+    #[arg(long = "no-release", env = "PROCMUX_NO_RELEASE")]
+    pub no_release: bool,
+
+    /// Start the processes of this profile (`[profile.NAME] processes` in procmux.toml),
+    /// with what they wait for; repeatable, or comma-separated. `start @NAME` is the same
+    #[arg(
+        long = "profile",
+        value_name = "NAME",
+        value_delimiter = ',',
+        env = "PROCMUX_PROFILE"
+    )]
+    pub profile: Vec<String>,
+
+    /// Process types to start, with the types they wait for (`after`), or `@PROFILE`
+    /// [default: all]
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
 }
@@ -527,6 +543,8 @@ impl StartArgs {
             wait_timeout: None,
             json: false,
             detached: false,
+            no_release: false,
+            profile: Vec::new(),
             names: Vec::new(),
         }
     }

@@ -81,7 +81,18 @@ fn execute(command: Command, raw: &[OsString]) -> Result<i32, Error> {
             let (stack, _) = config::load_start(&StartArgs::defaults(args), &host)?;
             let names: Vec<&str> = stack.types.iter().map(|t| t.name.as_str()).collect();
             let mut text = format!("valid procfile detected ({})\n", names.join(", "));
+            text.push_str(&files_read(&stack));
             text.push_str(&stop_signals(&stack));
+            text.push_str(&own_settings(&stack));
+            text.push_str(&release_phase(&stack));
+            for profile in &stack.profiles {
+                text.push_str(&format!(
+                    "profile {}: {} (start @{} adds what they wait for)\n",
+                    profile.name,
+                    profile.processes.join(", "),
+                    profile.name
+                ));
+            }
             print_out(text.as_bytes())
         }
         Command::Status(args) => {
@@ -255,6 +266,84 @@ fn stop_signals(stack: &config::Stack) -> String {
         text.push_str(&format!("  {:<width$}  {why}\n", kind.name));
     }
     text
+}
+
+/// `procmux check`'s list of the files read, in order, and what each set or changed.
+fn files_read(stack: &config::Stack) -> String {
+    let mut text = String::from("files read, in order:\n");
+    for source in &stack.sources {
+        let said = if source.said.is_empty() {
+            "nothing".to_owned()
+        } else {
+            source.said.join(", ")
+        };
+        let line = format!("{}: {said}", source.file);
+        text.push_str(&format!("  {}\n", printable(&line)));
+    }
+    text
+}
+
+/// `procmux check`'s list of the processes with a directory or variables of their own (the
+/// keys only: values may be secrets); empty when none has.
+fn own_settings(stack: &config::Stack) -> String {
+    let own: Vec<&config::ProcessType> = stack
+        .types
+        .iter()
+        .filter(|t| t.cwd.is_some() || !t.env_files.is_empty() || !t.env_keys.is_empty())
+        .collect();
+    if own.is_empty() {
+        return String::new();
+    }
+    let width = own.iter().map(|t| t.name.len()).max().unwrap_or(0);
+    let mut text = String::from("directories and variables of their own:\n");
+    for kind in own {
+        let mut parts = Vec::new();
+        if kind.cwd.is_some() {
+            let dir = kind.dir.display().to_string();
+            parts.push(format!("runs in {}", printable(&dir)));
+        }
+        if !kind.env_files.is_empty() {
+            let files = kind.env_files.join(", ");
+            parts.push(format!("env_file {}", printable(&files)));
+        }
+        if !kind.env_keys.is_empty() {
+            parts.push(format!("env {}", kind.env_keys.join(", ")));
+        }
+        text.push_str(&format!("  {:<width$}  {}\n", kind.name, parts.join("; ")));
+    }
+    text
+}
+
+/// `procmux check`'s line about the release phase, if the stack has one.
+fn release_phase(stack: &config::Stack) -> String {
+    let mut text = String::new();
+    for kind in stack.types.iter().filter(|t| t.release) {
+        let needs = if kind.after.is_empty() {
+            String::new()
+        } else {
+            format!(" after {}", kind.after.join(", "))
+        };
+        text.push_str(&format!(
+            "release phase: {}{needs} runs once, before the others, which wait for its exit 0 \
+             (--no-release skips it)\n",
+            kind.name
+        ));
+    }
+    text
+}
+
+/// `text` on one line of a report: control characters (a newline in a directory's name) as
+/// escapes, everything else as it is.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Writes a command's whole output to stdout: exit 0, also when the reader went away.

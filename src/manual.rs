@@ -224,7 +224,31 @@ restart\-on\-failure), \fBrestart_delay\fR, \fBrestart_delay_max\fR, \fBstable_a
 \fBmax_restarts\fR, \fBrestart_window\fR, \fBon_give_up\fR (stop\-all, leave),
 \fBstop_signal\fR, \fBstop_timeout\fR, \fBafter\fR (list), \fBready\fR (tcp:PORT,
 tcp:$PORT, http://HOST:PORT/PATH, log:REGEX, exit:0, delay:2s, exec:COMMAND),
-\fBready_timeout\fR, \fBready_interval\fR (seconds between two exec: checks, 1).
+\fBready_timeout\fR, \fBready_interval\fR (seconds between two exec: checks, 1),
+\fBcwd\fR (its directory, relative to the root; its \fBwatch\fR globs are relative to
+it), \fBenv_file\fR (list, relative to the file, read after the project's env files) and
+\fBenv\fR (a table, last; \fB${OTHER}\fR expands from what came before, \fB\e$\fR is a
+literal \fB$\fR; \fBPORT\fR and \fBPS\fR stay procmux's), \fBphase\fR (release, run),
+\fBrestart_with\fR (list: when one of these restarts, this process is stopped first and
+started again once it is ready; \fBafter = [{ name = "db", restart = true }]\fR is the same);
+and \fB[profile.NAME]\fR: \fBprocesses\fR (names or globs), started by \fBstart
+\-\-profile NAME\fR or \fBstart @NAME\fR with what they wait for.
+\fB[include.NAME]\fR: \fBprocfile\fR, \fBcwd\fR, \fBenv_file\fR, \fBenv\fR: that Procfile's
+entries as \fBNAME.entry\fR, run in its directory with its .env; \fBstart NAME\fR and
+\fBrestart NAME\fR take the whole include; \fB[process."NAME.entry"]\fR (quoted) sets one.
+.PP
+Local overrides, read after the committed files when present: \fBprocmux.local.toml\fR
+(its keys replace those of procmux.toml one by one, a \fB[process.NAME]\fR table key by
+key) and \fBProcfile.local\fR beside the Procfile (entries added or replaced in place by
+name; a \fB!NAME:\fR line removes one). \fBenabled = false\fR in a \fB[process.NAME]\fR
+table removes an entry. \fBprocmux check\fR lists the files read, in order, and what each
+changed..PP
+The release phase: an entry named \fBrelease\fR (unless \fBphase = "run"\fR) or with
+\fBphase = "release"\fR runs once, before every other process but what it needs itself
+(\fBafter\fR), and nothing else starts until it exits 0; a failure stops the start with its
+exit code. \fB\-\-no\-release\fR skips it; \fBprocmux restart\fR runs it again only when it
+is named (not by a glob).
+.PP
 \fBexec:COMMAND\fR runs COMMAND through /bin/sh \-c in the process's environment and
 directory until it exits 0 (\fBexec:pg_isready \-h 127.0.0.1 \-p $PORT\fR); an attempt
 that takes over 5 s is killed with its group; when readiness times out, the last attempt's

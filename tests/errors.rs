@@ -186,6 +186,8 @@ fn check_lists_the_process_types() {
     assert_eq!(
         done.text(),
         "valid procfile detected (web, worker)\n\
+         files read, in order:\n  \
+         Procfile: web, worker\n\
          stop signals (then SIGKILL after the stop timeout):\n  \
          web     SIGTERM, SIGINT after Ctrl-C\n  \
          worker  SIGTERM, SIGINT after Ctrl-C\n"

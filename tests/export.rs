@@ -22,8 +22,8 @@ use nix::unistd::Pid;
 use serde_json::Value;
 use support::App;
 use support::export::{
-    all_gone, assert_same, export, files_in, hostile, left_out, pids, policies, run_decoded, stop,
-    when_written,
+    all_gone, assert_same, export, exported, files_in, hostile, left_out, pids, policies,
+    run_decoded, stop, when_written,
 };
 
 // --- systemd ---------------------------------------------------------------------------
@@ -540,13 +540,16 @@ fn kubernetes_reads_back_to_what_start_runs() {
     let file = hostile.out().join("demo.yaml");
     validate("kubernetes-validate", &["--strict"], &file);
     let documents = yaml_documents(&file);
-    let mut env = BTreeMap::new();
+    // Each ConfigMap's and Secret's variables, by name.
+    let mut sources: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for document in &documents {
         for field in ["data", "stringData"] {
             if let Some(map) = document[field].as_object() {
-                for (k, v) in map {
-                    env.insert(k.clone(), v.as_str().unwrap().to_owned());
-                }
+                let name = document["metadata"]["name"].as_str().unwrap().to_owned();
+                let vars = map
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()));
+                sources.entry(name).or_default().extend(vars);
             }
         }
     }
@@ -555,7 +558,16 @@ fn kubernetes_reads_back_to_what_start_runs() {
         let container = &document["spec"]["template"]["spec"]["containers"][0];
         let name = container["name"].as_str().unwrap();
         let ps = format!("{name}.1");
-        let mut env = env.clone();
+        // envFrom in order, the last source of a key winning, as the kubelet does.
+        let mut env = BTreeMap::new();
+        for source in container["envFrom"].as_array().unwrap() {
+            let reference = source
+                .get("configMapRef")
+                .or_else(|| source.get("secretRef"))
+                .unwrap();
+            let vars = &sources[reference["name"].as_str().unwrap()];
+            env.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
         env.insert("PS".to_owned(), ps.clone());
         env.insert(
             "PORT".to_owned(),
@@ -580,18 +592,7 @@ fn kubernetes_reads_back_to_what_start_runs() {
 #[ignore = "needs kubernetes-validate: run .ci/run"]
 fn kubernetes_validates_strictly() {
     let app = policies();
-    let done = app
-        .procmux(&[
-            "export",
-            "kubernetes",
-            "out",
-            "--app",
-            "demo",
-            "--image",
-            "demo:1",
-        ])
-        .run();
-    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let done = exported(&app, "kubernetes");
     assert!(
         done.stderr.contains("web: stop_signal = SIGINT"),
         "{}",
@@ -657,4 +658,223 @@ fn launchd_plists_read_back_to_what_start_runs() {
         got.insert(ps.to_owned(), run_decoded(&hostile, &argv, &env, &cwd, ps));
     }
     assert_same(&got, &reference, &["X_CTRL"]);
+}
+
+// --- per-process directory and variables ---------------------------------------------------
+
+/// A process with its own `cwd`, `env_file` and `env`, in a plain root: every format runs it
+/// in its directory with its variables, and the others without them (the round trips of the
+/// hostile project check the bytes; this checks each format's own setting for a directory).
+#[test]
+fn every_format_carries_a_process_cwd_and_env() {
+    let app = App::new("api: exec sleep 1000\nweb: exec sleep 1000\n");
+    std::fs::create_dir(app.path().join("api")).unwrap();
+    app.write("api/.env", "API_ONLY=from-file\n");
+    app.write(
+        "procmux.toml",
+        "[process.api]\ncwd = \"api\"\nenv_file = [\"api/.env\"]\nenv = { API_KEY_NAME = \"k-${API_ONLY}\" }\n",
+    );
+    let root = std::fs::canonicalize(app.path()).unwrap();
+    let api = root.join("api");
+    let api = api.to_str().unwrap();
+    let read = |path: &str| std::fs::read_to_string(app.path().join("out").join(path)).unwrap();
+    let clean = |app: &App| std::fs::remove_dir_all(app.path().join("out")).unwrap();
+
+    export(&app, "systemd");
+    let unit = read("demo-api.1.service");
+    assert!(
+        unit.contains(&format!("WorkingDirectory={api}\n")),
+        "{unit}"
+    );
+    assert!(
+        unit.contains("Environment=\"API_ONLY=from-file\"\n"),
+        "{unit}"
+    );
+    assert!(
+        unit.contains("Environment=\"API_KEY_NAME=k-from-file\"\n"),
+        "{unit}"
+    );
+    let web = read("demo-web.1.service");
+    assert!(web.contains(&format!("WorkingDirectory={}\n", root.display())));
+    assert!(!web.contains("API_ONLY"), "{web}");
+    clean(&app);
+
+    export(&app, "runit");
+    let run = read("demo-api-1/run");
+    assert!(run.contains(&format!("cd '{api}' || exit 1")), "{run}");
+    assert!(run.contains("export API_KEY_NAME='k-from-file'"), "{run}");
+    assert!(!read("demo-web-1/run").contains("API_ONLY"));
+    clean(&app);
+
+    export(&app, "supervisord");
+    let conf = read("demo.conf");
+    let (api_part, web_part) = conf.split_once("[program:demo-web]").unwrap();
+    assert!(
+        api_part.contains(&format!("cd '\\''{api}'\\'' || exit 1")),
+        "{conf}"
+    );
+    assert!(api_part.contains("API_ONLY=from-file"), "{conf}");
+    assert!(!web_part.contains("API_ONLY"), "{conf}");
+    clean(&app);
+
+    export(&app, "launchd");
+    let plist = read("demo.api.1.plist");
+    assert!(
+        plist.contains(&format!("<string>{api}</string>")),
+        "{plist}"
+    );
+    assert!(plist.contains("<string>k-from-file</string>"), "{plist}");
+    clean(&app);
+
+    let out = export(&app, "compose");
+    let compose: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("compose.yaml")).unwrap()).unwrap();
+    let service = &compose["services"]["api"];
+    assert_eq!(service["command"][2], "cd 'api' || exit 1; exec sleep 1000");
+    assert_eq!(service["environment"]["API_KEY_NAME"], "k-from-file");
+    assert!(compose["services"]["web"]["environment"]["API_ONLY"].is_null());
+    clean(&app);
+
+    export(&app, "kubernetes");
+    let documents: Vec<Value> = read("demo.yaml")
+        .split("---\n")
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let named = |kind: &str, name: &str| {
+        documents
+            .iter()
+            .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("{kind} {name}"))
+    };
+    assert_eq!(
+        named("ConfigMap", "demo-api-env")["data"]["API_ONLY"],
+        "from-file"
+    );
+    // A secret-looking key goes to the process's own Secret.
+    assert_eq!(
+        named("Secret", "demo-api-secrets")["stringData"]["API_KEY_NAME"],
+        "k-from-file"
+    );
+    let container = &named("Deployment", "demo-api")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        container["envFrom"][2]["configMapRef"]["name"],
+        "demo-api-env"
+    );
+    assert_eq!(
+        container["envFrom"][3]["secretRef"]["name"],
+        "demo-api-secrets"
+    );
+    assert_eq!(
+        container["command"][2],
+        "cd 'api' || exit 1; exec sleep 1000"
+    );
+    let web = &named("Deployment", "demo-web")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(web["envFrom"].as_array().unwrap().len(), 2);
+}
+
+// --- the release phase -------------------------------------------------------------------
+
+/// A project with a release phase that waits for db, and a web server held by it.
+fn with_release() -> App {
+    let app = App::new("db: exec sleep 1000\nrelease: echo migrated\nweb: exec sleep 1000\n");
+    app.write("procmux.toml", "[process.release]\nafter = [\"db\"]\n");
+    app
+}
+
+/// Each format's mapping of the release phase: a systemd oneshot the others want, start after
+/// and require; a Compose service the others wait for with `service_completed_successfully`,
+/// never restarted; a Kubernetes Job (an Argo CD PreSync hook); and the engines that cannot
+/// hold the others say so, in the file and on stderr.
+#[test]
+fn every_format_maps_the_release_phase() {
+    let app = with_release();
+    let read = |path: &str| std::fs::read_to_string(app.path().join("out").join(path)).unwrap();
+    let clean = |app: &App| std::fs::remove_dir_all(app.path().join("out")).unwrap();
+
+    export(&app, "systemd");
+    let release = read("demo-release.1.service");
+    assert!(
+        release.contains("Type=oneshot\nRemainAfterExit=yes\n"),
+        "{release}"
+    );
+    assert!(release.contains("After=demo-db.1.service\n"), "{release}");
+    assert!(!release.contains("Requires="), "{release}");
+    let web = read("demo-web.1.service");
+    assert!(web.contains("After=demo-release.1.service\n"), "{web}");
+    assert!(web.contains("Requires=demo-release.1.service\n"), "{web}");
+    assert!(
+        !read("demo-db.1.service").contains("release"),
+        "db starts before it"
+    );
+    clean(&app);
+
+    let out = export(&app, "compose");
+    let compose: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("compose.yaml")).unwrap()).unwrap();
+    assert_eq!(
+        compose["services"]["web"]["depends_on"]["release"]["condition"],
+        "service_completed_successfully"
+    );
+    assert_eq!(compose["services"]["release"]["restart"], "no");
+    assert!(compose["services"]["db"]["depends_on"].is_null());
+    clean(&app);
+
+    let done = exported(&app, "kubernetes");
+    assert!(
+        done.stderr
+            .contains("release: the release phase: a Job Argo CD runs first"),
+        "{}",
+        done.stderr
+    );
+    let job: Value = read("demo.yaml")
+        .split("---\n")
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_json::from_str::<Value>(d).unwrap())
+        .find(|d| d["kind"] == "Job")
+        .expect("a Job");
+    assert_eq!(job["metadata"]["name"], "demo-release");
+    assert_eq!(
+        job["metadata"]["annotations"]["argocd.argoproj.io/hook"],
+        "PreSync"
+    );
+    clean(&app);
+
+    for format in ["supervisord", "runit", "launchd"] {
+        let done = exported(&app, format);
+        let said = format!("release: the release phase: {format} cannot hold the other processes");
+        assert!(done.stderr.contains(&said), "{format}: {}", done.stderr);
+        let written: String = files_in(&app.path().join("out"))
+            .iter()
+            .filter(|p| p.is_file())
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect();
+        let runit_written: String = if format == "runit" {
+            std::fs::read_to_string(app.path().join("out/demo-release-1/run")).unwrap()
+        } else {
+            String::new()
+        };
+        assert!(
+            (written + &runit_written).contains("the release phase"),
+            "{format}: the note is in the file too"
+        );
+        clean(&app);
+    }
+}
+
+/// The release mapping passes the targets' own checks: systemd-analyze, the compose-spec
+/// schema, kubernetes-validate --strict.
+#[test]
+#[ignore = "needs systemd-analyze, check-jsonschema and kubernetes-validate: run .ci/run"]
+fn the_release_mapping_validates() {
+    let app = with_release();
+    let out = export(&app, "systemd");
+    verify_units(&out, false);
+    std::fs::remove_dir_all(&out).unwrap();
+    let out = export(&app, "compose");
+    validate("check-jsonschema", &COMPOSE_SPEC, &out.join("compose.yaml"));
+    std::fs::remove_dir_all(&out).unwrap();
+    let out = export(&app, "kubernetes");
+    let text = validate("kubernetes-validate", &["--strict"], &out.join("demo.yaml"));
+    assert!(text.contains("job/demo-release"), "{text}");
 }

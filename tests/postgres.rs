@@ -149,6 +149,14 @@ impl Cluster {
     }
 }
 
+/// A `procmux.toml` whose db is ready when `pg_isready` says so, then `rest`.
+fn db_ready_by_pg_isready(rest: &str) -> String {
+    format!(
+        "[process.db]\nready = 'exec:{}/pg_isready -h 127.0.0.1 -p $PORT'\nready_interval = 0.2\n{rest}",
+        postgres_bin().display()
+    )
+}
+
 fn chown_tree(path: &Path) {
     let status = Command::new("chown")
         .args(["-R", &format!("{NOBODY}:{NOGROUP}")])
@@ -250,14 +258,11 @@ fn pg_isready_holds_the_migration_until_postgres_accepts_connections() {
          migrate: BIN/psql -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p PGPORT -U postgres -c 'CREATE TABLE migrated (id int)' && echo migration-done\n\
          web: echo \"web-up $$\"; exec sleep 1000\n",
     );
-    let bin = postgres_bin();
     cluster.app.write(
         "procmux.toml",
-        format!(
-            "[process.db]\nready = 'exec:{}/pg_isready -h 127.0.0.1 -p $PORT'\nready_interval = 0.2\n\
-             [process.migrate]\nafter = [\"db\"]\nready = \"exit:0\"\n\
+        db_ready_by_pg_isready(
+            "[process.migrate]\nafter = [\"db\"]\nready = \"exit:0\"\n\
              [process.web]\nafter = [\"migrate\"]\n",
-            bin.display()
         ),
     );
     chown_tree(cluster.app.path());
@@ -280,5 +285,117 @@ fn pg_isready_holds_the_migration_until_postgres_accepts_connections() {
     running.signal(Signal::SIGINT);
     let text = running.wait().text();
     assert!(text.contains("received fast shutdown request"), "{text}");
+    assert_all_gone(&pids);
+}
+
+/// The release phase with a real migration: `release` waits for PostgreSQL (it needs it:
+/// `after = ["db"]`), creates a table with psql, and only then does web start (web's own query
+/// of the table succeeds). `procmux restart '*'` restarts db and web (web after db is ready
+/// again, as it says `after = ["db"]`) but does not run the migration again (a second `CREATE TABLE` would fail and stop the stack); naming it does.
+#[test]
+#[ignore = "needs PostgreSQL: run .ci/run"]
+fn a_release_phase_migrates_a_real_database_once() {
+    let cluster = Cluster::new(
+        "db: exec BIN/postgres -D data -k $PWD/sock -h 127.0.0.1 -p $PORT\n\
+         release: BIN/psql -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p PGPORT -U postgres -c 'CREATE TABLE users (id int)'\n\
+         web: BIN/psql -X -At -h 127.0.0.1 -p PGPORT -U postgres -c 'SELECT count(*) FROM users' && echo \"web-up $$\" && exec sleep 1000\n",
+    );
+    cluster.app.write(
+        "procmux.toml",
+        db_ready_by_pg_isready(
+            "[process.release]\nafter = [\"db\"]\n[process.web]\nafter = [\"db\"]\n",
+        ),
+    );
+    chown_tree(cluster.app.path());
+    let mut running = cluster.start();
+    let text = running.wait_for("web-up ");
+    let mut pids = running.pids_after("web-up");
+    pids.extend(running.pids_after("started with pid"));
+    assert!(text.contains("release.1 | CREATE TABLE"), "{text}");
+    assert!(
+        text.find("release.1 | exited with code 0").unwrap()
+            < text.find("web.1     | started with pid").unwrap(),
+        "{text}"
+    );
+    let restart = |name: &str| {
+        let done = cluster
+            .app
+            .procmux(&["restart", name])
+            .run_as(NOBODY, NOGROUP)
+            .run();
+        assert_eq!(done.code, Some(0), "{}", done.stderr);
+    };
+    restart("*");
+    let text = running.wait_for_count("web-up ", 2);
+    pids.extend(running.pids_after("web-up"));
+    assert_eq!(text.matches("CREATE TABLE").count(), 1, "{text}");
+    // Named, it runs again: the table exists, the migration fails, the stack stops with its code.
+    restart("release");
+    let done = running.wait();
+    let text = done.text();
+    assert!(text.contains("relation \"users\" already exists"), "{text}");
+    let code = done.code.unwrap();
+    assert!(code != 0, "{text}");
+    assert!(
+        text.contains(&format!("release.1 | exited with code {code}\n")),
+        "{text}"
+    );
+    assert!(text.contains("received fast shutdown request"), "{text}");
+    assert_all_gone(&pids);
+}
+
+/// `restart_with` with the real PostgreSQL: web holds a connection (a query running); on
+/// `procmux restart db` web is stopped first (it ends by its own stop, not by the server
+/// going away), PostgreSQL then shuts down cleanly, and web starts again only once
+/// `pg_isready` says the database is back, connecting at its first try.
+#[test]
+#[ignore = "needs PostgreSQL: run .ci/run"]
+fn a_web_server_follows_a_real_database_restart() {
+    let cluster = Cluster::new(
+        "db: exec BIN/postgres -D data -k $PWD/sock -h 127.0.0.1 -p $PORT\n\
+         web: BIN/psql -X -At -h 127.0.0.1 -p PGPORT -U postgres -c 'SELECT 41 + 1' && echo \"web-up $$\" && exec BIN/psql -X -h 127.0.0.1 -p PGPORT -U postgres -c 'SELECT pg_sleep(1000)'\n",
+    );
+    cluster.app.write(
+        "procmux.toml",
+        db_ready_by_pg_isready("[process.web]\nrestart_with = [\"db\"]\n"),
+    );
+    chown_tree(cluster.app.path());
+    let mut running = cluster.start();
+    running.wait_for("web-up ");
+    let mut pids = running.pids_after("web-up");
+    pids.extend(running.pids_after("started with pid"));
+    wait_until("web's query to run", || {
+        let (_, text) = cluster
+            .query("SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(1000)'");
+        text.trim() == "1"
+    });
+    let done = cluster
+        .app
+        .procmux(&["restart", "db"])
+        .run_as(NOBODY, NOGROUP)
+        .run();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let text = running.wait_for_count("web-up ", 2);
+    pids.extend(running.pids_after("web-up"));
+    pids.extend(running.pids_after("started with pid"));
+    let restart = text.find("web.1 restarting with db.1").unwrap();
+    let after = &text[restart..];
+    let web_stopped = after.find("web.1  | terminated by SIGTERM").unwrap();
+    let db_stop = after.find("received fast shutdown request").unwrap();
+    let db_ready = after.find("system | db.1 is ready").unwrap();
+    let web_again = after.find("web.1  | started with pid").unwrap();
+    assert!(
+        web_stopped < db_stop && db_stop < db_ready && db_ready < web_again,
+        "{after}"
+    );
+    // web never saw the database go away (it did not crash), and reconnected at once. (The
+    // server's backend of web's old query still runs until the shutdown ends it: psql does not
+    // cancel a query when it is killed.)
+    assert!(!text.contains("web.1  | exited with code"), "{text}");
+    assert!(!text.contains("web.1  | psql: error"), "{text}");
+    assert_eq!(text.matches("web.1  | 42").count(), 2, "{text}");
+    running.signal(Signal::SIGINT);
+    let done = running.wait();
+    assert!(done.text().contains("database system is shut down"));
     assert_all_gone(&pids);
 }

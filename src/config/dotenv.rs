@@ -62,6 +62,21 @@ pub fn parse_into(
     Ok(())
 }
 
+/// `${VAR}`, `$VAR` and `${VAR:-default}` in `text` expanded as in an unquoted value, and
+/// `\$` a literal `$` (as in a double-quoted one); the message of what is wrong otherwise.
+pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let pieces: Result<Vec<String>, LineError> = text
+        .split("\\$")
+        .map(|piece| interpolate(piece, 1, lookup))
+        .collect();
+    pieces.map(|p| p.join("$")).map_err(|e| e.message)
+}
+
+/// Whether `name` may be a key: `[A-Za-z_][A-Za-z0-9_.-]*`.
+pub fn is_name(name: &str) -> bool {
+    is_key(name)
+}
+
 fn is_unterminated(error: &LineError) -> bool {
     error.message.starts_with("unterminated single quote")
         || error.message.starts_with("unterminated double quote")

@@ -59,6 +59,35 @@ pub struct FileConfig {
     /// Per-process settings.
     #[serde(default)]
     pub process: BTreeMap<Spanned<String>, ProcessConfig>,
+    /// Named sets of processes: `start --profile NAME`, `start @NAME`.
+    #[serde(default)]
+    pub profile: BTreeMap<Spanned<String>, ProfileConfig>,
+    /// Procfiles of other directories, their entries named `NAME.entry`.
+    #[serde(default)]
+    pub include: BTreeMap<Spanned<String>, IncludeConfig>,
+}
+
+/// `[include.NAME]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncludeConfig {
+    /// The Procfile, relative to this file.
+    pub procfile: Spanned<String>,
+    /// Where its entries run, relative to the root (default: the Procfile's directory).
+    pub cwd: Option<Spanned<String>>,
+    /// Env files for its entries, relative to this file, after the project's (default: the
+    /// `.env` beside its Procfile, if there is one).
+    pub env_file: Option<Vec<Spanned<String>>>,
+    /// Variables for its entries, after those.
+    pub env: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+}
+
+/// `[profile.NAME]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileConfig {
+    /// Process names or globs (`api.*`), each matching at least one entry.
+    pub processes: Vec<Spanned<String>>,
 }
 
 /// `[process.NAME]`.
@@ -89,8 +118,9 @@ pub struct ProcessConfig {
     pub stop_signal: Option<Spanned<String>>,
     /// Seconds between the stop signal and SIGKILL for this process.
     pub stop_timeout: Option<Spanned<f64>>,
-    /// Process types that must be ready first.
-    pub after: Option<Vec<Spanned<String>>>,
+    /// Process types that must be ready first: names, or `{ name = "db", restart = true }`
+    /// (also `restart_with` it).
+    pub after: Option<Vec<After>>,
     /// `"tcp:$PORT"`, `"log:REGEX"`, `"exit:0"`, `"delay:2s"`, `"exec:COMMAND"`.
     pub ready: Option<Spanned<String>>,
     /// Seconds between the starts of two `exec:` readiness checks.
@@ -101,6 +131,169 @@ pub struct ProcessConfig {
     pub watch: Option<Vec<Spanned<String>>>,
     /// Globs whose changes never do.
     pub watch_ignore: Option<Vec<Spanned<String>>>,
+    /// Variables for this process only, after the env files (`${OTHER}` expands as in
+    /// `.env`).
+    pub env: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+    /// Env files for this process only, relative to this file, read after the project's.
+    pub env_file: Option<Vec<Spanned<String>>>,
+    /// Its working directory, relative to the root.
+    pub cwd: Option<Spanned<String>>,
+    /// `"release"`: run once, before the others, which wait for its exit 0 (an entry named
+    /// `release` is one unless `"run"`).
+    pub phase: Option<Spanned<String>>,
+    /// `false` removes the entry from the Procfile (in a local override, mostly).
+    pub enabled: Option<bool>,
+    /// Processes it follows: when one of them restarts, this one is stopped first and
+    /// started again once it is ready (it starts `after` them too).
+    pub restart_with: Option<Vec<Spanned<String>>>,
+}
+
+/// Each key `$local` sets replaces `$base`'s, and its name is said in `$said`. Every field is
+/// listed in the caller's exhaustive destructuring, so a new key cannot be forgotten here.
+macro_rules! overlay {
+    ($base:expr, $said:expr; $($field:ident),+ $(,)?) => {
+        $(
+            if let Some(value) = $field {
+                $base.$field = Some(value);
+                $said.push(stringify!($field).to_owned());
+            }
+        )+
+    };
+}
+
+impl FileConfig {
+    /// Lays `local` (a `procmux.local.toml`) over this file: each key it sets replaces this
+    /// one's, a `[process.NAME]` table key by key. What it set, as `key` and
+    /// `process.NAME (key, key)`.
+    pub fn overlay(&mut self, local: FileConfig) -> Vec<String> {
+        let FileConfig {
+            procfile,
+            root,
+            env,
+            formation,
+            port,
+            timeout,
+            color,
+            timestamp,
+            format,
+            pty,
+            stderr,
+            strip_ansi,
+            color_hint,
+            prefix,
+            quiet,
+            control,
+            tail_kib,
+            status_line,
+            bell,
+            process,
+            profile,
+            include,
+        } = local;
+        let mut said = Vec::new();
+        overlay!(self, said; procfile, root, env, formation, port, timeout, color, timestamp,
+            format, pty, stderr, strip_ansi, color_hint, prefix, quiet, control, tail_kib,
+            status_line, bell);
+        // A profile or an include is replaced as a whole.
+        for (name, table) in profile {
+            said.push(format!("profile.{}", name.get_ref()));
+            self.profile.remove(&name);
+            self.profile.insert(name, table);
+        }
+        for (name, table) in include {
+            said.push(format!("include.{}", name.get_ref()));
+            self.include.remove(&name);
+            self.include.insert(name, table);
+        }
+        for (name, table) in process {
+            let keys = match self.process.get_mut(&name) {
+                Some(base) => base.overlay(table),
+                None => {
+                    let mut fresh = ProcessConfig::default();
+                    let keys = fresh.overlay(table);
+                    self.process.insert(name.clone(), fresh);
+                    keys
+                }
+            };
+            said.push(format!("process.{} ({})", name.get_ref(), keys.join(", ")));
+        }
+        said
+    }
+}
+
+impl ProcessConfig {
+    /// Lays `local` over this table, key by key; the keys it set.
+    fn overlay(&mut self, local: ProcessConfig) -> Vec<String> {
+        let ProcessConfig {
+            count,
+            quiet,
+            pty,
+            stdin,
+            on_exit,
+            restart_delay,
+            restart_delay_max,
+            stable_after,
+            max_restarts,
+            restart_window,
+            on_give_up,
+            stop_signal,
+            stop_timeout,
+            after,
+            ready,
+            ready_interval,
+            ready_timeout,
+            watch,
+            watch_ignore,
+            env,
+            env_file,
+            cwd,
+            phase,
+            enabled,
+            restart_with,
+        } = local;
+        let mut said = Vec::new();
+        overlay!(self, said; count, quiet, pty, stdin, on_exit, restart_delay, restart_delay_max,
+            stable_after, max_restarts, restart_window, on_give_up, stop_signal, stop_timeout,
+            after, ready, ready_interval, ready_timeout, watch, watch_ignore, env, env_file, cwd,
+            phase, enabled, restart_with);
+        said
+    }
+}
+
+/// One item of `after`, with its place in the file: a name, or a table that may also
+/// follow its restarts.
+pub type After = Spanned<AfterItem>;
+
+/// `"db"` or `{ name = "db", restart = true }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum AfterItem {
+    Name(String),
+    Table(AfterTable),
+}
+
+/// `{ name = "db", restart = true }`; any other key is an error.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AfterTable {
+    pub name: String,
+    /// Also `restart_with` it.
+    #[serde(default)]
+    pub restart: bool,
+}
+
+impl AfterItem {
+    /// The process named.
+    pub fn name(&self) -> &String {
+        match self {
+            AfterItem::Name(name) | AfterItem::Table(AfterTable { name, .. }) => name,
+        }
+    }
+
+    /// Whether it also follows that process's restarts.
+    pub fn restart(&self) -> bool {
+        matches!(self, AfterItem::Table(AfterTable { restart: true, .. }))
+    }
 }
 
 /// `timestamp = …`: a format, or a boolean.
@@ -138,19 +331,36 @@ impl FileConfig {
             .map(|(_, table)| table)
     }
 
+    #[cfg(test)]
     pub fn parse(text: &str) -> Result<FileConfig, FileError> {
-        toml::from_str(text).map_err(|e| {
+        Self::parse_at(text, 0)
+    }
+
+    /// Parses `text` as if it started at byte `offset` of a longer text, so that its spans
+    /// never overlap those of the files before it (a `procmux.local.toml` after
+    /// `procmux.toml`); errors are located in `text` itself.
+    pub fn parse_at(text: &str, offset: usize) -> Result<FileConfig, FileError> {
+        // Blanks before the first line's first token change nothing in TOML.
+        let padded = format!("{}{text}", " ".repeat(offset));
+        toml::from_str(&padded).map_err(|e| {
             let (line, column) = match e.span() {
                 Some(span) => {
-                    let (line, column) = line_column(text, span.start);
+                    let (line, column) = line_column(text, span.start.saturating_sub(offset));
                     (Some(line), Some(column))
                 }
                 None => (None, None),
             };
+            let message = e.message().trim();
+            // serde's word for a value neither form of `after` fits names no form.
+            let message = if message.contains("untagged enum AfterItem") {
+                "after: expected a process name or { name = \"NAME\", restart = true }"
+            } else {
+                message
+            };
             FileError {
                 line,
                 column,
-                message: e.message().trim().to_owned(),
+                message: message.to_owned(),
             }
         })
     }
@@ -284,6 +494,48 @@ quiet = false
                 .iter()
                 .any(|(name, p)| name.get_ref() == "worker" && p.ready.is_some())
         );
+    }
+
+    #[test]
+    fn a_local_file_replaces_keys_one_by_one_and_keeps_its_own_places() {
+        let main = "port = 3000\ncolor = \"never\"\n[process.web]\ncount = 2\nafter = [\"db\"]\n";
+        let local =
+            "color = \"always\"\n[process.web]\ncount = 3\n[process.debug]\nenabled = false\n";
+        let mut config = FileConfig::default();
+        assert_eq!(
+            config.overlay(FileConfig::parse(main).unwrap()),
+            ["port", "color", "process.web (count, after)"]
+        );
+        let offset = main.len() + 1;
+        let said = config.overlay(FileConfig::parse_at(local, offset).unwrap());
+        assert_eq!(
+            said,
+            ["color", "process.debug (enabled)", "process.web (count)"]
+        );
+        assert_eq!(
+            (config.port, config.color),
+            (Some(PortChoice::Base(3000)), Some(ColorChoice::Always))
+        );
+        let web = config.table("web").unwrap();
+        assert_eq!(web.count, Some(3));
+        let db = main.find("\"db\"").unwrap();
+        assert_eq!(
+            web.after.as_ref().unwrap()[0].span(),
+            db..db + 4,
+            "still procmux.toml's"
+        );
+        assert_eq!(config.table("debug").unwrap().enabled, Some(false));
+        let (name, _) = config
+            .process
+            .iter()
+            .find(|(n, _)| n.get_ref() == "debug")
+            .unwrap();
+        assert!(name.span().start >= offset, "the local file's own place");
+        // A parse error is located in the local text itself.
+        let error = FileConfig::parse_at("a = 1\nport = \"x\"\n", 500).unwrap_err();
+        assert_eq!((error.line, error.column), (Some(1), Some(1)));
+        let error = FileConfig::parse_at("port = 1\nport = \"x\"\n", 500).unwrap_err();
+        assert_eq!(error.line, Some(2));
     }
 
     #[test]

@@ -17,8 +17,10 @@ mod formation;
 pub mod policy;
 mod ports;
 mod procfile;
+mod profile;
 mod project;
 mod query;
+mod release;
 pub mod servers;
 mod socket;
 mod stack;
@@ -31,6 +33,7 @@ use std::time::Duration;
 
 use self::formation::Formation;
 pub use self::policy::{OnExit, OnGiveUp, Policy, Ready, SignalSource};
+pub use self::profile::Profile;
 pub use self::project::Project;
 pub use self::query::{LogQuery, log_query};
 pub use self::stack::{InstanceSpec, ProcessType, Stack, Watch};
@@ -97,7 +100,12 @@ pub fn resolve_start(
 ) -> Result<(Stack, Style)> {
     let settings = project.file.as_ref().map(|f| &f.config);
     let formation = resolve_formation(&project, args.formation.as_deref())?;
-    for name in &args.names {
+    let profiles = profile::resolve(&project)?;
+    let names = with_includes(
+        &project,
+        profile::expand(&profiles, &args.names, &args.profile)?,
+    );
+    for name in &names {
         if project.procfile.position(name).is_none() {
             return Err(project.unknown_name(name, ""));
         }
@@ -112,7 +120,9 @@ pub fn resolve_start(
         None => None,
     };
     let default_timeout = args.timeout.or(file_timeout).unwrap_or(DEFAULT_TIMEOUT);
-    let resolved = policy::resolve_types(&project, args, Duration::from_secs_f64(default_timeout))?;
+    let mut resolved =
+        policy::resolve_types(&project, args, Duration::from_secs_f64(default_timeout))?;
+    let release = release::apply(&project, args, &mut resolved)?;
     let pty_default = match args.pty.or(settings.and_then(|s| s.pty)) {
         Some(PtyChoice::Always) => true,
         Some(PtyChoice::Never) => false,
@@ -126,7 +136,7 @@ pub fn resolve_start(
             None => per_process.unwrap_or(pty_default),
         }
     };
-    let selected = with_dependencies(&project, &args.names, &resolved, args.no_deps);
+    let selected = with_dependencies(&project, &names, &resolved, args.no_deps);
     let offsets: Vec<u32> = project
         .procfile
         .entries
@@ -140,9 +150,24 @@ pub fn resolve_start(
     let (base, auto_ports) = resolve_base(&project, args.port, &offsets, host)?;
     let mut types = Vec::new();
     let mut instances = Vec::new();
-    let entries = project.procfile.entries.iter().zip(resolved);
-    for (type_index, (entry, resolved)) in entries.enumerate() {
-        let count = formation.count(&entry.name, &selected);
+    let entries = project
+        .procfile
+        .entries
+        .iter()
+        .zip(resolved)
+        .zip(&project.process_env);
+    for (type_index, ((entry, resolved), setup)) in entries.enumerate() {
+        let release = release[type_index];
+        let count = match formation.count(&entry.name, &selected) {
+            _ if release && args.no_release => 0,
+            count if release && count > 1 => {
+                return Err(Error::Usage(format!(
+                    "{}: a release phase runs once, and the formation asks for {count}",
+                    entry.name
+                )));
+            }
+            count => count,
+        };
         for number in 1..=count {
             let port = base + 100 * type_index as u32 + number as u32 - 1;
             let port = u16::try_from(port).map_err(|_| {
@@ -166,7 +191,14 @@ pub fn resolve_start(
             pty: pty_for(&entry.name),
             policy: resolved.policy,
             after: resolved.after,
+            restart_with: resolved.restart_with,
+            release,
             watch: resolve_watch(&project, &entry.name, &args.watch)?,
+            env: setup.env.clone(),
+            dir: setup.dir.clone(),
+            cwd: setup.cwd.clone(),
+            env_files: setup.env_files.clone(),
+            env_keys: setup.env_keys.clone(),
         });
     }
     if instances.is_empty() {
@@ -254,6 +286,8 @@ pub fn resolve_start(
         exit_code_from: args.exit_code_from.clone(),
         split_stderr,
         color_hint,
+        sources: project.sources,
+        profiles,
     };
     Ok((stack, style))
 }
@@ -411,6 +445,25 @@ fn resolve_style(
     }
 }
 
+/// The names with each include's name (`api`) replaced by its entries (`api.web`, …).
+fn with_includes(project: &Project, names: Vec<String>) -> Vec<String> {
+    let mut expanded = Vec::with_capacity(names.len());
+    for name in names {
+        let prefix = format!("{name}.");
+        let members: Vec<&str> = project
+            .procfile
+            .names()
+            .filter(|n| n.starts_with(&prefix))
+            .collect();
+        if project.procfile.position(&name).is_some() || members.is_empty() {
+            expanded.push(name);
+        } else {
+            expanded.extend(members.into_iter().map(str::to_owned));
+        }
+    }
+    expanded
+}
+
 /// The `start NAME…` list, with every type those wait for (`after`, transitively), as
 /// `docker compose up web` starts web's dependencies; with `--no-deps` just the names.
 fn with_dependencies(
@@ -441,9 +494,14 @@ fn with_dependencies(
 fn check_after_runs(types: &[ProcessType]) -> Result<()> {
     for waiting in types.iter().filter(|t| t.count > 0) {
         for name in &waiting.after {
-            if types.iter().any(|t| &t.name == name && t.count == 0) {
+            if let Some(left_out) = types.iter().find(|t| &t.name == name && t.count == 0) {
+                let hint = if left_out.release {
+                    " (--no-release skips the release phase)"
+                } else {
+                    ""
+                };
                 return Err(Error::Usage(format!(
-                    "{} starts after {name}, but the formation runs no {name}",
+                    "{} starts after {name}, but the formation runs no {name}{hint}",
                     waiting.name
                 )));
             }
@@ -580,18 +638,28 @@ pub fn load_run(args: &RunArgs, host: &Host<'_>) -> Result<RunConfig> {
     let project = Project::load(&args.project, false, host)?;
     let (base, _) = resolve_base(&project, args.port.map(PortChoice::Base), &[], host)?;
     let port = u16::try_from(base).unwrap_or(project::DEFAULT_PORT);
+    let entry = match args.command.as_slice() {
+        [single] => project.procfile.position(&single.to_string_lossy()),
+        _ => None,
+    };
+    let port_env = port_variables(&project, base);
+    // A Procfile entry runs where `start` runs it, with its own variables.
+    if let Some(index) = entry {
+        let setup = &project.process_env[index];
+        return Ok(RunConfig {
+            root: setup.dir.clone(),
+            env: setup.env.clone(),
+            port,
+            port_env,
+            command: RunCommand::Shell(project.procfile.entries[index].command.clone()),
+        });
+    }
     let command = match args.command.as_slice() {
-        [single] => {
-            let text = single.to_string_lossy();
-            match project.procfile.entries.iter().find(|e| e.name == text) {
-                Some(entry) => RunCommand::Shell(entry.command.clone()),
-                None if text.contains(char::is_whitespace) => RunCommand::Shell(text.into_owned()),
-                None => RunCommand::Program(args.command.clone()),
-            }
+        [single] if single.to_string_lossy().contains(char::is_whitespace) => {
+            RunCommand::Shell(single.to_string_lossy().into_owned())
         }
         _ => RunCommand::Program(args.command.clone()),
     };
-    let port_env = port_variables(&project, base);
     Ok(RunConfig {
         root: project.root,
         env: project.env,
@@ -672,6 +740,7 @@ fn resolve_quiet(project: &Project, flag: &[String]) -> Result<Vec<String>> {
 mod tests {
     use super::*;
     use clap::Parser;
+    use std::path::Path;
 
     use crate::cli::{Arguments, Command};
 
@@ -917,6 +986,176 @@ mod tests {
             error.to_string().contains("no process named \"nope\""),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_process_env_table_comes_after_the_env_files_in_file_order() {
+        let toml = "[process.web]\nenv = { Z = \"z-${BASE}\", A = '${Z}-a \\$HOME $ 50% #x', BASE = \"own\" }\n";
+        let project = Project::from_text(
+            "web: x\nworker: y\n",
+            Some(toml),
+            vec![("BASE".to_owned(), "base".to_owned())],
+        )
+        .unwrap();
+        let host = Host {
+            var: &|_| None,
+            stdout_is_tty: false,
+            port_free: &|_| true,
+        };
+        let (stack, _) = resolve_start(project, &start_args(&[]), &host).unwrap();
+        let web = &stack.types[0];
+        assert_eq!(
+            web.env,
+            [
+                ("BASE".to_owned(), "own".to_owned()),
+                ("Z".to_owned(), "z-base".to_owned()),
+                ("A".to_owned(), "z-base-a $HOME $ 50% #x".to_owned()),
+            ]
+        );
+        assert_eq!(web.env_keys, ["Z", "A", "BASE"]);
+        assert_eq!(
+            (web.dir.as_path(), web.cwd.as_deref()),
+            (Path::new("."), None)
+        );
+        assert_eq!(stack.types[1].env, [("BASE".to_owned(), "base".to_owned())]);
+    }
+
+    #[test]
+    fn restart_with_and_an_after_table_with_restart_follow_and_wait() {
+        let toml = "[process.web]\nafter = [\"cache\", { name = \"db\", restart = true }]\n\
+                    [process.worker]\nrestart_with = [\"db\", \"cache\"]\nafter = [{ name = \"db\" }]\n";
+        let (stack, _) = resolve(
+            "db: pg\ncache: redis\nweb: puma\nworker: w\n",
+            Some(toml),
+            &[],
+            &[],
+            false,
+        )
+        .unwrap();
+        let (web, worker) = (&stack.types[2], &stack.types[3]);
+        assert_eq!(
+            (web.after.as_slice(), web.restart_with.as_slice()),
+            (
+                &["cache".to_owned(), "db".to_owned()][..],
+                &["db".to_owned()][..]
+            )
+        );
+        assert_eq!(worker.after, ["db", "cache"]);
+        assert_eq!(worker.restart_with, ["db", "cache"]);
+        let error = resolve(
+            "db: pg\nweb: puma\n",
+            Some("[process.web]\nafter = [{ name = \"db\", restrat = true }]\n"),
+            &[],
+            &[],
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("procmux.toml:2: after: expected a process name or { name = \"NAME\", restart = true }"),
+            "{error}"
+        );
+        let error = resolve(
+            "db: pg\nweb: puma\n",
+            Some("[process.web]\nrestart_with = [\"bd\"]\n"),
+            &[],
+            &[],
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().starts_with(
+                "procmux.toml:2:17: restart_with: no process named \"bd\" (did you mean \"db\"?)"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_release_phase_holds_every_type_but_what_it_needs() {
+        let procfile = "db: pg\ncache: redis\nweb: puma\nrelease: rake db:migrate\nclock: c\n";
+        let toml = "[process.release]\nafter = [\"db\"]\n[process.web]\nafter = [\"cache\"]\n";
+        let (stack, _) = resolve(procfile, Some(toml), &[], &[], false).unwrap();
+        let after: Vec<(&str, Vec<&str>)> = stack
+            .types
+            .iter()
+            .map(|t| {
+                (
+                    t.name.as_str(),
+                    t.after.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            after,
+            [
+                ("db", vec![]),
+                ("cache", vec!["release"]),
+                ("web", vec!["cache", "release"]),
+                ("release", vec!["db"]),
+                ("clock", vec!["release"]),
+            ]
+        );
+        let release = &stack.types[3];
+        assert!(release.release && matches!(release.policy.ready, Ready::ExitZero));
+        assert_eq!(release.policy.on_exit, OnExit::StopAll);
+        assert!(stack.types.iter().filter(|t| t.release).count() == 1);
+        // --no-release: no instance of it, and nothing waits for it.
+        let (stack, _) = resolve(procfile, Some(toml), &["--no-release"], &[], false).unwrap();
+        assert_eq!(stack.types[3].count, 0);
+        assert!(
+            stack
+                .types
+                .iter()
+                .all(|t| !t.after.contains(&"release".to_owned()))
+        );
+        // `start clock` brings the release and what the release needs.
+        let (stack, _) = resolve(procfile, Some(toml), &["clock"], &[], false).unwrap();
+        let labels: Vec<String> = stack.instances.iter().map(InstanceSpec::label).collect();
+        assert_eq!(labels, ["db.1", "release.1", "clock.1"]);
+    }
+
+    #[test]
+    fn a_bad_process_env_is_an_error_at_its_place() {
+        let cases = [
+            (
+                "[process.web]\nenv = { \"A B\" = \"x\" }\n",
+                "procmux.toml:2:9: env: invalid name \"A B\"",
+            ),
+            (
+                "[process.web]\nenv = { PORT = \"1\" }\n",
+                "procmux.toml:2:9: env: PORT is procmux's",
+            ),
+            (
+                "[process.web]\nenv = { A = \"a\\u0000b\" }\n",
+                "procmux.toml:2:13: env: A: contains a NUL byte",
+            ),
+            (
+                "[process.web]\nenv = { A = \"${B\" }\n",
+                "procmux.toml:2:13: env: A: unterminated",
+            ),
+            (
+                "[process.web]\nenv_file = [\"nope.env\"]\n",
+                "procmux.toml:2:13: env_file: nope.env: no such file",
+            ),
+            (
+                "[process.web]\ncwd = \"no/such/dir\"\n",
+                "procmux.toml:2:7: cwd: no/such/dir: not a directory",
+            ),
+            (
+                "[process.wbe]\ncwd = \".\"\n",
+                "procmux.toml:1:10: no process named \"wbe\" (did you mean \"web\"?)",
+            ),
+            (
+                "[process.web]\nenv = \"A=1\"\n",
+                "procmux.toml:2: invalid type",
+            ),
+        ];
+        for (toml, start) in cases {
+            let error = Project::from_text("web: x\n", Some(toml), Vec::new()).unwrap_err();
+            assert!(error.to_string().starts_with(start), "{toml}: {error}");
+        }
     }
 
     #[test]

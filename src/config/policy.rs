@@ -348,8 +348,10 @@ pub fn find_cycle(after: &[Vec<usize>]) -> Option<Vec<usize>> {
 /// A process type's supervision, before instances exist.
 pub struct TypeSettings {
     pub policy: Policy,
-    /// Names of the types that must be ready first, as written.
+    /// Names of the types that must be ready first, as written (and those of `restart_with`).
     pub after: Vec<String>,
+    /// Names of the types whose restarts it follows (`restart_with`).
+    pub restart_with: Vec<String>,
 }
 
 /// Every Procfile entry's policy: defaults, then its `[process.NAME]` table, then the flags.
@@ -373,6 +375,7 @@ pub fn resolve_types(
         let mut settings = TypeSettings {
             policy: Policy::foreman(timeout),
             after: Vec::new(),
+            restart_with: Vec::new(),
         };
         settings.policy.recognise(&entry.command);
         if let Some(file) = &project.file
@@ -488,14 +491,42 @@ fn apply_table(
         policy.ready =
             parse_ready(v.get_ref()).map_err(|e| file.error_at(v.span(), format!("ready: {e}")))?;
     }
-    for name in table.after.iter().flatten() {
-        if project.procfile.position(name.get_ref()).is_none() {
+    for item in table.after.iter().flatten() {
+        let name = item.get_ref().name();
+        if project.procfile.position(name).is_none() {
             return Err(file.error_at(
-                name.span(),
-                format!("after: {}", project.unknown_message(name.get_ref())),
+                item.span(),
+                format!("after: {}", project.unknown_message(name)),
             ));
         }
-        settings.after.push(name.get_ref().clone());
+        settings.after.push(name.clone());
+    }
+    // `after = [{ name = "db", restart = true }]` is `restart_with = ["db"]` too.
+    let named = table
+        .restart_with
+        .iter()
+        .flatten()
+        .map(|n| (n.get_ref(), n.span()));
+    let followed = table
+        .after
+        .iter()
+        .flatten()
+        .filter(|a| a.get_ref().restart())
+        .map(|a| (a.get_ref().name(), a.span()));
+    for (leader, span) in named.chain(followed) {
+        if project.procfile.position(leader).is_none() {
+            return Err(file.error_at(
+                span,
+                format!("restart_with: {}", project.unknown_message(leader)),
+            ));
+        }
+        if !settings.restart_with.contains(leader) {
+            settings.restart_with.push(leader.clone());
+        }
+        // It starts again once its leader is ready: it waits for it.
+        if !settings.after.contains(leader) {
+            settings.after.push(leader.clone());
+        }
     }
     Ok(())
 }

@@ -4,6 +4,10 @@
 //! CRLF line ends are accepted. Unlike foreman, every other line is an error rather than a silent
 //! skip, and so is a duplicate name or a file without entries: a typo must never mean a process
 //! quietly does not start.
+//!
+//! A local override (`Procfile.local`, read after the Procfile) has the same lines, each adding
+//! an entry or replacing the one of that name in place (its port and colour stay), plus
+//! `!name:` lines, each removing one.
 
 use crate::error::LineError;
 
@@ -25,13 +29,7 @@ pub struct Procfile {
 impl Procfile {
     pub fn parse(text: &str) -> Result<Procfile, LineError> {
         let mut entries: Vec<Entry> = Vec::new();
-        for (index, raw) in text.split('\n').enumerate() {
-            let line = index + 1;
-            let content = raw.strip_suffix('\r').unwrap_or(raw);
-            let trimmed = content.trim();
-            if trimmed.is_empty() || trimmed.starts_with('#') {
-                continue;
-            }
+        for (line, content) in content_lines(text) {
             let entry = parse_entry(content, line)?;
             if let Some(first) = entries.iter().find(|e| e.name == entry.name) {
                 return Err(LineError::at(
@@ -58,16 +56,108 @@ impl Procfile {
     pub fn position(&self, name: &str) -> Option<usize> {
         self.entries.iter().position(|e| e.name == name)
     }
+
+    /// Applies a local override's changes in order; what each did (`web replaced`, `debug
+    /// added`, `worker removed`). Removing an entry the Procfile lacks is an error at its line.
+    pub fn apply(&mut self, changes: Vec<Change>) -> Result<Vec<String>, LineError> {
+        let mut said = Vec::with_capacity(changes.len());
+        for change in changes {
+            match change {
+                Change::Set(entry) => match self.position(&entry.name) {
+                    Some(index) => {
+                        said.push(format!("{} replaced", entry.name));
+                        self.entries[index] = entry;
+                    }
+                    None => {
+                        said.push(format!("{} added", entry.name));
+                        self.entries.push(entry);
+                    }
+                },
+                Change::Remove { name, line } => {
+                    let index = self.position(&name).ok_or_else(|| {
+                        LineError::at(
+                            line,
+                            format!("!{name}: there is no entry \"{name}\" to remove"),
+                        )
+                    })?;
+                    self.entries.remove(index);
+                    said.push(format!("{name} removed"));
+                }
+            }
+        }
+        Ok(said)
+    }
+}
+
+/// One line of a local override.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// `name: command`: added, or replacing the entry of that name.
+    Set(Entry),
+    /// `!name:`: that entry removed.
+    Remove { name: String, line: usize },
+}
+
+/// A local override's lines: entries and `!name:` removals, each name at most once. An empty
+/// file changes nothing.
+pub fn parse_changes(text: &str) -> Result<Vec<Change>, LineError> {
+    let mut changes: Vec<Change> = Vec::new();
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    for (line, content) in content_lines(text) {
+        let change = match content.strip_prefix('!') {
+            Some(rest) => {
+                let expected = || LineError::at(line, "expected \"!name:\" (it removes name)");
+                let (name, after) = rest.split_once(':').ok_or_else(expected)?;
+                if !is_name(name) || !after.trim().is_empty() {
+                    return Err(expected());
+                }
+                Change::Remove {
+                    name: name.to_owned(),
+                    line,
+                }
+            }
+            None => Change::Set(parse_entry(content, line)?),
+        };
+        let name = match &change {
+            Change::Set(entry) => entry.name.clone(),
+            Change::Remove { name, .. } => name.clone(),
+        };
+        if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
+            return Err(LineError::at(
+                line,
+                format!("\"{name}\" again (first changed on line {first})"),
+            ));
+        }
+        seen.push((name, line));
+        changes.push(change);
+    }
+    Ok(changes)
+}
+
+/// The lines that say something, with their 1-based numbers: blank lines and `#` comments
+/// skipped, a CR before the LF dropped.
+fn content_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.split('\n')
+        .enumerate()
+        .map(|(index, raw)| (index + 1, raw.strip_suffix('\r').unwrap_or(raw)))
+        .filter(|(_, content)| {
+            let trimmed = content.trim();
+            !trimmed.is_empty() && !trimmed.starts_with('#')
+        })
+}
+
+/// A process name: `[A-Za-z0-9_-]+`.
+pub fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 fn parse_entry(content: &str, line: usize) -> Result<Entry, LineError> {
     let expected = || LineError::at(line, "expected \"name: command\"");
     let (name, rest) = content.split_once(':').ok_or_else(expected)?;
-    let valid_name = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if !valid_name {
+    if !is_name(name) {
         return Err(expected());
     }
     let command = rest.trim();
@@ -115,6 +205,59 @@ mod tests {
         );
         let p = Procfile::parse("web: a: b\r\n").unwrap();
         assert_eq!(p.entries[0].command, "a: b");
+    }
+
+    #[test]
+    fn a_local_override_adds_replaces_in_place_and_removes() {
+        let mut procfile = Procfile::parse("db: pg\nweb: puma\nworker: sidekiq\n").unwrap();
+        let changes =
+            parse_changes("# mine\r\nweb: puma -v\r\n!worker:\ndebug: rdbg  \n!db:   \n").unwrap();
+        let said = procfile.apply(changes).unwrap();
+        assert_eq!(
+            said,
+            [
+                "web replaced",
+                "worker removed",
+                "debug added",
+                "db removed"
+            ]
+        );
+        let entries: Vec<(&str, &str, usize)> = procfile
+            .entries
+            .iter()
+            .map(|e| (e.name.as_str(), e.command.as_str(), e.line))
+            .collect();
+        assert_eq!(entries, [("web", "puma -v", 2), ("debug", "rdbg", 4)]);
+        assert_eq!(parse_changes("\n# nothing\n").unwrap(), []);
+    }
+
+    #[test]
+    fn a_bad_local_override_line_is_an_error_at_it() {
+        let cases = [
+            ("!web\n", 1, "expected \"!name:\" (it removes name)"),
+            ("!web: puma\n", 1, "expected \"!name:\" (it removes name)"),
+            ("! web:\n", 1, "expected \"!name:\" (it removes name)"),
+            ("!:\n", 1, "expected \"!name:\" (it removes name)"),
+            (
+                "web: a\n!web:\n",
+                2,
+                "\"web\" again (first changed on line 1)",
+            ),
+            ("x\n", 1, "expected \"name: command\""),
+        ];
+        for (text, line, message) in cases {
+            assert_eq!(
+                parse_changes(text).unwrap_err(),
+                LineError::at(line, message),
+                "{text:?}"
+            );
+        }
+        let mut procfile = Procfile::parse("web: a\n").unwrap();
+        let changes = parse_changes("\n!nope:\n").unwrap();
+        assert_eq!(
+            procfile.apply(changes).unwrap_err(),
+            LineError::at(2, "!nope: there is no entry \"nope\" to remove")
+        );
     }
 
     #[test]

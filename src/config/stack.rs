@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use super::policy::Policy;
+pub use super::project::Source;
 
 /// Every process type of the Procfile, its instances, and what they run in.
 #[derive(Debug)]
@@ -17,10 +18,11 @@ pub struct Stack {
     pub tail_bytes: usize,
     /// `--stdin NAME`: the instance that gets what is typed into procmux's terminal.
     pub stdin: Option<usize>,
-    /// Working directory of every process.
+    /// The project's root: the working directory of every process without a `cwd`, and the
+    /// tree `watch` watches.
     pub root: PathBuf,
-    /// Variables from the env files, each key once, later files winning; overlaid on the
-    /// inherited environment, before `PORT` and `PS`.
+    /// Variables from the project's env files, each key once, later files winning. Each
+    /// process gets its own [`ProcessType::env`], which starts from these.
     pub env: Vec<(String, String)>,
     /// Every Procfile entry, in file order (which decides ports and colours), even those the
     /// formation runs no instance of.
@@ -37,6 +39,10 @@ pub struct Stack {
     pub port_env: Vec<(String, String)>,
     /// With `port = "auto"`: the block chosen, first and last port.
     pub auto_ports: Option<(u16, u16)>,
+    /// The files read, in order, and what each set or changed (for `check`).
+    pub sources: Vec<Source>,
+    /// The profiles of `procmux.toml`, resolved (for `check`).
+    pub profiles: Vec<super::Profile>,
 }
 
 /// One Procfile entry and how it is run.
@@ -51,14 +57,32 @@ pub struct ProcessType {
     /// A pseudo-terminal instead of pipes.
     pub pty: bool,
     pub policy: Policy,
-    /// Types that must be ready before this one starts, by name.
+    /// Types that must be ready before this one starts, by name (with a release phase, every
+    /// type but it and what it needs waits for it).
     pub after: Vec<String>,
+    /// Types whose restarts it follows (`restart_with`): stopped before one of them restarts,
+    /// started again once it is ready.
+    pub restart_with: Vec<String>,
+    /// The release phase: runs once, before the others, ready when it exits 0; a failure
+    /// stops the start. A restart of the stack by glob does not run it again.
+    pub release: bool,
     /// Files whose changes restart it (`watch`), if any.
     pub watch: Option<Watch>,
+    /// Its variables: the project's env files, its `env_file`s, its `env` table, each key once,
+    /// later winning; overlaid on the inherited environment, before `PORT` and `PS`.
+    pub env: Vec<(String, String)>,
+    /// Its working directory: the root, or the root joined with `cwd`.
+    pub dir: PathBuf,
+    /// `cwd` as written, relative to the root (`None`: the root).
+    pub cwd: Option<String>,
+    /// Its own env files, as named in messages, in the order read (for `check`).
+    pub env_files: Vec<String>,
+    /// The keys its `env` table sets, in file order (for `check`).
+    pub env_keys: Vec<String>,
 }
 
-/// `watch = [...]`, `watch_ignore = [...]`: globs relative to the root, as written and
-/// compiled.
+/// `watch = [...]`, `watch_ignore = [...]`: globs relative to the process's directory, as
+/// written and compiled.
 #[derive(Debug, Clone)]
 pub struct Watch {
     pub globs: Vec<String>,

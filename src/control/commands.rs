@@ -122,7 +122,6 @@ pub(super) fn ask_with_header(
 }
 
 pub(super) fn table(rows: &[Row]) -> String {
-    let watching = rows.iter().any(|r| !r.watch.is_empty());
     let dash = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
     let mut cells = vec![
         [
@@ -134,6 +133,7 @@ pub(super) fn table(rows: &[Row]) -> String {
             "PORT",
             "LISTENING",
             "STOP SIGNAL",
+            "RESTARTS WITH",
             "WATCHES",
         ]
         .map(String::from),
@@ -151,20 +151,26 @@ pub(super) fn table(rows: &[Row]) -> String {
                 ports.join(",")
             })),
             stop_signals(row),
+            dash((!row.restart_with.is_empty()).then(|| row.restart_with.join(","))),
             dash((!row.watch.is_empty()).then(|| row.watch.join(" "))),
         ]);
     }
-    let columns = if watching { 9 } else { 8 };
-    let widths: Vec<usize> = (0..columns)
+    // The last two columns only when some row has something to say there.
+    let following = rows.iter().any(|r| !r.restart_with.is_empty());
+    let watching = rows.iter().any(|r| !r.watch.is_empty());
+    let columns: Vec<usize> = (0..8)
+        .chain(following.then_some(8))
+        .chain(watching.then_some(9))
+        .collect();
+    let widths: Vec<usize> = (0..10)
         .map(|c| cells.iter().map(|r| r[c].len()).max().unwrap_or(0))
         .collect();
     cells
         .iter()
         .map(|r| {
-            let line: Vec<String> = r[..columns]
+            let line: Vec<String> = columns
                 .iter()
-                .zip(&widths)
-                .map(|(cell, w)| format!("{cell:<w$}"))
+                .map(|&c| format!("{:<w$}", r[c], w = widths[c]))
                 .collect();
             format!("{}\n", line.join("  ").trim_end())
         })
@@ -226,6 +232,7 @@ mod tests {
                 stop_signal: "SIGTERM".into(),
                 interrupt_signal: "SIGINT".into(),
                 watch: vec![],
+                restart_with: vec![],
             },
             Row {
                 name: "worker.1".into(),
@@ -241,6 +248,7 @@ mod tests {
                 stop_signal: "SIGQUIT".into(),
                 interrupt_signal: "SIGQUIT".into(),
                 watch: vec![],
+                restart_with: vec![],
             },
         ];
         assert_eq!(

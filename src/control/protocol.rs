@@ -182,7 +182,8 @@ fn is_pattern(name: &str) -> bool {
 
 /// The instances (indices into `instances`, each `(type, number)`) that `names` select: a type
 /// name selects all its instances, `web.2` one, a glob (`*`, `?`, `[a-z]`, `[!x]`,
-/// `{web,worker}`) every instance whose label or type matches. A name that selects nothing,
+/// `{web,worker}`) every instance whose label or type matches, an include's name (`api`) every
+/// instance of its entries (`api.web`). A name that selects nothing,
 /// or is not a valid glob, is an error.
 ///
 /// Globs are compiled to automata (`globset`), so matching takes time linear in the name
@@ -198,7 +199,13 @@ pub fn select(names: &[String], instances: &[(&str, usize)]) -> Result<Vec<usize
         let before = selected.len();
         for (index, (kind, number)) in instances.iter().enumerate() {
             let label = format!("{kind}.{number}");
-            if (glob.is_match(kind) || glob.is_match(&label)) && !selected.contains(&index) {
+            // An include's name selects its entries (`api` → `api.web`, `api.worker`).
+            let member = kind
+                .strip_prefix(name.as_str())
+                .is_some_and(|rest| rest.starts_with('.'));
+            if (glob.is_match(kind) || glob.is_match(&label) || member)
+                && !selected.contains(&index)
+            {
                 selected.push(index);
             }
         }
@@ -277,6 +284,9 @@ pub struct Row {
     pub interrupt_signal: String,
     /// The globs whose changes restart it (`watch`).
     pub watch: Vec<String>,
+    /// The processes whose restarts it follows (`restart_with`).
+    #[serde(default)]
+    pub restart_with: Vec<String>,
 }
 
 impl Row {
@@ -395,6 +405,28 @@ mod tests {
     }
 
     #[test]
+    fn an_include_name_selects_its_entries() {
+        let instances = [
+            ("api", 1),
+            ("api.web", 1),
+            ("api.web", 2),
+            ("api.worker", 1),
+            ("apix.web", 1),
+        ];
+        let pick = |names: &[&str]| {
+            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            select(&names, &instances)
+        };
+        // `api` is an entry of its own here: it and the include's entries.
+        assert_eq!(pick(&["api"]), Ok(vec![0, 1, 2, 3]));
+        assert_eq!(pick(&["api.web"]), Ok(vec![1, 2]));
+        assert_eq!(pick(&["api.web.2"]), Ok(vec![2]));
+        // A glob matches labels too: `api.1` is `api.*`.
+        assert_eq!(pick(&["api.*"]), Ok(vec![0, 1, 2, 3]));
+        assert_eq!(pick(&["apix"]), Ok(vec![4]));
+    }
+
+    #[test]
     fn pathological_globs_answer_at_once() {
         // A backtracking matcher takes 2^40 steps for this one.
         let stars = format!("{}x", "*".repeat(1000));
@@ -425,10 +457,12 @@ mod tests {
             stop_signal: "SIGINT".into(),
             interrupt_signal: "SIGINT".into(),
             watch: vec!["src/**/*.{rs,toml}".into(), "a\tb".into()],
+            restart_with: vec!["db".into()],
         };
         let line = row.line();
         assert!(!line.contains('\n'));
         assert!(line.contains(r#""state":"exited""#), "{line}");
+        assert!(line.contains(r#""restart_with":["db"]"#), "{line}");
         assert!(
             line.contains(r#""watch":["src/**/*.{rs,toml}","a\tb"]"#),
             "{line}"

@@ -445,6 +445,7 @@ mod tests {
             stop_signal: "SIGTERM".into(),
             interrupt_signal: "SIGINT".into(),
             watch: vec![],
+            restart_with: vec![],
         }
     }
 

@@ -8,8 +8,8 @@
 use serde_json::{Map, Value, json};
 
 use super::{
-    Export, File, Gate, MARK, Note, Options, Probe, escape, gate, loopback_notes, project_env,
-    restarts, shell_command, whole_seconds,
+    Export, File, Gate, MARK, Note, Options, Probe, container_command, escape, gate,
+    loopback_notes, restarts, type_env, whole_seconds,
 };
 use crate::config::Stack;
 
@@ -19,7 +19,7 @@ pub fn render(stack: &Stack, options: &Options, image: &str) -> Export {
     for kind in stack.types.iter().filter(|t| t.count > 0) {
         let policy = &kind.policy;
         let mut environment = Map::new();
-        for (key, value) in project_env(stack) {
+        for (key, value) in type_env(kind) {
             environment.insert(key, Value::from(value));
         }
         let port = stack.first_port(&kind.name);
@@ -27,7 +27,7 @@ pub fn render(stack: &Stack, options: &Options, image: &str) -> Export {
         environment.insert("PS".into(), Value::from(format!("{}.1", kind.name)));
         let mut service = json!({
             "image": image,
-            "command": ["/bin/sh", "-c", shell_command(stack, &kind.command)],
+            "command": ["/bin/sh", "-c", container_command(kind)],
             "environment": environment,
             "init": true,
             "stop_signal": policy.stop_signal.as_str(),

@@ -1,6 +1,6 @@
 //! Kubernetes: a Deployment per type (`replicas` its formation, `app.kubernetes.io/name` and
 //! `component` labels, the selector its template's labels), a Job for a one-shot
-//! (`ready = "exit:0"`), a Service for a type that listens, the environment in a ConfigMap and
+//! (`ready = "exit:0"`) and the release phase (an Argo CD PreSync hook), a Service for a type that listens, the environment in a ConfigMap and
 //! the secret-looking keys in a Secret, `terminationGracePeriodSeconds`, and a
 //! `readinessProbe` from `ready`. The kubelet expands `$(VAR)` in `command`, so a `$` there
 //! is escaped ([`escape::kubernetes`]); ConfigMap and Secret values are taken as they are.
@@ -9,8 +9,8 @@
 use serde_json::{Map, Value, json};
 
 use super::{
-    Export, File, Gate, MARK, Note, Options, Probe, escape, gate, loopback_notes, project_env,
-    shell_command, whole_seconds,
+    Export, File, Gate, MARK, Note, Options, Probe, container_command, escape, gate,
+    loopback_notes, type_env, whole_seconds,
 };
 use crate::config::{ProcessType, Stack};
 
@@ -28,46 +28,42 @@ pub fn render(stack: &Stack, options: &Options, image: &str) -> Export {
         );
     }
     let annotations = json!({ "procmux/generated": MARK });
-    let mut config = Map::new();
-    let mut secret = Map::new();
-    for (key, value) in project_env(stack) {
-        let target = if secret_looking(&key) {
-            &mut secret
-        } else {
-            &mut config
-        };
-        target.insert(key, Value::from(value));
-    }
-    let mut documents = vec![
-        json!({
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": { "name": format!("{app}-env"), "annotations": env_annotations },
-            "data": config,
-        }),
-        json!({
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": { "name": format!("{app}-secrets"), "annotations": env_annotations },
-            "type": "Opaque",
-            "stringData": secret,
-        }),
-    ];
+    let shared: Vec<(String, String)> = stack
+        .env
+        .iter()
+        .filter(|(k, _)| k != "PORT" && k != "PS")
+        .cloned()
+        .collect();
+    let mut documents = env_documents(&format!("{app}-"), shared.clone(), &env_annotations);
     for kind in stack.types.iter().filter(|t| t.count > 0) {
         let port = stack.first_port(&kind.name);
-        let name = format!("{app}-{}", kind.name.to_lowercase().replace('_', "-"));
+        // A DNS label: an included entry's `api.web` becomes `api-web`.
+        let component = kind.name.to_lowercase().replace(['_', '.'], "-");
+        let name = format!("{app}-{component}");
+        let mut env_from = vec![
+            json!({ "configMapRef": { "name": format!("{app}-env") } }),
+            json!({ "secretRef": { "name": format!("{app}-secrets") } }),
+        ];
+        // Its own variables (`env_file`, `env`) in a ConfigMap and Secret of its own, after
+        // the shared ones: the last source of a key wins.
+        let own: Vec<(String, String)> = type_env(kind)
+            .into_iter()
+            .filter(|pair| !shared.contains(pair))
+            .collect();
+        if !own.is_empty() {
+            documents.extend(env_documents(&format!("{name}-"), own, &env_annotations));
+            env_from.push(json!({ "configMapRef": { "name": format!("{name}-env") } }));
+            env_from.push(json!({ "secretRef": { "name": format!("{name}-secrets") } }));
+        }
         let labels = json!({
             "app.kubernetes.io/name": app,
-            "app.kubernetes.io/component": kind.name.to_lowercase().replace('_', "-"),
+            "app.kubernetes.io/component": component,
         });
         let mut container = json!({
-            "name": kind.name.to_lowercase().replace('_', "-"),
+            "name": component,
             "image": image,
-            "command": ["/bin/sh", "-c", escape::kubernetes(&shell_command(stack, &kind.command))],
-            "envFrom": [
-                { "configMapRef": { "name": format!("{app}-env") } },
-                { "secretRef": { "name": format!("{app}-secrets") } },
-            ],
+            "command": ["/bin/sh", "-c", escape::kubernetes(&container_command(kind))],
+            "envFrom": env_from,
             "env": [
                 { "name": "PORT", "value": port.to_string() },
                 { "name": "PS", "valueFrom": { "fieldRef": { "fieldPath": "metadata.name" } } },
@@ -92,6 +88,13 @@ pub fn render(stack: &Stack, options: &Options, image: &str) -> Export {
             annotations["procmux/not-expressible"] = Value::from(own.join("; "));
         }
         notes.extend(Note::about(&kind.name, own));
+        if kind.release {
+            // Argo CD runs a PreSync hook to its end before it applies the rest, and fails the
+            // sync if it fails: the release phase. `kubectl apply` waits for nothing.
+            annotations["argocd.argoproj.io/hook"] = Value::from("PreSync");
+            annotations["argocd.argoproj.io/hook-delete-policy"] =
+                Value::from("BeforeHookCreation");
+        }
         if matches!(gate, Gate::Completed) {
             documents.push(json!({
                 "apiVersion": "batch/v1",
@@ -153,6 +156,36 @@ pub fn render(stack: &Stack, options: &Options, image: &str) -> Export {
     }
 }
 
+/// A ConfigMap `PREFIXenv` and a Secret `PREFIXsecrets` holding `env`, the secret-looking
+/// keys in the Secret.
+fn env_documents(prefix: &str, env: Vec<(String, String)>, annotations: &Value) -> Vec<Value> {
+    let mut config = Map::new();
+    let mut secret = Map::new();
+    for (key, value) in env {
+        let target = if secret_looking(&key) {
+            &mut secret
+        } else {
+            &mut config
+        };
+        target.insert(key, Value::from(value));
+    }
+    vec![
+        json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": { "name": format!("{prefix}env"), "annotations": annotations },
+            "data": config,
+        }),
+        json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": { "name": format!("{prefix}secrets"), "annotations": annotations },
+            "type": "Opaque",
+            "stringData": secret,
+        }),
+    ]
+}
+
 /// What a workload cannot say of `kind`: a `ready` no probe stands for, `after`, a stop
 /// signal.
 fn unexpressed(kind: &ProcessType, gate: &Gate) -> Vec<String> {
@@ -165,6 +198,13 @@ fn unexpressed(kind: &ProcessType, gate: &Gate) -> Vec<String> {
             "after = {:?}: Kubernetes starts workloads independently; readinessProbes gate traffic",
             kind.after
         ));
+    }
+    if kind.release {
+        notes.push(
+            "the release phase: a Job Argo CD runs first (a PreSync hook); with kubectl, apply \
+             it and `kubectl wait --for=condition=complete` before the rest"
+                .to_owned(),
+        );
     }
     if kind.policy.stop_signal != nix::sys::signal::Signal::SIGTERM {
         notes.push(format!(

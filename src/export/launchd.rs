@@ -5,16 +5,16 @@
 use plist::{Dictionary, Value};
 
 use super::{
-    Export, File, MARK, Note, Options, escape, instance_env, project_env, restarts, shell_command,
-    whole_seconds, without_readiness,
+    Export, File, MARK, Note, Options, escape, exported_env, instance_env, restarts, shell_command,
+    whole_seconds, without_readiness, workdir,
 };
 use crate::config::Stack;
 use crate::error::Error;
 
 pub fn render(stack: &Stack, options: &Options) -> Result<Export, Error> {
     let mut export = Export::default();
-    for (key, value) in project_env(stack) {
-        if !escape::xml_can_carry(&value) {
+    for (key, value) in exported_env(stack) {
+        if !escape::xml_can_carry(&value) && !export.notes.iter().any(|n| n.name == key) {
             export.notes.push(Note {
                 name: key,
                 text: "holds a control character a property list (XML 1.0) cannot carry: left out"
@@ -32,13 +32,14 @@ pub fn render(stack: &Stack, options: &Options) -> Result<Export, Error> {
         plist.insert(
             "ProgramArguments".into(),
             Value::Array(
-                ["/bin/sh", "-c", &shell_command(stack, &kind.command)]
+                ["/bin/sh", "-c", &shell_command(kind)]
                     .iter()
                     .map(|a| Value::from(*a))
                     .collect(),
             ),
         );
-        for text in [&kind.command, &options.root] {
+        let dir = workdir(options, kind);
+        for text in [&kind.command, &dir] {
             if !escape::xml_can_carry(text) {
                 return Err(Error::Usage(format!(
                     "{}: {text:?} holds a control character a property list (XML 1.0) cannot carry",
@@ -53,7 +54,7 @@ pub fn render(stack: &Stack, options: &Options) -> Result<Export, Error> {
             }
         }
         plist.insert("EnvironmentVariables".into(), Value::Dictionary(env));
-        plist.insert("WorkingDirectory".into(), Value::from(options.root.clone()));
+        plist.insert("WorkingDirectory".into(), Value::from(dir));
         if let Some(user) = &options.user {
             plist.insert("UserName".into(), Value::from(user.clone()));
         }
@@ -89,7 +90,7 @@ pub fn render(stack: &Stack, options: &Options) -> Result<Export, Error> {
                 kind.after
             ));
         }
-        notes.extend(without_readiness(&kind.policy.ready, "launchd"));
+        notes.extend(without_readiness(kind, "launchd"));
         plist.insert("ProcmuxExport".into(), Value::from(MARK));
         if !notes.is_empty() {
             plist.insert(

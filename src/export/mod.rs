@@ -21,7 +21,7 @@ mod systemd;
 use std::time::Duration;
 
 use crate::config::command::{is_shell_name, is_simple};
-use crate::config::{OnExit, Ready, Stack};
+use crate::config::{OnExit, ProcessType, Ready, Stack};
 use crate::error::Error;
 
 pub use staging::write;
@@ -208,52 +208,98 @@ pub fn gate(ready: &Ready, port: u16) -> Gate {
     }
 }
 
-/// What an engine with no readiness at all cannot express of `ready` (`None` for the default).
-fn without_readiness(ready: &Ready, engine: &str) -> Option<String> {
-    match gate(ready, 0) {
-        Gate::Started => None,
-        Gate::Probe(_) | Gate::Completed => Some(format!(
+/// What an engine with no readiness and no ordering cannot express of `kind`: its `ready`
+/// (nothing for the default), and the release phase's hold on the others.
+fn without_readiness(kind: &ProcessType, engine: &str) -> Vec<String> {
+    let mut notes = Vec::new();
+    match gate(&kind.policy.ready, 0) {
+        Gate::Started => {}
+        Gate::Probe(_) | Gate::Completed => notes.push(format!(
             "its ready check: {engine} has no readiness (a process counts as ready once started)"
         )),
-        Gate::Unsupported(what) => Some(what),
+        Gate::Unsupported(what) => notes.push(what),
     }
+    if kind.release {
+        notes.push(format!(
+            "the release phase: {engine} cannot hold the other processes until it exits 0; run it \
+             to its end before starting them"
+        ));
+    }
+    notes
 }
 
 /// The loopback addresses in env values: inside a container they are the container itself,
-/// not the host or another service (which Compose and Kubernetes reach by name).
+/// not the host or another service (which Compose and Kubernetes reach by name). Said once
+/// per key.
 pub fn loopback_notes(stack: &Stack) -> Vec<Note> {
-    stack
-        .env
-        .iter()
-        .filter(|(_, value)| escape::mentions_loopback(value))
-        .map(|(key, _)| Note {
-            name: key.clone(),
-            text: "names a loopback address (127.0.0.1, localhost, ::1): in a container that is \
-                   the container itself; other services are reached by name"
-                .to_owned(),
-            warning: true,
-        })
-        .collect()
+    let mut notes: Vec<Note> = Vec::new();
+    for (key, value) in exported_env(stack) {
+        if escape::mentions_loopback(&value) && !notes.iter().any(|n| n.name == key) {
+            notes.push(Note {
+                name: key,
+                text: "names a loopback address (127.0.0.1, localhost, ::1): in a container that \
+                       is the container itself; other services are reached by name"
+                    .to_owned(),
+                warning: true,
+            });
+        }
+    }
+    notes
 }
 
-/// The environment an instance gets: the env files (after interpolation), then `PORT` and
-/// `PS`, as `procmux start` gives it.
+/// The environment an instance gets: its type's (the env files after interpolation, its own
+/// `env_file`s and `env`), then `PORT` and `PS`, as `procmux start` gives it.
 fn instance_env(stack: &Stack, instance: usize) -> Vec<(String, String)> {
     let spec = &stack.instances[instance];
-    let mut env = project_env(stack);
+    let mut env = type_env(stack.type_of(instance));
     env.push(("PORT".to_owned(), spec.port.to_string()));
     env.push(("PS".to_owned(), spec.label()));
     env
 }
 
-/// The env files' variables but `PORT` and `PS`, which each instance gets its own of.
-fn project_env(stack: &Stack) -> Vec<(String, String)> {
-    stack
-        .env
+/// A type's variables but `PORT` and `PS`, which each instance gets its own of.
+fn type_env(kind: &ProcessType) -> Vec<(String, String)> {
+    kind.env
         .iter()
         .filter(|(k, _)| k != "PORT" && k != "PS")
         .cloned()
         .collect()
+}
+
+/// Every variable an exported type gets, each (key, value) pair once, in the order first
+/// met: for what is said once about a value.
+fn exported_env(stack: &Stack) -> Vec<(String, String)> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut all = Vec::new();
+    for kind in stack.types.iter().filter(|t| t.count > 0) {
+        for pair in type_env(kind) {
+            if seen.insert(pair.clone()) {
+                all.push(pair);
+            }
+        }
+    }
+    all
+}
+
+/// The directory a type runs in on the target: the root, or its `cwd` under the root (an
+/// absolute `cwd` as it is), `.` components left out.
+fn workdir(options: &Options, kind: &ProcessType) -> String {
+    let Some(cwd) = &kind.cwd else {
+        return options.root.clone();
+    };
+    let mut dir = if cwd.starts_with('/') {
+        String::new()
+    } else {
+        options.root.trim_end_matches('/').to_owned()
+    };
+    for part in cwd.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        dir.push('/');
+        dir.push_str(part);
+    }
+    if dir.is_empty() {
+        dir.push('/');
+    }
+    dir
 }
 
 /// Whole seconds, at least 1 (engines take integers).
@@ -276,8 +322,9 @@ fn restarts(on_exit: OnExit) -> Option<bool> {
 /// command env(1) puts the others (`spring.datasource.url`) back right before the program,
 /// as `procmux start`'s own helper (`procmux __exec`) does; a command that is not simple
 /// loses them under `start` too.
-fn shell_command(stack: &Stack, command: &str) -> String {
-    let dropped: Vec<String> = project_env(stack)
+fn shell_command(kind: &ProcessType) -> String {
+    let command = &kind.command;
+    let dropped: Vec<String> = type_env(kind)
         .iter()
         .filter(|(key, _)| !is_shell_name(key))
         .map(|(key, value)| escape::sh_quote(&format!("{key}={value}")))
@@ -288,14 +335,24 @@ fn shell_command(stack: &Stack, command: &str) -> String {
     format!("exec /usr/bin/env {} {command}", dropped.join(" "))
 }
 
-/// The shell line that runs `command` in `root`, for targets with no working-directory
-/// setting that keeps every byte: `cd` first, and nothing runs elsewhere when it fails.
-fn shell_command_in(stack: &Stack, root: &str, command: &str) -> String {
+/// The shell line that runs `kind` in `dir`, for targets with no working-directory setting
+/// that keeps every byte (and containers, whose `cwd` is under the image's working
+/// directory): `cd` first, and nothing runs elsewhere when it fails.
+fn shell_command_in(kind: &ProcessType, dir: &str) -> String {
     format!(
         "cd {} || exit 1; {}",
-        escape::sh_quote(root),
-        shell_command(stack, command)
+        escape::sh_quote(dir),
+        shell_command(kind)
     )
+}
+
+/// The shell line of a container: `cd` into its `cwd` first when it has one (relative to
+/// the image's working directory, which stands for the root).
+fn container_command(kind: &ProcessType) -> String {
+    match &kind.cwd {
+        Some(cwd) => shell_command_in(kind, cwd),
+        None => shell_command(kind),
+    }
 }
 
 #[cfg(test)]

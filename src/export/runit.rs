@@ -13,7 +13,7 @@ use std::fmt::Write;
 
 use super::{
     Export, File, MARK, Note, Options, escape, instance_env, restarts, shell_command,
-    whole_seconds, without_readiness,
+    whole_seconds, without_readiness, workdir,
 };
 use crate::config::Stack;
 use crate::config::command::is_shell_name;
@@ -38,7 +38,7 @@ pub fn render(stack: &Stack, options: &Options) -> Export {
                     .to_owned(),
             );
         }
-        notes.extend(without_readiness(&policy.ready, "runit"));
+        notes.extend(without_readiness(kind, "runit"));
         let mut run = format!("#!/bin/sh\n# {MARK}\n");
         for note in &notes {
             let _ = writeln!(run, "# Not expressible here: {note}.");
@@ -48,7 +48,7 @@ pub fn render(stack: &Stack, options: &Options) -> Export {
         let _ = writeln!(
             run,
             "exec 2>&1\ncd {} || exit 1\nset -- \"$(command -v chpst)\"",
-            escape::sh_quote(&options.root)
+            escape::sh_quote(&workdir(options, kind))
         );
         // A name the shell cannot export (`spring.datasource.url`) travels in the shell line.
         for (key, value) in instance_env(stack, i) {
@@ -64,7 +64,7 @@ pub fn render(stack: &Stack, options: &Options) -> Export {
         let _ = writeln!(
             run,
             "exec \"$1\" -P {user}/bin/sh -c {}",
-            escape::sh_quote(&shell_command(stack, &kind.command))
+            escape::sh_quote(&shell_command(kind))
         );
         export.files.push(File {
             path: format!("{dir}/run").into(),

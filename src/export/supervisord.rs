@@ -11,8 +11,8 @@
 use std::fmt::Write;
 
 use super::{
-    Export, File, MARK, Note, Options, escape, project_env, restarts, shell_command_in,
-    whole_seconds, without_readiness,
+    Export, File, MARK, Note, Options, escape, exported_env, restarts, shell_command_in, type_env,
+    whole_seconds, without_readiness, workdir,
 };
 use crate::config::Stack;
 use crate::error::Error;
@@ -24,16 +24,16 @@ pub fn render(stack: &Stack, options: &Options) -> Result<Export, Error> {
     let app = &options.app;
     let mut text = format!("; {MARK}\n");
     let mut group = Vec::new();
-    let mut notes = Vec::new();
-    let mut env = Vec::new();
-    for (key, value) in project_env(stack) {
-        match escape::supervisord_word(&format!("{key}={value}")) {
-            Some(word) => env.push(word),
-            None => notes.push(Note {
+    let mut notes: Vec<Note> = Vec::new();
+    for (key, value) in exported_env(stack) {
+        if escape::supervisord_word(&format!("{key}={value}")).is_none()
+            && !notes.iter().any(|n| n.name == key)
+        {
+            notes.push(Note {
                 name: key,
                 text: "holds a carriage return, which supervisord's config reader cannot keep: left out".to_owned(),
                 warning: false,
-            }),
+            });
         }
     }
     // The env values left out come first in `notes`, then each type's.
@@ -43,6 +43,10 @@ pub fn render(stack: &Stack, options: &Options) -> Result<Export, Error> {
         let program = format!("{app}-{}", kind.name);
         group.push(program.clone());
         let policy = &kind.policy;
+        // The words that can be kept (the ones left out are said once, above).
+        let env = type_env(kind)
+            .into_iter()
+            .filter_map(|(key, value)| escape::supervisord_word(&format!("{key}={value}")));
         let _ = writeln!(text, "\n[program:{program}]");
         // Each process gets its own PORT and PS from its process number, which supervisord
         // expands in `command`: the one `%` not doubled, outside every quote.
@@ -51,7 +55,7 @@ pub fn render(stack: &Stack, options: &Options) -> Result<Export, Error> {
             format!(")); PS={}.$((", kind.name),
             format!(
                 " + 1)); export PORT PS; {}",
-                shell_command_in(stack, &options.root, &kind.command)
+                shell_command_in(kind, &workdir(options, kind))
             ),
         ];
         let words: Option<Vec<String>> =
@@ -63,7 +67,7 @@ pub fn render(stack: &Stack, options: &Options) -> Result<Export, Error> {
             )));
         };
         let mut command = vec!["/usr/bin/env".to_owned()];
-        command.extend(env.iter().cloned());
+        command.extend(env);
         command.extend([
             "/bin/sh".to_owned(),
             "-c".to_owned(),
@@ -99,7 +103,7 @@ pub fn render(stack: &Stack, options: &Options) -> Result<Export, Error> {
                 kind.after
             ));
         }
-        own.extend(without_readiness(&policy.ready, "supervisord"));
+        own.extend(without_readiness(kind, "supervisord"));
         for note in &own {
             let _ = writeln!(text, "; Not expressible here: {note}.");
         }

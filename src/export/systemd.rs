@@ -4,13 +4,14 @@
 //! journal (systemd's default; `StandardOutput=syslog` is obsolete); the environment is
 //! written in systemd's own quoting (`EnvironmentFile=.env` would read dotenv with systemd's
 //! grammar, which differs). A one-shot (`ready = "exit:0"`) is `Type=oneshot` with
-//! `RemainAfterExit=yes`, so what is `after` it starts once it has finished.
+//! `RemainAfterExit=yes`, so what is `after` it starts once it has finished; the release phase
+//! is one too, and the others also `Requires=` it, so a failed release starts none of them.
 
 use std::fmt::Write;
 
 use super::{
     Export, File, Gate, MARK, Note, Options, escape, gate, instance_env, restarts, shell_command,
-    shell_command_in, whole_seconds,
+    shell_command_in, whole_seconds, workdir,
 };
 use crate::config::Stack;
 use crate::config::command::is_shell_name;
@@ -53,6 +54,17 @@ pub fn render(stack: &Stack, options: &Options, user_units: bool) -> Export {
             let list = dependencies.join(" ");
             let _ = writeln!(text, "After={list}\nWants={list}");
         }
+        // The release phase holds the others: a failed one keeps them from starting.
+        let releases: Vec<String> = kind
+            .after
+            .iter()
+            .filter(|name| stack.types.iter().any(|t| &t.name == *name && t.release))
+            .flat_map(|name| stack.instances_of(name))
+            .map(unit)
+            .collect();
+        if !releases.is_empty() {
+            let _ = writeln!(text, "Requires={}", releases.join(" "));
+        }
         let mut restart = match restarts(policy.on_exit) {
             Some(true) => "always",
             Some(false) => "on-failure",
@@ -87,17 +99,14 @@ pub fn render(stack: &Stack, options: &Options, user_units: bool) -> Export {
         if !user_units && let Some(user) = &options.user {
             let _ = writeln!(service, "User={}", user.replace('%', "%%"));
         }
-        // WorkingDirectory= keeps no quotes, escapes or blanks at its ends: a root that needs
-        // them is entered by the shell instead.
-        let line = if escape::systemd_plain_path(&options.root) {
-            let _ = writeln!(
-                service,
-                "WorkingDirectory={}",
-                options.root.replace('%', "%%")
-            );
-            shell_command(stack, &kind.command)
+        // WorkingDirectory= keeps no quotes, escapes or blanks at its ends, and wants a
+        // normalised path: a directory that needs more is entered by the shell instead.
+        let dir = workdir(options, kind);
+        let line = if escape::systemd_plain_path(&dir) && !dir.split('/').any(|p| p == "..") {
+            let _ = writeln!(service, "WorkingDirectory={}", dir.replace('%', "%%"));
+            shell_command(kind)
         } else {
-            shell_command_in(stack, &options.root, &kind.command)
+            shell_command_in(kind, &dir)
         };
         // systemd refuses names that are not identifiers: the shell line carries them.
         for (key, value) in instance_env(stack, i)

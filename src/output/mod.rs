@@ -264,8 +264,9 @@ impl<W: Write> Output<W> {
         self.status_due
     }
 
-    /// Draws the status line from each instance's state and restarts.
-    pub fn draw_status(&mut self, states: &[(State, u32)]) {
+    /// Draws the status line from each instance's state and restarts (`stopping`: while the
+    /// stack is being stopped, when exits ring no bell).
+    pub fn draw_status(&mut self, states: &[(State, u32)], stopping: bool) {
         if self.status_paused {
             return;
         }
@@ -282,7 +283,7 @@ impl<W: Write> Output<W> {
                 restarts,
             })
             .collect();
-        let bytes = status.draw(&entries);
+        let bytes = status.draw(&entries, stopping);
         if !bytes.is_empty() {
             self.write_raw(&bytes);
         }

@@ -78,6 +78,13 @@ pub(super) fn text(notice: &Notice, names: &Names<'_>, out: &mut Vec<u8>) -> io:
         Notice::FileChanged { instance, file } => {
             write!(out, "{} restarting: {file} changed", label(*instance))
         }
+        Notice::Follows { instance, leader } => write!(
+            out,
+            "{} restarting with {}: stopped now, started again once {} is ready",
+            label(*instance),
+            label(*leader),
+            label(*leader)
+        ),
         Notice::Ready { instance } => write!(out, "{} is ready", label(*instance)),
         Notice::MayExit { instance, exit } => write!(
             out,
@@ -179,6 +186,7 @@ fn kind(notice: &Notice) -> &'static str {
         Notice::NotWaiting { .. } => "not_waiting",
         Notice::WaitingForInput { .. } => "waiting_for_input",
         Notice::FileChanged { .. } => "file_changed",
+        Notice::Follows { .. } => "follows",
         Notice::NamesDropped { .. } => "names_dropped",
         Notice::Ready { .. } => "ready",
         Notice::MayExit { .. } => "may_exit",
@@ -256,6 +264,7 @@ pub(super) fn json_fields(notice: &Notice, names: &Names<'_>, out: &mut Vec<u8>)
         Notice::Killing { remaining } => write!(out, ",\"remaining\":{remaining}"),
         Notice::Abandoned { after } => write!(out, ",\"after_ms\":{}", after.as_millis()),
         Notice::NotWaiting { dependency, .. } => write!(out, ",\"dependency\":\"{dependency}\""),
+        Notice::Follows { leader, .. } => write!(out, ",\"leader\":\"{}\"", names.label(*leader)),
         Notice::ShuttingDown { signals, .. } => {
             out.extend_from_slice(b",\"signals\":{");
             for (n, (instance, signal)) in signals.iter().enumerate() {

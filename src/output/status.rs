@@ -63,8 +63,10 @@ impl StatusLine {
         format!("\x1b7\x1b[1;{}r\x1b8", self.rows - 1).into_bytes()
     }
 
-    /// The bytes that draw `entries`, or none when the line would not change.
-    pub fn draw(&mut self, entries: &[Entry<'_>]) -> Vec<u8> {
+    /// The bytes that draw `entries`, or none when the line would not change. The bell rings
+    /// for a new failure unless `stopping` (the stack is being stopped: exits by its signals
+    /// are what was asked for, not news).
+    pub fn draw(&mut self, entries: &[Entry<'_>], stopping: bool) -> Vec<u8> {
         let text = render(entries, usize::from(self.cols) - 1, self.colour);
         let failed: Vec<bool> = entries.iter().map(|e| is_failure(e.state)).collect();
         let newly_failed = failed
@@ -77,7 +79,7 @@ impl StatusLine {
         }
         self.drawn = text;
         let mut out = self.paint();
-        if newly_failed && self.bell {
+        if newly_failed && self.bell && !stopping {
             out.push(0x07);
         }
         out
@@ -227,19 +229,28 @@ mod tests {
         assert_eq!(line.stream_rows(), 23);
         assert_eq!(line.begin(), b"\n\x1b[1A\x1b7\x1b[1;23r\x1b8");
         let up = [entry("web", State::Running, 0)];
-        let drawn = line.draw(&up);
+        let drawn = line.draw(&up, false);
         assert_eq!(drawn, "\x1b7\x1b[24;1H\x1b[2K● web\x1b8".as_bytes());
-        assert!(line.draw(&up).is_empty());
+        assert!(line.draw(&up, false).is_empty());
         let crashed = [entry("web", State::Exited(Exit::Code(3)), 0)];
-        let drawn = line.draw(&crashed);
+        let drawn = line.draw(&crashed, false);
         assert!(drawn.ends_with(b"\x1b8\x07"), "{drawn:?}");
-        assert!(line.draw(&crashed).is_empty());
+        assert!(line.draw(&crashed, false).is_empty());
         // Still failed, drawn again for another reason: no second bell.
         let more = [entry("web", State::GivenUp, 2)];
-        assert!(!line.draw(&more).contains(&0x07));
+        assert!(!line.draw(&more, false).contains(&0x07));
         let mut quiet = StatusLine::new(24, 80, false, false).unwrap();
-        quiet.draw(&up);
-        assert!(!quiet.draw(&crashed).contains(&0x07));
+        quiet.draw(&up, false);
+        assert!(!quiet.draw(&crashed, false).contains(&0x07));
+        // Exits while the stack is being stopped ring nothing.
+        let mut stopping = StatusLine::new(24, 80, false, true).unwrap();
+        stopping.draw(&up, false);
+        let terminated = [entry(
+            "web",
+            State::Exited(Exit::Signal(nix::sys::signal::Signal::SIGTERM)),
+            0,
+        )];
+        assert!(!stopping.draw(&terminated, true).contains(&0x07));
         let resized = String::from_utf8(line.resize(30, 100)).unwrap();
         assert!(resized.starts_with("\x1b7\x1b[24;1H\x1b[2K\x1b8\x1b7\x1b[1;29r\x1b8"));
         assert!(resized.contains("\x1b[30;1H"));

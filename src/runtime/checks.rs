@@ -132,12 +132,13 @@ impl Checks {
                 // Marked as the instance's: what it leaves behind is stopped with the
                 // instance, and the watchdog kills it if procmux is SIGKILLed.
                 let tree = children.tree_value(instance);
+                let kind = stack.type_of(instance);
                 let mut extra_env = vec![(tree::TREE_VARIABLE, tree.as_str())];
                 let ports = stack.port_env.iter();
                 extra_env.extend(ports.map(|(name, port)| (name.as_str(), port.as_str())));
                 let launch = Launch {
-                    root: &stack.root,
-                    env: &stack.env,
+                    root: &kind.dir,
+                    env: &kind.env,
                     extra_env: &extra_env,
                     port: stack.instances[instance].port,
                     ps: &stack.instances[instance].label(),

@@ -683,8 +683,8 @@ impl EventLoop {
         }
         let label = spec.label();
         let launch = Launch {
-            root: &self.stack.root,
-            env: &self.stack.env,
+            root: &kind.dir,
+            env: &kind.env,
             extra_env: &extra_env,
             port: spec.port,
             ps: &label,
@@ -746,7 +746,8 @@ impl EventLoop {
                 (state, restarts)
             })
             .collect();
-        self.output.draw_status(&states);
+        self.output
+            .draw_status(&states, self.supervisor.is_stopping());
     }
 
     /// SIGWINCH: every pty follows procmux's terminal.

@@ -137,7 +137,17 @@ impl EventLoop {
                 Reply::Error("the stack is stopping".to_owned())
             }
             Request::Restart(names) => match selected(&names) {
-                Ok(chosen) => Reply::Body(self.each(&chosen, "restarting", Supervisor::restart)),
+                Ok(chosen) => {
+                    let chosen = self.without_unnamed_release(chosen, &names);
+                    if chosen.is_empty() {
+                        return Reply::Error(
+                            "the release phase runs once: name it to run it again \
+                             (procmux restart release)"
+                                .to_owned(),
+                        );
+                    }
+                    Reply::Body(self.each(&chosen, "restarting", Supervisor::restart))
+                }
                 Err(message) => Reply::Error(message),
             },
             Request::Stop(names) => match selected(&names) {
@@ -190,6 +200,19 @@ impl EventLoop {
                 }
             }
         }
+    }
+
+    /// `chosen` less the release phase's instances that `names` do not name exactly (by type
+    /// or label): a restart of the stack (`procmux restart '*'`) does not run it again.
+    fn without_unnamed_release(&self, chosen: Vec<usize>, names: &[String]) -> Vec<usize> {
+        chosen
+            .into_iter()
+            .filter(|&i| {
+                let spec = &self.stack.instances[i];
+                !self.stack.type_of(i).release
+                    || names.iter().any(|n| *n == spec.name || *n == spec.label())
+            })
+            .collect()
     }
 
     /// `attach`: one instance, running.
@@ -280,6 +303,7 @@ impl EventLoop {
                     .as_ref()
                     .map(|w| w.globs.clone())
                     .unwrap_or_default(),
+                restart_with: self.stack.type_of(index).restart_with.clone(),
             };
             text.push_str(&row.line());
             text.push('\n');

@@ -45,8 +45,10 @@ pub struct Spawned {
 
 /// What a process needs besides its command.
 pub struct Launch<'a> {
+    /// Its working directory.
     pub root: &'a Path,
-    /// Variables overlaid on procmux's inherited environment (`.env`), before `PORT` and `PS`.
+    /// Variables overlaid on procmux's inherited environment (the process's env files and
+    /// `env`), before `PORT` and `PS`.
     pub env: &'a [(String, String)],
     /// More variables after those (colour hints).
     pub extra_env: &'a [(&'a str, &'a str)],

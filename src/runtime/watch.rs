@@ -41,8 +41,9 @@ pub struct Watcher {
     root: PathBuf,
     /// One matcher per `.gitignore` file found under the root, rooted at its directory.
     gitignores: Vec<Gitignore>,
-    /// Per type index: (its globs, its ignores), for the types that watch.
-    types: Vec<Option<crate::config::Watch>>,
+    /// Per type index, for the types that watch: its directory (canonical, under the root;
+    /// its globs are relative to it) and its globs and ignores.
+    types: Vec<Option<(PathBuf, crate::config::Watch)>>,
     /// Per type index: the first changed file and when the burst began and last changed.
     pending: Vec<Option<Pending>>,
 }
@@ -63,15 +64,31 @@ impl Watcher {
     /// Watches the root for the stack's types that have `watch` globs; `None` when none has.
     /// A watch limit reached is an error that says how to raise it.
     pub fn start(stack: &Stack, registry: &Registry) -> io::Result<Option<Watcher>> {
-        let types: Vec<Option<crate::config::Watch>> = stack
-            .types
-            .iter()
-            .map(|t| t.watch.clone().filter(|_| t.count > 0))
-            .collect();
-        if types.iter().all(Option::is_none) {
+        if !stack.types.iter().any(|t| t.watch.is_some() && t.count > 0) {
             return Ok(None);
         }
         let root = std::fs::canonicalize(&stack.root)?;
+        let mut types = Vec::with_capacity(stack.types.len());
+        for kind in &stack.types {
+            let Some(watch) = kind.watch.clone().filter(|_| kind.count > 0) else {
+                types.push(None);
+                continue;
+            };
+            let dir = std::fs::canonicalize(&kind.dir)?;
+            if !dir.starts_with(&root) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "{} watches files under its cwd {}, outside the root {}: only the \
+                         root's tree is watched",
+                        kind.name,
+                        dir.display(),
+                        root.display()
+                    ),
+                ));
+            }
+            types.push(Some((dir, watch)));
+        }
         let events = FileEvents::new(&root)?;
         events.register(registry, Token::Watch.into())?;
         let mut watcher = Watcher {
@@ -213,8 +230,11 @@ impl Watcher {
             return;
         };
         for (index, watch) in self.types.iter().enumerate() {
-            let Some(watch) = watch else { continue };
-            if !watch.matches.is_match(relative) || watch.ignores.is_match(relative) {
+            let Some((dir, watch)) = watch else { continue };
+            let Ok(own) = path.strip_prefix(dir) else {
+                continue;
+            };
+            if !watch.matches.is_match(own) || watch.ignores.is_match(own) {
                 continue;
             }
             match &mut self.pending[index] {
@@ -285,7 +305,7 @@ mod tests {
             events: FileEvents::new(root).unwrap(),
             root: root.to_path_buf(),
             gitignores: Vec::new(),
-            types: vec![Some(watch)],
+            types: vec![Some((root.to_path_buf(), watch))],
             pending: vec![None],
         };
         watcher.add_tree(root).unwrap();

@@ -57,6 +57,8 @@ pub(super) struct Instance {
     pub(super) policy: Policy,
     /// Instances (indices) that must be ready before this one starts.
     pub(super) after: Vec<usize>,
+    /// Instances whose restarts it follows (`restart_with`; all in `after` too).
+    pub(super) follows: Vec<usize>,
     pub(super) life: Life,
     pub(super) ready: bool,
     /// When the last start happened.
@@ -88,6 +90,7 @@ impl Instance {
         Instance {
             policy,
             after,
+            follows: Vec::new(),
             life: Life::Waiting,
             ready: false,
             started_at: None,

@@ -127,7 +127,13 @@ impl Supervisor {
                     .iter()
                     .flat_map(|name| stack.instances_of(name))
                     .collect();
-                Instance::new(kind.policy.clone(), after)
+                let mut instance = Instance::new(kind.policy.clone(), after);
+                instance.follows = kind
+                    .restart_with
+                    .iter()
+                    .flat_map(|name| stack.instances_of(name))
+                    .collect();
+                instance
             })
             .collect();
         let exit_code_from = stack
@@ -135,14 +141,16 @@ impl Supervisor {
             .as_deref()
             .and_then(|name| stack.instances_of(name).next());
         let mut supervisor = Supervisor::with_instances(instances, exit_code_from);
-        let dropped: Vec<&str> = stack
-            .env
-            .iter()
-            .map(|(k, _)| k.as_str())
-            .filter(|k| !command::is_shell_name(k))
-            .collect();
         for i in 0..stack.instances.len() {
             let first_of_its_type = stack.instances[i].number == 1;
+            // Its own variables (the project's, its env_file and env).
+            let dropped: Vec<&str> = stack
+                .type_of(i)
+                .env
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .filter(|k| !command::is_shell_name(k))
+                .collect();
             if first_of_its_type
                 && !dropped.is_empty()
                 && !command::is_simple(&stack.type_of(i).command)
@@ -283,13 +291,19 @@ impl Supervisor {
         let max_attempts = instance.policy.backoff.max_restarts;
         let window = instance.policy.backoff.window;
         match instance.book_restart(now) {
-            Budget::Restart { delay, attempt } => vec![Action::Notify(Notice::Restarting {
-                instance: i,
-                exit,
-                delay,
-                attempt,
-                max_attempts,
-            })],
+            Budget::Restart { delay, attempt } => {
+                // Not ready while it is down: what waits for it (its followers) waits again.
+                instance.ready = false;
+                let mut actions = vec![Action::Notify(Notice::Restarting {
+                    instance: i,
+                    exit,
+                    delay,
+                    attempt,
+                    max_attempts,
+                })];
+                actions.extend(self.restart_followers(i, now));
+                actions
+            }
             Budget::Exhausted { restarts } => {
                 let mut actions = vec![Action::Notify(Notice::GaveUp {
                     instance: i,
@@ -350,7 +364,35 @@ impl Supervisor {
     /// The user asks instance `i` to stop and start again; the rest keeps running. The
     /// restart is not a crash: it costs no restart budget. A stopped instance just starts.
     pub fn restart(&mut self, i: usize, now: Instant) -> Vec<Action> {
-        self.request_stop(i, Then::Restart, now)
+        if self.phase != Phase::Running {
+            return Vec::new();
+        }
+        // Its followers go first: its stop then waits for theirs (they depend on it).
+        let mut actions = self.restart_followers(i, now);
+        actions.extend(self.request_stop(i, Then::Restart, now));
+        actions
+    }
+
+    /// `leader` restarts: every running instance that follows it (`restart_with`) and is not
+    /// being stopped already is stopped now, to start again once `leader` is ready (it waits
+    /// for it).
+    fn restart_followers(&mut self, leader: usize, now: Instant) -> Vec<Action> {
+        let mut actions = Vec::new();
+        for f in 0..self.instances.len() {
+            let follower = &self.instances[f];
+            if follower.follows.contains(&leader)
+                && matches!(follower.life, Life::Running { .. })
+                && follower.stop == Stop::None
+            {
+                actions.push(Action::Notify(Notice::Follows {
+                    instance: f,
+                    leader,
+                }));
+                actions.extend(self.restart_followers(f, now));
+                actions.extend(self.request_stop(f, Then::Restart, now));
+            }
+        }
+        actions
     }
 
     fn request_stop(&mut self, i: usize, then: Then, now: Instant) -> Vec<Action> {

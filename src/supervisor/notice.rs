@@ -68,6 +68,9 @@ pub enum Notice {
     WaitingForInput { instance: usize, name: String },
     /// A watched file changed: the instance restarts.
     FileChanged { instance: usize, file: String },
+    /// `leader` restarts and `instance` follows it (`restart_with`): it is stopped now and
+    /// starts again once `leader` is ready.
+    Follows { instance: usize, leader: usize },
     /// Watching files failed for part of the tree (the inotify watch limit reached).
     WatchProblem { message: String },
     /// `port = "auto"`: the block of ports this checkout got.
@@ -115,6 +118,7 @@ impl Notice {
             | Notice::NotWaiting { instance, .. }
             | Notice::WaitingForInput { instance, .. }
             | Notice::FileChanged { instance, .. }
+            | Notice::Follows { instance, .. }
             | Notice::NamesDropped { instance, .. }
             | Notice::Ready { instance }
             | Notice::MayExit { instance, .. }

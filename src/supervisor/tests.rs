@@ -564,6 +564,20 @@ fn a_stop_or_restart_asked_for_is_not_a_crash() {
 
 /// `procmux restart db web`: web (which waits for db) is stopped first, db once web is
 /// gone; db starts first, web once db is ready again.
+/// web (1) was signalled and db (0) waits for it: web's exit lets db be stopped, web does
+/// not start before db is back, and db's readiness (not its start) starts web.
+fn web_then_db_come_back(s: &mut Supervisor, t0: Instant) {
+    s.on_exit(1, Exit::Signal(SIGTERM), t0);
+    let actions = s.on_group_gone(1, t0);
+    assert!(actions.contains(&Action::Stop(0, SIGTERM)), "{actions:?}");
+    assert!(!actions.contains(&Action::Spawn(1)), "{actions:?}");
+    s.on_exit(0, Exit::Signal(SIGTERM), t0);
+    assert_eq!(s.on_group_gone(0, t0), [Action::Spawn(0)]);
+    assert_eq!(s.on_spawned(0, t0), []);
+    let actions = s.on_ready(0, t0);
+    assert!(actions.contains(&Action::Spawn(1)), "{actions:?}");
+}
+
 #[test]
 fn a_restart_of_a_dependency_and_its_dependant_goes_in_order() {
     let t0 = Instant::now();
@@ -585,16 +599,7 @@ fn a_restart_of_a_dependency_and_its_dependant_goes_in_order() {
         !actions.contains(&Action::Stop(0, SIGTERM)),
         "db waits: {actions:?}"
     );
-    s.on_exit(1, Exit::Signal(SIGTERM), t0);
-    // web is gone: db is stopped now, and web does not start before db is back.
-    let actions = s.on_group_gone(1, t0);
-    assert!(actions.contains(&Action::Stop(0, SIGTERM)), "{actions:?}");
-    assert!(!actions.contains(&Action::Spawn(1)), "{actions:?}");
-    s.on_exit(0, Exit::Signal(SIGTERM), t0);
-    assert_eq!(s.on_group_gone(0, t0), [Action::Spawn(0)]);
-    s.on_spawned(0, t0);
-    let actions = s.on_ready(0, t0);
-    assert!(actions.contains(&Action::Spawn(1)), "{actions:?}");
+    web_then_db_come_back(&mut s, t0);
     assert!(!s.is_stopping());
 }
 
@@ -734,4 +739,79 @@ fn after_ctrl_c_a_process_already_gone_has_its_leftovers_sent_sigterm() {
         ]),
         "{actions:?}"
     );
+}
+
+/// db (ready on its port, `on_exit` as given) and web following it (`restart_with`, so
+/// also after it), both running.
+fn db_and_follower(on_exit: OnExit) -> Supervisor {
+    let db = Policy {
+        ready: Ready::Tcp(None),
+        ..restarting(on_exit)
+    };
+    let mut s = stack_after(vec![(db, vec![]), (Policy::foreman(TIMEOUT), vec![0])]);
+    s.instances[1].follows = vec![0];
+    let t0 = Instant::now();
+    s.start();
+    s.on_spawned(0, t0);
+    s.on_ready(0, t0);
+    s.on_spawned(1, t0);
+    s
+}
+
+#[test]
+fn a_follower_is_stopped_first_and_starts_once_its_leader_is_ready_again() {
+    let t0 = Instant::now();
+    let mut s = db_and_follower(OnExit::StopAll);
+    // `procmux restart db` (or a watched file): web goes first, db waits for it.
+    let actions = s.restart(0, t0);
+    assert_eq!(
+        actions,
+        [
+            Action::Notify(Notice::Follows {
+                instance: 1,
+                leader: 0
+            }),
+            Action::Notify(Notice::Stopping {
+                instance: 1,
+                signal: SIGTERM
+            }),
+            Action::Stop(1, SIGTERM),
+        ]
+    );
+    web_then_db_come_back(&mut s, t0);
+    // A restart of web alone leaves db be.
+    s.on_spawned(1, t0);
+    let actions = s.restart(1, t0);
+    assert!(!actions.contains(&Action::Stop(0, SIGTERM)), "{actions:?}");
+}
+
+#[test]
+fn a_follower_of_a_crashed_leader_waits_for_its_restart() {
+    let t0 = Instant::now();
+    let mut s = db_and_follower(OnExit::Restart);
+    let actions = s.on_exit(0, Exit::Code(1), t0);
+    let said = notices(&actions);
+    assert!(
+        matches!(said[0], Notice::Restarting { instance: 0, .. }),
+        "{said:?}"
+    );
+    assert_eq!(
+        said[1],
+        Notice::Follows {
+            instance: 1,
+            leader: 0
+        }
+    );
+    assert!(actions.contains(&Action::Stop(1, SIGTERM)), "{actions:?}");
+    s.on_exit(1, Exit::Signal(SIGTERM), t0);
+    assert!(
+        !s.on_group_gone(1, t0).contains(&Action::Spawn(1)),
+        "web waits for db"
+    );
+    // db's backoff ends: it starts, and once ready web follows.
+    let later = t0 + Duration::from_secs(2);
+    assert!(s.on_tick(later).contains(&Action::Spawn(0)));
+    s.on_spawned(0, later);
+    assert!(s.on_ready(0, later).contains(&Action::Spawn(1)));
+    assert!(!s.is_stopping());
 }

@@ -38,6 +38,21 @@ const ENV: &str = "X_SPACE=\"  lead and trail  \"\n\
     chpst='a name the run script must not confuse'\n\
     x.dotted-name='a value dash drops unless it is put back'\n";
 
+/// `simple`'s own directory under the root: a name with blanks, quotes, `$`, `%`, non-ASCII.
+pub const SIMPLE_CWD: &str = "sub dir 'sq' \"dq\" $X 50% %(here)s ünï";
+
+/// `simple`'s own env file (beside `procmux.toml`), read after the root's `.env`.
+const SIMPLE_ENV: &str = "X_FILE='from its own file: $HOME 50% \"q\"'\n\
+    X_TAB=\"replaced by its own file\"\n";
+
+/// `simple`'s settings: a `cwd`, an `env_file`, and an `env` table that replaces `X_DQ` (its
+/// command's argument) and interpolates a value of the files.
+const SIMPLE_TOML: &str = r#"[process.simple]
+cwd = "sub dir 'sq' \"dq\" $X 50% %(here)s ünï"
+env_file = ["simple.env"]
+env = { X_DQ = "own \"dq\" ${X_SQ} \\$HOME 50%", X_OWN = "a # b ; c & d %(here)s $$" }
+"#;
+
 /// The program every process runs: it writes its argv, its `X_*`, `PORT` and `PS` variables,
 /// its cwd and its pid as JSON into `DUMPS/PS.json`, then sleeps.
 const DUMP: &str = r#"import json, os, sys, time
@@ -79,6 +94,9 @@ pub fn hostile() -> Hostile {
         ),
     );
     std::fs::write(root.join(".env"), ENV).unwrap();
+    std::fs::create_dir(root.join(SIMPLE_CWD)).unwrap();
+    app.write("simple.env", SIMPLE_ENV);
+    app.write("procmux.toml", SIMPLE_TOML);
     Hostile { app, root, dumps }
 }
 
@@ -131,6 +149,33 @@ impl Hostile {
             dumps["mixed.1"]["env"]["X_SPACE"],
             Value::from("  lead and trail  ")
         );
+        // simple's own directory and variables, after the root's `.env`; mixed has neither.
+        let simple = &dumps["simple.1"];
+        assert_eq!(
+            simple["cwd"],
+            Value::from(self.root.join(SIMPLE_CWD).to_str().unwrap())
+        );
+        assert_eq!(
+            simple["env"]["X_DQ"],
+            Value::from("own \"dq\" it's 'single' $HOME 50%")
+        );
+        assert_eq!(simple["argv"][4], simple["env"]["X_DQ"]);
+        assert_eq!(
+            simple["env"]["X_FILE"],
+            Value::from("from its own file: $HOME 50% \"q\"")
+        );
+        assert_eq!(
+            simple["env"]["X_TAB"],
+            Value::from("replaced by its own file")
+        );
+        assert_eq!(
+            simple["env"]["X_OWN"],
+            Value::from("a # b ; c & d %(here)s $$")
+        );
+        for key in ["X_FILE", "X_OWN"] {
+            assert!(dumps["mixed.1"]["env"][key].is_null(), "{key}");
+        }
+        assert_eq!(dumps["mixed.1"]["env"]["X_TAB"], Value::from("tab\there"));
         dumps
     }
 }
@@ -251,14 +296,20 @@ pub fn policies() -> App {
 }
 
 pub fn export(app: &App, format: &str) -> PathBuf {
+    let done = exported(app, format);
+    assert!(done.text().contains("wrote "), "{}", done.text());
+    app.path().join("out")
+}
+
+/// `procmux export FORMAT out --app demo --image demo:1`, which must succeed: what it said.
+pub fn exported(app: &App, format: &str) -> Finished {
     let done = app
         .procmux(&[
             "export", format, "out", "--app", "demo", "--image", "demo:1",
         ])
         .run();
     assert_eq!(done.code, Some(0), "{}", done.stderr);
-    assert!(done.text().contains("wrote "), "{}", done.text());
-    app.path().join("out")
+    done
 }
 
 pub fn files_in(dir: &Path) -> Vec<PathBuf> {

@@ -342,6 +342,26 @@ impl Drop for Running {
     }
 }
 
+/// Each case (the `procmux.toml` to write, `start`'s flags, the start of the error): `procmux
+/// start` refuses it with exit 2 and that one line on stderr, and starts nothing (no line of
+/// the app's processes, which all say `started`).
+pub fn refuses_each(app: &App, cases: &[(&str, &[&str], &str)]) {
+    for (toml, flags, start) in cases {
+        app.write("procmux.toml", toml);
+        let mut args = vec!["start"];
+        args.extend_from_slice(flags);
+        let done = app.procmux(&args).run();
+        assert_eq!(done.code, Some(2), "{toml}{flags:?}: {}", done.stderr);
+        assert!(
+            done.stderr.starts_with(start),
+            "{toml}{flags:?}\n{}",
+            done.stderr
+        );
+        assert_eq!(done.stderr.lines().count(), 1, "{}", done.stderr);
+        assert!(!done.text().contains("started"), "{}", done.text());
+    }
+}
+
 /// Waits (bounded) for a child started with `spawn_raw`; kills it and panics after DEADLINE.
 pub fn wait_raw(child: &mut Child) -> std::process::ExitStatus {
     let start = Instant::now();
