@@ -65,13 +65,48 @@ fn bin() -> String {
             ])
             .arg("--target-dir")
             .arg(&target)
+            // Symbols kept (RUSTFLAGS do not change the names, the profile does) so that
+            // `layout_coverage` can count them; they are not loaded, so they cost no memory.
+            .env("RUSTFLAGS", "-C strip=none")
             .current_dir(root)
             .status()
             .expect("cargo build --release");
         assert!(status.success(), "cargo build --release failed");
-        target.join("release/procmux").display().to_string()
+        let bin = target.join("release/procmux");
+        if let Some(line) = layout_coverage(&root.join("layout/procmux.order"), &bin) {
+            println!("{line}");
+        }
+        bin.display().to_string()
     })
     .clone()
+}
+
+/// How many of the functions `layout/procmux.order` lists are in `bin` under those names: a
+/// dependency or toolchain change renames them all, and a stale list silently stops saving
+/// memory (build.rs). Needs `nm` (binutils); `None` without it.
+fn layout_coverage(order: &Path, bin: &Path) -> Option<String> {
+    let listed: Vec<String> = fs::read_to_string(order)
+        .ok()?
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let out = Command::new("nm").arg(bin).output().ok()?;
+    let names: std::collections::HashSet<&str> = std::str::from_utf8(&out.stdout)
+        .ok()?
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    let found = listed.iter().filter(|n| names.contains(n.as_str())).count();
+    let stale = if found * 10 < listed.len() * 9 {
+        " — stale: run layout/update"
+    } else {
+        ""
+    };
+    Some(format!(
+        "layout: {found} of {} listed functions found{stale}",
+        listed.len()
+    ))
 }
 
 /// The binaries measured, each in the same runs: [`bin`], then `--baseline PATH` (an earlier
