@@ -329,6 +329,9 @@ impl<W: Write> Output<W> {
 
     /// Bytes for the terminal, not a line of the stream (the tail does not keep them).
     fn write_raw(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
         self.flush_batch();
         let owner = self.sink.owner.take();
         self.sink.write_all(&mut [IoSlice::new(bytes)]);
@@ -647,7 +650,10 @@ impl<W: Write> Sink<W> {
         if let Some(owner) = self.owner {
             self.tail.record(owner, iov);
         }
-        while !iov.is_empty() && !self.closed {
+        // Nothing left to write is done, not a write of zero bytes (which a terminal answers
+        // with 0, read as "stdout is gone": a status line with no room drew nothing, and
+        // the whole stack was stopped).
+        while iov.iter().any(|s| !s.is_empty()) && !self.closed {
             match self.inner.write_vectored(iov) {
                 Ok(0) => self.fail(io::ErrorKind::WriteZero.into()),
                 Ok(n) => IoSlice::advance_slices(&mut iov, n),

@@ -403,3 +403,32 @@ fn why_the_output_closed() {
     assert_eq!(of(nix::libc::EIO), Closed::Terminal);
     assert_eq!(of(nix::libc::ENOSPC), Closed::Failed);
 }
+
+/// A terminal answers a write of nothing with 0: writing nothing is not a closed stdout (a
+/// status line with no room to draw once stopped the whole stack over it).
+#[test]
+fn writing_nothing_does_not_close_stdout() {
+    struct Terminal(Vec<u8>);
+    impl Write for Terminal {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut sink = Sink {
+        inner: Terminal(Vec::new()),
+        closed: false,
+        why: None,
+        tail: Tail::new(0),
+        owner: None,
+    };
+    sink.write_all(&mut [IoSlice::new(b"")]);
+    sink.write_all(&mut [IoSlice::new(b""), IoSlice::new(b"")]);
+    assert!(!sink.closed);
+    sink.write_all(&mut [IoSlice::new(b"a"), IoSlice::new(b"")]);
+    assert!(!sink.closed);
+    assert_eq!(sink.inner.0, b"a");
+}

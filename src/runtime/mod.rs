@@ -491,11 +491,16 @@ impl EventLoop {
     }
 
     fn run_timers(&mut self, now: Instant) {
-        let children = &self.children;
-        let busy = |instance| children.pid_of(instance).is_some_and(procfs::is_runnable);
-        let prompts = self
-            .streams
-            .flush_idle(now, &mut self.output, self.poll.registry(), &busy);
+        let children = &mut self.children;
+        // Any process of its tree, not only its first: in `sh -c 'yes | head'` the writer is
+        // `head`, and the shell sleeps in `wait`.
+        let mut busy = |instance| {
+            let tree = children.tree_pids(instance);
+            tree.into_iter().any(procfs::is_runnable)
+        };
+        let prompts =
+            self.streams
+                .flush_idle(now, &mut self.output, self.poll.registry(), &mut busy);
         for instance in prompts {
             let kind = self.stack.type_of(instance);
             // A prompt only if the kernel says one of its processes reads its terminal: not

@@ -215,15 +215,17 @@ impl Streams {
 
     /// Prints partial lines that stayed idle until their flush time.
     /// Returns the instances whose partial line was printed as an idle prompt.
-    /// `busy(instance)`: its process is running right now, so a long partial line is a line
-    /// still being written (a loaded machine can deschedule a writer for a second), not a
-    /// line left idle.
+    /// `busy(instance)`: one of its processes is running or waiting for a CPU right now, so a
+    /// partial line, short or long, is a line still being written (a loaded machine can
+    /// deschedule a writer between two writes of one line for longer than PARTIAL_IDLE), not
+    /// a prompt: a prompt's writer sleeps, waiting for input. Asked only when a partial line
+    /// is due and nothing more came.
     pub fn flush_idle(
         &mut self,
         now: Instant,
         output: &mut Output<Stdout>,
         registry: &Registry,
-        busy: &dyn Fn(usize) -> bool,
+        busy: &mut dyn FnMut(usize) -> bool,
     ) -> Vec<usize> {
         let mut prompts = Vec::new();
         for index in 0..self.sources.len() {
@@ -249,11 +251,7 @@ impl Streams {
                     source.show_progress(output);
                     self.queue(index);
                 }
-                Pump::Drained
-                    if source.bytes_read() == before
-                        && source.partial_len() > PROMPT_MAX
-                        && busy(source.instance) =>
-                {
+                Pump::Drained if source.bytes_read() == before && busy(source.instance) => {
                     schedule_flush(source, now, progress);
                 }
                 Pump::Drained if source.bytes_read() == before => {
