@@ -182,12 +182,10 @@ impl EventLoop {
                 });
                 let reader = Reader {
                     instances: chosen,
-                    // A framed follower gets the past too (its client filters it).
-                    at: if follow && !framed {
-                        tail.end()
-                    } else {
-                        tail.start()
-                    },
+                    // Every reader starts with what the tail holds: `logs -f` shows the
+                    // recent lines, then the new ones (a framed follower's client filters
+                    // them by time and count).
+                    at: tail.start(),
                     until: (!follow).then(|| tail.end()),
                     framing,
                 };
