@@ -184,3 +184,20 @@ fn port_values_that_are_not_ports() {
         done.stderr
     );
 }
+
+/// Two names that make one `PORT_<NAME>` are an error before anything starts, not one
+/// process silently given the other's port.
+#[test]
+fn names_that_make_one_port_variable_are_refused() {
+    let app = App::new("my-svc: sleep 100\nmy_svc: sleep 100\n");
+    for command in ["check", "start"] {
+        let done = app.procmux(&[command]).run();
+        done.exits_with(2);
+        assert!(
+            done.stderr
+                .contains("\"my-svc\" and \"my_svc\" would both be given PORT_MY_SVC"),
+            "{command}: {}",
+            done.stderr
+        );
+    }
+}

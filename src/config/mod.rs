@@ -271,7 +271,7 @@ pub fn resolve_start(
                 .to_owned(),
         ));
     }
-    let port_env = port_variables(&project, base);
+    let port_env = port_variables(&project, base)?;
     let stack = Stack {
         stdin,
         procfile: project.procfile_name.clone(),
@@ -563,15 +563,26 @@ fn resolve_base(
     Ok((base, Some((base as u16, last.min(65_535) as u16))))
 }
 
-/// `PORT_<NAME>` for every process type of the Procfile: its first instance's port.
-fn port_variables(project: &Project, base: u32) -> Vec<(String, String)> {
-    let entries = project.procfile.entries.iter().enumerate();
-    entries
-        .map(|(index, entry)| {
-            let port = base + 100 * index as u32;
-            (ports::variable(&entry.name), port.to_string())
-        })
-        .collect()
+/// `PORT_<NAME>` for every process type of the Procfile: its first instance's port. Two
+/// names that make one variable (`my-svc`, `my_svc`) are an error: one would silently get
+/// the other's port.
+fn port_variables(project: &Project, base: u32) -> Result<Vec<(String, String)>> {
+    let mut variables: Vec<(String, String)> = Vec::new();
+    for (index, entry) in project.procfile.entries.iter().enumerate() {
+        let variable = ports::variable(&entry.name);
+        if let Some(first) = project.procfile.entries[..index]
+            .iter()
+            .find(|e| ports::variable(&e.name) == variable)
+        {
+            return Err(Error::Usage(format!(
+                "{}: {:?} and {:?} would both be given {variable}: rename one",
+                project.procfile_name, first.name, entry.name
+            )));
+        }
+        let port = base + 100 * index as u32;
+        variables.push((variable, port.to_string()));
+    }
+    Ok(variables)
 }
 
 /// How long `procmux wait` (`--timeout`) or `start --detach` (`--wait-timeout`) waits for
@@ -642,7 +653,7 @@ pub fn load_run(args: &RunArgs, host: &Host<'_>) -> Result<RunConfig> {
         [single] => project.procfile.position(&single.to_string_lossy()),
         _ => None,
     };
-    let port_env = port_variables(&project, base);
+    let port_env = port_variables(&project, base)?;
     // A Procfile entry runs where `start` runs it, with its own variables.
     if let Some(index) = entry {
         let setup = &project.process_env[index];
