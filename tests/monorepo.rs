@@ -717,3 +717,23 @@ fn a_process_own_dotted_names_reach_a_simple_command_or_are_warned_about() {
     );
     assert!(!text.contains("simple.1: /bin/sh passes"), "{text}");
 }
+
+/// A local override that is a dangling symlink is an error naming it, never silently nothing.
+#[test]
+fn a_dangling_local_override_is_an_error() {
+    let app = App::new("web: sleep 100\n");
+    std::os::unix::fs::symlink("/nonexistent/procfile", app.path().join("Procfile.local")).unwrap();
+    let done = app.procmux(&["check"]).run();
+    done.exits_with(2);
+    assert!(done.stderr.contains("Procfile.local"), "{}", done.stderr);
+    fs::remove_file(app.path().join("Procfile.local")).unwrap();
+    app.write("procmux.toml", "port = 6000\n");
+    std::os::unix::fs::symlink("/nonexistent/toml", app.path().join("procmux.local.toml")).unwrap();
+    let done = app.procmux(&["check"]).run();
+    done.exits_with(2);
+    assert!(
+        done.stderr.contains("procmux.local.toml"),
+        "{}",
+        done.stderr
+    );
+}

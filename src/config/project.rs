@@ -158,7 +158,9 @@ impl Project {
             let mut local = procfile_path.clone().into_os_string();
             local.push(LOCAL_PROCFILE_SUFFIX);
             let local = PathBuf::from(local);
-            if local.is_file() {
+            // Present, even as a dangling link or a directory: read, so a broken override
+            // is an error rather than silently nothing.
+            if present(&local) {
                 let name = local.display().to_string();
                 let text = read_text(&local, &name)?;
                 let changes = procfile::parse_changes(&text).map_err(|e| e.in_file(&name))?;
@@ -644,7 +646,7 @@ fn find_config_file(args: &ProjectArgs, sources: &mut Vec<Source>) -> Result<Opt
     if args.config.is_some() || path.exists() {
         files.push(path);
     }
-    if local.is_file() {
+    if present(&local) {
         files.push(local);
     }
     let mut parts: Vec<Part> = Vec::new();
@@ -675,6 +677,12 @@ fn find_config_file(args: &ProjectArgs, sources: &mut Vec<Source>) -> Result<Opt
         parts,
         config,
     }))
+}
+
+/// True when something is at `path`, a dangling symlink included (`exists` and `is_file`
+/// follow links, and say no).
+fn present(path: &Path) -> bool {
+    path.symlink_metadata().is_ok()
 }
 
 /// `procmux.local.toml` for `procmux.toml`; `NAME.local` for a name without `.toml`.

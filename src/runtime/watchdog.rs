@@ -253,9 +253,15 @@ mod tests {
             .iter()
             .map(|c| Pid::from_raw(c.id() as i32))
             .collect();
-        // Until they have exec'd, /proc shows the test's environment: wait (bounded).
+        // Until they have exec'd `sleep`, the stubborn one may not ignore SIGTERM yet (its
+        // shell sets the trap first): wait (bounded) until both are `sleep`.
         let deadline = Instant::now() + Duration::from_secs(5);
-        while marked(&cookie).len() < 2 && Instant::now() < deadline {
+        let sleeping = |pid: &Pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")
+        };
+        while !(pids[..2].iter().all(sleeping) && marked(&cookie).len() >= 2)
+            && Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_millis(5));
         }
         stop_leftovers(&cookie, Duration::from_millis(300));
