@@ -619,9 +619,9 @@ fn exits_wait_for_their_output_when_stdout_is_blocked() {
     let app = App::new(
         "w: read x < gate; yes 0123456789012345678901234567890123456789 | stdbuf -oL head -n 1400\nkeep: exec sleep 1000\n",
     );
-    // Whole lines per write (`stdbuf -oL`): this is about memory and order, not about a
-    // writer descheduled mid-line on a loaded machine. A FIFO the writers wait on (opening it
-    // blocks until the test opens it too).
+    // Lines written as they come (`stdbuf -oL`; a write may still end mid-line, and a writer
+    // descheduled there must not have its line cut: see `flush_idle`). A FIFO the writers
+    // wait on (opening it blocks until the test opens it too).
     let gate = app.path().join("gate");
     nix::unistd::mkfifo(&gate, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
     let (holder, out) = fifo_nobody_reads(&app);

@@ -567,16 +567,14 @@ fn resolve_base(
 /// names that make one variable (`my-svc`, `my_svc`) are an error: one would silently get
 /// the other's port.
 fn port_variables(project: &Project, base: u32) -> Result<Vec<(String, String)>> {
-    let mut variables: Vec<(String, String)> = Vec::new();
+    let mut taken: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+    let mut variables = Vec::new();
     for (index, entry) in project.procfile.entries.iter().enumerate() {
         let variable = ports::variable(&entry.name);
-        if let Some(first) = project.procfile.entries[..index]
-            .iter()
-            .find(|e| ports::variable(&e.name) == variable)
-        {
+        if let Some(first) = taken.insert(variable.clone(), &entry.name) {
             return Err(Error::Usage(format!(
-                "{}: {:?} and {:?} would both be given {variable}: rename one",
-                project.procfile_name, first.name, entry.name
+                "{}: {first:?} and {:?} would both be given {variable}: rename one",
+                project.procfile_name, entry.name
             )));
         }
         let port = base + 100 * index as u32;

@@ -493,10 +493,14 @@ impl EventLoop {
     fn run_timers(&mut self, now: Instant) {
         let children = &mut self.children;
         // Any process of its tree, not only its first: in `sh -c 'yes | head'` the writer is
-        // `head`, and the shell sleeps in `wait`.
-        let mut busy = |instance| {
-            let tree = children.tree_pids(instance);
-            tree.into_iter().any(procfs::is_runnable)
+        // `head`, and the shell sleeps in `wait`. One read of /proc for all the partial lines
+        // due in this turn, made only if one is.
+        let mut trees: Option<Vec<Vec<nix::unistd::Pid>>> = None;
+        let mut busy = |instance: usize| {
+            let trees = trees.get_or_insert_with(|| children.all_trees());
+            trees
+                .get(instance)
+                .is_some_and(|tree| tree.iter().copied().any(procfs::is_runnable))
         };
         let prompts =
             self.streams
