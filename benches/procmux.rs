@@ -299,7 +299,15 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
     let relay = median(opts.runs, || {
         time_shell(&format!("({}) | cat > /dev/null", cats("")))
     });
-    let pty_relay = median(opts.runs, || pty_relay(&data, p));
+    let pty_relay = median(opts.runs, || {
+        poll_relay(&data, p, Channel::Pty, Sink::DevNull)
+    });
+    let poll_null = median(opts.runs, || {
+        poll_relay(&data, p, Channel::Pipe, Sink::DevNull)
+    });
+    let poll_pipe = median(opts.runs, || {
+        poll_relay(&data, p, Channel::Pipe, Sink::Pipe)
+    });
     // Each procmux row, for each binary.
     let each = |args: &[&str], sink: Sink| -> Vec<Option<Sample>> {
         bins.iter()
@@ -311,6 +319,8 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
     let untailed = each(&["--color", "never", "--tail-kib", "0"], Sink::Pipe);
     let json = each(&["--format", "json"], Sink::DevNull);
     let pty = each(&["--color", "never", "--pty", "always"], Sink::DevNull);
+    let status_line = each(&["--color", "never"], Sink::Terminal);
+    let no_status_line = each(&["--color", "never", "--no-status-line"], Sink::Terminal);
 
     // The same writers held until procmux is up (and until its followers are connected): what
     // a `logs -f` that reads, and followers that never read, cost the main stream.
@@ -385,6 +395,20 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
         }
         writeln!(table, "{line}").unwrap();
     };
+    // Each binary's row over another row of its own (the status line's cost).
+    let over = |samples: &[Option<Sample>], base: &[Option<Sample>]| -> String {
+        let ratios: Vec<String> = samples
+            .iter()
+            .zip(base)
+            .map(|(s, b)| match (s, b) {
+                (Some(s), Some(b)) => {
+                    format!("{:.2}×", s.wall.as_secs_f64() / b.wall.as_secs_f64())
+                }
+                _ => "—".into(),
+            })
+            .collect();
+        ratios.join(" / ")
+    };
     let limit = Some(relay.wall);
     let pty_limit = Some(pty_relay.wall);
     row("writers → /dev/null (direct)", &[Some(direct)], None);
@@ -392,6 +416,16 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
         "writers → one pipe → cat (**relay limit**)",
         &[Some(relay)],
         None,
+    );
+    row(
+        "writers on pipes → one poll relay → /dev/null (**poll relay**)",
+        &[Some(poll_null)],
+        limit,
+    );
+    row(
+        "writers on pipes → one poll relay → pipe → cat (**two-hop relay**)",
+        &[Some(poll_pipe)],
+        limit,
     );
     row("procmux → /dev/null", &to_null, limit);
     row("procmux → pipe → cat", &to_pipe, limit);
@@ -410,6 +444,19 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
         "procmux --pty always → /dev/null (× pty relay limit)",
         &pty,
         pty_limit,
+    );
+    row(
+        "procmux → a terminal the harness reads, `--no-status-line`",
+        &no_status_line,
+        limit,
+    );
+    row(
+        &format!(
+            "procmux → the same terminal, with the status line ({} the row above)",
+            over(&status_line, &no_status_line)
+        ),
+        &status_line,
+        limit,
     );
     row(
         "procmux → pipe → cat, writers started once it is up",
@@ -488,40 +535,81 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
          relay limit's)."
     )
     .unwrap();
+    writeln!(
+        table,
+        "Over the poll relay: procmux → /dev/null {}; over the two-hop relay: procmux → pipe → \
+         cat {}, `--tail-kib 0` {} (this build / baseline).",
+        over(&to_null, &vec![Some(poll_null); to_null.len()]),
+        over(&to_pipe, &vec![Some(poll_pipe); to_pipe.len()]),
+        over(&untailed, &vec![Some(poll_pipe); untailed.len()]),
+    )
+    .unwrap();
     table.push('\n');
 }
 
-/// The least any supervisor of pty children must do: `writers` copies of `cat DATA`, each on
-/// a pty of its own set up as procmux sets them (no output processing), their masters read
-/// by one `poll` loop into `/dev/null`.
-fn pty_relay(data: &Path, writers: usize) -> Sample {
+/// What the writers of a relay are on.
+#[derive(Clone, Copy)]
+enum Channel {
+    /// A pipe each, as procmux's children by default.
+    Pipe,
+    /// A pty each, set up as procmux sets them (no output processing).
+    Pty,
+}
+
+/// The least any supervisor must do: `writers` copies of `cat DATA`, each on a pipe or pty of
+/// its own, read 64 KiB at a time by one `poll` loop in this harness and written, unchanged,
+/// into `/dev/null` or into a pipe read by `cat > /dev/null`. No prefixes, no lines: what is
+/// left of a supervisor once its own work is taken away.
+fn poll_relay(data: &Path, writers: usize, channel: Channel, sink: Sink) -> Sample {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     use nix::sys::termios::{OutputFlags, SetArg, tcgetattr, tcsetattr};
     use std::os::fd::AsFd;
     let start = Instant::now();
-    let mut masters = Vec::new();
+    let mut readers = Vec::new();
     let mut cats = Vec::new();
     for _ in 0..writers {
-        let pair = nix::pty::openpty(None, None).expect("openpty");
-        let mut termios = tcgetattr(&pair.slave).expect("tcgetattr");
-        termios
-            .output_flags
-            .remove(OutputFlags::OPOST | OutputFlags::ONLCR);
-        tcsetattr(&pair.slave, SetArg::TCSANOW, &termios).expect("tcsetattr");
+        let (reader, writer) = match channel {
+            Channel::Pty => {
+                let pair = nix::pty::openpty(None, None).expect("openpty");
+                let mut termios = tcgetattr(&pair.slave).expect("tcgetattr");
+                termios
+                    .output_flags
+                    .remove(OutputFlags::OPOST | OutputFlags::ONLCR);
+                tcsetattr(&pair.slave, SetArg::TCSANOW, &termios).expect("tcsetattr");
+                (File::from(pair.master), File::from(pair.slave))
+            }
+            Channel::Pipe => {
+                let (reader, writer) = nix::unistd::pipe().expect("pipe");
+                (File::from(reader), File::from(writer))
+            }
+        };
         cats.push(
             Command::new("cat")
                 .arg(data)
-                .stdout(File::from(pair.slave))
+                .stdout(writer)
                 .spawn()
                 .expect("cat"),
         );
-        masters.push(File::from(pair.master));
+        readers.push(reader);
     }
-    let mut null = File::create("/dev/null").unwrap();
+    let mut last = None;
+    let mut out: Box<dyn Write> = match sink {
+        Sink::DevNull | Sink::Terminal => Box::new(File::create("/dev/null").unwrap()),
+        Sink::Pipe => {
+            let mut cat = Command::new("cat")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("cat");
+            let stdin = cat.stdin.take().unwrap();
+            last = Some(cat);
+            Box::new(stdin)
+        }
+    };
     let mut buf = vec![0u8; 64 * 1024];
     let mut open: Vec<bool> = vec![true; writers];
     while open.iter().any(|&o| o) {
-        let mut fds: Vec<PollFd> = masters
+        let mut fds: Vec<PollFd> = readers
             .iter()
             .zip(&open)
             .filter(|(_, o)| **o)
@@ -534,18 +622,19 @@ fn pty_relay(data: &Path, writers: usize) -> Sample {
             .collect();
         drop(fds);
         let mut ready = ready.into_iter();
-        for (master, open) in masters.iter_mut().zip(open.iter_mut()) {
+        for (reader, open) in readers.iter_mut().zip(open.iter_mut()) {
             if !*open || !ready.next().unwrap_or(false) {
                 continue;
             }
-            // EIO once the last writer of the pty is gone: that writer is done.
-            match std::io::Read::read(master, &mut buf) {
+            // End of file (a pipe) or EIO (a pty) once its writer is gone: that one is done.
+            match std::io::Read::read(reader, &mut buf) {
                 Ok(0) | Err(_) => *open = false,
-                Ok(n) => null.write_all(&buf[..n]).unwrap(),
+                Ok(n) => out.write_all(&buf[..n]).unwrap(),
             }
         }
     }
-    for mut cat in cats {
+    drop(out);
+    for mut cat in cats.into_iter().chain(last) {
         cat.wait().unwrap();
     }
     Sample {
@@ -602,6 +691,46 @@ fn time_shell(script: &str) -> Sample {
 enum Sink {
     DevNull,
     Pipe,
+    /// A pty of 50 rows and 200 columns whose master the harness reads into nothing: a
+    /// terminal, where the status line is drawn.
+    Terminal,
+}
+
+/// Runs `command` with a terminal as its stdout (see [`Sink::Terminal`]) to the end.
+fn run_on_terminal(mut command: Command, start: Instant) -> Option<Sample> {
+    use nix::pty::{Winsize, openpty};
+    let size = Winsize {
+        ws_row: 50,
+        ws_col: 200,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pair = openpty(Some(&size), None).expect("openpty");
+    let mut master = File::from(pair.master);
+    command
+        .stdout(File::from(pair.slave))
+        .env("TERM", "xterm-256color");
+    let mut child = command.spawn().expect("procmux");
+    // The harness's copy of the terminal's other side goes with the command: while any copy
+    // is open, reading the master never ends.
+    drop(command);
+    let reader = thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        // EIO once procmux (the last holder of the other side) is gone.
+        while let Ok(n) = std::io::Read::read(&mut master, &mut buf) {
+            if n == 0 {
+                break;
+            }
+        }
+    });
+    let (cpu, rss) = watch(&child);
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    status.success().then(|| Sample {
+        wall: start.elapsed(),
+        cpu: Some(cpu),
+        rss_kib: Some(rss),
+    })
 }
 
 /// Runs `BIN start -f PROCFILE ARGS…` to the end, measuring wall time (until the last byte
@@ -623,6 +752,7 @@ fn run_procmux(bin: &str, procfile: &Path, args: &[&str], sink: Sink) -> Option<
                 .expect("procmux"),
             None,
         ),
+        Sink::Terminal => return run_on_terminal(command, start),
         Sink::Pipe => {
             let mut child = command.stdout(Stdio::piped()).spawn().expect("procmux");
             let out = child.stdout.take().unwrap();

@@ -7,7 +7,8 @@
 //! place only when the clock's text changes.
 //!
 //! Text lines take a fast path: short lines are gathered, each behind its prefix, in one reused
-//! 64 KiB buffer and written with one `write`. Measured against `writev` of prefix and line
+//! 64 KiB buffer (`batch.rs`, which copies them in 32-byte blocks and finds their newlines in
+//! the blocks it copies) and written with one `write`. Measured against `writev` of prefix and line
 //! slices, this moves the same lines into a pipe at a quarter of the CPU (the kernel's
 //! per-iovec cost dominates for 100-byte lines). Lines over 2 KiB are not copied: they go out
 //! with `writev` straight from the read buffer. JSON lines and `--strip-ansi` must transform
@@ -25,6 +26,7 @@
 //! child's unterminated escape sequence cannot bleed into the next prefix.
 
 mod ansi;
+mod batch;
 mod color;
 mod json;
 mod notice;
@@ -55,11 +57,7 @@ use crate::supervisor::{Notice, State};
 
 use self::status::StatusLine;
 
-/// Lines up to this length are copied into the batch buffer; longer ones are written from
-/// the read buffer with `writev`, where the copy would cost more than the extra iovecs.
-const COPY_LIMIT: usize = 2048;
-/// Bytes gathered before a `write`: the size of a default pipe.
-const BATCH_CAPACITY: usize = 64 * 1024;
+use self::batch::{Batch, CAPACITY as BATCH_CAPACITY, COPY_LIMIT, Framing, Stop};
 
 /// Writes a whole document (a man page, a status table, an exported file) to stdout, for the
 /// commands that print one thing and end. `Ok(false)` when the reader went away (`| head`): a
@@ -129,7 +127,7 @@ pub struct Output<W: Write = Stdout> {
     /// The label of `system` lines.
     system: Prefix,
     /// Lines gathered for one `write`; reused, never grown past its capacity.
-    batch: Vec<u8>,
+    batch: Batch,
     /// Reused to format procmux's own notices.
     scratch: Vec<u8>,
     /// The stream whose progress line is on screen, not yet ended by a newline.
@@ -236,7 +234,7 @@ impl<W: Write> Output<W> {
                 .collect(),
             system: label("system", color::SYSTEM),
             style: style.clone(),
-            batch: Vec::with_capacity(BATCH_CAPACITY),
+            batch: Batch::new(),
             scratch: Vec::new(),
             live: None,
             status: None,
@@ -399,6 +397,13 @@ impl<W: Write> Output<W> {
         let plain = !self.style.json && !self.style.strip_ansi;
         // One scan of the whole batch: per-line scans cost more than the rest of the relay.
         let settle = self.settles() && redraw::any(lines);
+        if plain
+            && !settle
+            && let Some(framing) = Framing::new(&prefix.bytes, prefix.line_end)
+        {
+            self.plain_lines(prefix, &framing, lines);
+            return;
+        }
         let mut from = 0;
         for newline in memchr_iter(b'\n', lines) {
             let mut line = &lines[from..newline];
@@ -423,6 +428,30 @@ impl<W: Write> Output<W> {
             }
         }
         debug_assert_eq!(from, lines.len(), "lines() takes only complete lines");
+        self.flush_batch();
+    }
+
+    /// The fast lane of [`Output::lines`]: text lines as they are, through the batch's block
+    /// copies (`batch.rs`); a line over [`COPY_LIMIT`] goes out straight from `lines`.
+    fn plain_lines(&mut self, prefix: &Prefix, framing: &Framing, lines: &[u8]) {
+        let mut from = 0;
+        loop {
+            match self.batch.copy_lines(framing, lines, from) {
+                Stop::Done => break,
+                Stop::Full(at) => {
+                    self.flush_batch();
+                    from = at;
+                }
+                Stop::Long(at, newline) => {
+                    self.flush_batch();
+                    self.write_plain(prefix, &lines[at..newline.min(lines.len())]);
+                    from = newline + 1;
+                }
+            }
+            if self.sink.closed {
+                return;
+            }
+        }
         self.flush_batch();
     }
 
@@ -607,7 +636,8 @@ impl<W: Write> Output<W> {
 
     fn flush_batch(&mut self) {
         if !self.batch.is_empty() {
-            self.sink.write_all(&mut [IoSlice::new(&self.batch)]);
+            self.sink
+                .write_all(&mut [IoSlice::new(self.batch.as_slice())]);
             self.batch.clear();
         }
     }
@@ -620,9 +650,9 @@ impl<W: Write> Output<W> {
 
 /// Appends `bytes` to `batch`, writing the batch out first when they would not fit; bytes
 /// larger than the whole batch go straight to the sink.
-fn put<W: Write>(sink: &mut Sink<W>, batch: &mut Vec<u8>, bytes: &[u8]) {
+fn put<W: Write>(sink: &mut Sink<W>, batch: &mut Batch, bytes: &[u8]) {
     if batch.len() + bytes.len() > BATCH_CAPACITY {
-        sink.write_all(&mut [IoSlice::new(batch)]);
+        sink.write_all(&mut [IoSlice::new(batch.as_slice())]);
         batch.clear();
     }
     if bytes.len() > BATCH_CAPACITY {

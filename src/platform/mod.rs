@@ -14,6 +14,8 @@
 //!   runtime's).
 //!
 //! - [`fds`] — pipes not inherited by children.
+//! - [`bytes`] — where the newlines are in a block of bytes, with the processor's vector
+//!   instructions: this one differs by processor, not by OS, and is the other `unsafe` here.
 //!
 //! Each OS has a folder with one file per concern, under the same names, with the same
 //! functions and signatures: `linux/` (run and tested) and `macos/` (compiled and linted for
@@ -30,6 +32,9 @@ mod macos;
 #[cfg(target_os = "macos")]
 pub use self::macos::*;
 
+// The newline search of the relay: by processor, not by OS; its SSE2 calls are `unsafe`.
+#[allow(unsafe_code)]
+pub mod bytes;
 // What `sysctl(KERN_PROCARGS2)` returns, parsed: macOS's, but pure, so it is compiled and
 // unit-tested on every OS.
 #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
