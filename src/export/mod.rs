@@ -251,7 +251,12 @@ pub fn loopback_notes(stack: &Stack) -> Vec<Note> {
 /// `env_file`s and `env`), then `PORT` and `PS`, as `procmux start` gives it.
 fn instance_env(stack: &Stack, instance: usize) -> Vec<(String, String)> {
     let spec = &stack.instances[instance];
-    let mut env = type_env(stack.type_of(instance));
+    let mut env: Vec<(String, String)> = stack
+        .env_of(instance)
+        .iter()
+        .filter(|(k, _)| k != "PORT" && k != "PS")
+        .cloned()
+        .collect();
     env.push(("PORT".to_owned(), spec.port.to_string()));
     env.push(("PS".to_owned(), spec.label()));
     env

@@ -104,6 +104,20 @@ pub fn render(stack: &Stack, options: &Options) -> Result<Export, Error> {
             ));
         }
         own.extend(without_readiness(kind, "supervisord"));
+        if kind.count > 1 && !kind.instance_env.is_empty() {
+            let differ: Vec<&str> = kind
+                .env
+                .iter()
+                .filter(|pair| kind.instance_env.iter().any(|env| !env.contains(pair)))
+                .map(|(key, _)| key.as_str())
+                .collect();
+            own.push(format!(
+                "{} differ between its processes (a value names $PORT or $PS), and a program \
+                 has one environment: every process gets {}.1's",
+                differ.join(", "),
+                kind.name
+            ));
+        }
         for note in &own {
             let _ = writeln!(text, "; Not expressible here: {note}.");
         }
