@@ -175,6 +175,38 @@ fn port_values_that_are_not_ports() {
         "{}",
         done.stderr
     );
+    app.write("procmux.toml", READY);
+    for command in [&["start", "-p", "0"][..], &["run", "-p", "0", "true"]] {
+        let done = app.procmux(command).run();
+        done.exits_with(2);
+        assert!(
+            done.stderr
+                .contains("--port 0: port 0 lets a server listen where the kernel picks"),
+            "{command:?}: {}",
+            done.stderr
+        );
+    }
+    // Near the top: what does not fit is said, and a type left out is given no PORT_<NAME>
+    // that is no port.
+    let done = app.procmux(&["start", "-p", "65500"]).run();
+    done.exits_with(2);
+    assert!(
+        done.stderr
+            .contains("api-web.1 would get port 65600, above 65535"),
+        "{}",
+        done.stderr
+    );
+    let done = app
+        .procmux(&[
+            "run",
+            "-p",
+            "65500",
+            "sh",
+            "-c",
+            "echo ${PORT_WEB}-${PORT_API_WEB-none}",
+        ])
+        .run();
+    assert_eq!(done.text(), "65500-none\n");
     app.write("procmux.toml", "port = 70000\n");
     let done = app.procmux(&["check"]).run();
     done.exits_with(2);

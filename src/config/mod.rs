@@ -576,9 +576,10 @@ fn resolve_base(
     Ok((base, Some((base as u16, last.min(65_535) as u16))))
 }
 
-/// `PORT_<NAME>` for every process type of the Procfile: its first instance's port. Two
-/// names that make one variable (`my-svc`, `my_svc`) are an error: one would silently get
-/// the other's port.
+/// `PORT_<NAME>` for every process type of the Procfile: its first instance's port (none for
+/// a type whose port would be above 65535: it cannot run, and a number that is no port would
+/// mislead). Two names that make one variable (`my-svc`, `my_svc`) are an error: one would
+/// silently get the other's port.
 fn port_variables(project: &Project, base: u32) -> Result<Vec<(String, String)>> {
     let mut taken: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
     let mut variables = Vec::new();
@@ -591,7 +592,9 @@ fn port_variables(project: &Project, base: u32) -> Result<Vec<(String, String)>>
             )));
         }
         let port = base + 100 * index as u32;
-        variables.push((variable, port.to_string()));
+        if port <= u32::from(u16::MAX) {
+            variables.push((variable, port.to_string()));
+        }
     }
     Ok(variables)
 }
@@ -784,9 +787,13 @@ fn ports_in_use(project: &Project, rows: &[(String, u16)]) -> Result<Option<(u32
         return Ok(None);
     };
     let mut port_env = port_variables(project, base)?;
-    for (entry, (_, value)) in project.procfile.entries.iter().zip(&mut port_env) {
+    for entry in &project.procfile.entries {
         let first = format!("{}.1", entry.name);
-        if let Some((_, port)) = rows.iter().find(|(label, _)| *label == first) {
+        let variable = ports::variable(&entry.name);
+        let slot = port_env.iter_mut().find(|(name, _)| *name == variable);
+        if let (Some((_, value)), Some((_, port))) =
+            (slot, rows.iter().find(|(label, _)| *label == first))
+        {
             *value = port.to_string();
         }
     }
@@ -1369,6 +1376,50 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn port_zero_is_refused_and_ports_above_65535_are_not_given() {
+        for (toml, flags, vars, start) in [
+            (None, &["-p", "0"][..], &[][..], "--port 0: port 0 lets"),
+            (
+                Some("port = 0\n"),
+                &[],
+                &[],
+                "procmux.toml: port = 0: port 0 lets",
+            ),
+            (
+                None,
+                &[],
+                &[("PORT", " 0")],
+                "PORT from the environment is 0: port 0",
+            ),
+        ] {
+            let error = resolve("web: a\n", toml, flags, vars, false).unwrap_err();
+            assert!(error.to_string().starts_with(start), "{error}");
+        }
+        // A flag overrides the file's 0, as any other value.
+        assert!(resolve("web: a\n", Some("port = 0\n"), &["-p", "1"], &[], false).is_ok());
+        // api would be at 65600: it cannot run, and is given to nobody.
+        let (stack, _) = resolve(
+            "web: a\napi: b\n",
+            None,
+            &["-p", "65500", "web"],
+            &[],
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            stack.port_env,
+            [("PORT_WEB".to_owned(), "65500".to_owned())]
+        );
+        let error = resolve("web: a\napi: b\n", None, &["-p", "65500"], &[], false).unwrap_err();
+        assert_eq!(error.to_string(), "api.1 would get port 65600, above 65535");
+        let project = Project::from_text("web: a\napi: b\n", None, Vec::new()).unwrap();
+        let (_, ports) = ports_in_use(&project, &[("web.1".to_owned(), 65500)])
+            .unwrap()
+            .unwrap();
+        assert_eq!(ports, [("PORT_WEB".to_owned(), "65500".to_owned())]);
     }
 
     #[test]

@@ -598,16 +598,32 @@ impl Project {
     }
 
     /// The base port (`None`: `auto`): the flag, the file's `port`, `PORT` from the env files
-    /// or the environment, else 5000.
+    /// or the environment, else 5000. Port 0 is refused wherever it comes from: a server given
+    /// it listens where the kernel picks, which no other process (nor a readiness probe) can
+    /// know.
     pub(crate) fn base_port(
         &self,
         flag: Option<PortChoice>,
         host: &Host<'_>,
     ) -> Result<Option<u32>> {
-        match flag.or(self.file.as_ref().and_then(|f| f.config.port)) {
-            Some(PortChoice::Base(port)) => return Ok(Some(port.into())),
-            Some(PortChoice::Auto) => return Ok(None),
-            None => {}
+        const ZERO: &str = "port 0 lets a server listen where the kernel picks, which the \
+                            others cannot know: give 1-65535, or auto";
+        let file = self
+            .file
+            .as_ref()
+            .and_then(|f| f.config.port.map(|p| (f, p)));
+        match (flag, file) {
+            (Some(PortChoice::Base(0)), _) => {
+                return Err(Error::Usage(format!("--port 0: {ZERO}")));
+            }
+            (None, Some((file, PortChoice::Base(0)))) => {
+                return Err(Error::input(&file.name, None, format!("port = 0: {ZERO}")));
+            }
+            (Some(PortChoice::Base(port)), _) | (None, Some((_, PortChoice::Base(port)))) => {
+                return Ok(Some(port.into()));
+            }
+            (Some(PortChoice::Auto), _) | (None, Some((_, PortChoice::Auto))) => return Ok(None),
+            (None, None) => {}
         }
         let (value, source) = match self.env_value("PORT") {
             Some(value) => (value.to_owned(), "the env file"),
@@ -616,15 +632,13 @@ impl Project {
                 None => return Ok(Some(DEFAULT_PORT.into())),
             },
         };
-        value
-            .trim()
-            .parse::<u16>()
-            .map(|p| Some(p.into()))
-            .map_err(|_| {
-                Error::Usage(format!(
-                    "PORT from {source} is not a port number: \"{value}\""
-                ))
-            })
+        match value.trim().parse::<u16>() {
+            Ok(0) => Err(Error::Usage(format!("PORT from {source} is 0: {ZERO}"))),
+            Ok(port) => Ok(Some(port.into())),
+            Err(_) => Err(Error::Usage(format!(
+                "PORT from {source} is not a port number: \"{value}\""
+            ))),
+        }
     }
 }
 
