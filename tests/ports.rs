@@ -385,3 +385,29 @@ fn env_values_carry_the_ports() {
         done.stderr
     );
 }
+
+/// An include's processes: its own `.env` and `env` table see the ports too, and its
+/// entries' `PORT_<NAME>` is named after `NAME.entry`.
+#[test]
+fn an_include_sees_the_ports() {
+    let app = App::new("main: echo \"child $$ . main $PORT_API_WEB\"; exec sleep 1000\n");
+    std::fs::create_dir(app.path().join("api")).unwrap();
+    app.write(
+        "api/Procfile",
+        "web: echo \"child $$ . inc $PORT $URL $OWN\"; exec sleep 1000\n",
+    );
+    app.write("api/.env", "URL=http://localhost:${PORT_MAIN}/\n");
+    app.write(
+        "procmux.toml",
+        "[include.api]\nprocfile = \"api/Procfile\"\nenv = { OWN = \"${PORT}-${PORT_API_WEB}\" }\n",
+    );
+    let mut running = app.start(&["--no-timestamp", "--pty", "never", "-p", "23700"]);
+    let text = running.wait_for_count("child ", 2);
+    let pids = running.pids_after("child");
+    assert!(text.contains(". main 23800"), "{text}");
+    assert!(
+        text.contains(". inc 23800 http://localhost:23700/ 23800-23800"),
+        "{text}"
+    );
+    stop(running, &pids);
+}
