@@ -411,3 +411,24 @@ fn an_include_sees_the_ports() {
     );
     stop(running, &pids);
 }
+
+/// A port held on the IPv6 loopback only (Node's `localhost` since v17, so Vite's default)
+/// is held: `auto` moves past it rather than giving it to a second server.
+#[test]
+fn auto_moves_past_a_port_held_on_ipv6_loopback_only() {
+    let app = checkout();
+    app.write("procmux.toml", format!("port = \"auto\"\n{READY}"));
+    let done = app
+        .procmux(&["run", "sh", "-c", "echo $PORT_API_WEB"])
+        .run();
+    let api: u16 = done.text().trim().parse().unwrap();
+    let Ok(held) = TcpListener::bind(("::1", api)) else {
+        eprintln!("no IPv6 loopback here: nothing to hold");
+        return;
+    };
+    let (running, pids) = start(&app, &[]);
+    let (_, moved, _, _) = ports(&running.text());
+    assert_ne!(moved, api);
+    stop(running, &pids);
+    drop(held);
+}

@@ -70,8 +70,16 @@ impl Host<'static> {
         fn var(name: &str) -> Option<String> {
             std::env::var(name).ok()
         }
+        /// Free on IPv4 and IPv6: a server listening on `::1` only (Node's `localhost`
+        /// since v17) leaves `0.0.0.0` bindable. A machine without IPv6 fails the second
+        /// bind otherwise than "in use": nothing can hold the port there.
         fn port_free(port: u16) -> bool {
-            std::net::TcpListener::bind(("0.0.0.0", port)).is_ok()
+            use std::net::{Ipv6Addr, TcpListener};
+            TcpListener::bind(("0.0.0.0", port)).is_ok()
+                && !matches!(
+                    TcpListener::bind((Ipv6Addr::UNSPECIFIED, port)),
+                    Err(e) if e.kind() == io::ErrorKind::AddrInUse
+                )
         }
         Host {
             var: &var,
