@@ -229,7 +229,7 @@ tcp:$PORT, http://HOST:PORT/PATH, log:REGEX, exit:0, delay:2s, exec:COMMAND),
 \fBcwd\fR (its directory, relative to the root; its \fBwatch\fR globs are relative to
 it), \fBenv_file\fR (list, relative to the file, read after the project's env files) and
 \fBenv\fR (a table, last; \fB${OTHER}\fR expands as in an env file, \fB\e$\fR is a
-literal \fB$\fR; \fBPORT\fR and \fBPS\fR stay procmux's), \fBphase\fR (release, run),
+literal \fB$\fR; \fBPORT\fR, \fBPS\fR and \fBPORT_\fR\fINAME\fR stay procmux's), \fBphase\fR (release, run),
 \fBrestart_with\fR (list: when one of these restarts, this process is stopped first and
 started again once it is ready; \fBafter = [{ name = "db", restart = true }]\fR is the same);
 and \fB[profile.NAME]\fR: \fBprocesses\fR (names or globs), started by \fBstart

@@ -1267,6 +1267,10 @@ mod tests {
                 "procmux.toml:2:9: env: PORT is procmux's",
             ),
             (
+                "[process.web]\nenv = { PORT_WEB = \"1\" }\n",
+                "procmux.toml:2:9: env: PORT_WEB is procmux's to give every process (web's port)",
+            ),
+            (
                 "[process.web]\nenv = { A = \"a\\u0000b\" }\n",
                 "procmux.toml:2:13: env: A: contains a NUL byte",
             ),

@@ -528,6 +528,18 @@ impl Project {
                     format!("env: {name} is procmux's to give each process (the base port is `port` or -p)"),
                 ));
             }
+            // An env file may hold one (it is shared with other tools, and procmux's wins);
+            // written here, it would be ignored.
+            let owner = self
+                .procfile
+                .names()
+                .find(|n| super::ports::variable(n) == *name);
+            if let Some(owner) = owner {
+                return Err(file.error_at(
+                    key.span(),
+                    format!("env: {name} is procmux's to give every process ({owner}'s port)"),
+                ));
+            }
             if value.get_ref().contains('\0') {
                 return Err(
                     file.error_at(value.span(), format!("env: {name}: contains a NUL byte"))
