@@ -85,8 +85,8 @@ fn execute(command: Command, raw: &[OsString]) -> Result<i32, Error> {
                     // Still runs: the ports are computed as with no stack running.
                     let _ = writeln!(
                         io::stderr(),
-                        "procmux: warning: asking the running stack for its ports: {error}; \
-                         PORT and PORT_<NAME> are computed as if none ran"
+                        "procmux: warning: PORT and PORT_<NAME> are computed as if no stack \
+                         ran, for asking the running one failed: {error}"
                     );
                     None
                 })
