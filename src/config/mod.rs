@@ -194,7 +194,7 @@ pub fn resolve_start(
             });
         }
         let (env, instance_env) = instance_envs(
-            &setup.steps,
+            setup,
             &entry.name,
             base + 100 * type_index as u32,
             count,
@@ -292,7 +292,7 @@ pub fn resolve_start(
     }
     // The project's own variables (Kubernetes shares them): `PORT_<NAME>` known, and `PORT`
     // and `PS` as each process has its own, left as they were.
-    let (env, _) = expand_env(&project.env_steps, None, &port_env, host)?;
+    let (env, _) = expand_env(&project.env_steps, &project.env, None, &port_env, host)?;
     let stack = Stack {
         stdin,
         procfile: project.procfile_name.clone(),
@@ -610,13 +610,18 @@ fn port_variables(project: &Project, base: u32) -> Result<Vec<(String, String)>>
 /// A process's variables with procmux's own known: `steps` expanded where `${PORT_<NAME>}`
 /// is that type's port and, with `process` (its `PORT` and `PS`), `${PORT}` and `${PS}`
 /// are its own, as the process sees them. The flag says whether `PORT` or `PS` was looked
-/// up: the values then differ from one instance to the next.
+/// up: the values then differ from one instance to the next. `read` is what the steps made
+/// when read: the same when none holds a `$` (most projects), so it is taken as it is.
 fn expand_env(
     steps: &[project::EnvStep],
+    read: &Vars,
     process: Option<(u32, &str)>,
     port_env: &[(String, String)],
     host: &Host<'_>,
 ) -> Result<(Vec<(String, String)>, bool)> {
+    if !steps.iter().any(project::EnvStep::interpolates) {
+        return Ok((read.clone(), false));
+    }
     let asked = std::cell::Cell::new(false);
     let given = |name: &str| match name {
         "PORT" | "PS" => {
@@ -641,7 +646,7 @@ fn expand_env(
 /// A type's variables (its first instance's) and, when a value names `PORT` or `PS`, those
 /// of its instances past the first, in order.
 fn instance_envs(
-    steps: &[project::EnvStep],
+    setup: &project::ProcessEnv,
     name: &str,
     first_port: u32,
     count: usize,
@@ -649,13 +654,14 @@ fn instance_envs(
     host: &Host<'_>,
 ) -> Result<(Vars, Vec<Vars>)> {
     let first = (first_port, format!("{name}.1"));
-    let (env, varies) = expand_env(steps, Some((first.0, &first.1)), port_env, host)?;
+    let (steps, read) = (&setup.steps, &setup.env);
+    let (env, varies) = expand_env(steps, read, Some((first.0, &first.1)), port_env, host)?;
     let mut others = Vec::new();
     if varies {
         for number in 2..=count {
             let ps = format!("{name}.{number}");
             let port = first_port + number as u32 - 1;
-            others.push(expand_env(steps, Some((port, &ps)), port_env, host)?.0);
+            others.push(expand_env(steps, read, Some((port, &ps)), port_env, host)?.0);
         }
     }
     Ok((env, others))
@@ -750,11 +756,14 @@ pub fn load_run(args: &RunArgs, host: &Host<'_>, running: RunningPorts<'_>) -> R
         [single] => project.procfile.position(&single.to_string_lossy()),
         _ => None,
     };
-    let steps = match entry {
-        Some(index) => &project.process_env[index].steps,
-        None => &project.env_steps,
+    let (steps, read) = match entry {
+        Some(index) => (
+            &project.process_env[index].steps,
+            &project.process_env[index].env,
+        ),
+        None => (&project.env_steps, &project.env),
     };
-    let (env, _) = expand_env(steps, Some((port.into(), "run.1")), &port_env, host)?;
+    let (env, _) = expand_env(steps, read, Some((port.into(), "run.1")), &port_env, host)?;
     // A Procfile entry runs where `start` runs it, with its own variables.
     if let Some(index) = entry {
         return Ok(RunConfig {

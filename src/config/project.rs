@@ -81,6 +81,17 @@ pub enum EnvStep {
     Value { name: String, value: String },
 }
 
+impl EnvStep {
+    /// Whether it may look a name up (`$` anywhere): if not, its values are the same
+    /// whatever procmux gives.
+    pub fn interpolates(&self) -> bool {
+        match self {
+            EnvStep::File { text, .. } => text.contains('$'),
+            EnvStep::Value { value, .. } => value.contains('$'),
+        }
+    }
+}
+
 /// The variables `steps` make, `${NAME}` looked up in `scope` (procmux's own variables
 /// first), each key once with its last value.
 pub fn expand(steps: &[EnvStep], scope: &dotenv::Scope<'_>) -> Result<Vec<(String, String)>> {
