@@ -55,9 +55,10 @@ pub enum Command {
     Start(Box<StartArgs>),
     /// Run one command in the app's environment, in the foreground
     ///
-    /// The command gets the environment `start` would give it (env files, PORT, PS=run.1), the
-    /// terminal's stdin, stdout and stderr, and procmux exits with its status (128+N when it
-    /// dies of signal N). A lone argument naming a Procfile entry runs that entry's command.
+    /// The command gets the environment `start` would give it (env files, PORT, PORT_<NAME>,
+    /// PS=run.1; the running stack's ports while this checkout's runs), the terminal's stdin,
+    /// stdout and stderr, and procmux exits with its status (128+N when it dies of signal N).
+    /// A lone argument naming a Procfile entry runs that entry's command.
     Run(RunArgs),
     /// Validate the Procfile, env files and procmux.toml without starting anything
     Check(ProjectArgs),
@@ -555,9 +556,11 @@ pub struct RunArgs {
     #[command(flatten)]
     pub project: ProjectArgs,
 
-    /// Base port for PORT [default: PORT from the env files or the environment, else 5000]
-    #[arg(short = 'p', long = "port", value_name = "N", env = "PROCMUX_PORT")]
-    pub port: Option<u16>,
+    /// Base port for PORT; `auto`: this checkout's block. While this checkout's stack runs,
+    /// PORT and PORT_<NAME> are the ones it uses (unless a number is given here)
+    /// [default: PORT from the env files or the environment, else 5000]
+    #[arg(short = 'p', long = "port", value_name = "N|auto", env = "PROCMUX_PORT", value_parser = parse_port)]
+    pub port: Option<PortChoice>,
 
     /// The command and its arguments, or the name of a Procfile entry
     #[arg(

@@ -75,7 +75,24 @@ fn execute(command: Command, raw: &[OsString]) -> Result<i32, Error> {
             let output = Output::stdout(&style, &stack.instances);
             runtime::supervise(stack, output)
         }
-        Command::Run(args) => runtime::foreground::execute(config::load_run(&args, &host)?),
+        Command::Run(args) => {
+            let running = |socket: &str| {
+                let target = control::Target {
+                    socket,
+                    procfile: "this checkout",
+                };
+                control::instance_ports(&target).unwrap_or_else(|error| {
+                    // Still runs: the ports are computed as with no stack running.
+                    let _ = writeln!(
+                        io::stderr(),
+                        "procmux: warning: PORT and PORT_<NAME> are computed as if no stack \
+                         ran, for asking the running one failed: {error}"
+                    );
+                    None
+                })
+            };
+            runtime::foreground::execute(config::load_run(&args, &host, &running)?)
+        }
         Command::Check(args) => {
             // Everything `start` would check, without starting anything.
             let (stack, _) = config::load_start(&StartArgs::defaults(args), &host)?;

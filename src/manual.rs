@@ -210,7 +210,8 @@ COMMAND\fR when it is one simple command) in a process group of its own, with \f
 keys \fB[A\-Za\-z_][A\-Za\-z0\-9_.\-]*\fR; \fB#\fR comments (a \fB #\fR inside an unquoted
 value too); \fB'single quotes'\fR literal; \fB"double quotes"\fR with \fB\en \er \et \e" \e\e
 \e$\fR escapes; quoted values may span lines; \fB$VAR\fR, \fB${VAR}\fR and
-\fB${VAR:\-default}\fR take earlier keys, then procmux's environment. Values are never
+\fB${VAR:\-default}\fR take \fBPORT\fR, \fBPS\fR and \fBPORT_\fR\fINAME\fR as the process
+gets them, then earlier keys, then procmux's environment. Values are never
 spliced into commands and never loaded into procmux's own environment.
 .SH PROCMUX.TOML
 Defaults for \fBstart\fR's options, next to the Procfile (or \fB\-\-config FILE\fR). Keys:
@@ -227,8 +228,8 @@ tcp:$PORT, http://HOST:PORT/PATH, log:REGEX, exit:0, delay:2s, exec:COMMAND),
 \fBready_timeout\fR, \fBready_interval\fR (seconds between two exec: checks, 1),
 \fBcwd\fR (its directory, relative to the root; its \fBwatch\fR globs are relative to
 it), \fBenv_file\fR (list, relative to the file, read after the project's env files) and
-\fBenv\fR (a table, last; \fB${OTHER}\fR expands from what came before, \fB\e$\fR is a
-literal \fB$\fR; \fBPORT\fR and \fBPS\fR stay procmux's), \fBphase\fR (release, run),
+\fBenv\fR (a table, last; \fB${OTHER}\fR expands as in an env file, \fB\e$\fR is a
+literal \fB$\fR; \fBPORT\fR, \fBPS\fR and \fBPORT_\fR\fINAME\fR stay procmux's), \fBphase\fR (release, run),
 \fBrestart_with\fR (list: when one of these restarts, this process is stopped first and
 started again once it is ready; \fBafter = [{ name = "db", restart = true }]\fR is the same);
 and \fB[profile.NAME]\fR: \fBprocesses\fR (names or globs), started by \fBstart

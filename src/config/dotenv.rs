@@ -12,21 +12,40 @@
 //!   accept): the line breaks are part of the value, and errors name the line it starts on;
 //! - unquoted values are trimmed, a ` #` (whitespace then `#`) starts a comment, and they are
 //!   interpolated;
-//! - interpolation: `$VAR`, `${VAR}` (`${FOO.BAR}` too) and `${VAR:-default}` take the value of a key defined earlier
-//!   (in this file or an earlier one) or else of procmux's inherited environment; unknown is empty.
+//! - interpolation: `$VAR`, `${VAR}` (`${FOO.BAR}` too) and `${VAR:-default}` take the value
+//!   procmux gives the process (`PORT`, `PS`, `PORT_<NAME>`: they win over the env files in
+//!   its environment, so here too), else of a key defined earlier (in this file or an earlier
+//!   one), else of procmux's inherited environment; unknown is empty.
 //!
 //! Anything else is an error naming the line. Parsing is pure: the caller supplies the lookup of
 //! earlier values, and nothing here touches procmux's own environment.
 
 use crate::error::LineError;
 
+/// Where `${NAME}` looks besides the keys defined before it.
+pub struct Scope<'a> {
+    /// What procmux gives the process (`PORT`, `PS`, `PORT_<NAME>`): looked up first.
+    pub given: &'a dyn Fn(&str) -> Option<String>,
+    /// procmux's inherited environment: looked up last.
+    pub inherited: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Scope<'_> {
+    /// `name`'s value for a value written after `vars`.
+    pub fn find(&self, vars: &[(String, String)], name: &str) -> Option<String> {
+        (self.given)(name)
+            .or_else(|| lookup(vars, name).map(str::to_owned))
+            .or_else(|| (self.inherited)(name))
+    }
+}
+
 /// Parses `text`, appending each assignment to `vars` in order (a repeated key is appended
-/// again; the caller's later-wins merge handles it). `inherited` looks up names that `vars`
-/// does not define.
+/// again; the caller's later-wins merge handles it). `scope` says what names not defined in
+/// `vars` are (and what procmux's own names are, before `vars`).
 pub fn parse_into(
     text: &str,
     vars: &mut Vec<(String, String)>,
-    inherited: &dyn Fn(&str) -> Option<String>,
+    scope: &Scope<'_>,
 ) -> Result<(), LineError> {
     let lines: Vec<&str> = text
         .split('\n')
@@ -40,11 +59,7 @@ pub fn parse_into(
         if content.is_empty() || content.starts_with('#') {
             continue;
         }
-        let lookup = |name: &str| {
-            lookup(vars, name)
-                .map(str::to_owned)
-                .or_else(|| inherited(name))
-        };
+        let lookup = |name: &str| scope.find(vars, name);
         let mut joined = content.to_owned();
         let (key, value) = loop {
             match parse_line(&joined, line, &lookup) {
@@ -257,9 +272,11 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let mut vars = Vec::new();
-        parse_into(text, &mut vars, &|name| {
-            lookup(&inherited, name).map(str::to_owned)
-        })?;
+        let scope = Scope {
+            given: &|name| (name == "PORT_API").then(|| "5100".to_owned()),
+            inherited: &|name| lookup(&inherited, name).map(str::to_owned),
+        };
+        parse_into(text, &mut vars, &scope)?;
         Ok(vars)
     }
 
@@ -311,6 +328,17 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         assert_eq!(vars, expected);
+    }
+
+    #[test]
+    fn what_procmux_gives_wins_over_earlier_keys_and_the_environment() {
+        let text = "PORT_API=1\nA=http://localhost:${PORT_API}/\nB='$PORT_API'\nC=\"\\$PORT_API $PORT_API\"\n";
+        let vars = parse_with(text, &[("PORT_API", "9")]).unwrap();
+        let values: Vec<&str> = vars.iter().map(|(_, v)| v.as_str()).collect();
+        assert_eq!(
+            values,
+            ["1", "http://localhost:5100/", "$PORT_API", "$PORT_API 5100"]
+        );
     }
 
     #[test]

@@ -35,6 +35,7 @@ use self::formation::Formation;
 pub use self::policy::{OnExit, OnGiveUp, Policy, Ready, SignalSource};
 pub use self::profile::Profile;
 pub use self::project::Project;
+use self::project::Vars;
 pub use self::query::{LogQuery, log_query};
 pub use self::stack::{InstanceSpec, ProcessType, Stack, Watch};
 pub use self::style::{Style, TimestampFormat};
@@ -69,8 +70,16 @@ impl Host<'static> {
         fn var(name: &str) -> Option<String> {
             std::env::var(name).ok()
         }
+        /// Free on IPv4 and IPv6: a server listening on `::1` only (Node's `localhost`
+        /// since v17) leaves `0.0.0.0` bindable. A machine without IPv6 fails the second
+        /// bind otherwise than "in use": nothing can hold the port there.
         fn port_free(port: u16) -> bool {
-            std::net::TcpListener::bind(("0.0.0.0", port)).is_ok()
+            use std::net::{Ipv6Addr, TcpListener};
+            TcpListener::bind(("0.0.0.0", port)).is_ok()
+                && !matches!(
+                    TcpListener::bind((Ipv6Addr::UNSPECIFIED, port)),
+                    Err(e) if e.kind() == io::ErrorKind::AddrInUse
+                )
         }
         Host {
             var: &var,
@@ -148,6 +157,7 @@ pub fn resolve_start(
         })
         .collect();
     let (base, auto_ports) = resolve_base(&project, args.port, &offsets, host)?;
+    let port_env = port_variables(&project, base)?;
     let mut types = Vec::new();
     let mut instances = Vec::new();
     let entries = project
@@ -183,6 +193,14 @@ pub fn resolve_start(
                 port,
             });
         }
+        let (env, instance_env) = instance_envs(
+            setup,
+            &entry.name,
+            base + 100 * type_index as u32,
+            count,
+            &port_env,
+            host,
+        )?;
         types.push(ProcessType {
             name: entry.name.clone(),
             command: entry.command.clone(),
@@ -194,7 +212,8 @@ pub fn resolve_start(
             restart_with: resolved.restart_with,
             release,
             watch: resolve_watch(&project, &entry.name, &args.watch)?,
-            env: setup.env.clone(),
+            env,
+            instance_env,
             dir: setup.dir.clone(),
             cwd: setup.cwd.clone(),
             env_files: setup.env_files.clone(),
@@ -271,7 +290,9 @@ pub fn resolve_start(
                 .to_owned(),
         ));
     }
-    let port_env = port_variables(&project, base)?;
+    // The project's own variables (Kubernetes shares them): `PORT_<NAME>` known, and `PORT`
+    // and `PS` as each process has its own, left as they were.
+    let (env, _) = expand_env(&project.env_steps, &project.env, None, &port_env, host)?;
     let stack = Stack {
         stdin,
         procfile: project.procfile_name.clone(),
@@ -280,7 +301,7 @@ pub fn resolve_start(
         port_env,
         auto_ports,
         root: project.root,
-        env: project.env,
+        env,
         types,
         instances,
         exit_code_from: args.exit_code_from.clone(),
@@ -563,9 +584,10 @@ fn resolve_base(
     Ok((base, Some((base as u16, last.min(65_535) as u16))))
 }
 
-/// `PORT_<NAME>` for every process type of the Procfile: its first instance's port. Two
-/// names that make one variable (`my-svc`, `my_svc`) are an error: one would silently get
-/// the other's port.
+/// `PORT_<NAME>` for every process type of the Procfile: its first instance's port (none for
+/// a type whose port would be above 65535: it cannot run, and a number that is no port would
+/// mislead). Two names that make one variable (`my-svc`, `my_svc`) are an error: one would
+/// silently get the other's port.
 fn port_variables(project: &Project, base: u32) -> Result<Vec<(String, String)>> {
     let mut taken: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
     let mut variables = Vec::new();
@@ -578,9 +600,71 @@ fn port_variables(project: &Project, base: u32) -> Result<Vec<(String, String)>>
             )));
         }
         let port = base + 100 * index as u32;
-        variables.push((variable, port.to_string()));
+        if port <= u32::from(u16::MAX) {
+            variables.push((variable, port.to_string()));
+        }
     }
     Ok(variables)
+}
+
+/// A process's variables with procmux's own known: `steps` expanded where `${PORT_<NAME>}`
+/// is that type's port and, with `process` (its `PORT` and `PS`), `${PORT}` and `${PS}`
+/// are its own, as the process sees them. The flag says whether `PORT` or `PS` was looked
+/// up: the values then differ from one instance to the next. `read` is what the steps made
+/// when read: the same when none holds a `$` (most projects), so it is taken as it is.
+fn expand_env(
+    steps: &[project::EnvStep],
+    read: &Vars,
+    process: Option<(u32, &str)>,
+    port_env: &[(String, String)],
+    host: &Host<'_>,
+) -> Result<(Vec<(String, String)>, bool)> {
+    if !steps.iter().any(project::EnvStep::interpolates) {
+        return Ok((read.clone(), false));
+    }
+    let asked = std::cell::Cell::new(false);
+    let given = |name: &str| match name {
+        "PORT" | "PS" => {
+            asked.set(true);
+            let (port, ps) = process?;
+            Some(if name == "PORT" {
+                port.to_string()
+            } else {
+                ps.to_owned()
+            })
+        }
+        _ => dotenv::lookup(port_env, name).map(str::to_owned),
+    };
+    let scope = dotenv::Scope {
+        given: &given,
+        inherited: host.var,
+    };
+    let env = project::expand(steps, &scope)?;
+    Ok((env, asked.get()))
+}
+
+/// A type's variables (its first instance's) and, when a value names `PORT` or `PS`, those
+/// of its instances past the first, in order.
+fn instance_envs(
+    setup: &project::ProcessEnv,
+    name: &str,
+    first_port: u32,
+    count: usize,
+    port_env: &[(String, String)],
+    host: &Host<'_>,
+) -> Result<(Vars, Vec<Vars>)> {
+    let first = (first_port, format!("{name}.1"));
+    let (steps, read) = (&setup.steps, &setup.env);
+    let (env, varies) = expand_env(steps, read, Some((first.0, &first.1)), port_env, host)?;
+    let mut others = Vec::new();
+    if varies {
+        for number in 2..=count {
+            let ps = format!("{name}.{number}");
+            let port = first_port + number as u32 - 1;
+            others.push(expand_env(steps, read, Some((port, &ps)), port_env, host)?.0);
+        }
+    }
+    Ok((env, others))
 }
 
 /// How long `procmux wait` (`--timeout`) or `start --detach` (`--wait-timeout`) waits for
@@ -637,27 +721,54 @@ pub struct RunConfig {
     pub root: PathBuf,
     pub env: Vec<(String, String)>,
     pub port: u16,
-    /// `PORT_<NAME>` for every process type, as `start` gives them.
+    /// `PORT_<NAME>` for every process type, as `start` gives them (or, when this checkout's
+    /// stack runs, as it gave them).
     pub port_env: Vec<(String, String)>,
     pub command: RunCommand,
 }
 
-/// `procmux run`: the project's environment and the command to run in it.
-pub fn load_run(args: &RunArgs, host: &Host<'_>) -> Result<RunConfig> {
+/// The instances of this checkout's running stack, each label with the port it was given;
+/// `None` when none runs (or it cannot be asked).
+pub type RunningPorts<'a> = &'a dyn Fn(&str) -> Option<Vec<(String, u16)>>;
+
+/// `procmux run`: the project's environment and the command to run in it. The ports are
+/// those of this checkout's running stack (`running`, asked with its control socket's name)
+/// unless `--port N` says otherwise or none runs: with `port = "auto"`, the stack may have
+/// moved past a held block, which computing again would not see.
+pub fn load_run(args: &RunArgs, host: &Host<'_>, running: RunningPorts<'_>) -> Result<RunConfig> {
     let project = Project::load(&args.project, false, host)?;
-    let (base, _) = resolve_base(&project, args.port.map(PortChoice::Base), &[], host)?;
+    let from_stack = match args.port {
+        Some(PortChoice::Base(_)) => None,
+        _ if !project.procfile.entries.is_empty() => running(&project.socket_name())
+            .and_then(|rows| ports_in_use(&project, &rows).transpose())
+            .transpose()?,
+        _ => None,
+    };
+    let (base, port_env) = match from_stack {
+        Some(found) => found,
+        None => {
+            let (base, _) = resolve_base(&project, args.port, &[], host)?;
+            (base, port_variables(&project, base)?)
+        }
+    };
     let port = u16::try_from(base).unwrap_or(project::DEFAULT_PORT);
     let entry = match args.command.as_slice() {
         [single] => project.procfile.position(&single.to_string_lossy()),
         _ => None,
     };
-    let port_env = port_variables(&project, base)?;
+    let (steps, read) = match entry {
+        Some(index) => (
+            &project.process_env[index].steps,
+            &project.process_env[index].env,
+        ),
+        None => (&project.env_steps, &project.env),
+    };
+    let (env, _) = expand_env(steps, read, Some((port.into(), "run.1")), &port_env, host)?;
     // A Procfile entry runs where `start` runs it, with its own variables.
     if let Some(index) = entry {
-        let setup = &project.process_env[index];
         return Ok(RunConfig {
-            root: setup.dir.clone(),
-            env: setup.env.clone(),
+            root: project.process_env[index].dir.clone(),
+            env,
             port,
             port_env,
             command: RunCommand::Shell(project.procfile.entries[index].command.clone()),
@@ -671,11 +782,39 @@ pub fn load_run(args: &RunArgs, host: &Host<'_>) -> Result<RunConfig> {
     };
     Ok(RunConfig {
         root: project.root,
-        env: project.env,
+        env,
         port,
         port_env,
         command,
     })
+}
+
+/// The base port and `PORT_<NAME>`s a running stack uses, from its instances' ports
+/// (`web.2` at 10101 → base 10000 when web is the Procfile's first entry); a type it runs
+/// keeps its first instance's port as it is. `None` when no instance names an entry of the
+/// Procfile (it changed since the stack started).
+fn ports_in_use(project: &Project, rows: &[(String, u16)]) -> Result<Option<(u32, Vars)>> {
+    let base = rows.iter().find_map(|(label, port)| {
+        let (name, number) = label.rsplit_once('.')?;
+        let number: u32 = number.parse().ok()?;
+        let index = project.procfile.position(name)? as u32;
+        u32::from(*port).checked_sub(100 * index + number.checked_sub(1)?)
+    });
+    let Some(base) = base else {
+        return Ok(None);
+    };
+    let mut port_env = port_variables(project, base)?;
+    for entry in &project.procfile.entries {
+        let first = format!("{}.1", entry.name);
+        let variable = ports::variable(&entry.name);
+        let slot = port_env.iter_mut().find(|(name, _)| *name == variable);
+        if let (Some((_, value)), Some((_, port))) =
+            (slot, rows.iter().find(|(label, _)| *label == first))
+        {
+            *value = port.to_string();
+        }
+    }
+    Ok(Some((base, port_env)))
 }
 
 /// `-m`, else the file's `formation` with its `[process.NAME] count`s, else one of each. The
@@ -1137,6 +1276,10 @@ mod tests {
                 "procmux.toml:2:9: env: PORT is procmux's",
             ),
             (
+                "[process.web]\nenv = { PORT_WEB = \"1\" }\n",
+                "procmux.toml:2:9: env: PORT_WEB is procmux's to give every process (web's port)",
+            ),
+            (
                 "[process.web]\nenv = { A = \"a\\u0000b\" }\n",
                 "procmux.toml:2:13: env: A: contains a NUL byte",
             ),
@@ -1165,6 +1308,139 @@ mod tests {
             let error = Project::from_text("web: x\n", Some(toml), Vec::new()).unwrap_err();
             assert!(error.to_string().starts_with(start), "{toml}: {error}");
         }
+    }
+
+    /// `${PORT_<NAME>}`, `${PORT}` and `${PS}` in env values are what the process gets:
+    /// in `.env` and in an `env` table, for each instance, and in the project's own.
+    #[test]
+    fn env_values_see_the_ports_procmux_gives() {
+        let env = "PORT_WEB=1\nAPI=http://localhost:${PORT_API}/\nSELF=$PS@$PORT\n\
+                   LIT='${PORT_API}'\nWEB=${PORT_WEB}\n";
+        let toml = "port = \"auto\"\nformation = \"web=2\"\n\
+                    [process.web]\nenv = { BACK = \"${API}|${PORT_API:-x}|${PORT}\" }\n";
+        let project = Project::from_texts("web: a\napi: b\n", Some(toml), env).unwrap();
+        let held = std::cell::Cell::new(None);
+        let free = |port: u16| held.get() != Some(port);
+        let host = Host {
+            var: &|name| (name == "PORT_API").then(|| "9".to_owned()),
+            stdout_is_tty: false,
+            port_free: &free,
+        };
+        let first = resolve_start(project, &start_args(&[]), &host).unwrap().0;
+        let base = first.instances[0].port;
+        // The first block's api port held: the stack moves, and the values with it.
+        held.set(Some(base + 100));
+        let project = Project::from_texts("web: a\napi: b\n", Some(toml), env).unwrap();
+        let (stack, _) = resolve_start(project, &start_args(&[]), &host).unwrap();
+        let web = stack.instances[0].port;
+        assert_ne!(web, base);
+        let api = web + 100;
+        let value = |index: usize, key: &str| {
+            dotenv::lookup(stack.env_of(index), key)
+                .unwrap_or_else(|| panic!("{key}"))
+                .to_owned()
+        };
+        assert_eq!(value(0, "API"), format!("http://localhost:{api}/"));
+        assert_eq!(value(0, "SELF"), format!("web.1@{web}"));
+        assert_eq!(value(1, "SELF"), format!("web.2@{}", web + 1));
+        assert_eq!(value(2, "SELF"), format!("api.1@{api}"));
+        assert_eq!(value(0, "LIT"), "${PORT_API}");
+        assert_eq!(
+            value(0, "WEB"),
+            web.to_string(),
+            "procmux's wins over .env's"
+        );
+        let back = format!("http://localhost:{api}/|{api}|");
+        assert_eq!(value(0, "BACK"), format!("{back}{web}"));
+        assert_eq!(value(1, "BACK"), format!("{back}{}", web + 1));
+        assert_eq!(stack.types[0].instance_env.len(), 1);
+        // The project's own values: the ports known, PORT and PS not (each process has its own).
+        let shared = |key: &str| dotenv::lookup(&stack.env, key).map(str::to_owned);
+        assert_eq!(
+            shared("API").as_deref(),
+            Some(format!("http://localhost:{api}/").as_str())
+        );
+        assert_eq!(shared("SELF").as_deref(), Some("@"));
+        // Nothing names PORT or PS: one environment per type.
+        let project = Project::from_texts("web: a\napi: b\n", None, "A=${PORT_API}\n").unwrap();
+        let (stack, _) = resolve_start(project, &start_args(&["-m", "web=3"]), &host).unwrap();
+        assert!(stack.types.iter().all(|t| t.instance_env.is_empty()));
+        assert_eq!(stack.env_of(2), [("A".to_owned(), "5100".to_owned())]);
+    }
+
+    #[test]
+    fn run_takes_the_ports_a_running_stack_uses() {
+        let project =
+            Project::from_text("web: a\napi-web: b\nclock: c\n", None, Vec::new()).unwrap();
+        let rows = |pairs: &[(&str, u16)]| -> Vec<(String, u16)> {
+            pairs.iter().map(|(l, p)| (l.to_string(), *p)).collect()
+        };
+        let (base, ports) = ports_in_use(
+            &project,
+            &rows(&[("api-web.2", 20101), ("api-web.1", 20100)]),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(base, 20000);
+        let values: Vec<&str> = ports.iter().map(|(_, v)| v.as_str()).collect();
+        assert_eq!(values, ["20000", "20100", "20200"]);
+        // Rows of names the Procfile no longer has, or no rows: nothing to take.
+        assert!(
+            ports_in_use(&project, &rows(&[("gone.1", 20000)]))
+                .unwrap()
+                .is_none()
+        );
+        assert!(ports_in_use(&project, &[]).unwrap().is_none());
+        // A port below what its place says (the Procfile changed): not taken.
+        assert!(
+            ports_in_use(&project, &rows(&[("clock.1", 150)]))
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn port_zero_is_refused_and_ports_above_65535_are_not_given() {
+        for (toml, flags, vars, start) in [
+            (None, &["-p", "0"][..], &[][..], "--port 0: port 0 lets"),
+            (
+                Some("port = 0\n"),
+                &[],
+                &[],
+                "procmux.toml: port = 0: port 0 lets",
+            ),
+            (
+                None,
+                &[],
+                &[("PORT", " 0")],
+                "PORT from the environment is 0: port 0",
+            ),
+        ] {
+            let error = resolve("web: a\n", toml, flags, vars, false).unwrap_err();
+            assert!(error.to_string().starts_with(start), "{error}");
+        }
+        // A flag overrides the file's 0, as any other value.
+        assert!(resolve("web: a\n", Some("port = 0\n"), &["-p", "1"], &[], false).is_ok());
+        // api would be at 65600: it cannot run, and is given to nobody.
+        let (stack, _) = resolve(
+            "web: a\napi: b\n",
+            None,
+            &["-p", "65500", "web"],
+            &[],
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            stack.port_env,
+            [("PORT_WEB".to_owned(), "65500".to_owned())]
+        );
+        let error = resolve("web: a\napi: b\n", None, &["-p", "65500"], &[], false).unwrap_err();
+        assert_eq!(error.to_string(), "api.1 would get port 65600, above 65535");
+        let project = Project::from_text("web: a\napi: b\n", None, Vec::new()).unwrap();
+        let (_, ports) = ports_in_use(&project, &[("web.1".to_owned(), 65500)])
+            .unwrap()
+            .unwrap();
+        assert_eq!(ports, [("PORT_WEB".to_owned(), "65500".to_owned())]);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use toml::Spanned;
 
@@ -24,8 +25,11 @@ pub struct Project {
     /// The Procfile path as the user named it, for messages.
     pub procfile_name: String,
     pub root: PathBuf,
-    /// Variables from the env files, each key once, later files winning.
+    /// Variables from the env files, each key once, later files winning, expanded before
+    /// procmux's own (`PORT`, `PORT_<NAME>`) are known: for the base port and what is set.
     pub env: Vec<(String, String)>,
+    /// The env files read, to expand again once procmux's own variables are known.
+    pub env_steps: Vec<EnvStep>,
     pub file: Option<ConfigFile>,
     /// Per Procfile entry (same order): its environment and directory, after its
     /// `[process.NAME]` `env_file`, `env` and `cwd`.
@@ -59,6 +63,64 @@ pub struct ProcessEnv {
     pub env_files: Vec<String>,
     /// The keys of its `env` table, in file order.
     pub env_keys: Vec<String>,
+    /// What `env` is made of, in order, to expand again once procmux's own variables are
+    /// known ([`expand`]).
+    pub steps: Vec<EnvStep>,
+}
+
+/// Environment variables, in order, each key once.
+pub type Vars = Vec<(String, String)>;
+
+/// One source of a process's variables, kept as written: `env` is expanded before procmux
+/// knows the ports, and again, by [`expand`], once it does.
+#[derive(Debug, Clone)]
+pub enum EnvStep {
+    /// An env file: its name in messages, its text (shared by every process reading it).
+    File { shown: String, text: Rc<str> },
+    /// A value of an `env` table, as written (checked where it was read).
+    Value { name: String, value: String },
+}
+
+impl EnvStep {
+    /// Whether it may look a name up (`$` anywhere): if not, its values are the same
+    /// whatever procmux gives.
+    pub fn interpolates(&self) -> bool {
+        match self {
+            EnvStep::File { text, .. } => text.contains('$'),
+            EnvStep::Value { value, .. } => value.contains('$'),
+        }
+    }
+}
+
+/// The variables `steps` make, `${NAME}` looked up in `scope` (procmux's own variables
+/// first), each key once with its last value.
+pub fn expand(steps: &[EnvStep], scope: &dotenv::Scope<'_>) -> Result<Vec<(String, String)>> {
+    let mut vars = Vec::new();
+    for step in steps {
+        match step {
+            EnvStep::File { shown, text } => {
+                dotenv::parse_into(text, &mut vars, scope).map_err(|e| e.in_file(shown))?;
+            }
+            EnvStep::Value { name, value } => {
+                let expanded = dotenv::expand(value, &|n| scope.find(&vars, n))
+                    .map_err(|m| Error::Usage(format!("env: {name}: {m}")))?;
+                vars.push((name.clone(), expanded));
+            }
+        }
+    }
+    Ok(merge(vars))
+}
+
+/// Where `${NAME}` looks before procmux's own variables are known: the keys defined before
+/// it, then procmux's environment.
+fn before_ports<'a>(host: &Host<'a>) -> dotenv::Scope<'a> {
+    fn nothing(_: &str) -> Option<String> {
+        None
+    }
+    dotenv::Scope {
+        given: &nothing,
+        inherited: host.var,
+    }
 }
 
 /// The settings a table lays over an environment: `env_file`, `env`, `cwd`.
@@ -211,12 +273,13 @@ impl Project {
                 Vec::new()
             }
         };
-        let env = load_env(&env_files, host, &mut sources)?;
+        let (env, env_steps) = load_env(&env_files, host, &mut sources)?;
         let mut project = Project {
             procfile,
             procfile_name,
             root,
             env,
+            env_steps,
             file,
             process_env: Vec::new(),
             sources,
@@ -235,13 +298,43 @@ impl Project {
         Ok(project)
     }
 
-    /// A project from texts instead of files, for tests of the resolution.
+    /// A project from texts instead of files, for tests of the resolution: `env` as values
+    /// taken as they are.
     #[cfg(test)]
     pub fn from_text(
         procfile: &str,
         config: Option<&str>,
         env: Vec<(String, String)>,
     ) -> Result<Project> {
+        // The pairs as a `.env` of double-quoted values, which keeps every character.
+        let text: String = env
+            .iter()
+            .map(|(k, v)| {
+                let quoted = v
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('$', "\\$")
+                    .replace('\n', "\\n")
+                    .replace('\r', "\\r");
+                format!("{k}=\"{quoted}\"\n")
+            })
+            .collect();
+        Project::from_texts(procfile, config, &text)
+    }
+
+    /// A project from texts instead of files: `env` is the text of its `.env`.
+    #[cfg(test)]
+    pub fn from_texts(procfile: &str, config: Option<&str>, env: &str) -> Result<Project> {
+        let host = Host {
+            var: &|_| None,
+            stdout_is_tty: false,
+            port_free: &|_| true,
+        };
+        let env_steps = vec![EnvStep::File {
+            shown: ".env".to_owned(),
+            text: env.into(),
+        }];
+        let env = expand(&env_steps, &before_ports(&host))?;
         let file = match config {
             Some(text) => Some(ConfigFile {
                 name: file::DEFAULT_NAME.to_owned(),
@@ -260,6 +353,7 @@ impl Project {
             procfile_name: "Procfile".to_owned(),
             root: PathBuf::from("."),
             env,
+            env_steps,
             file,
             process_env: Vec::new(),
             sources: Vec::new(),
@@ -267,11 +361,6 @@ impl Project {
             includes: Vec::new(),
         };
         project.check_file_names()?;
-        let host = Host {
-            var: &|_| None,
-            stdout_is_tty: false,
-            port_free: &|_| true,
-        };
         project.process_env = project.resolve_process_env(&host)?;
         Ok(project)
     }
@@ -319,6 +408,7 @@ impl Project {
             cwd: None,
             env_files: Vec::new(),
             env_keys: Vec::new(),
+            steps: self.env_steps.clone(),
         };
         let mut included = Vec::with_capacity(self.includes.len());
         if let Some(file) = &self.file {
@@ -334,10 +424,14 @@ impl Project {
                 base.cwd = Some(self.relative_to_root(&include.dir));
                 for path in &include.default_env {
                     let shown = path.display().to_string();
-                    let text = read_text(path, &shown)?;
-                    dotenv::parse_into(&text, &mut base.env, &|key| host.var(key))
+                    let text: Rc<str> = read_text(path, &shown)?.into();
+                    dotenv::parse_into(&text, &mut base.env, &before_ports(host))
                         .map_err(|e| e.in_file(&shown))?;
                     base.env = merge(std::mem::take(&mut base.env));
+                    base.steps.push(EnvStep::File {
+                        shown: shown.clone(),
+                        text,
+                    });
                     for name in ["PORT", "PS"] {
                         if dotenv::lookup(&base.env, name) != self.env_value(name) {
                             return Err(Error::input(
@@ -403,13 +497,13 @@ impl Project {
         host: &Host<'_>,
     ) -> Result<ProcessEnv> {
         let ProcessEnv {
-            env: mut vars,
+            env: before,
             mut dir,
             mut cwd,
             mut env_files,
             mut env_keys,
+            mut steps,
         } = base;
-        let before = vars.clone();
         for name in layer.env_file.iter().flatten() {
             let path = relative_to(Path::new(&file.name).parent(), name.get_ref());
             let shown = path.display().to_string();
@@ -422,8 +516,10 @@ impl Project {
                 return Err(file.error_at(name.span(), format!("env_file: {shown}: {what}")));
             }
             let text = read_text(&path, &shown)?;
-            dotenv::parse_into(&text, &mut vars, &|key| host.var(key))
-                .map_err(|e| e.in_file(&shown))?;
+            steps.push(EnvStep::File {
+                shown: shown.clone(),
+                text: text.into(),
+            });
             env_files.push(shown);
         }
         let mut entries: Vec<_> = layer.env.iter().flatten().collect();
@@ -443,23 +539,34 @@ impl Project {
                     format!("env: {name} is procmux's to give each process (the base port is `port` or -p)"),
                 ));
             }
+            // An env file may hold one (it is shared with other tools, and procmux's wins);
+            // written here, it would be ignored.
+            let owner = self
+                .procfile
+                .names()
+                .find(|n| super::ports::variable(n) == *name);
+            if let Some(owner) = owner {
+                return Err(file.error_at(
+                    key.span(),
+                    format!("env: {name} is procmux's to give every process ({owner}'s port)"),
+                ));
+            }
             if value.get_ref().contains('\0') {
                 return Err(
                     file.error_at(value.span(), format!("env: {name}: contains a NUL byte"))
                 );
             }
-            let lookup = |name: &str| {
-                dotenv::lookup(&vars, name)
-                    .map(str::to_owned)
-                    .or_else(|| host.var(name))
-            };
-            let expanded = dotenv::expand(value.get_ref(), &lookup).map_err(|message| {
+            // Expanded with the others below; a mistake is said here, at its place.
+            dotenv::expand(value.get_ref(), &|_| None).map_err(|message| {
                 file.error_at(value.span(), format!("env: {name}: {message}"))
             })?;
-            vars.push((name.clone(), expanded));
+            steps.push(EnvStep::Value {
+                name: name.clone(),
+                value: value.get_ref().clone(),
+            });
             env_keys.push(name.clone());
         }
-        let env = merge(vars);
+        let env = expand(&steps, &before_ports(host))?;
         // The env files may not set them either: procmux would silently override them.
         for name in ["PORT", "PS"] {
             if dotenv::lookup(&env, name) != dotenv::lookup(&before, name)
@@ -487,6 +594,7 @@ impl Project {
             cwd,
             env_files,
             env_keys,
+            steps,
         })
     }
 
@@ -513,16 +621,32 @@ impl Project {
     }
 
     /// The base port (`None`: `auto`): the flag, the file's `port`, `PORT` from the env files
-    /// or the environment, else 5000.
+    /// or the environment, else 5000. Port 0 is refused wherever it comes from: a server given
+    /// it listens where the kernel picks, which no other process (nor a readiness probe) can
+    /// know.
     pub(crate) fn base_port(
         &self,
         flag: Option<PortChoice>,
         host: &Host<'_>,
     ) -> Result<Option<u32>> {
-        match flag.or(self.file.as_ref().and_then(|f| f.config.port)) {
-            Some(PortChoice::Base(port)) => return Ok(Some(port.into())),
-            Some(PortChoice::Auto) => return Ok(None),
-            None => {}
+        const ZERO: &str = "port 0 lets a server listen where the kernel picks, which the \
+                            others cannot know: give 1-65535, or auto";
+        let file = self
+            .file
+            .as_ref()
+            .and_then(|f| f.config.port.map(|p| (f, p)));
+        match (flag, file) {
+            (Some(PortChoice::Base(0)), _) => {
+                return Err(Error::Usage(format!("--port 0: {ZERO}")));
+            }
+            (None, Some((file, PortChoice::Base(0)))) => {
+                return Err(Error::input(&file.name, None, format!("port = 0: {ZERO}")));
+            }
+            (Some(PortChoice::Base(port)), _) | (None, Some((_, PortChoice::Base(port)))) => {
+                return Ok(Some(port.into()));
+            }
+            (Some(PortChoice::Auto), _) | (None, Some((_, PortChoice::Auto))) => return Ok(None),
+            (None, None) => {}
         }
         let (value, source) = match self.env_value("PORT") {
             Some(value) => (value.to_owned(), "the env file"),
@@ -531,15 +655,13 @@ impl Project {
                 None => return Ok(Some(DEFAULT_PORT.into())),
             },
         };
-        value
-            .trim()
-            .parse::<u16>()
-            .map(|p| Some(p.into()))
-            .map_err(|_| {
-                Error::Usage(format!(
-                    "PORT from {source} is not a port number: \"{value}\""
-                ))
-            })
+        match value.trim().parse::<u16>() {
+            Ok(0) => Err(Error::Usage(format!("PORT from {source} is 0: {ZERO}"))),
+            Ok(port) => Ok(Some(port.into())),
+            Err(_) => Err(Error::Usage(format!(
+                "PORT from {source} is not a port number: \"{value}\""
+            ))),
+        }
     }
 }
 
@@ -768,23 +890,28 @@ fn edit_distance(a: &str, b: &str) -> usize {
     d[a.len()][b.len()]
 }
 
-/// Reads the env files in order into one list, each key once (the last value); each file is
-/// said in `sources` with the keys it set.
+/// Reads the env files in order into one list, each key once (the last value), with the
+/// steps to expand them again; each file is said in `sources` with the keys it set.
 fn load_env(
     files: &[PathBuf],
     host: &Host<'_>,
     sources: &mut Vec<Source>,
-) -> Result<Vec<(String, String)>> {
+) -> Result<(Vars, Vec<EnvStep>)> {
     let mut vars = Vec::new();
+    let mut steps = Vec::new();
     for file in files {
         let name = file.display().to_string();
-        let text = read_text(file, &name)?;
+        let text: Rc<str> = read_text(file, &name)?.into();
         let before = vars.len();
-        dotenv::parse_into(&text, &mut vars, &|key| host.var(key)).map_err(|e| e.in_file(&name))?;
+        dotenv::parse_into(&text, &mut vars, &before_ports(host)).map_err(|e| e.in_file(&name))?;
         let said = vars[before..].iter().map(|(k, _)| k.clone()).collect();
-        sources.push(Source { file: name, said });
+        sources.push(Source {
+            file: name.clone(),
+            said,
+        });
+        steps.push(EnvStep::File { shown: name, text });
     }
-    Ok(merge(vars))
+    Ok((merge(vars), steps))
 }
 
 /// Each key once, at its first place, with its last value.

@@ -69,8 +69,13 @@ pub struct ProcessType {
     /// Files whose changes restart it (`watch`), if any.
     pub watch: Option<Watch>,
     /// Its variables: the project's env files, its `env_file`s, its `env` table, each key once,
-    /// later winning; overlaid on the inherited environment, before `PORT` and `PS`.
+    /// later winning; overlaid on the inherited environment, before `PORT` and `PS`. Values
+    /// are expanded with procmux's own variables known: `${PORT_<NAME>}`, and its first
+    /// instance's `${PORT}` and `${PS}`.
     pub env: Vec<(String, String)>,
+    /// The variables of its instances past the first (instance N's at N − 2), when a value
+    /// names `PORT` or `PS` and so differs between them; empty otherwise ([`Stack::env_of`]).
+    pub instance_env: Vec<Vec<(String, String)>>,
     /// Its working directory: the root, or the root joined with `cwd`.
     pub dir: PathBuf,
     /// `cwd` as written, relative to the root (`None`: the root).
@@ -112,6 +117,16 @@ impl Stack {
     /// The type of instance `index`.
     pub fn type_of(&self, index: usize) -> &ProcessType {
         &self.types[self.instances[index].type_index]
+    }
+
+    /// The variables of instance `index` (its type's, or its own when they differ).
+    pub fn env_of(&self, index: usize) -> &[(String, String)] {
+        let kind = self.type_of(index);
+        self.instances[index]
+            .number
+            .checked_sub(2)
+            .and_then(|n| kind.instance_env.get(n))
+            .unwrap_or(&kind.env)
     }
 
     /// The port of the first instance of the type called `name` (the others count up from

@@ -87,6 +87,20 @@ pub fn status(target: &Target<'_>, json: bool) -> Result<i32, Error> {
     Ok(0)
 }
 
+/// The label and port of every instance of the stack listening at `target` (its `status`
+/// rows), for `procmux run`; `None` when none listens. Bounded by the client's timeouts.
+pub fn instance_ports(target: &Target<'_>) -> Result<Option<Vec<(String, u16)>>, Error> {
+    if !is_running(target) {
+        return Ok(None);
+    }
+    let (mut body, pid) = ask(target, &Request::Status)?;
+    let mut text = String::new();
+    body.read_to_string(&mut text)
+        .map_err(|e| Error::os("reading from procmux", explain(e, pid)))?;
+    let rows = text.lines().filter_map(Row::parse);
+    Ok(Some(rows.map(|row| (row.name, row.port)).collect()))
+}
+
 /// True when a procmux of this user listens for the stack.
 pub fn is_running(target: &Target<'_>) -> bool {
     matches!(connect(target.socket), Ok(Some(_)))

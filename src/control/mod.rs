@@ -31,7 +31,7 @@ mod wait;
 pub use self::attach::attach;
 pub use self::client::{connect, holder};
 pub use self::commands::is_running;
-pub use self::commands::{Target, logs, relay, status};
+pub use self::commands::{Target, instance_ports, logs, relay, status};
 pub use self::filter::filtered;
 pub use self::protocol::{Layout, Request, Row, State, select};
 pub use self::session::{Framing, Incoming, Reader, Session};

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::{
     Export, File, Gate, MARK, Note, Options, Probe, container_command, escape, gate,
-    loopback_notes, restarts, type_env, whole_seconds,
+    loopback_notes, restarts, whole_seconds, with_ports,
 };
 use crate::config::Stack;
 
@@ -19,7 +19,7 @@ pub fn render(stack: &Stack, options: &Options, image: &str) -> Export {
     for kind in stack.types.iter().filter(|t| t.count > 0) {
         let policy = &kind.policy;
         let mut environment = Map::new();
-        for (key, value) in type_env(kind) {
+        for (key, value) in with_ports(stack, &kind.env) {
             environment.insert(key, Value::from(value));
         }
         let port = stack.first_port(&kind.name);

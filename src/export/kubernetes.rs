@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::{
     Export, File, Gate, MARK, Note, Options, Probe, container_command, escape, gate,
-    loopback_notes, type_env, whole_seconds,
+    loopback_notes, whole_seconds, with_ports,
 };
 use crate::config::{ProcessType, Stack};
 
@@ -28,12 +28,7 @@ pub fn render(stack: &Stack, options: &Options, image: &str) -> Export {
         );
     }
     let annotations = json!({ "procmux/generated": MARK });
-    let shared: Vec<(String, String)> = stack
-        .env
-        .iter()
-        .filter(|(k, _)| k != "PORT" && k != "PS")
-        .cloned()
-        .collect();
+    let shared = with_ports(stack, &stack.env);
     let mut documents = env_documents(&format!("{app}-"), shared.clone(), &env_annotations);
     for kind in stack.types.iter().filter(|t| t.count > 0) {
         let port = stack.first_port(&kind.name);
@@ -46,7 +41,7 @@ pub fn render(stack: &Stack, options: &Options, image: &str) -> Export {
         ];
         // Its own variables (`env_file`, `env`) in a ConfigMap and Secret of its own, after
         // the shared ones: the last source of a key wins.
-        let own: Vec<(String, String)> = type_env(kind)
+        let own: Vec<(String, String)> = with_ports(stack, &kind.env)
             .into_iter()
             .filter(|pair| !shared.contains(pair))
             .collect();

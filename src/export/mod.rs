@@ -248,13 +248,27 @@ pub fn loopback_notes(stack: &Stack) -> Vec<Note> {
 }
 
 /// The environment an instance gets: its type's (the env files after interpolation, its own
-/// `env_file`s and `env`), then `PORT` and `PS`, as `procmux start` gives it.
+/// `env_file`s and `env`), every type's `PORT_<NAME>`, then `PORT` and `PS`, as `procmux
+/// start` gives it.
 fn instance_env(stack: &Stack, instance: usize) -> Vec<(String, String)> {
     let spec = &stack.instances[instance];
-    let mut env = type_env(stack.type_of(instance));
+    let mut env = with_ports(stack, stack.env_of(instance));
     env.push(("PORT".to_owned(), spec.port.to_string()));
     env.push(("PS".to_owned(), spec.label()));
     env
+}
+
+/// Variables as a process gets them: `env` but `PORT` and `PS` (each instance has its own),
+/// then every type's `PORT_<NAME>`, which win over the env files as under `procmux start`.
+fn with_ports(stack: &Stack, env: &[(String, String)]) -> Vec<(String, String)> {
+    let given = |key: &str| stack.port_env.iter().any(|(k, _)| k == key);
+    let mut all: Vec<(String, String)> = env
+        .iter()
+        .filter(|(k, _)| k != "PORT" && k != "PS" && !given(k))
+        .cloned()
+        .collect();
+    all.extend(stack.port_env.iter().cloned());
+    all
 }
 
 /// A type's variables but `PORT` and `PS`, which each instance gets its own of.

@@ -11,8 +11,8 @@
 use std::fmt::Write;
 
 use super::{
-    Export, File, MARK, Note, Options, escape, exported_env, restarts, shell_command_in, type_env,
-    whole_seconds, without_readiness, workdir,
+    Export, File, MARK, Note, Options, escape, exported_env, restarts, shell_command_in,
+    whole_seconds, with_ports, without_readiness, workdir,
 };
 use crate::config::Stack;
 use crate::error::Error;
@@ -44,7 +44,7 @@ pub fn render(stack: &Stack, options: &Options) -> Result<Export, Error> {
         group.push(program.clone());
         let policy = &kind.policy;
         // The words that can be kept (the ones left out are said once, above).
-        let env = type_env(kind)
+        let env = with_ports(stack, &kind.env)
             .into_iter()
             .filter_map(|(key, value)| escape::supervisord_word(&format!("{key}={value}")));
         let _ = writeln!(text, "\n[program:{program}]");
@@ -104,6 +104,20 @@ pub fn render(stack: &Stack, options: &Options) -> Result<Export, Error> {
             ));
         }
         own.extend(without_readiness(kind, "supervisord"));
+        if kind.count > 1 && !kind.instance_env.is_empty() {
+            let differ: Vec<&str> = kind
+                .env
+                .iter()
+                .filter(|pair| kind.instance_env.iter().any(|env| !env.contains(pair)))
+                .map(|(key, _)| key.as_str())
+                .collect();
+            own.push(format!(
+                "{} differ between its processes (a value names $PORT or $PS), and a program \
+                 has one environment: every process gets {}.1's",
+                differ.join(", "),
+                kind.name
+            ));
+        }
         for note in &own {
             let _ = writeln!(text, "; Not expressible here: {note}.");
         }

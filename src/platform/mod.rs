@@ -2,7 +2,7 @@
 //! and sees no `#[cfg]` (`tests/tidy.rs` checks that the source has none outside `platform/`).
 //!
 //! - [`process`] — the process table: a process's live descendants with their group and start
-//!   time, a process's environment, a user's processes, the TCP sockets listening and who
+//!   time, a process's environment and working directory, a user's processes, the TCP sockets listening and who
 //!   holds them, whether a process is busy on a CPU;
 //! - [`prompt`] — whether an instance waits at a prompt (blocked reading its terminal);
 //! - [`socket`] — the control channel's address, and the uid and pid of the process at the

@@ -138,7 +138,7 @@ impl Checks {
                 extra_env.extend(ports.map(|(name, port)| (name.as_str(), port.as_str())));
                 let launch = Launch {
                     root: &kind.dir,
-                    env: &kind.env,
+                    env: stack.env_of(instance),
                     extra_env: &extra_env,
                     port: stack.instances[instance].port,
                     ps: &stack.instances[instance].label(),

@@ -693,7 +693,7 @@ impl EventLoop {
         let label = spec.label();
         let launch = Launch {
             root: &kind.dir,
-            env: &kind.env,
+            env: self.stack.env_of(instance),
             extra_env: &extra_env,
             port: spec.port,
             ps: &label,

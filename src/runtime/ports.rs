@@ -43,8 +43,8 @@ pub fn held_by_another_stack(stack: &Stack) -> Option<Error> {
 
 /// Where a process of a stack runs: its stack's root.
 fn directory_of(pid: Pid) -> String {
-    std::fs::read_link(format!("/proc/{pid}/cwd")).map_or_else(
-        |_| "an unknown directory".to_owned(),
+    procfs::cwd(pid).map_or_else(
+        || "an unknown directory".to_owned(),
         |p| p.display().to_string(),
     )
 }

@@ -35,6 +35,7 @@ const ENV: &str = "X_SPACE=\"  lead and trail  \"\n\
     X_UTF='ünïcødé ✓ 日本'\n\
     X_EMPTY=''\n\
     X_URL='postgres://127.0.0.1:5432/db?a=1&b=2'\n\
+    X_PORTS=\"http://localhost:${PORT_SIMPLE}/ ${PORT_MIXED} $PS\"\n\
     chpst='a name the run script must not confuse'\n\
     x.dotted-name='a value dash drops unless it is put back'\n";
 
@@ -53,10 +54,10 @@ env_file = ["simple.env"]
 env = { X_DQ = "own \"dq\" ${X_SQ} \\$HOME 50%", X_OWN = "a # b ; c & d %(here)s $$" }
 "#;
 
-/// The program every process runs: it writes its argv, its `X_*`, `PORT` and `PS` variables,
+/// The program every process runs: it writes its argv, its `X_*`, `PORT_*`, `PORT` and `PS` variables,
 /// its cwd and its pid as JSON into `DUMPS/PS.json`, then sleeps.
 const DUMP: &str = r#"import json, os, sys, time
-env = {k: v for k, v in os.environ.items() if k.startswith(("X_", "x.", "chpst")) or k in ("PORT", "PS")}
+env = {k: v for k, v in os.environ.items() if k.startswith(("X_", "x.", "chpst", "PORT_")) or k in ("PORT", "PS")}
 data = {"argv": sys.argv[1:], "env": env, "cwd": os.getcwd(), "pid": os.getpid()}
 path = os.path.join(DUMPS, os.environ["PS"] + ".json")
 with open(path + ".tmp", "w") as f:
@@ -149,6 +150,14 @@ impl Hostile {
             dumps["mixed.1"]["env"]["X_SPACE"],
             Value::from("  lead and trail  ")
         );
+        // Env values see the ports and PS each process gets; every process gets PORT_<NAME>.
+        for (ps, port) in [("mixed.1", "5000"), ("simple.1", "5100")] {
+            let env = &dumps[ps]["env"];
+            let expected = format!("http://localhost:5100/ 5000 {ps}");
+            assert_eq!(env["X_PORTS"], Value::from(expected), "{ps}");
+            assert_eq!(env["PORT"], Value::from(port));
+            assert_eq!(env["PORT_SIMPLE"], Value::from("5100"));
+        }
         // simple's own directory and variables, after the root's `.env`; mixed has neither.
         let simple = &dumps["simple.1"];
         assert_eq!(

@@ -1,9 +1,10 @@
 //! Reading `/proc`: the live descendants of a process (with their parent, group and start
-//! time), a process's environment, and the processes of one user. Empty answers where `/proc`
-//! is not available.
+//! time), a process's environment and working directory, and the processes of one user.
+//! Empty answers where `/proc` is not available.
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
 
 use nix::unistd::Pid;
 
@@ -98,6 +99,11 @@ pub fn holder(inodes: &[u64]) -> Option<(Pid, String)> {
     })
 }
 
+/// The working directory of `pid` (`/proc/PID/cwd`), when procmux may read it.
+pub fn cwd(pid: Pid) -> Option<PathBuf> {
+    fs::read_link(format!("/proc/{pid}/cwd")).ok()
+}
+
 /// Every process owned by user `uid`.
 pub fn owned_by(uid: u32) -> Vec<Pid> {
     pids()
@@ -190,6 +196,12 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let inodes = listening(port);
+        assert_eq!(
+            cwd(Pid::this()),
+            std::env::current_dir().ok(),
+            "a process's working directory"
+        );
+        assert_eq!(cwd(Pid::from_raw(i32::MAX)), None);
         assert_eq!(inodes.len(), 1);
         assert!(socket_inodes(Pid::this()).contains(&inodes[0]));
         assert_eq!(holder(&inodes).map(|(pid, _)| pid), Some(Pid::this()));

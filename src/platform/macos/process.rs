@@ -9,10 +9,14 @@
 //! says it). A socket is named by its kernel address (`soi_so`, as `lsof` shows it) where
 //! Linux has an inode; start times are microseconds since the epoch, not clock ticks.
 
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::path::PathBuf;
+
 use libproc::libproc::bsd_info::BSDInfo;
 use libproc::libproc::file_info::{ListFDs, ProcFDType, pidfdinfo};
 use libproc::libproc::net_info::{SocketFDInfo, TcpSIState};
-use libproc::libproc::proc_pid::{listpidinfo, name, pidinfo};
+use libproc::libproc::proc_pid::{PIDInfo, PidInfoFlavor, listpidinfo, name, pidinfo};
 use libproc::libproc::task_info::TaskInfo;
 use libproc::processes::{ProcFilter, pids_by_type};
 use nix::unistd::Pid;
@@ -83,6 +87,35 @@ pub fn holder(sockets: &[u64]) -> Option<(Pid, String)> {
             .any(|socket| sockets.contains(socket))
             .then(|| (pid, name(pid.as_raw()).unwrap_or_default()))
     })
+}
+
+/// The working directory of `pid` (`proc_pidinfo(PROC_PIDVNODEPATHINFO)`, what `lsof`
+/// shows as `cwd`), when the kernel shows it to procmux.
+pub fn cwd(pid: Pid) -> Option<PathBuf> {
+    let info = pidinfo::<VnodePaths>(pid.as_raw(), 0).ok()?;
+    // A C string in a buffer of MAXPATHLEN bytes (libc splits it in rows of 32).
+    let bytes: Vec<u8> = info
+        .0
+        .pvi_cdir
+        .vip_path
+        .iter()
+        .flatten()
+        .map(|&c| c as u8)
+        .take_while(|&b| b != 0)
+        .collect();
+    (!bytes.is_empty()).then(|| PathBuf::from(OsString::from_vec(bytes)))
+}
+
+/// `struct proc_vnodepathinfo`: the current and root directories of a process.
+/// `pidinfo` fills it for the `VNodePathInfo` flavor; all integers and byte arrays, so the
+/// zeroed value it starts from is a valid one.
+#[repr(transparent)]
+struct VnodePaths(nix::libc::proc_vnodepathinfo);
+
+impl PIDInfo for VnodePaths {
+    fn flavor() -> PidInfoFlavor {
+        PidInfoFlavor::VNodePathInfo
+    }
 }
 
 /// Every process owned by user `uid`.
