@@ -469,6 +469,12 @@ fn policy_errors_are_located_in_the_config_file() {
             "[process.db]\nready = \"log:(\"\n",
             "procmux.toml:2:9: ready: \"log:(\": invalid regex",
         ),
+        // Matched in the server's loop on every line until ready: its size is bounded.
+        (
+            "[process.db]\nready = \"log:x{100000}\"\n",
+            "procmux.toml:2:9: ready: \"log:x{100000}\": pattern too large: 100000 positions, \
+             at most 1000",
+        ),
     ];
     for (toml, expected) in cases {
         app.write("procmux.toml", toml);

@@ -14,6 +14,7 @@ pub mod command;
 mod dotenv;
 mod file;
 mod formation;
+pub mod pattern;
 pub mod policy;
 mod ports;
 mod procfile;
@@ -32,6 +33,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use self::formation::Formation;
+pub use self::pattern::LinePattern;
 pub use self::policy::{OnExit, OnGiveUp, Policy, Ready, SignalSource};
 pub use self::profile::Profile;
 pub use self::project::Project;

@@ -9,10 +9,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use regex::bytes::Regex;
 use toml::Spanned;
 
 use super::file::ProcessConfig;
+use super::pattern::{LinePattern, READY_BUDGET};
 use super::project::{ConfigFile, Project};
 use super::servers::{KnownServer, known_server};
 use crate::cli::StartArgs;
@@ -76,7 +76,7 @@ pub enum Ready {
     /// An HTTP GET answers 2xx or 3xx.
     Http(HttpProbe),
     /// A line of its output matches.
-    Log(Regex),
+    Log(LinePattern),
     /// It exited with code 0 (a one-shot such as a migration).
     ExitZero,
     /// This long after it started.
@@ -229,12 +229,9 @@ pub fn parse_ready(text: &str) -> Result<Ready, String> {
             .parse::<u16>()
             .map(|port| Ready::Tcp(Some(port)))
             .map_err(|_| format!("\"{text}\": expected a port number or $PORT after tcp:")),
-        "log" => Regex::new(value).map(Ready::Log).map_err(|e| {
-            format!(
-                "\"{text}\": invalid regex: {}",
-                e.to_string().lines().last().unwrap_or("")
-            )
-        }),
+        "log" => LinePattern::new(value, READY_BUDGET)
+            .map(Ready::Log)
+            .map_err(|e| format!("\"{text}\": {e}")),
         "exit" if value == "0" => Ok(Ready::ExitZero),
         "exit" => Err(format!("\"{text}\": only exit:0 is supported")),
         "exec" if value.trim().is_empty() => {

@@ -5,12 +5,9 @@ use jiff::Timestamp;
 use jiff::civil::Time;
 use jiff::tz::TimeZone;
 
+use super::pattern::{GREP_BUDGET, LinePattern};
 use crate::cli::LogsArgs;
 use crate::error::{Error, Result};
-
-/// The largest compiled `--grep` (the regex crate's automata), so a huge pattern is refused
-/// rather than eating memory.
-const REGEX_SIZE_LIMIT: usize = 1 << 22;
 
 /// Which lines of the tail `logs` shows, and how.
 #[derive(Debug, Clone)]
@@ -20,7 +17,7 @@ pub struct LogQuery {
     /// Lines written before this.
     pub until: Option<i64>,
     /// Lines whose text matches (bytes: a line need not be UTF-8).
-    pub grep: Option<regex::bytes::Regex>,
+    pub grep: Option<LinePattern>,
     /// The last N of the lines selected.
     pub lines: Option<usize>,
     pub json: bool,
@@ -49,14 +46,8 @@ pub fn log_query(args: &LogsArgs, now: Timestamp, zone: &TimeZone) -> Result<Opt
     };
     let grep = match &args.grep {
         Some(pattern) => Some(
-            regex::bytes::RegexBuilder::new(pattern)
-                .size_limit(REGEX_SIZE_LIMIT)
-                .build()
-                .map_err(|e| {
-                    let why = e.to_string();
-                    let why = why.lines().last().unwrap_or("").trim().to_owned();
-                    Error::Usage(format!("--grep {pattern:?}: {why}"))
-                })?,
+            LinePattern::new(pattern, GREP_BUDGET)
+                .map_err(|why| Error::Usage(format!("--grep {pattern:?}: {why}")))?,
         ),
         None => None,
     };
