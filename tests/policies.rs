@@ -459,7 +459,7 @@ fn policy_errors_are_located_in_the_config_file() {
         ),
         (
             "[process.db]\nready_interval = 0\n",
-            "procmux.toml:2:18: ready_interval: at least 0.01 seconds",
+            "procmux.toml:2:18: ready_interval: at least 10ms",
         ),
         (
             "[process.db]\nready_interval = -1\n",

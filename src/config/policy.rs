@@ -11,6 +11,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use toml::Spanned;
 
+use super::duration::{FileDuration, parse_duration};
 use super::file::ProcessConfig;
 use super::pattern::{LinePattern, READY_BUDGET};
 use super::project::{ConfigFile, Project};
@@ -246,26 +247,6 @@ pub fn parse_ready(text: &str) -> Result<Ready, String> {
     }
 }
 
-/// `2s`, `500ms`, `1.5s`, `2m`, or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = text.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = text.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        (text, 1.0)
-    };
-    match number.trim().parse::<f64>() {
-        Ok(n) if n.is_finite() && n >= 0.0 && n * scale <= 86_400.0 => {
-            Ok(Duration::from_secs_f64(n * scale))
-        }
-        _ => Err(format!("\"{text}\" is not a duration (like 2s, 500ms, 1m)")),
-    }
-}
-
 /// `TERM`, `SIGTERM`, `term`.
 pub fn parse_signal(text: &str) -> Result<Signal, String> {
     let upper = text.trim().to_ascii_uppercase();
@@ -437,11 +418,8 @@ fn apply_table(
     settings: &mut TypeSettings,
 ) -> Result<()> {
     let policy = &mut settings.policy;
-    let seconds = |value: &Option<Spanned<f64>>, key: &str| -> Result<Option<Duration>> {
-        value
-            .as_ref()
-            .map(|v| file.seconds(v, key).map(Duration::from_secs_f64))
-            .transpose()
+    let seconds = |value: &Option<Spanned<FileDuration>>, key: &str| -> Result<Option<Duration>> {
+        value.as_ref().map(|v| file.duration(v, key)).transpose()
     };
     if let Some(v) = &table.on_exit {
         policy.on_exit = parse_on_exit(v.get_ref())
@@ -478,11 +456,11 @@ fn apply_table(
         policy.ready_timeout = d;
     }
     if let Some(v) = &table.ready_interval {
-        let seconds = file.seconds(v, "ready_interval")?;
-        if seconds < 0.01 {
-            return Err(file.error_at(v.span(), "ready_interval: at least 0.01 seconds".to_owned()));
+        let interval = file.duration(v, "ready_interval")?;
+        if interval < Duration::from_millis(10) {
+            return Err(file.error_at(v.span(), "ready_interval: at least 10ms".to_owned()));
         }
-        policy.ready_interval = Duration::from_secs_f64(seconds);
+        policy.ready_interval = interval;
     }
     if let Some(v) = &table.ready {
         policy.ready =

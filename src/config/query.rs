@@ -88,35 +88,14 @@ fn parse_when(text: &str, now: Timestamp, zone: &TimeZone) -> std::result::Resul
     Err(expected())
 }
 
-/// A duration as digits and units (`1h30m`, `90s`, `500ms`), in milliseconds; at most 100
-/// days.
+/// A duration ago in the one grammar, with a unit (a bare number is not a time), in
+/// milliseconds.
 fn parse_ago(text: &str) -> Option<i64> {
-    const MAX: i64 = 100 * 86_400_000;
-    let mut total: i64 = 0;
-    let mut rest = text;
-    if rest.is_empty() {
+    if !text.bytes().any(|b| b.is_ascii_alphabetic()) {
         return None;
     }
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 || digits > 12 {
-            return None;
-        }
-        let number: i64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let scale = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total = total.checked_add(number.checked_mul(scale)?)?;
-    }
-    (total <= MAX).then_some(total)
+    let ago = super::duration::parse_duration(text).ok()?;
+    i64::try_from(ago.as_millis()).ok()
 }
 
 #[cfg(test)]
