@@ -31,6 +31,7 @@ mod supervisor;
 
 use std::ffi::OsString;
 use std::io::{self, IsTerminal, Write};
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -194,6 +195,15 @@ fn start_detached(args: &StartArgs, stack: &config::Stack, raw: &[OsString]) -> 
         // Another `start -D` started it first.
         return control::status(&target, args.json);
     }
+    // The stack stopped after answering: the detached procmux says which instance (or the
+    // release phase) failed, with its last lines, once the rest is stopped.
+    let outcome = match outcome {
+        control::Outcome::Gone(why) => {
+            let stopping = stack.longest_stop() + supervisor::KILL_WAIT + Duration::from_secs(2);
+            control::Outcome::Gone(detached.report(stopping).unwrap_or(why))
+        }
+        outcome => outcome,
+    };
     control::report_start(&outcome, timeout, args.json)
 }
 

@@ -297,6 +297,7 @@ pub fn resolve_start(
         color_hint,
         sources: project.sources,
         profiles,
+        detached: args.detached,
     };
     Ok((stack, style))
 }
