@@ -313,19 +313,7 @@ pub fn report_start(outcome: &Outcome, timeout: Duration, json: bool) -> Result<
 fn report(outcome: &Outcome, timeout: Duration, timed_out: &str) -> Result<i32, Error> {
     match outcome {
         Outcome::Ready(_) => Ok(0),
-        Outcome::Failed(row, lines, _) => {
-            let mut text = failure(row);
-            if lines.is_empty() {
-                text.push_str(" (no lines of it are kept)");
-            } else {
-                text.push_str("; its last lines:");
-                for line in lines {
-                    text.push_str("\n  ");
-                    text.push_str(line);
-                }
-            }
-            Err(Error::Refused(text))
-        }
+        Outcome::Failed(row, lines, _) => Err(Error::Refused(with_last_lines(failure(row), lines))),
         Outcome::Gone(message) => Err(Error::Refused(message.clone())),
         Outcome::TimedOut(rows, pending) => {
             let waiting: Vec<String> = pending
@@ -343,6 +331,20 @@ fn report(outcome: &Outcome, timeout: Duration, timed_out: &str) -> Result<i32, 
             )))
         }
     }
+}
+
+/// A failure's `text` and the last lines of what failed, as `wait` and `start -D` say it.
+pub fn with_last_lines(mut text: String, lines: &[String]) -> String {
+    if lines.is_empty() {
+        text.push_str(" (no lines of it are kept)");
+    } else {
+        text.push_str("; its last lines:");
+        for line in lines {
+            text.push_str("\n  ");
+            text.push_str(line);
+        }
+    }
+    text
 }
 
 /// `web.1 exited with code 3`, `web.1 was killed by SIGKILL`, `web.1 gave up`.

@@ -768,16 +768,7 @@ impl EventLoop {
             text = format!("the release phase failed: {text}");
         }
         let lines = last_lines(self.output.tail(), i);
-        if lines.is_empty() {
-            text.push_str(" (no lines of it are kept)");
-        } else {
-            text.push_str("; its last lines:");
-            for line in lines {
-                text.push_str("\n  ");
-                text.push_str(&line);
-            }
-        }
-        Some(text)
+        Some(crate::control::with_last_lines(text, &lines))
     }
 
     /// The status line, from every instance's state (drawn only if its text changed).
