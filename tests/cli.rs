@@ -531,7 +531,10 @@ fn one_duration_grammar_for_flags_and_keys() {
             &["start", "-D", "--wait-timeout", "3w"],
             "--wait-timeout: \"3w\"",
         ),
-        (&["logs", "--since", "101d"], "--since \"101d\": expected"),
+        (
+            &["logs", "--since", "101d"],
+            "--since \"101d\" is longer than 100 days",
+        ),
     ] {
         let done = app.procmux(args).run();
         assert_eq!(done.code, Some(2), "{args:?}");

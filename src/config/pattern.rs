@@ -65,7 +65,8 @@ impl LinePattern {
                 ),
                 e => {
                     let why = e.to_string();
-                    format!("invalid regex: {}", why.lines().last().unwrap_or("").trim())
+                    let why = why.lines().last().unwrap_or("").trim();
+                    format!("invalid regex: {}", why.trim_start_matches("error: "))
                 }
             })?;
         let window = budget / positions.max(1);
@@ -170,7 +171,10 @@ mod tests {
             assert!(error.starts_with("pattern too large: "), "{error}");
             assert!(error.contains(why), "{pattern}: {error}");
         }
-        let error = LinePattern::new("(", READY_BUDGET).unwrap_err();
-        assert!(error.starts_with("invalid regex: "), "{error}");
+        for bad in ["(", "\\", "x{2,1}"] {
+            let error = LinePattern::new(bad, READY_BUDGET).unwrap_err();
+            assert!(error.starts_with("invalid regex: "), "{error}");
+            assert!(!error.contains("error:"), "{error}");
+        }
     }
 }

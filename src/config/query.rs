@@ -69,8 +69,11 @@ fn parse_when(text: &str, now: Timestamp, zone: &TimeZone) -> std::result::Resul
         )
     };
     let text = text.trim();
-    if let Some(ago) = parse_ago(text) {
-        return Ok(now.as_millisecond().saturating_sub(ago));
+    match parse_ago(text) {
+        Some(Ok(ago)) => return Ok(now.as_millisecond().saturating_sub(ago)),
+        // Said as a duration, but too long: that, rather than what else it might be.
+        Some(Err(long)) if long.contains("longer than") => return Err(long),
+        _ => {}
     }
     if let Ok(time) = text.parse::<Timestamp>() {
         return Ok(time.as_millisecond());
@@ -90,12 +93,12 @@ fn parse_when(text: &str, now: Timestamp, zone: &TimeZone) -> std::result::Resul
 
 /// A duration ago in the one grammar, with a unit (a bare number is not a time), in
 /// milliseconds.
-fn parse_ago(text: &str) -> Option<i64> {
+fn parse_ago(text: &str) -> Option<std::result::Result<i64, String>> {
     if !text.bytes().any(|b| b.is_ascii_alphabetic()) {
         return None;
     }
-    let ago = super::duration::parse_duration(text).ok()?;
-    i64::try_from(ago.as_millis()).ok()
+    // At most 100 days: its milliseconds fit.
+    Some(super::duration::parse_duration(text).map(|ago| ago.as_millis() as i64))
 }
 
 #[cfg(test)]
@@ -134,11 +137,17 @@ mod tests {
             "yesterday",
             "5 m",
             "99999999999999d",
-            "101d",
             "2026-13-01T00:00:00Z",
         ] {
             let error = at(bad).unwrap_err();
             assert!(error.contains("expected a duration ago"), "{bad}: {error}");
+        }
+        for long in ["101d", "2401h", "99999999999d"] {
+            let error = at(long).unwrap_err();
+            assert!(
+                error.ends_with("is longer than 100 days, the longest duration"),
+                "{error}"
+            );
         }
     }
 }
