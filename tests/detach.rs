@@ -213,6 +213,36 @@ fn detached_start_times_out_and_leaves_the_stack_running() {
     wait_gone(&[children[0], daemon]);
 }
 
+/// `--wait-timeout 0`: no wait at all. The stack has not answered yet; that is a timeout
+/// (the stack keeps running), not "no procmux is running", and returns at once.
+#[test]
+fn detached_start_with_no_wait_returns_at_once() {
+    let app = App::new("slow: sleep 0.5; echo \"child $$ .\"; exec sleep 1000\n");
+    app.write("procmux.toml", "[process.slow]\nready = \"log:child\"\n");
+    let started = Instant::now();
+    let done = app.procmux(&["start", "-D", "--wait-timeout", "0"]).run();
+    done.exits_with(1);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // (The stack, or slow.1 if the stack answered before the first look.)
+    let said = &done.stderr;
+    assert!(said.contains("timed out after 0s waiting for "), "{said}");
+    assert!(
+        said.contains("; the stack keeps running: procmux stop"),
+        "{said}"
+    );
+    app.procmux(&["wait", "--timeout", "10s"])
+        .run()
+        .exits_with(0);
+    let children = pids(&rows(&app));
+    let daemon = parent(children[0]);
+    app.procmux(&["stop"]).run().exits_with(0);
+    wait_gone(&[children[0], daemon]);
+}
+
 /// SIGKILL of the detached procmux: its watchdog leaves nothing.
 #[test]
 fn a_killed_detached_procmux_leaves_nothing() {
