@@ -31,6 +31,7 @@ mod supervisor;
 
 use std::ffi::OsString;
 use std::io::{self, IsTerminal, Write};
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -211,6 +212,19 @@ fn start_detached(args: &StartArgs, stack: &config::Stack, raw: &[OsString]) -> 
         // Another `start -D` started it first.
         return control::status(&target, args.json);
     }
+    let outcome = match outcome {
+        // The stack stopped after answering: the detached procmux says which instance (or
+        // the release phase) failed, with its last lines, once the rest is stopped.
+        control::Outcome::Stopped(why) => {
+            let stopping = stack.longest_stop() + supervisor::KILL_WAIT + Duration::from_secs(2);
+            control::Outcome::Stopped(detached.report(stopping).unwrap_or(why))
+        }
+        // Not answering yet when the time was up (--wait-timeout 0): still starting.
+        control::Outcome::Gone(_) if detached.ended().is_none() => {
+            control::Outcome::TimedOut(Vec::new(), Vec::new())
+        }
+        outcome => outcome,
+    };
     control::report_start(&outcome, timeout, args.json)
 }
 

@@ -225,7 +225,7 @@ restart\-on\-failure), \fBrestart_delay\fR, \fBrestart_delay_max\fR, \fBstable_a
 \fBmax_restarts\fR, \fBrestart_window\fR, \fBon_give_up\fR (stop\-all, leave),
 \fBstop_signal\fR, \fBstop_timeout\fR, \fBafter\fR (list), \fBready\fR (tcp:PORT,
 tcp:$PORT, http://HOST:PORT/PATH, log:REGEX, exit:0, delay:2s, exec:COMMAND),
-\fBready_timeout\fR, \fBready_interval\fR (seconds between two exec: checks, 1),
+\fBready_timeout\fR, \fBready_interval\fR (between two exec: checks, 1s),
 \fBcwd\fR (its directory, relative to the root; its \fBwatch\fR globs are relative to
 it), \fBenv_file\fR (list, relative to the file, read after the project's env files) and
 \fBenv\fR (a table, last; \fB${OTHER}\fR expands as in an env file, \fB\e$\fR is a
@@ -256,6 +256,19 @@ that takes over 5 s is killed with its group; when readiness times out, the last
 end and output are shown.
 Unknown keys and bad values are errors at their line and column. Precedence: flag >
 environment variable > procmux.toml > default.
+.SH DURATIONS
+Every duration (\fBstart \-t\fR, \fBwait \-\-timeout\fR, \fBstart \-D \-\-wait\-timeout\fR,
+\fBlogs \-\-since/\-\-until\fR as a time ago, and the durations of procmux.toml, including
+\fBready = "delay:..."\fR): a number of seconds (\fB90\fR, \fB1.5\fR; a bare number in
+procmux.toml too), or numbers with units \fBms\fR, \fBs\fR, \fBm\fR, \fBh\fR, \fBd\fR
+(\fB500ms\fR, \fB1h30m\fR, \fB2d\fR); at most 100 days.
+.SH PATTERNS
+\fBlogs \-\-grep REGEX\fR and \fBready = "log:REGEX"\fR: Rust regex syntax, on bytes. A
+pattern has at most 1000 positions (a character or class is one, \fBx{n}\fR counts its body
+n times) and compiles to at most 1 MiB; a larger one is an error. A line is matched on its
+first 16 MiB / positions bytes for \-\-grep (all of it for a pattern of up to 16
+positions) and 1 MiB / positions bytes for a readiness pattern, so that no line costs more
+than a bounded time whatever the pattern.
 .SH SIGNALS
 SIGINT, SIGTERM and SIGHUP start a graceful shutdown: each process's stop signal to its
 group, dependants first; what is left of its tree once its main process is gone; SIGKILL
@@ -426,6 +439,8 @@ mod tests {
             ".SH PROCFILE",
             ".SH \"ENV FILES\"",
             ".SH PROCMUX.TOML",
+            ".SH DURATIONS",
+            ".SH PATTERNS",
             ".SH SIGNALS",
             ".SH \"KNOWN SERVERS\"",
             "\\fBpostgres\\fR, \\fBpostmaster\\fR (PostgreSQL): \\fBSIGINT\\fR",

@@ -160,11 +160,12 @@ fn config_file_errors_name_file_line_and_column() {
         ),
         (
             "timeout = \"soon\"\n",
-            "procmux.toml:1:11: invalid type: string \"soon\"",
+            "procmux.toml:1:11: timeout: \"soon\" is not a duration: expected seconds (90, 1.5) \
+             or numbers with units ms, s, m, h, d (500ms, 1h30m, 2d)",
         ),
         (
             "timeout = -1\n",
-            "procmux.toml:1:11: timeout: expected a number of seconds",
+            "procmux.toml:1:11: timeout: \"-1\" is not a duration",
         ),
         (
             "[process.wrker]\nquiet = true\n",
@@ -488,4 +489,99 @@ fn man_on_a_terminal_is_formatted_by_man() {
         r#"[b"General Commands Manual", b"procmux(1)", b"fast shutdown: rolls back open transactions"]"#,
         r#"[b".SH", b"\\fB"]"#,
     );
+}
+
+/// One duration grammar for every flag and key: seconds, or numbers with units ms, s, m, h, d
+/// (`1h30m`), at most 100 days; a bad one names the flag, or the file and line.
+#[test]
+fn one_duration_grammar_for_flags_and_keys() {
+    let app = App::new("web: exit 0\n");
+    let accepted: [&[&str]; 4] = [
+        &["start", "-t", "1h30m"],
+        &["start", "-t", "2d"],
+        &["start", "-t", "0.5"],
+        &["start", "-t", "100d"],
+    ];
+    for args in accepted {
+        let done = app.procmux(args).run();
+        assert_eq!(done.code, Some(0), "{args:?}: {}", done.stderr);
+    }
+    for (args, expected) in [
+        (
+            &["start", "-t", "101d"][..],
+            "--timeout: \"101d\" is longer than 100 days",
+        ),
+        (
+            &["start", "-t", "5x"],
+            "--timeout: \"5x\" is not a duration",
+        ),
+        (
+            &["start", "-t", "５s"],
+            "--timeout: \"５s\" is not a duration",
+        ),
+        (
+            &["start", "-t", "99999999999999999999"],
+            "--timeout: \"99999999999999999999\"",
+        ),
+        (
+            &["wait", "--timeout", "1h2"],
+            "--timeout: \"1h2\" is not a duration",
+        ),
+        (
+            &["start", "-D", "--wait-timeout", "3w"],
+            "--wait-timeout: \"3w\"",
+        ),
+        (
+            &["logs", "--since", "101d"],
+            "--since \"101d\" is longer than 100 days",
+        ),
+    ] {
+        let done = app.procmux(args).run();
+        assert_eq!(done.code, Some(2), "{args:?}");
+        assert!(
+            done.stderr
+                .starts_with(&format!("procmux: error: {expected}")),
+            "{args:?}: {}",
+            done.stderr
+        );
+    }
+
+    for (toml, expected) in [
+        ("timeout = \"1h30m\"\n", None),
+        (
+            "[process.web]\nstop_timeout = \"90s\"\nrestart_delay = 0.5\n",
+            None,
+        ),
+        (
+            "[process.web]\nready = \"delay:1h\"\nready_timeout = \"2d\"\n",
+            None,
+        ),
+        (
+            "[process.web]\nready_timeout = \"101d\"\n",
+            Some("procmux.toml:2:17: ready_timeout: \"101d\" is longer than 100 days"),
+        ),
+        (
+            "[process.web]\nready = \"delay:1y\"\n",
+            Some("procmux.toml:2:9: ready: \"delay:1y\": \"1y\" is not a duration"),
+        ),
+        (
+            "[process.web]\nready_interval = \"5ms\"\n",
+            Some("procmux.toml:2:18: ready_interval: at least 10ms"),
+        ),
+    ] {
+        app.write("procmux.toml", toml);
+        let done = app.procmux(&["check"]).run();
+        match expected {
+            None => assert_eq!(done.code, Some(0), "{toml}: {}", done.stderr),
+            Some(expected) => {
+                assert_eq!(done.code, Some(2), "{toml}");
+                assert!(
+                    done.stderr
+                        .starts_with(&format!("procmux: error: {expected}")),
+                    "{toml}: {}",
+                    done.stderr
+                );
+            }
+        }
+    }
 }

@@ -120,15 +120,11 @@ fn detached_start_names_a_failure_with_its_last_lines() {
     app.write("procmux.toml", "[process.bad]\nready = \"log:connected\"\n");
     let done = app.procmux(&["start", "-D", "--json"]).run();
     done.exits_with(1);
-    // Seen by a status ask, or, when the crash stopped the stack between two asks, in the
-    // stream followed meanwhile.
+    // Seen by a status ask, or, when the crash stopped the stack between two asks, said by
+    // the detached procmux as it exits.
     assert!(
         done.stderr
-            .contains("bad.1 exited with code 3; its last lines:")
-            || done
-                .stderr
-                .contains("the stack stopped before it was ready; its last lines:")
-                && done.stderr.contains("bad.1  | exited with code 3"),
+            .contains("bad.1 exited with code 3; its last lines:"),
         "{}",
         done.stderr
     );
@@ -151,6 +147,49 @@ fn detached_start_names_a_failure_with_its_last_lines() {
     done.exits_with(2);
 }
 
+/// A failure before the detached stack ever answered (the release phase, or any instance
+/// that fails at once) used to be only "the detached procmux exited (exit status: 3)": it is
+/// named, the release phase as such, with its last lines, and nothing is left running.
+#[test]
+fn detached_start_names_a_failure_before_the_stack_answered() {
+    for (procfile, expected) in [
+        (
+            "release: echo migrating; echo 'no db at $DATABASE_URL' >&2; exit 3\n\
+             web: echo \"child $$ .\"; exec sleep 1000\n",
+            "the release phase failed: release.1 exited with code 3; its last lines:",
+        ),
+        (
+            "release: sleep 0.5; echo migrating; echo 'no db at $DATABASE_URL' >&2; exit 3\n\
+             web: echo \"child $$ .\"; exec sleep 1000\n",
+            "the release phase failed: release.1 exited with code 3; its last lines:",
+        ),
+        (
+            "web: echo \"child $$ .\"; exec sleep 1000\n\
+             bad: echo migrating; echo 'no db at $DATABASE_URL' >&2; exit 3\n",
+            "bad.1 exited with code 3; its last lines:",
+        ),
+    ] {
+        let app = App::new(procfile);
+        let done = app.procmux(&["start", "-D"]).run();
+        done.exits_with(1);
+        let said = &done.stderr;
+        assert!(
+            said.starts_with(&format!("procmux: error: {expected}")),
+            "{said}"
+        );
+        for line in [
+            "| migrating\n",
+            "| no db at $DATABASE_URL\n",
+            "| exited with code 3\n",
+        ] {
+            assert!(said.contains(line), "{line}: {said}");
+        }
+        assert!(!said.contains("detached procmux exited"), "{said}");
+        let done = app.procmux(&["status"]).run();
+        done.exits_with(2);
+    }
+}
+
 #[test]
 fn detached_start_times_out_and_leaves_the_stack_running() {
     let app = App::new("slow: echo \"child $$ .\"; exec sleep 1000\n");
@@ -168,6 +207,36 @@ fn detached_start_times_out_and_leaves_the_stack_running() {
         done.stderr
     );
     assert!(done.text().contains("starting"), "{}", done.text());
+    let children = pids(&rows(&app));
+    let daemon = parent(children[0]);
+    app.procmux(&["stop"]).run().exits_with(0);
+    wait_gone(&[children[0], daemon]);
+}
+
+/// `--wait-timeout 0`: no wait at all. The stack has not answered yet; that is a timeout
+/// (the stack keeps running), not "no procmux is running", and returns at once.
+#[test]
+fn detached_start_with_no_wait_returns_at_once() {
+    let app = App::new("slow: sleep 0.5; echo \"child $$ .\"; exec sleep 1000\n");
+    app.write("procmux.toml", "[process.slow]\nready = \"log:child\"\n");
+    let started = Instant::now();
+    let done = app.procmux(&["start", "-D", "--wait-timeout", "0"]).run();
+    done.exits_with(1);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // (The stack, or slow.1 if the stack answered before the first look.)
+    let said = &done.stderr;
+    assert!(said.contains("timed out after 0s waiting for "), "{said}");
+    assert!(
+        said.contains("; the stack keeps running: procmux stop"),
+        "{said}"
+    );
+    app.procmux(&["wait", "--timeout", "10s"])
+        .run()
+        .exits_with(0);
     let children = pids(&rows(&app));
     let daemon = parent(children[0]);
     app.procmux(&["stop"]).run().exits_with(0);

@@ -203,3 +203,47 @@ fn logs_questions_that_cannot_be_asked() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no procmux is running"), "{err}");
 }
+
+/// A line of random bits with runs of zeros, cut into 64 KiB pieces: what makes
+/// `[01]*1[01]{998}[^01]` leave the lazy DFA for the PikeVM, whose cost is positions × bytes.
+const BITS: &str = "awk 'BEGIN { srand(7); for (b = 0; b < 256; b++) { \
+                    for (i = 0; i < 3000; i++) printf \"%d\", rand() < 0.5; \
+                    for (i = 0; i < 1000; i++) printf \"0\"; printf \"2\" } printf \"\\n\" }'";
+
+#[test]
+fn logs_grep_is_bounded_by_pattern_size_and_line_length() {
+    let app = App::new(&format!(
+        "web: head -c 300000 /dev/zero | tr '\\0' x; echo; {BITS}; echo 'child '$$' done'; \
+         exec sleep 1000\n"
+    ));
+    let args = ["--no-timestamp", "--pty", "never", "--tail-kib", "4096"];
+    let mut running = app.start(&args);
+    running.wait_for("done");
+    let pids = running.pids_after("child");
+
+    // Took over 40 s on the 300 KB line before the bound: now refused at once.
+    let (code, _, err) = client(&app, &["logs", "--grep", "x{100000}"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--grep \"x{100000}\": pattern too large: 100000 positions, at most 1000"),
+        "{err}"
+    );
+    let (code, _, err) = client(&app, &["logs", "--grep", r"\w{1000}"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("compiles to more than 1024 KiB"), "{err}");
+
+    // The largest pattern allowed, built to defeat the lazy DFA, on a 1 MiB line: it looks
+    // at the first 16 KiB only (release build: about 0.35 s per 1 MiB piece of line at worst,
+    // 1.3 s for a 4 MiB line; README, Patterns), so the client ends within the
+    // harness's deadline even in a debug build. The other lines are matched whole.
+    let (code, out, err) = client(&app, &["logs", "--grep", "[01]*1[01]{993}[^01]|done$"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(texts(&out), [format!("child {} done", pids[0])], "{err}");
+    let (_, out, _) = client(&app, &["logs", "--grep", "x{20}$"]);
+    assert_eq!(
+        out.len(),
+        300_000 + "web.1  | ".len() + 1,
+        "the whole line is looked at"
+    );
+    stop(running, &pids);
+}

@@ -459,7 +459,7 @@ fn policy_errors_are_located_in_the_config_file() {
         ),
         (
             "[process.db]\nready_interval = 0\n",
-            "procmux.toml:2:18: ready_interval: at least 0.01 seconds",
+            "procmux.toml:2:18: ready_interval: at least 10ms",
         ),
         (
             "[process.db]\nready_interval = -1\n",
@@ -468,6 +468,12 @@ fn policy_errors_are_located_in_the_config_file() {
         (
             "[process.db]\nready = \"log:(\"\n",
             "procmux.toml:2:9: ready: \"log:(\": invalid regex",
+        ),
+        // Matched in the server's loop on every line until ready: its size is bounded.
+        (
+            "[process.db]\nready = \"log:x{100000}\"\n",
+            "procmux.toml:2:9: ready: \"log:x{100000}\": pattern too large: 100000 positions, \
+             at most 1000",
         ),
     ];
     for (toml, expected) in cases {

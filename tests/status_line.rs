@@ -148,3 +148,52 @@ fn no_status_line_in_a_pipe() {
     );
     assert_all_gone(&pids);
 }
+
+/// A terminal made too small for the line: the region is reset and the line's row cleared at
+/// once (the stream and the children's ptys get every row), nothing is drawn while it is too
+/// small, and the line comes back when the terminal is large enough again.
+#[test]
+fn a_terminal_too_small_frees_the_status_row_until_it_grows_again() {
+    let app = App::new("size: trap 'stty size' WINCH; stty size; while :; do sleep 0.05; done\n");
+    let body = r#"
+master, slave = os.openpty()
+def resize(rows, cols):
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+def check(condition, what):
+    if not condition:
+        sys.stderr.write(what + "\n" + repr(seen))
+        sys.exit(1)
+def wait_new(needle, limit=5):
+    """`needle` in what came after `mark`."""
+    end = time.time() + limit
+    while needle not in seen[mark:] and time.time() < end:
+        wait_for(master, b"never", 0.1)
+    return needle in seen[mark:]
+resize(24, 80)
+os.environ["TERM"] = "xterm"
+pid = procmux_on_terminal(slave, "start", "--no-timestamp", "--color", "never")
+check(wait_for(master, b"size.1 | 23 71") and b"\x1b7\x1b[1;23r\x1b8" in seen, "set at start")
+check(wait_for(master, b"\x1b7\x1b[24;1H\x1b[2K"), "drawn at start")
+mark = len(seen)
+resize(2, 80)
+os.kill(pid, signal.SIGWINCH)
+check(wait_new(b"size.1 | 2 71"), "the pty gets every row")
+hidden = b"\x1b7\x1b[24;1H\x1b[2K\x1b8\x1b7\x1b[r\x1b8"
+check(seen[mark:].startswith(hidden), "cleared and reset at once")
+resize(1, 80)
+os.kill(pid, signal.SIGWINCH)
+check(wait_new(b"size.1 | 1 71"), "still small")
+check(b"\x1b" not in seen[mark + len(hidden):], "nothing set or drawn while too small")
+mark = len(seen)
+resize(24, 80)
+os.kill(pid, signal.SIGWINCH)
+check(wait_new(b"size.1 | 23 71"), "a row for the line again")
+check(wait_new(b"\x1b7\x1b[24;1H\x1b[2K\xe2\x97\x8f size"), "the line again")
+check(seen[mark:].startswith(b"\r\n\x1b[1A\x1b7\x1b[1;23r\x1b8"), "the region again")
+os.kill(pid, signal.SIGTERM)
+os.waitpid(pid, 0)
+wait_for(master, b"never", 0.3)
+check(seen.endswith(b"\x1b7\x1b[r\x1b8\x1b7\x1b[24;1H\x1b[2K\x1b8"), "the region reset at the end")
+"#;
+    run_pty_driver(&app, body).unwrap();
+}

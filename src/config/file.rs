@@ -11,6 +11,7 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::duration::FileDuration;
 use crate::cli::{ColorChoice, OutputFormat, PortChoice, PtyChoice, StderrMode, TimestampChoice};
 
 /// The file's name when none is given.
@@ -31,7 +32,7 @@ pub struct FileConfig {
     /// A base port, or `"auto"`.
     pub port: Option<PortChoice>,
     /// Seconds between SIGTERM and SIGKILL.
-    pub timeout: Option<Spanned<f64>>,
+    pub timeout: Option<Spanned<FileDuration>>,
     pub color: Option<ColorChoice>,
     /// `"local"`, `"utc"`, `"iso"`, `"ms"`, `"none"`; `false` is `"none"`, `true` `"local"`.
     pub timestamp: Option<TimestampSetting>,
@@ -105,28 +106,28 @@ pub struct ProcessConfig {
     /// `"stop-all"`, `"ignore"`, `"restart"` or `"restart-on-failure"`.
     pub on_exit: Option<Spanned<String>>,
     /// Seconds before the first restart; doubles with each quick exit.
-    pub restart_delay: Option<Spanned<f64>>,
-    pub restart_delay_max: Option<Spanned<f64>>,
+    pub restart_delay: Option<Spanned<FileDuration>>,
+    pub restart_delay_max: Option<Spanned<FileDuration>>,
     /// Seconds of running after which the restart delay starts over.
-    pub stable_after: Option<Spanned<f64>>,
+    pub stable_after: Option<Spanned<FileDuration>>,
     /// Restarts allowed within `restart_window` seconds before giving up.
     pub max_restarts: Option<u32>,
-    pub restart_window: Option<Spanned<f64>>,
+    pub restart_window: Option<Spanned<FileDuration>>,
     /// `"stop-all"` or `"leave"`.
     pub on_give_up: Option<Spanned<String>>,
     /// `"TERM"`, `"INT"`, `"QUIT"`, `"HUP"`, `"USR1"`, … (with or without `SIG`).
     pub stop_signal: Option<Spanned<String>>,
     /// Seconds between the stop signal and SIGKILL for this process.
-    pub stop_timeout: Option<Spanned<f64>>,
+    pub stop_timeout: Option<Spanned<FileDuration>>,
     /// Process types that must be ready first: names, or `{ name = "db", restart = true }`
     /// (also `restart_with` it).
     pub after: Option<Vec<After>>,
     /// `"tcp:$PORT"`, `"log:REGEX"`, `"exit:0"`, `"delay:2s"`, `"exec:COMMAND"`.
     pub ready: Option<Spanned<String>>,
     /// Seconds between the starts of two `exec:` readiness checks.
-    pub ready_interval: Option<Spanned<f64>>,
+    pub ready_interval: Option<Spanned<FileDuration>>,
     /// Seconds to become ready before the stack is stopped.
-    pub ready_timeout: Option<Spanned<f64>>,
+    pub ready_timeout: Option<Spanned<FileDuration>>,
     /// Globs, relative to the root, whose changes restart this process.
     pub watch: Option<Vec<Spanned<String>>>,
     /// Globs whose changes never do.
@@ -416,7 +417,13 @@ quiet = false
         assert_eq!(config.port, Some(PortChoice::Base(3000)));
         let auto = FileConfig::parse("port = \"auto\"\n").unwrap();
         assert_eq!(auto.port, Some(PortChoice::Auto));
-        assert_eq!(*config.timeout.unwrap().get_ref(), 2.5);
+        let timeout = config.timeout.unwrap().get_ref().to_duration();
+        assert_eq!(timeout, Ok(std::time::Duration::from_millis(2500)));
+        for (text, seconds) in [("timeout = 3\n", 3.0), ("timeout = \"1m30s\"\n", 90.0)] {
+            let config = FileConfig::parse(text).unwrap();
+            let timeout = config.timeout.unwrap().get_ref().to_duration().unwrap();
+            assert_eq!(timeout.as_secs_f64(), seconds, "{text}");
+        }
         assert_eq!(config.color, Some(ColorChoice::Always));
         assert_eq!(config.timestamp.unwrap().choice(), TimestampChoice::Iso);
         assert_eq!(config.prefix, Some(false));

@@ -12,8 +12,10 @@
 
 pub mod command;
 mod dotenv;
+mod duration;
 mod file;
 mod formation;
+pub mod pattern;
 pub mod policy;
 mod ports;
 mod procfile;
@@ -32,6 +34,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use self::formation::Formation;
+pub use self::pattern::LinePattern;
 pub use self::policy::{OnExit, OnGiveUp, Policy, Ready, SignalSource};
 pub use self::profile::Profile;
 pub use self::project::Project;
@@ -45,7 +48,7 @@ use crate::cli::{
 };
 use crate::error::{Error, Result};
 
-const DEFAULT_TIMEOUT: f64 = 5.0;
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_TAIL_KIB: usize = 256;
 /// A detached stack's output is only in its tail: more of it is kept (memory is taken as it
 /// fills).
@@ -123,14 +126,20 @@ pub fn resolve_start(
     // A bad value in the file is an error even when a flag overrides it.
     let file_timeout = match &project.file {
         Some(file) => match &file.config.timeout {
-            Some(seconds) => Some(file.seconds(seconds, "timeout")?),
+            Some(value) => Some(file.duration(value, "timeout")?),
             None => None,
         },
         None => None,
     };
-    let default_timeout = args.timeout.or(file_timeout).unwrap_or(DEFAULT_TIMEOUT);
-    let mut resolved =
-        policy::resolve_types(&project, args, Duration::from_secs_f64(default_timeout))?;
+    let flag_timeout = args
+        .timeout
+        .as_deref()
+        .map(|text| {
+            duration::parse_duration(text).map_err(|e| Error::Usage(format!("--timeout: {e}")))
+        })
+        .transpose()?;
+    let default_timeout = flag_timeout.or(file_timeout).unwrap_or(DEFAULT_TIMEOUT);
+    let mut resolved = policy::resolve_types(&project, args, default_timeout)?;
     let release = release::apply(&project, args, &mut resolved)?;
     let pty_default = match args.pty.or(settings.and_then(|s| s.pty)) {
         Some(PtyChoice::Always) => true,
@@ -309,6 +318,7 @@ pub fn resolve_start(
         color_hint,
         sources: project.sources,
         profiles,
+        detached: args.detached,
     };
     Ok((stack, style))
 }
@@ -673,7 +683,7 @@ pub fn wait_timeout(text: Option<&str>, flag: &str) -> Result<Duration> {
     match text {
         None => Ok(DEFAULT_WAIT),
         Some(text) => {
-            policy::parse_duration(text).map_err(|e| Error::Usage(format!("--{flag}: {e}")))
+            duration::parse_duration(text).map_err(|e| Error::Usage(format!("--{flag}: {e}")))
         }
     }
 }
@@ -1045,17 +1055,17 @@ mod tests {
             (
                 "timeout = -1\n",
                 &["-t", "2"][..],
-                "procmux.toml:1:11: timeout: expected",
+                "procmux.toml:1:11: timeout: \"",
             ),
             (
                 "timeout = nan\n",
                 &["-t", "2"],
-                "procmux.toml:1:11: timeout: expected",
+                "procmux.toml:1:11: timeout: \"",
             ),
             (
                 "timeout = inf\n",
                 &["-t", "2"],
-                "procmux.toml:1:11: timeout: expected",
+                "procmux.toml:1:11: timeout: \"",
             ),
             (
                 "formation = \"web=x\"\n",

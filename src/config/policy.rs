@@ -9,10 +9,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use regex::bytes::Regex;
 use toml::Spanned;
 
+use super::duration::{FileDuration, parse_duration};
 use super::file::ProcessConfig;
+use super::pattern::{LinePattern, READY_BUDGET};
 use super::project::{ConfigFile, Project};
 use super::servers::{KnownServer, known_server};
 use crate::cli::StartArgs;
@@ -76,7 +77,7 @@ pub enum Ready {
     /// An HTTP GET answers 2xx or 3xx.
     Http(HttpProbe),
     /// A line of its output matches.
-    Log(Regex),
+    Log(LinePattern),
     /// It exited with code 0 (a one-shot such as a migration).
     ExitZero,
     /// This long after it started.
@@ -229,12 +230,9 @@ pub fn parse_ready(text: &str) -> Result<Ready, String> {
             .parse::<u16>()
             .map(|port| Ready::Tcp(Some(port)))
             .map_err(|_| format!("\"{text}\": expected a port number or $PORT after tcp:")),
-        "log" => Regex::new(value).map(Ready::Log).map_err(|e| {
-            format!(
-                "\"{text}\": invalid regex: {}",
-                e.to_string().lines().last().unwrap_or("")
-            )
-        }),
+        "log" => LinePattern::new(value, READY_BUDGET)
+            .map(Ready::Log)
+            .map_err(|e| format!("\"{text}\": {e}")),
         "exit" if value == "0" => Ok(Ready::ExitZero),
         "exit" => Err(format!("\"{text}\": only exit:0 is supported")),
         "exec" if value.trim().is_empty() => {
@@ -246,26 +244,6 @@ pub fn parse_ready(text: &str) -> Result<Ready, String> {
             .map(Ready::Delay)
             .map_err(|e| format!("\"{text}\": {e}")),
         _ => Err(expected()),
-    }
-}
-
-/// `2s`, `500ms`, `1.5s`, `2m`, or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = text.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = text.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        (text, 1.0)
-    };
-    match number.trim().parse::<f64>() {
-        Ok(n) if n.is_finite() && n >= 0.0 && n * scale <= 86_400.0 => {
-            Ok(Duration::from_secs_f64(n * scale))
-        }
-        _ => Err(format!("\"{text}\" is not a duration (like 2s, 500ms, 1m)")),
     }
 }
 
@@ -440,11 +418,8 @@ fn apply_table(
     settings: &mut TypeSettings,
 ) -> Result<()> {
     let policy = &mut settings.policy;
-    let seconds = |value: &Option<Spanned<f64>>, key: &str| -> Result<Option<Duration>> {
-        value
-            .as_ref()
-            .map(|v| file.seconds(v, key).map(Duration::from_secs_f64))
-            .transpose()
+    let seconds = |value: &Option<Spanned<FileDuration>>, key: &str| -> Result<Option<Duration>> {
+        value.as_ref().map(|v| file.duration(v, key)).transpose()
     };
     if let Some(v) = &table.on_exit {
         policy.on_exit = parse_on_exit(v.get_ref())
@@ -481,11 +456,11 @@ fn apply_table(
         policy.ready_timeout = d;
     }
     if let Some(v) = &table.ready_interval {
-        let seconds = file.seconds(v, "ready_interval")?;
-        if seconds < 0.01 {
-            return Err(file.error_at(v.span(), "ready_interval: at least 0.01 seconds".to_owned()));
+        let interval = file.duration(v, "ready_interval")?;
+        if interval < Duration::from_millis(10) {
+            return Err(file.error_at(v.span(), "ready_interval: at least 10ms".to_owned()));
         }
-        policy.ready_interval = Duration::from_secs_f64(seconds);
+        policy.ready_interval = interval;
     }
     if let Some(v) = &table.ready {
         policy.ready =

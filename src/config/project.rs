@@ -10,9 +10,10 @@ use toml::Spanned;
 
 use super::Host;
 use super::dotenv;
+use super::duration::FileDuration;
 use super::file::{self, FileConfig};
 use super::procfile::{self, Procfile};
-use crate::cli::{PortChoice, ProjectArgs, check_seconds};
+use crate::cli::{PortChoice, ProjectArgs};
 use crate::error::{Error, Result};
 
 pub(crate) const DEFAULT_PORT: u16 = 5000;
@@ -178,10 +179,16 @@ impl ConfigFile {
         Error::input(&part.name, Some(line), message).with_column(column)
     }
 
-    /// A number of seconds from this file, checked, or an error at its place naming `key`.
-    pub(crate) fn seconds(&self, seconds: &Spanned<f64>, key: &str) -> Result<f64> {
-        check_seconds(Some(*seconds.get_ref()))
-            .map_err(|message| self.error_at(seconds.span(), format!("{key}: {message}")))
+    /// A duration from this file, checked, or an error at its place naming `key`.
+    pub(crate) fn duration(
+        &self,
+        value: &Spanned<FileDuration>,
+        key: &str,
+    ) -> Result<std::time::Duration> {
+        value
+            .get_ref()
+            .to_duration()
+            .map_err(|message| self.error_at(value.span(), format!("{key}: {message}")))
     }
 }
 

@@ -5,12 +5,9 @@ use jiff::Timestamp;
 use jiff::civil::Time;
 use jiff::tz::TimeZone;
 
+use super::pattern::{GREP_BUDGET, LinePattern};
 use crate::cli::LogsArgs;
 use crate::error::{Error, Result};
-
-/// The largest compiled `--grep` (the regex crate's automata), so a huge pattern is refused
-/// rather than eating memory.
-const REGEX_SIZE_LIMIT: usize = 1 << 22;
 
 /// Which lines of the tail `logs` shows, and how.
 #[derive(Debug, Clone)]
@@ -20,7 +17,7 @@ pub struct LogQuery {
     /// Lines written before this.
     pub until: Option<i64>,
     /// Lines whose text matches (bytes: a line need not be UTF-8).
-    pub grep: Option<regex::bytes::Regex>,
+    pub grep: Option<LinePattern>,
     /// The last N of the lines selected.
     pub lines: Option<usize>,
     pub json: bool,
@@ -49,14 +46,8 @@ pub fn log_query(args: &LogsArgs, now: Timestamp, zone: &TimeZone) -> Result<Opt
     };
     let grep = match &args.grep {
         Some(pattern) => Some(
-            regex::bytes::RegexBuilder::new(pattern)
-                .size_limit(REGEX_SIZE_LIMIT)
-                .build()
-                .map_err(|e| {
-                    let why = e.to_string();
-                    let why = why.lines().last().unwrap_or("").trim().to_owned();
-                    Error::Usage(format!("--grep {pattern:?}: {why}"))
-                })?,
+            LinePattern::new(pattern, GREP_BUDGET)
+                .map_err(|why| Error::Usage(format!("--grep {pattern:?}: {why}")))?,
         ),
         None => None,
     };
@@ -78,8 +69,11 @@ fn parse_when(text: &str, now: Timestamp, zone: &TimeZone) -> std::result::Resul
         )
     };
     let text = text.trim();
-    if let Some(ago) = parse_ago(text) {
-        return Ok(now.as_millisecond().saturating_sub(ago));
+    match parse_ago(text) {
+        Some(Ok(ago)) => return Ok(now.as_millisecond().saturating_sub(ago)),
+        // Said as a duration, but too long: that, rather than what else it might be.
+        Some(Err(long)) if long.contains("longer than") => return Err(long),
+        _ => {}
     }
     if let Ok(time) = text.parse::<Timestamp>() {
         return Ok(time.as_millisecond());
@@ -97,35 +91,14 @@ fn parse_when(text: &str, now: Timestamp, zone: &TimeZone) -> std::result::Resul
     Err(expected())
 }
 
-/// A duration as digits and units (`1h30m`, `90s`, `500ms`), in milliseconds; at most 100
-/// days.
-fn parse_ago(text: &str) -> Option<i64> {
-    const MAX: i64 = 100 * 86_400_000;
-    let mut total: i64 = 0;
-    let mut rest = text;
-    if rest.is_empty() {
+/// A duration ago in the one grammar, with a unit (a bare number is not a time), in
+/// milliseconds.
+fn parse_ago(text: &str) -> Option<std::result::Result<i64, String>> {
+    if !text.bytes().any(|b| b.is_ascii_alphabetic()) {
         return None;
     }
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 || digits > 12 {
-            return None;
-        }
-        let number: i64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let scale = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total = total.checked_add(number.checked_mul(scale)?)?;
-    }
-    (total <= MAX).then_some(total)
+    // At most 100 days: its milliseconds fit.
+    Some(super::duration::parse_duration(text).map(|ago| ago.as_millis() as i64))
 }
 
 #[cfg(test)]
@@ -164,11 +137,17 @@ mod tests {
             "yesterday",
             "5 m",
             "99999999999999d",
-            "101d",
             "2026-13-01T00:00:00Z",
         ] {
             let error = at(bad).unwrap_err();
             assert!(error.contains("expected a duration ago"), "{bad}: {error}");
+        }
+        for long in ["101d", "2401h", "99999999999d"] {
+            let error = at(long).unwrap_err();
+            assert!(
+                error.ends_with("is longer than 100 days, the longest duration"),
+                "{error}"
+            );
         }
     }
 }

@@ -43,6 +43,9 @@ pub struct Stack {
     pub sources: Vec<Source>,
     /// The profiles of `procmux.toml`, resolved (for `check`).
     pub profiles: Vec<super::Profile>,
+    /// This procmux is the one `start --detach` started: its stderr is read by that command
+    /// until the stack is up, so a failure before then is said there.
+    pub detached: bool,
 }
 
 /// One Procfile entry and how it is run.
@@ -114,6 +117,12 @@ impl InstanceSpec {
 }
 
 impl Stack {
+    /// The longest stop timeout of its types (5 s when it has none).
+    pub fn longest_stop(&self) -> std::time::Duration {
+        let longest = self.types.iter().map(|t| t.policy.stop_timeout).max();
+        longest.unwrap_or(std::time::Duration::from_secs(5))
+    }
+
     /// The type of instance `index`.
     pub fn type_of(&self, index: usize) -> &ProcessType {
         &self.types[self.instances[index].type_index]

@@ -399,7 +399,10 @@ mod tests {
             match word.split_once('=') {
                 Some(("since", v)) => query.since = v.parse().ok(),
                 Some(("until", v)) => query.until = v.parse().ok(),
-                Some(("grep", v)) => query.grep = regex::bytes::Regex::new(v).ok(),
+                Some(("grep", v)) => {
+                    query.grep =
+                        crate::config::LinePattern::new(v, crate::config::pattern::GREP_BUDGET).ok()
+                }
                 Some(("n", v)) => query.lines = v.parse().ok(),
                 _ if word == "json" => query.json = true,
                 _ => panic!("{word}"),

@@ -35,4 +35,4 @@ pub use self::commands::{Target, instance_ports, logs, relay, status};
 pub use self::filter::filtered;
 pub use self::protocol::{Layout, Request, Row, State, select};
 pub use self::session::{Framing, Incoming, Reader, Session};
-pub use self::wait::{Outcome, await_ready, report_start, wait};
+pub use self::wait::{Outcome, await_ready, report_start, wait, with_last_lines};

@@ -83,8 +83,10 @@ pub enum Outcome {
     Ready(Vec<Row>),
     /// An instance failed: its row, its last lines; every row.
     Failed(Box<Row>, Vec<String>, Vec<Row>),
-    /// The stack ended (or was never there) while waited for.
+    /// The stack was never there while waited for.
     Gone(String),
+    /// The stack answered, then ended while waited for.
+    Stopped(String),
     /// The time was up: the rows (if any came) and the indices still pending.
     TimedOut(Vec<Row>, Vec<usize>),
 }
@@ -138,14 +140,14 @@ pub fn await_ready(
                 let message = error.to_string();
                 let lines = recent.map(Recent::finish).unwrap_or_default();
                 if lines.is_empty() {
-                    return Ok(Outcome::Gone(message));
+                    return Ok(Outcome::Stopped(message));
                 }
                 let mut text = "the stack stopped before it was ready; its last lines:".to_owned();
                 for line in lines {
                     text.push_str("\n  ");
                     text.push_str(&line);
                 }
-                return Ok(Outcome::Gone(text));
+                return Ok(Outcome::Stopped(text));
             }
             Err(error) => return Err(error),
         }
@@ -291,7 +293,7 @@ pub fn wait(
 pub fn report_start(outcome: &Outcome, timeout: Duration, json: bool) -> Result<i32, Error> {
     let rows = match outcome {
         Outcome::Ready(rows) | Outcome::Failed(_, _, rows) | Outcome::TimedOut(rows, _) => rows,
-        Outcome::Gone(_) => &Vec::new(),
+        Outcome::Gone(_) | Outcome::Stopped(_) => &Vec::new(),
     };
     if !rows.is_empty() {
         let text = if json {
@@ -313,20 +315,8 @@ pub fn report_start(outcome: &Outcome, timeout: Duration, json: bool) -> Result<
 fn report(outcome: &Outcome, timeout: Duration, timed_out: &str) -> Result<i32, Error> {
     match outcome {
         Outcome::Ready(_) => Ok(0),
-        Outcome::Failed(row, lines, _) => {
-            let mut text = failure(row);
-            if lines.is_empty() {
-                text.push_str(" (no lines of it are kept)");
-            } else {
-                text.push_str("; its last lines:");
-                for line in lines {
-                    text.push_str("\n  ");
-                    text.push_str(line);
-                }
-            }
-            Err(Error::Refused(text))
-        }
-        Outcome::Gone(message) => Err(Error::Refused(message.clone())),
+        Outcome::Failed(row, lines, _) => Err(Error::Refused(with_last_lines(failure(row), lines))),
+        Outcome::Gone(message) | Outcome::Stopped(message) => Err(Error::Refused(message.clone())),
         Outcome::TimedOut(rows, pending) => {
             let waiting: Vec<String> = pending
                 .iter()
@@ -343,6 +333,20 @@ fn report(outcome: &Outcome, timeout: Duration, timed_out: &str) -> Result<i32, 
             )))
         }
     }
+}
+
+/// A failure's `text` and the last lines of what failed, as `wait` and `start -D` say it.
+pub fn with_last_lines(mut text: String, lines: &[String]) -> String {
+    if lines.is_empty() {
+        text.push_str(" (no lines of it are kept)");
+    } else {
+        text.push_str("; its last lines:");
+        for line in lines {
+            text.push_str("\n  ");
+            text.push_str(line);
+        }
+    }
+    text
 }
 
 /// `web.1 exited with code 3`, `web.1 was killed by SIGKILL`, `web.1 gave up`.
@@ -412,7 +416,7 @@ fn document(outcome: &Outcome) -> String {
             doc.message = None;
             doc.instances = rows;
         }
-        Outcome::Gone(message) => {
+        Outcome::Gone(message) | Outcome::Stopped(message) => {
             doc.outcome = "gone";
             doc.message = Some(message);
         }

@@ -249,11 +249,10 @@ impl<W: Write> Output<W> {
         let Some((rows, cols)) = size.filter(|_| self.style.status_line) else {
             return;
         };
-        self.status = StatusLine::new(rows, cols, self.style.color, self.style.bell);
-        if let Some(begin) = self.status.as_ref().map(StatusLine::begin) {
-            self.write_raw(&begin);
-            self.status_due = true;
-        }
+        let status = StatusLine::new(rows, cols, self.style.color, self.style.bell);
+        self.write_raw(&status.begin());
+        self.status = Some(status);
+        self.status_due = true;
     }
 
     /// True when a notice came since the status line was drawn: draw it (it is drawn only if
@@ -294,12 +293,13 @@ impl<W: Write> Output<W> {
         }
         if let Some(bytes) = self.status.as_mut().map(|s| s.resize(rows, cols)) {
             self.write_raw(&bytes);
+            self.status_due = true;
         }
     }
 
     /// Rows left to the stream, when the status line takes one.
     pub fn stream_rows(&self) -> Option<u16> {
-        self.status.as_ref().map(StatusLine::stream_rows)
+        self.status.as_ref().and_then(StatusLine::stream_rows)
     }
 
     /// Back from Ctrl-Z: the status line again, drawn afresh.

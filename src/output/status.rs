@@ -8,6 +8,10 @@
 //! keeps its place. It is drawn only when its text changes (a state changed) or the window
 //! was resized; nothing is done per line. At the end the region is reset and the row cleared.
 //!
+//! A terminal smaller than [`MIN_ROWS`] × [`MIN_COLS`] has no room for it: the line is hidden
+//! (the region reset and its row cleared at once, so the stream has every row) and comes back
+//! when the terminal is made large enough again.
+//!
 //! [`render`] is pure and unit-tested; [`StatusLine`] holds what was drawn.
 
 use crate::supervisor::{Exit, State};
@@ -20,10 +24,21 @@ pub struct Entry<'a> {
     pub restarts: u32,
 }
 
+/// The smallest terminal the line is shown on: a row for it, two for the stream.
+pub const MIN_ROWS: u16 = 3;
+/// The narrowest terminal the line is shown on.
+pub const MIN_COLS: u16 = 10;
+
+fn fits(rows: u16, cols: u16) -> bool {
+    rows >= MIN_ROWS && cols >= MIN_COLS
+}
+
 /// What the line shows, and where.
 pub struct StatusLine {
     rows: u16,
     cols: u16,
+    /// The terminal has room for it (the region is set, the last row is the line's).
+    shown: bool,
     colour: bool,
     bell: bool,
     /// The bytes last drawn (the rendered text), to draw only on a change.
@@ -33,26 +48,30 @@ pub struct StatusLine {
 }
 
 impl StatusLine {
-    /// A line for a terminal of `rows` × `cols`; `None` when it has no room for one.
-    pub fn new(rows: u16, cols: u16, colour: bool, bell: bool) -> Option<StatusLine> {
-        (rows >= 3 && cols >= 10).then(|| StatusLine {
+    /// A line for a terminal of `rows` × `cols`, hidden until the terminal has room.
+    pub fn new(rows: u16, cols: u16, colour: bool, bell: bool) -> StatusLine {
+        StatusLine {
             rows,
             cols,
+            shown: fits(rows, cols),
             colour,
             bell,
             drawn: Vec::new(),
             failed: Vec::new(),
-        })
+        }
     }
 
-    /// The rows left to the stream (a pty's size follows it).
-    pub fn stream_rows(&self) -> u16 {
-        self.rows - 1
+    /// The rows left to the stream (a pty's size follows it), when the line takes one.
+    pub fn stream_rows(&self) -> Option<u16> {
+        self.shown.then(|| self.rows - 1)
     }
 
     /// The bytes that take the last row out of the scroll region: a newline first, so the
-    /// stream's last line is not under it, then the cursor back up.
+    /// stream's last line is not under it, then the cursor back up. Nothing when hidden.
     pub fn begin(&self) -> Vec<u8> {
+        if !self.shown {
+            return Vec::new();
+        }
         let mut out = b"\n\x1b[1A".to_vec();
         out.extend_from_slice(&self.region());
         out
@@ -67,6 +86,9 @@ impl StatusLine {
     /// for a new failure unless `stopping` (the stack is being stopped: exits by its signals
     /// are what was asked for, not news).
     pub fn draw(&mut self, entries: &[Entry<'_>], stopping: bool) -> Vec<u8> {
+        if !self.shown {
+            return Vec::new();
+        }
         let text = render(entries, usize::from(self.cols) - 1, self.colour);
         let failed: Vec<bool> = entries.iter().map(|e| is_failure(e.state)).collect();
         let newly_failed = failed
@@ -90,23 +112,42 @@ impl StatusLine {
         self.drawn.clear();
     }
 
-    /// The terminal was resized: the region again, and the line.
+    /// The terminal was resized. Its old row is cleared; then the region is set for the new
+    /// size, or reset when the line no longer fits (and set again when it fits once more).
+    /// The line is drawn by the next [`StatusLine::draw`], at the new width.
     pub fn resize(&mut self, rows: u16, cols: u16) -> Vec<u8> {
-        if rows < 3 || cols < 10 {
-            return Vec::new();
+        let mut out = Vec::new();
+        if self.shown {
+            out = self.clear();
         }
-        // What was on the old last row is cleared first.
-        let mut out = format!("\x1b7\x1b[{};1H\x1b[2K\x1b8", self.rows).into_bytes();
+        let was_shown = self.shown;
         self.rows = rows;
         self.cols = cols;
-        out.extend_from_slice(&self.region());
-        out.extend_from_slice(&self.paint());
+        self.shown = fits(rows, cols);
+        self.forget();
+        match (was_shown, self.shown) {
+            (true, true) => out.extend_from_slice(&self.region()),
+            (false, true) => out.extend_from_slice(&self.begin()),
+            (true, false) => out.extend_from_slice(b"\x1b7\x1b[r\x1b8"),
+            (false, false) => {}
+        }
         out
     }
 
-    /// The line, gone: the region reset, the row cleared, the cursor where it was.
+    /// The line, gone: the region reset, the row cleared, the cursor where it was. Nothing
+    /// when hidden (that was done when it was hidden).
     pub fn end(&self) -> Vec<u8> {
-        format!("\x1b7\x1b[r\x1b8\x1b7\x1b[{};1H\x1b[2K\x1b8", self.rows).into_bytes()
+        if !self.shown {
+            return Vec::new();
+        }
+        let mut out = b"\x1b7\x1b[r\x1b8".to_vec();
+        out.extend_from_slice(&self.clear());
+        out
+    }
+
+    /// Clears the line's row, the cursor kept.
+    fn clear(&self) -> Vec<u8> {
+        format!("\x1b7\x1b[{};1H\x1b[2K\x1b8", self.rows).into_bytes()
     }
 
     fn paint(&self) -> Vec<u8> {
@@ -225,8 +266,8 @@ mod tests {
 
     #[test]
     fn draws_only_on_change_and_rings_once_per_failure() {
-        let mut line = StatusLine::new(24, 80, false, true).unwrap();
-        assert_eq!(line.stream_rows(), 23);
+        let mut line = StatusLine::new(24, 80, false, true);
+        assert_eq!(line.stream_rows(), Some(23));
         assert_eq!(line.begin(), b"\n\x1b[1A\x1b7\x1b[1;23r\x1b8");
         let up = [entry("web", State::Running, 0)];
         let drawn = line.draw(&up, false);
@@ -239,11 +280,11 @@ mod tests {
         // Still failed, drawn again for another reason: no second bell.
         let more = [entry("web", State::GivenUp, 2)];
         assert!(!line.draw(&more, false).contains(&0x07));
-        let mut quiet = StatusLine::new(24, 80, false, false).unwrap();
+        let mut quiet = StatusLine::new(24, 80, false, false);
         quiet.draw(&up, false);
         assert!(!quiet.draw(&crashed, false).contains(&0x07));
         // Exits while the stack is being stopped ring nothing.
-        let mut stopping = StatusLine::new(24, 80, false, true).unwrap();
+        let mut stopping = StatusLine::new(24, 80, false, true);
         stopping.draw(&up, false);
         let terminated = [entry(
             "web",
@@ -251,11 +292,50 @@ mod tests {
             0,
         )];
         assert!(!stopping.draw(&terminated, true).contains(&0x07));
-        let resized = String::from_utf8(line.resize(30, 100)).unwrap();
-        assert!(resized.starts_with("\x1b7\x1b[24;1H\x1b[2K\x1b8\x1b7\x1b[1;29r\x1b8"));
-        assert!(resized.contains("\x1b[30;1H"));
-        assert_eq!(line.end(), b"\x1b7\x1b[r\x1b8\x1b7\x1b[30;1H\x1b[2K\x1b8");
-        assert!(StatusLine::new(2, 80, false, true).is_none());
-        assert!(StatusLine::new(0, 0, false, true).is_none());
+        assert_eq!(line.end(), b"\x1b7\x1b[r\x1b8\x1b7\x1b[24;1H\x1b[2K\x1b8");
+    }
+
+    #[test]
+    fn a_terminal_too_small_hides_the_line_and_frees_its_row() {
+        let up = [entry("web", State::Running, 0)];
+        let mut line = StatusLine::new(24, 80, false, true);
+        line.draw(&up, false);
+        // Larger: the old row cleared, the region for the new size; drawn again at once.
+        assert_eq!(
+            line.resize(30, 100),
+            b"\x1b7\x1b[24;1H\x1b[2K\x1b8\x1b7\x1b[1;29r\x1b8"
+        );
+        assert_eq!(
+            line.draw(&up, false),
+            "\x1b7\x1b[30;1H\x1b[2K● web\x1b8".as_bytes()
+        );
+        // Too small (rows, then columns): the row cleared and the region reset at once.
+        for (rows, cols) in [(2, 100), (30, 9), (0, 0)] {
+            let mut line = StatusLine::new(30, 100, false, true);
+            line.draw(&up, false);
+            assert_eq!(
+                line.resize(rows, cols),
+                b"\x1b7\x1b[30;1H\x1b[2K\x1b8\x1b7\x1b[r\x1b8",
+                "{rows}x{cols}"
+            );
+            assert_eq!(line.stream_rows(), None);
+            assert!(line.draw(&up, false).is_empty());
+            assert!(line.end().is_empty(), "reset already");
+            // Still too small: nothing to undo.
+            assert!(line.resize(1, 1).is_empty());
+            // Large enough again: the row made free and the region set, then the line.
+            assert_eq!(line.resize(24, 80), b"\n\x1b[1A\x1b7\x1b[1;23r\x1b8");
+            assert_eq!(line.stream_rows(), Some(23));
+            assert_eq!(
+                line.draw(&up, false),
+                "\x1b7\x1b[24;1H\x1b[2K● web\x1b8".as_bytes()
+            );
+        }
+        // Too small from the start: hidden, shown once resized.
+        let mut line = StatusLine::new(2, 80, false, true);
+        assert!(line.begin().is_empty());
+        assert!(line.draw(&up, false).is_empty());
+        assert!(!line.resize(3, 10).is_empty());
+        assert_eq!(line.stream_rows(), Some(2));
     }
 }

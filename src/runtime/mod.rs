@@ -188,6 +188,14 @@ pub fn supervise(stack: Stack, mut output: Output<Stdout>) -> Result<i32> {
     let actions = event_loop.supervisor.start();
     event_loop.execute(actions);
     let end = event_loop.turn_until_done()?;
+    if event_loop.stack.detached
+        && event_loop.supervisor.exit_code() != 0
+        && let Some(report) = event_loop.failure_report()
+    {
+        // For `start --detach`, which reads it while it waits (a failure before its first
+        // look would otherwise be only an exit status).
+        crate::output::say_if_possible(&format!("procmux: error: {report}"));
+    }
     event_loop.output.end_status();
     event_loop.escapes.dismiss();
     // A stdout nobody reads does not keep procmux: the longest stop timeout, then it goes.
@@ -356,8 +364,7 @@ impl EventLoop {
     /// How long procmux waits for a blocked stdout once the stack is down: the longest stop
     /// timeout.
     fn stop_wait(&self) -> Duration {
-        let longest = self.stack.types.iter().map(|t| t.policy.stop_timeout).max();
-        longest.unwrap_or(Duration::from_secs(5))
+        self.stack.longest_stop()
     }
 
     /// While stdout's queue is full the children's output is held, and with it the children:
@@ -747,6 +754,23 @@ impl EventLoop {
         }
     }
 
+    /// The instance whose failure stopped the stack, as `wait` says it (the release phase
+    /// named as such), and its last lines from the tail.
+    fn failure_report(&self) -> Option<String> {
+        let (i, exit) = self.supervisor.cause()?;
+        let name = self.stack.instances[i].label();
+        let mut text = match exit {
+            Some(Exit::Code(code)) => format!("{name} exited with code {code}"),
+            Some(Exit::Signal(signal)) => format!("{name} was killed by {signal}"),
+            None => format!("{name} was not ready within its ready_timeout"),
+        };
+        if self.stack.type_of(i).release {
+            text = format!("the release phase failed: {text}");
+        }
+        let lines = last_lines(self.output.tail(), i);
+        Some(crate::control::with_last_lines(text, &lines))
+    }
+
     /// The status line, from every instance's state (drawn only if its text changed).
     fn draw_status(&mut self) {
         let states: Vec<(crate::supervisor::State, u32)> = (0..self.stack.instances.len())
@@ -774,3 +798,33 @@ const PAUSE_FLUSH: Duration = Duration::from_millis(200);
 
 /// Variables that make programs on pipes colour their output when procmux colours its own.
 const COLOR_HINT: [(&str, &str); 2] = [("FORCE_COLOR", "1"), ("CLICOLOR_FORCE", "1")];
+
+/// The last lines the tail keeps of `instance` (at most 10, each cut to 300 bytes: the report
+/// is one write to a pipe), without escapes.
+fn last_lines(tail: &crate::output::Tail, instance: usize) -> Vec<String> {
+    const LINES: usize = 10;
+    const WIDTH: usize = 300;
+    let mut bytes = Vec::new();
+    let wants = |owner: Option<usize>| owner == Some(instance);
+    tail.copy(tail.start(), tail.end(), usize::MAX, wants, &mut |b| {
+        bytes.extend_from_slice(b)
+    });
+    let lines: Vec<&[u8]> = bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let from = lines.len().saturating_sub(LINES);
+    lines[from..]
+        .iter()
+        .map(|line| {
+            let text: Vec<u8> = crate::output::visible(line).flatten().copied().collect();
+            let text = String::from_utf8_lossy(&text);
+            let text = text.trim_end_matches('\r');
+            if text.len() <= WIDTH {
+                return text.to_owned();
+            }
+            let cut = (0..=WIDTH).rev().find(|&at| text.is_char_boundary(at));
+            format!("{}…", &text[..cut.unwrap_or(0)])
+        })
+        .collect()
+}

@@ -8,6 +8,7 @@ use mio::Registry;
 use mio::unix::pipe::Receiver;
 
 use super::line_buffer::{LineBuffer, ReadBuffer};
+use crate::config::LinePattern;
 use crate::output::{Output, Prefix};
 
 /// Bytes asked for per read; a pipe holds 64 KiB by default.
@@ -30,7 +31,7 @@ pub struct Source {
     /// Index of the instance it belongs to.
     pub instance: usize,
     /// A readiness pattern to look for in each line, until it matches.
-    watch: Option<regex::bytes::Regex>,
+    watch: Option<LinePattern>,
     /// `watch` matched a line.
     pub matched: bool,
     pipe: Option<Receiver>,
@@ -69,7 +70,7 @@ impl Source {
     }
 
     /// Looks for `pattern` in every line from now on, until a line matches.
-    pub fn watch(&mut self, pattern: regex::bytes::Regex) {
+    pub fn watch(&mut self, pattern: LinePattern) {
         self.watch = Some(pattern);
         self.matched = false;
     }

@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 
 use mio::unix::pipe::Receiver;
 use mio::{Interest, Registry};
-use regex::bytes::Regex;
 
 use super::line_buffer::ReadBuffer;
 use super::source::{MAX_LINE, Pump, READ_SIZE, Source};
 use super::token::Token;
+use crate::config::LinePattern;
 use crate::output::{Output, Prefix, Stdout};
 
 /// Reads per stream per wake-up before the other streams get their turn.
@@ -269,7 +269,7 @@ impl Streams {
     }
 
     /// Looks for `pattern` in `instance`'s lines from now on (`ready = "log:…"`).
-    pub fn watch(&mut self, instance: usize, pattern: &Regex) {
+    pub fn watch(&mut self, instance: usize, pattern: &LinePattern) {
         for &index in &self.of_instance[instance] {
             self.sources[index].watch(pattern.clone());
         }

@@ -107,6 +107,9 @@ pub struct Supervisor {
     opening_notices: Vec<Notice>,
     phase: Phase,
     exit_code: i32,
+    /// The instance whose exit (or readiness timeout: no exit) started the shutdown, when one
+    /// did.
+    cause: Option<(usize, Option<Exit>)>,
     /// `--exit-code-from`: this instance's exit decides procmux's code and stops the stack.
     exit_code_from: Option<usize>,
     /// The signal the user stopped the stack with: SIGINT after Ctrl-C (as a terminal would
@@ -178,6 +181,7 @@ impl Supervisor {
             opening_notices: Vec::new(),
             phase: Phase::Running,
             exit_code: 0,
+            cause: None,
             exit_code_from,
             given: Signal::SIGTERM,
         }
@@ -269,7 +273,7 @@ impl Supervisor {
         }
         if self.exit_code_from == Some(i) {
             instance.life = Life::Done;
-            return self.begin_shutdown(exit.code(), now);
+            return self.shutdown_for(i, Some(exit), exit.code(), now);
         }
         if matches!(instance.policy.ready, Ready::ExitZero) && exit.success() {
             instance.life = Life::Done;
@@ -278,7 +282,7 @@ impl Supervisor {
         let restart = match instance.policy.on_exit {
             OnExit::StopAll => {
                 instance.life = Life::Done;
-                return self.begin_shutdown(exit.code(), now);
+                return self.shutdown_for(i, Some(exit), exit.code(), now);
             }
             OnExit::Ignore => false,
             OnExit::Restart => true,
@@ -312,10 +316,15 @@ impl Supervisor {
                     window,
                 })];
                 if self.instances[i].policy.on_give_up == OnGiveUp::StopAll {
-                    actions.extend(self.begin_shutdown(exit.code(), now));
+                    actions.extend(self.shutdown_for(i, Some(exit), exit.code(), now));
                 } else if self.strands_dependants(i) {
                     actions.push(Action::Notify(Notice::WillNotBeReady { instance: i }));
-                    actions.extend(self.begin_shutdown(exit.code().max(NOT_READY_CODE), now));
+                    actions.extend(self.shutdown_for(
+                        i,
+                        Some(exit),
+                        exit.code().max(NOT_READY_CODE),
+                        now,
+                    ));
                 }
                 actions
             }
@@ -330,7 +339,7 @@ impl Supervisor {
                 instance: i,
                 exit,
             })];
-            actions.extend(self.begin_shutdown(exit.code().max(NOT_READY_CODE), now));
+            actions.extend(self.shutdown_for(i, Some(exit), exit.code().max(NOT_READY_CODE), now));
             return actions;
         }
         vec![Action::Notify(Notice::MayExit { instance: i, exit })]
@@ -634,7 +643,7 @@ impl Supervisor {
                         instance: i,
                         timeout,
                     })];
-                    actions.extend(self.begin_shutdown(NOT_READY_CODE, now));
+                    actions.extend(self.shutdown_for(i, None, NOT_READY_CODE, now));
                     return actions;
                 }
                 Vec::new()
@@ -780,6 +789,27 @@ impl Supervisor {
             })
             .map(|i| (i, self.stop_signal(i, Then::Shutdown)))
             .collect()
+    }
+
+    /// The instance whose exit (or readiness timeout: no exit) started the shutdown, if one
+    /// did.
+    pub fn cause(&self) -> Option<(usize, Option<Exit>)> {
+        self.cause
+    }
+
+    /// A shutdown started by instance `i`: its `exit` (which may have given it up), or its
+    /// readiness timeout (`None`).
+    fn shutdown_for(
+        &mut self,
+        i: usize,
+        exit: Option<Exit>,
+        exit_code: i32,
+        now: Instant,
+    ) -> Vec<Action> {
+        if self.phase == Phase::Running {
+            self.cause = Some((i, exit));
+        }
+        self.begin_shutdown(exit_code, now)
     }
 
     fn begin_shutdown(&mut self, exit_code: i32, now: Instant) -> Vec<Action> {

@@ -89,6 +89,18 @@ fn first_exit_stops_everything_with_its_code() {
         [Action::StopEscaped(1, SIGTERM)]
     );
     assert_eq!(s.exit_code(), 3);
+    // What started the shutdown is kept (start -D says it): the first exit, not the later.
+    assert_eq!(s.cause(), Some((0, Some(Exit::Code(3)))));
+}
+
+#[test]
+fn a_shutdown_asked_for_has_no_cause() {
+    let t0 = Instant::now();
+    let mut s = foreman(1);
+    run_all(&mut s, t0);
+    s.on_signal(SIGTERM, t0);
+    s.on_exit(0, Exit::Signal(SIGTERM), t0);
+    assert_eq!(s.cause(), None);
 }
 
 #[test]
