@@ -132,7 +132,7 @@ fn execute(command: Command, raw: &[OsString]) -> Result<i32, Error> {
         Command::Logs(args) => {
             let target = config::load_control(&args.project, &host)?;
             let color = config::logs_color(args.color, &host);
-            let zone = jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC);
+            let zone = config::zone::local();
             let query = config::log_query(&args, jiff::Timestamp::now(), &zone)?;
             let target = control_target(&target);
             match query {

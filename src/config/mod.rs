@@ -27,6 +27,7 @@ pub mod servers;
 mod socket;
 mod stack;
 mod style;
+pub mod zone;
 
 use std::ffi::OsString;
 use std::io::{self, IsTerminal};

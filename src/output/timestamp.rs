@@ -28,7 +28,7 @@ pub struct Clock {
 impl Clock {
     /// A clock in the system's local time zone (UTC when it cannot be determined).
     pub fn new(format: TimestampFormat) -> Clock {
-        let zone = TimeZone::try_system().unwrap_or(TimeZone::UTC);
+        let zone = crate::config::zone::local();
         Clock {
             zone,
             format,
