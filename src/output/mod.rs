@@ -397,11 +397,11 @@ impl<W: Write> Output<W> {
         let plain = !self.style.json && !self.style.strip_ansi;
         // One scan of the whole batch: per-line scans cost more than the rest of the relay.
         let settle = self.settles() && redraw::any(lines);
-        if plain
-            && !settle
+        if !settle
+            && !self.style.strip_ansi
             && let Some(framing) = Framing::new(&prefix.bytes, prefix.line_end)
         {
-            self.plain_lines(prefix, &framing, lines);
+            self.lane_lines(prefix, &framing, lines);
             return;
         }
         let mut from = 0;
@@ -431,20 +431,28 @@ impl<W: Write> Output<W> {
         self.flush_batch();
     }
 
-    /// The fast lane of [`Output::lines`]: text lines as they are, through the batch's block
-    /// copies (`batch.rs`); a line over [`COPY_LIMIT`] goes out straight from `lines`.
-    fn plain_lines(&mut self, prefix: &Prefix, framing: &Framing, lines: &[u8]) {
+    /// The fast lane of [`Output::lines`]: text lines as they are, and JSON lines that need
+    /// no escape, through the batch's block copies (`batch.rs`). The lane leaves a line aside
+    /// when it is over [`COPY_LIMIT`] (text: written straight from `lines`) or, as JSON, holds
+    /// a byte to escape or check (escaped into the batch as before).
+    fn lane_lines(&mut self, prefix: &Prefix, framing: &Framing, lines: &[u8]) {
+        let json = self.style.json;
         let mut from = 0;
         loop {
-            match self.batch.copy_lines(framing, lines, from) {
+            match self.batch.copy_lines(framing, lines, from, json) {
                 Stop::Done => break,
                 Stop::Full(at) => {
                     self.flush_batch();
                     from = at;
                 }
-                Stop::Long(at, newline) => {
-                    self.flush_batch();
-                    self.write_plain(prefix, &lines[at..newline.min(lines.len())]);
+                Stop::Aside(at, newline) => {
+                    let line = &lines[at..newline.min(lines.len())];
+                    if json {
+                        self.transformed_line(prefix, line);
+                    } else {
+                        self.flush_batch();
+                        self.write_plain(prefix, line);
+                    }
                     from = newline + 1;
                 }
             }

@@ -45,6 +45,64 @@ fn copy_block_sse2(to: &mut [u8; 32], from: &[u8; 32]) -> u32 {
     low | (high << 16)
 }
 
+/// [`copy_block`] for JSON lines: also says which bytes a JSON string cannot take as they
+/// are (a control character, `"`, `\\`) or must be checked as UTF-8 (past ASCII), as a second
+/// mask. The newline is among them (a control character).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub fn copy_block_json(to: &mut [u8; 32], from: &[u8; 32]) -> (u32, u32) {
+    // SAFETY: `sse2` is part of every x86_64 target's baseline, so the processor has it.
+    unsafe { copy_block_json_sse2(to, from) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+#[inline]
+fn copy_block_json_sse2(to: &mut [u8; 32], from: &[u8; 32]) -> (u32, u32) {
+    use std::arch::x86_64::{
+        __m128i, _mm_and_si128, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8, _mm_setzero_si128, _mm_storeu_si128,
+    };
+    let (from, to) = (
+        from.as_ptr().cast::<__m128i>(),
+        to.as_mut_ptr().cast::<__m128i>(),
+    );
+    // SAFETY: as in `copy_block_sse2`: two 16-byte halves of 32-byte arrays, not overlapping.
+    let halves = unsafe {
+        let low = _mm_loadu_si128(from);
+        let high = _mm_loadu_si128(from.add(1));
+        _mm_storeu_si128(to, low);
+        _mm_storeu_si128(to.add(1), high);
+        [low, high]
+    };
+    let (newline, quote, backslash) = (
+        _mm_set1_epi8(b'\n' as i8),
+        _mm_set1_epi8(b'"' as i8),
+        _mm_set1_epi8(b'\\' as i8),
+    );
+    let mut masks = [(0, 0); 2];
+    for (half, mask) in halves.into_iter().zip(&mut masks) {
+        // Below 0x20: the top three bits clear.
+        let control = _mm_cmpeq_epi8(
+            _mm_and_si128(half, _mm_set1_epi8(0xe0_u8 as i8)),
+            _mm_setzero_si128(),
+        );
+        let special = _mm_or_si128(
+            control,
+            _mm_or_si128(_mm_cmpeq_epi8(half, quote), _mm_cmpeq_epi8(half, backslash)),
+        );
+        let past_ascii = _mm_movemask_epi8(half) as u32 & 0xffff;
+        *mask = (
+            _mm_movemask_epi8(_mm_cmpeq_epi8(half, newline)) as u32 & 0xffff,
+            (_mm_movemask_epi8(special) as u32 & 0xffff) | past_ascii,
+        );
+    }
+    (
+        masks[0].0 | (masks[1].0 << 16),
+        masks[0].1 | (masks[1].1 << 16),
+    )
+}
+
 /// Copies `from` into `to` and says where the newlines are in it: bit `i` of the result is
 /// set when `from[i]` is `\n`.
 #[cfg(not(target_arch = "x86_64"))]
@@ -54,6 +112,24 @@ pub fn copy_block(to: &mut [u8; 32], from: &[u8; 32]) -> u32 {
     from.iter()
         .enumerate()
         .fold(0, |mask, (i, &b)| mask | (u32::from(b == b'\n') << i))
+}
+
+/// [`copy_block`] for JSON lines, with the mask of the bytes a JSON string cannot take as they
+/// are or must check (control characters, `"`, `\\`, bytes past ASCII).
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+pub fn copy_block_json(to: &mut [u8; 32], from: &[u8; 32]) -> (u32, u32) {
+    let newlines = copy_block(to, from);
+    let special = from
+        .iter()
+        .enumerate()
+        .fold(0, |mask, (i, &b)| mask | (u32::from(json_special(b)) << i));
+    (newlines, special)
+}
+
+/// A byte a JSON string cannot take as it is, or must check as UTF-8.
+pub fn json_special(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\' || b >= 0x80
 }
 
 #[cfg(test)]
@@ -81,5 +157,24 @@ mod tests {
         }
         assert_eq!(newlines(&[b'\n'; 32]), u32::MAX);
         assert_eq!(newlines(&[0; 32]), 0);
+    }
+
+    #[test]
+    fn every_byte_json_cares_about_is_found_wherever_it_is() {
+        for b in 0..=255_u8 {
+            for at in [0, 15, 16, 31] {
+                let mut block = [b'x'; 32];
+                block[at] = b;
+                let mut copy = [0; 32];
+                let (newlines, special) = copy_block_json(&mut copy, &block);
+                assert_eq!(copy, block);
+                assert_eq!(newlines, u32::from(b == b'\n') << at, "byte {b:#x} at {at}");
+                assert_eq!(
+                    special,
+                    u32::from(json_special(b)) << at,
+                    "byte {b:#x} at {at}"
+                );
+            }
+        }
     }
 }
