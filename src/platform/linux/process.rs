@@ -147,9 +147,11 @@ fn parse_stat(pid: Pid, text: &str) -> Option<(char, Proc)> {
     ))
 }
 
-/// True when `pid` is running or waiting for a CPU (state `R`): busy, not idle.
+/// True when `pid` is running or waiting for a CPU (state `R`), or in an uninterruptible wait
+/// (`D`: a lock such as a pipe's, held by the reader at that moment, or a page coming in from
+/// disk): busy, not idle. A process idle at a prompt sleeps interruptibly (`S`).
 pub fn is_runnable(pid: Pid) -> bool {
-    read_stat(pid).is_some_and(|(state, _)| state == 'R')
+    read_stat(pid).is_some_and(|(state, _)| matches!(state, 'R' | 'D'))
 }
 
 /// True while `pid` exists and is not a zombie.
