@@ -5,7 +5,5 @@ pub mod orphans;
 pub mod process;
 pub mod prompt;
 pub mod socket;
-#[allow(unsafe_code)]
-mod sys;
 pub mod terminal;
 pub mod watch;
