@@ -41,6 +41,8 @@ pub struct Source {
     quiet: bool,
     /// Bytes read so far, to tell whether a read brought anything.
     bytes_read: u64,
+    /// Bytes the last read brought: a prompt comes in a small write, bulk output in big ones.
+    last_read: usize,
     /// When the partial line is printed if no more bytes arrive.
     pub flush_at: Option<Instant>,
     /// Queued in the event loop's list of pipes with data possibly left.
@@ -62,6 +64,7 @@ impl Source {
             prefix,
             quiet,
             bytes_read: 0,
+            last_read: 0,
             flush_at: None,
             queued: false,
             overwritten: false,
@@ -118,6 +121,7 @@ impl Source {
                 Ok(0) => return Pump::Closed,
                 Ok(n) => {
                     self.bytes_read += n as u64;
+                    self.last_read = n;
                     if let Some(mirror) = &mut self.mirror {
                         mirror.extend_from_slice(&scratch[held..held + n]);
                     }
@@ -149,6 +153,11 @@ impl Source {
 
     pub fn bytes_read(&self) -> u64 {
         self.bytes_read
+    }
+
+    /// Bytes the last read brought.
+    pub fn last_read(&self) -> usize {
+        self.last_read
     }
 
     /// Bytes of the line still waiting for its newline.

@@ -34,6 +34,11 @@ const READS_AT_END: usize = 4096;
 pub const PARTIAL_IDLE: Duration = Duration::from_millis(50);
 /// Partial lines up to this length count as prompts.
 const PROMPT_MAX: usize = 256;
+/// A partial line that came in a read of more than this is the end of bulk output whose
+/// buffered `write`s ended mid-line (`yes | head` writes 4 KiB at a time), not a prompt: it
+/// waits [`LONG_PARTIAL_IDLE`], so a writer the machine leaves unscheduled for a while does not
+/// see its line cut. A prompt written in the same write as a long banner shows after that.
+const PROMPT_WRITE_MAX: usize = 1024;
 /// How long a longer partial line may stay idle: its writer is most likely in the middle of
 /// a line that its buffered `write`s split (a busy machine can deschedule it for a while), so
 /// cutting it early would break a line that was never meant to be shown in parts.
@@ -365,7 +370,7 @@ fn schedule_flush(source: &mut Source, now: Instant, progress: bool) {
             source.flush_at.or(Some(now + PIPE_PROGRESS_EVERY))
         }
         _ if source.is_overwritten() => source.flush_at.or(Some(now + PARTIAL_IDLE)),
-        1..=PROMPT_MAX => Some(now + PARTIAL_IDLE),
+        1..=PROMPT_MAX if source.last_read() <= PROMPT_WRITE_MAX => Some(now + PARTIAL_IDLE),
         _ => Some(now + LONG_PARTIAL_IDLE),
     };
 }
