@@ -28,6 +28,7 @@ mod output;
 mod platform;
 mod runtime;
 mod supervisor;
+mod test_support;
 
 use std::ffi::OsString;
 use std::io::{self, IsTerminal, Write};

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 const ALLOWED: &[(&str, &[&str])] = &[
     ("cli", &[]),
     ("error", &[]),
+    ("test_support", &[]),
     ("platform", &[]),
     ("config", &["cli", "platform", "error"]),
     ("supervisor", &["config", "error"]),

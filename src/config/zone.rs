@@ -15,16 +15,20 @@ const LOCALTIME: &str = "/etc/localtime";
 
 /// The system's local time zone (UTC when it cannot be determined).
 pub fn local() -> TimeZone {
-    if std::env::var_os("TZ").is_none()
-        && let Ok(data) = std::fs::read(LOCALTIME)
-    {
-        let name = std::fs::read_link(LOCALTIME).ok();
-        let name = name.as_deref().and_then(zone_name).unwrap_or("Local");
-        if let Ok(zone) = TimeZone::tzif(name, &data) {
-            return zone;
-        }
-    }
-    TimeZone::try_system().unwrap_or(TimeZone::UTC)
+    std::env::var_os("TZ")
+        .is_none()
+        .then(|| read(Path::new(LOCALTIME)))
+        .flatten()
+        .unwrap_or_else(|| TimeZone::try_system().unwrap_or(TimeZone::UTC))
+}
+
+/// The zone in the TZif file at `path`, named after its link's target: `None` when it is
+/// missing, unreadable or not TZif.
+fn read(path: &Path) -> Option<TimeZone> {
+    let data = std::fs::read(path).ok()?;
+    let target = std::fs::read_link(path).ok();
+    let name = target.as_deref().and_then(zone_name).unwrap_or("Local");
+    TimeZone::tzif(name, &data).ok()
 }
 
 /// `Europe/Paris` of `/usr/share/zoneinfo/Europe/Paris` (or `../usr/share/zoneinfo/…`, or
@@ -57,6 +61,22 @@ mod tests {
         ] {
             assert_eq!(zone_name(Path::new(target)), name, "{target}");
         }
+    }
+
+    #[test]
+    fn a_file_that_is_missing_foreign_or_a_dangling_link_gives_none() {
+        let dir = std::env::temp_dir().join(format!("procmux-zone-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let foreign = dir.join("foreign");
+        std::fs::write(&foreign, b"TZif\xff\xfe not a zone\n$PATH %s # \x00").unwrap();
+        let dangling = dir.join("dangling");
+        let _ = std::fs::remove_file(&dangling);
+        std::os::unix::fs::symlink(dir.join("zoneinfo/Nowhere/City"), &dangling).unwrap();
+        assert!(read(&foreign).is_none());
+        assert!(read(&dangling).is_none());
+        assert!(read(&dir.join("missing")).is_none());
+        assert!(read(&dir).is_none(), "a directory");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

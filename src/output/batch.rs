@@ -187,6 +187,7 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::XorShift;
 
     /// What the fast lane must produce: each line behind the prefix, its newline replaced by
     /// the end, the caller's lines left out (written elsewhere): those over COPY_LIMIT, and
@@ -237,23 +238,9 @@ mod tests {
         (out, writes)
     }
 
-    /// A tiny deterministic generator (xorshift), so the test needs no crate.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: u64) -> usize {
-            (self.next() % n) as usize
-        }
-    }
-
     #[test]
     fn lines_of_every_length_match_the_reference() {
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
         for round in 0..400 {
             let json = round % 4 >= 2;
             let mut lines = Vec::new();

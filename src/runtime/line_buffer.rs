@@ -158,6 +158,7 @@ impl LineBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::XorShift;
 
     #[test]
     fn overwritten_progress_is_compacted() {
@@ -295,20 +296,6 @@ mod tests {
         let lines = lb.split(scratch, held, 1);
         assert_eq!(lines.len(), 200_001);
         assert!(lb.capacity() <= SHRINK_ABOVE);
-    }
-
-    /// A small deterministic generator, so the randomized test needs no extra crate.
-    struct XorShift(u64);
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: u64) -> usize {
-            (self.next() % n) as usize
-        }
     }
 
     #[test]
