@@ -12,6 +12,14 @@
 //!
 //! stdout is never made non-blocking (the flag is shared with the shell); an `O_NONBLOCK`
 //! inherited from it is waited out with `poll`.
+//!
+//! A pipe is written from the loop itself while nothing waits for the thread: one
+//! `pwritev2(RWF_NOWAIT)` writes what fits now without blocking (Linux, pipes), and only what
+//! does not fit is queued. A reader that keeps up (`| cat`, a log router) then costs no copy
+//! into the queue and no wake-up of the thread; one that does not is served by the thread as
+//! before. Nothing can overtake: the direct write is tried only when the queue is empty and
+//! the thread holds nothing. A terminal cannot do it (`Unsupported`), nor macOS: the thread
+//! writes everything there.
 
 use std::io::{self, IoSlice, Write};
 use std::os::fd::AsFd;
@@ -27,6 +35,9 @@ pub const BUDGET: usize = 128 * 1024;
 #[derive(Default)]
 pub struct Stdout {
     queue: Option<Arc<Shared>>,
+    /// Writes may be tried from the loop without blocking (see the module's doc); off once
+    /// stdout said it cannot.
+    direct: bool,
 }
 
 struct Shared {
@@ -78,6 +89,7 @@ impl Stdout {
             .stack_size(64 * 1024)
             .spawn(move || theirs.run())?;
         self.queue = Some(shared);
+        self.direct = true;
         Ok(())
     }
 
@@ -207,12 +219,31 @@ impl Write for Stdout {
         if let Some(error) = &queue.failed {
             return Err(io::Error::new(error.kind(), error.to_string()));
         }
+        // Written directly: bytes the queue need not hold.
+        let mut written = 0;
+        if self.direct && queue.bytes.is_empty() && queue.in_flight == 0 {
+            match crate::platform::fds::write_nowait(io::stdout().as_fd(), bufs) {
+                Ok(n) => written = n,
+                Err(e) if e.kind() == io::ErrorKind::Unsupported => self.direct = false,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => {
+                    queue.failed = Some(io::Error::new(e.kind(), e.to_string()));
+                    return Err(e);
+                }
+            }
+        }
         let mut len = 0;
         for buf in bufs {
-            queue.bytes.extend_from_slice(buf);
+            let skip = written.min(buf.len());
+            written -= skip;
+            queue.bytes.extend_from_slice(&buf[skip..]);
             len += buf.len();
         }
-        if queue.idle {
+        if queue.idle && !queue.bytes.is_empty() {
             queue.idle = false;
             shared.changed.notify_all();
         }

@@ -13,14 +13,15 @@
 //! - [`watch`] — file events under a tree, for restarts on change (the rules are the
 //!   runtime's).
 //!
-//! - [`fds`] — pipes not inherited by children.
+//! - [`fds`] — pipes not inherited by children, and a write that never waits (a pipe's
+//!   `pwritev2(RWF_NOWAIT)` on Linux; none on macOS).
 //! - [`bytes`] — a block of bytes copied and its newlines found, with the processor's vector
 //!   instructions: this one differs by processor, not by OS.
 //!
 //! Each OS has a folder with one file per concern, under the same names, with the same
 //! functions and signatures: `linux/` (run and tested) and `macos/` (compiled and linted for
 //! `x86_64-apple-darwin` and `aarch64-apple-darwin` by `.ci/run`, not yet run). The seam's
-//! `unsafe` is in `macos/sys.rs` and `bytes.rs`, each behind an
+//! `unsafe` is in `macos/sys.rs`, `linux/sys.rs` and `bytes.rs`, each behind an
 //! `#[allow(unsafe_code)]` on its `mod` line.
 
 #[cfg(target_os = "linux")]

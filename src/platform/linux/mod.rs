@@ -5,5 +5,7 @@ pub mod orphans;
 pub mod process;
 pub mod prompt;
 pub mod socket;
+#[allow(unsafe_code)]
+mod sys;
 pub mod terminal;
 pub mod watch;

@@ -2,8 +2,8 @@
 //! after `pipe`, on the thread that is the only one to spawn children, so no fork can come
 //! between the two calls.
 
-use std::io;
-use std::os::fd::OwnedFd;
+use std::io::{self, IoSlice};
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 use nix::fcntl::{FcntlArg, FdFlag, fcntl};
 
@@ -14,4 +14,10 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
         fcntl(end, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
     }
     Ok((reader, writer))
+}
+
+/// Writes what fits into `fd` now, without blocking: macOS has no `RWF_NOWAIT`, so never
+/// (`Unsupported`); the caller's writer thread writes instead.
+pub fn write_nowait(_fd: BorrowedFd<'_>, _bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    Err(io::ErrorKind::Unsupported.into())
 }
