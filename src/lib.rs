@@ -52,6 +52,12 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         }
         _ => {}
     }
+    // A stack runs all day: the code the loader and libc's start-up ran is let go of before
+    // clap's parse and the project's reading add theirs (`platform::memory`; the runtime lets
+    // go of those before its loop), so that the peak stays low too.
+    if args.get(1).is_some_and(|a| a == "start") {
+        platform::memory::release_code();
+    }
     let arguments = match Arguments::try_parse_from(&args) {
         Ok(arguments) => arguments,
         Err(error) => return cli::report(&error),

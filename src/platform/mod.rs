@@ -15,6 +15,8 @@
 //!
 //! - [`fds`] — pipes not inherited by children, and a write that never waits (a pipe's
 //!   `pwritev2(RWF_NOWAIT)` on Linux; none on macOS).
+//! - [`memory`] — the code only start-up ran, let go of (`MADV_DONTNEED` on Linux; nothing
+//!   on macOS).
 //! - [`bytes`] — a block of bytes copied and its newlines found, with the processor's vector
 //!   instructions: this one differs by processor, not by OS.
 //!

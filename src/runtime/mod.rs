@@ -161,6 +161,8 @@ pub fn supervise(stack: Stack, mut output: Output<Stdout>) -> Result<i32> {
         .map_err(|e| Error::os("reading stdin (--stdin)", e))?;
     let watcher =
         Watcher::start(&stack, poll.registry()).map_err(|e| Error::os("watching files", e))?;
+    // Reading the project and setting up ran code the loop never runs again.
+    crate::platform::memory::release_code();
     let mut event_loop = EventLoop {
         supervisor: Supervisor::new(&stack),
         streams: Streams::new(stack.instances.len()),

@@ -1,6 +1,7 @@
 //! Linux: `/proc`, abstract sockets with `SO_PEERCRED`, `prctl`.
 
 pub mod fds;
+pub mod memory;
 pub mod orphans;
 pub mod process;
 pub mod prompt;

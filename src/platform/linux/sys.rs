@@ -1,5 +1,5 @@
 //! Linux's only `unsafe` (`#[allow(unsafe_code)]` on its `mod` line): `pwritev2`, which nix
-//! does not wrap.
+//! does not wrap, and `madvise`, which takes an address.
 
 use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -23,4 +23,21 @@ pub fn write_nowait(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usiz
         )
     };
     usize::try_from(written).map_err(|_| io::Error::last_os_error())
+}
+
+/// `madvise(MADV_DONTNEED)` over `len` bytes at `start`: the mapping's pages leave this
+/// process's page tables; a later touch maps them again from the file.
+///
+/// The caller passes only mappings of files that are not writable and hold no page of
+/// their own (`Anonymous: 0` in smaps), whose contents a touch brings back unchanged.
+pub fn unmap_clean(start: usize, len: usize) -> io::Result<()> {
+    // SAFETY: MADV_DONTNEED changes no mapping, only which of its pages are present; on a
+    // read-only file mapping with no private page, a page brought back by a touch holds what
+    // it held (the file's bytes), so no memory the program reads changes.
+    let done = unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED) };
+    if done == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }

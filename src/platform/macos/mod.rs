@@ -3,6 +3,7 @@
 //! `.ci/run`; not yet run (see the README's macOS section).
 
 pub mod fds;
+pub mod memory;
 pub mod orphans;
 pub mod process;
 pub mod prompt;
