@@ -10,7 +10,9 @@
 //!
 //! Only mappings whose pages are all the file's are let go: read-only, of a file, with no page
 //! of their own (`Anonymous: 0 kB`; relocated read-only data has some, and keeps them). A
-//! page brought back by a touch then holds exactly what it held.
+//! page brought back by a touch then holds exactly what it held. These are the pages the
+//! kernel itself takes away from a process whenever memory runs short, and brings back the
+//! same way: letting them go sooner adds no new way to fail.
 
 use std::fs;
 
