@@ -99,33 +99,65 @@ if b"\x1b[1;23r" not in seen or b"\x07" in seen:
     run_pty_driver(&app, &driver("xterm", &[], r#"b"boom""#, no_bell)).unwrap();
 }
 
+/// Python: a 24×80 xterm pty, and `ctrl_z(pid)`: SIGTSTP as Ctrl-Z sends it, true once the
+/// status line stepped aside and procmux stopped.
+const PAUSED: &str = r#"
+master, slave = os.openpty()
+fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+os.environ["TERM"] = "xterm"
+def ctrl_z(pid):
+    os.kill(pid, signal.SIGTSTP)
+    aside = wait_for(master, b"\x1b7\x1b[r\x1b8")
+    return aside and os.WIFSTOPPED(os.waitpid(pid, os.WUNTRACED)[1])
+"#;
+
+/// Python: SIGTERM to `pid`, waited for; `ok` false fails the test.
+const STOP: &str = r#"
+os.kill(pid, signal.SIGTERM)
+os.waitpid(pid, 0)
+if not ok:
+    fail()
+"#;
+
 /// Ctrl-Z gives the terminal back to the shell (the region reset before procmux stops);
 /// `fg` (SIGCONT) brings the line back.
 #[test]
 fn the_status_line_steps_aside_while_the_stack_is_paused() {
     let app = App::new("web: echo \"child $$ .\"; exec sleep 1000\n");
-    let body = r#"
-master, slave = os.openpty()
-fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-os.environ["TERM"] = "xterm"
+    let body = format!(
+        r#"{PAUSED}
 pid = procmux_on_terminal(slave, "start", "--no-timestamp")
-ok = wait_for(master, b"\x1b[24;1H")
-os.kill(pid, signal.SIGTSTP)
-ok = ok and wait_for(master, b"\x1b7\x1b[r\x1b8")
-stopped = os.waitpid(pid, os.WUNTRACED)[1]
-ok = ok and os.WIFSTOPPED(stopped)
+ok = wait_for(master, b"\x1b[24;1H") and ctrl_z(pid)
 before = seen.count(b"\x1b[1;23r")
 os.kill(pid, signal.SIGCONT)
 end = time.time() + 5
 while seen.count(b"\x1b[1;23r") <= before and time.time() < end:
     wait_for(master, b"never", 0.1)
 ok = ok and seen.count(b"\x1b[1;23r") > before and seen.count(b"\x1b[24;1H\x1b[2K\x1b[32m") >= 2
-os.kill(pid, signal.SIGTERM)
-os.waitpid(pid, 0)
-if not ok:
-    fail()
-"#;
-    run_pty_driver(&app, body).unwrap();
+{STOP}"#
+    );
+    run_pty_driver(&app, &body).unwrap();
+}
+
+/// A terminal resized while the stack is paused (the shell has it, and no SIGWINCH reaches a
+/// stopped job): back from `fg`, the line and the children's ptys have the new size.
+#[test]
+fn a_terminal_resized_during_ctrl_z_is_followed_after_fg() {
+    let app = App::new("size: trap 'stty size' WINCH; stty size; while :; do sleep 0.05; done\n");
+    let body = format!(
+        r#"{PAUSED}
+pid = procmux_on_terminal(slave, "start", "--no-timestamp", "--pty", "always")
+# The status line takes a row and the prefix 9 columns: the child's pty has the rest.
+ok = wait_for(master, b"23 71") and ctrl_z(pid)
+fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+os.kill(pid, signal.SIGCONT)
+ok = ok and wait_for(master, b"\x1b[1;29r", 5) and wait_for(master, b"29 91", 5)
+# Never drawn for the old size once back.
+back = seen.rfind(b"\x1b[r\x1b8")
+ok = ok and back >= 0 and b"\x1b[1;23r" not in seen[back:]
+{STOP}"#
+    );
+    run_pty_driver(&app, &body).unwrap();
 }
 
 #[test]

@@ -289,6 +289,10 @@ impl<W: Write> Output<W> {
     /// The terminal was resized.
     pub fn resize_status(&mut self, rows: u16, cols: u16) {
         if self.status_paused {
+            // The terminal is the shell's: nothing drawn, the size kept for the way back.
+            if let Some(status) = &mut self.status {
+                status.set_size(rows, cols);
+            }
             return;
         }
         if let Some(bytes) = self.status.as_mut().map(|s| s.resize(rows, cols)) {

@@ -134,6 +134,15 @@ impl StatusLine {
         out
     }
 
+    /// The terminal's size while the line is away (Ctrl-Z: [`StatusLine::end`] was written):
+    /// kept, with nothing to write, for [`StatusLine::begin`] to use on the way back.
+    pub fn set_size(&mut self, rows: u16, cols: u16) {
+        self.rows = rows;
+        self.cols = cols;
+        self.shown = fits(rows, cols);
+        self.forget();
+    }
+
     /// The line, gone: the region reset, the row cleared, the cursor where it was. Nothing
     /// when hidden (that was done when it was hidden).
     pub fn end(&self) -> Vec<u8> {

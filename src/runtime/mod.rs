@@ -410,12 +410,7 @@ impl EventLoop {
         for signal in pending {
             match signal {
                 SIGCHLD => self.reap(),
-                SIGWINCH => {
-                    if let Some(size) = sys::window_size(io::stdout()) {
-                        self.output.resize_status(size.ws_row, size.ws_col);
-                    }
-                    self.resize_ptys();
-                }
+                SIGWINCH => self.follow_terminal_size(),
                 SIGTSTP => {
                     // Ctrl-Z pauses the whole stack, as a shell pauses a job: every process
                     // (SIGSTOP: a pty's orphaned group would discard SIGTSTP), then procmux.
@@ -426,6 +421,9 @@ impl EventLoop {
                 }
                 // `fg`, or a plain SIGCONT: everything resumes.
                 SIGCONT => {
+                    // No SIGWINCH reaches a stopped job: the terminal may have been resized
+                    // while the shell had it.
+                    self.follow_terminal_size();
                     self.output.resume_status();
                     self.children.signal_everything(Signal::SIGCONT);
                 }
@@ -785,7 +783,16 @@ impl EventLoop {
             .draw_status(&states, self.supervisor.is_stopping());
     }
 
-    /// SIGWINCH: every pty follows procmux's terminal.
+    /// SIGWINCH, or back from Ctrl-Z: the status line and every pty follow procmux's
+    /// terminal.
+    fn follow_terminal_size(&mut self) {
+        if let Some(size) = sys::window_size(io::stdout()) {
+            self.output.resize_status(size.ws_row, size.ws_col);
+        }
+        self.resize_ptys();
+    }
+
+    /// Every pty follows procmux's terminal.
     fn resize_ptys(&mut self) {
         let size = self.pty_size();
         for pty in self.streams.ptys() {
