@@ -9,10 +9,12 @@
 //! touched again is mapped again, from the page cache, at the cost of a minor fault.
 //!
 //! Only mappings whose pages are all the file's are let go: read-only, of a file, with no page
-//! of their own (`Anonymous: 0 kB`; relocated read-only data has some, and keeps them). A
-//! page brought back by a touch then holds exactly what it held. These are the pages the
-//! kernel itself takes away from a process whenever memory runs short, and brings back the
-//! same way: letting them go sooner adds no new way to fail.
+//! of their own, resident or swapped out (`Anonymous: 0 kB` and `Swap: 0 kB`; relocated
+//! read-only data has some, and keeps them: under memory pressure its pages are in swap, not
+//! resident, and dropping them would bring back the file's unrelocated bytes). A page brought
+//! back by a touch then holds exactly what it held. These are the pages the kernel itself
+//! takes away from a process whenever memory runs short, and brings back the same way:
+//! letting them go sooner adds no new way to fail.
 
 use std::fs;
 
@@ -28,23 +30,36 @@ pub fn release_code() {
 }
 
 /// The address ranges of the mappings in `smaps` (`/proc/PID/smaps`' format) that are of a
-/// file (a path), not writable, and hold no anonymous page.
+/// file (a path), not writable, and hold no anonymous page, resident (`Anonymous:`) or
+/// swapped out (`Swap:`): both fields must be there and say 0.
 fn clean_file_mappings(smaps: &str) -> Vec<(usize, usize)> {
     let mut ranges = Vec::new();
-    // The mapping whose fields are being read, while it may still qualify.
+    // The mapping whose fields are being read, while it may still qualify, and which of
+    // its two fields have said 0 so far.
     let mut current = None;
+    let (mut no_anonymous, mut no_swap) = (false, false);
     for line in smaps.lines() {
         let mut fields = line.split_ascii_whitespace();
         let Some(first) = fields.next() else { continue };
         if first.ends_with(':') {
-            if first == "Anonymous:"
-                && let (Some(range), Some("0")) = (current.take(), fields.next())
+            let zero = fields.next() == Some("0");
+            match first {
+                "Anonymous:" => no_anonymous = zero,
+                "Swap:" => no_swap = zero,
+                _ => continue,
+            }
+            if !zero {
+                current = None;
+            } else if no_anonymous
+                && no_swap
+                && let Some(range) = current.take()
             {
                 ranges.push(range);
             }
             continue;
         }
         // A mapping's header: range, permissions, offset, device, inode, path.
+        (no_anonymous, no_swap) = (false, false);
         let (perms, path) = (fields.next(), fields.nth(3));
         current = match (first.split_once('-'), perms, path) {
             (Some((start, end)), Some(perms), Some(path))
@@ -73,27 +88,41 @@ mod tests {
 Size:                644 kB
 Rss:                 312 kB
 Anonymous:             0 kB
+Swap:                  0 kB
 VmFlags: rd mr mw me sd
 55d0a00a1000-55d0a0374000 r-xp 000a1000 fe:01 1234 /usr/bin/procmux
 Rss:                1040 kB
 Anonymous:             0 kB
+Swap:                  0 kB
 55d0a0374000-55d0a039d000 r--p 00374000 fe:01 1234 /usr/bin/procmux
 Rss:                 168 kB
 Anonymous:           168 kB
+Swap:                  0 kB
 55d0a039d000-55d0a039f000 rw-p 0039d000 fe:01 1234 /usr/bin/procmux
 Anonymous:             8 kB
+Swap:                  0 kB
 55d0a1000000-55d0a1021000 rw-p 00000000 00:00 0 [heap]
 Anonymous:           132 kB
+Swap:                  0 kB
 7f0000000000-7f0000010000 r-xp 00000000 fe:01 99 /opt/with space/lib.so (deleted)
 Anonymous:             0 kB
+Swap:                  0 kB
 7f0000010000-7f0000020000 r-xp 00000000 fe:01 99 /opt/lib.so
 Anonymous:             4 kB
+Swap:                  0 kB
 7f0000020000-7f0000030000 rw-s 00000000 00:01 7 /dev/zero
 Anonymous:             0 kB
+Swap:                  0 kB
 7ffd00000000-7ffd00002000 r-xp 00000000 00:00 0 [vdso]
 Anonymous:             0 kB
+Swap:                  0 kB
 7f0000040000-7f0000050000 r--p 00000000 00:00 0
 Anonymous:             0 kB
+Swap:                  0 kB
+55d0a0400000-55d0a0429000 r--p 00374000 fe:01 1234 /usr/bin/procmux
+Rss:                   0 kB
+Anonymous:             0 kB
+Swap:                168 kB
 ";
 
     #[test]
@@ -108,10 +137,34 @@ Anonymous:             0 kB
         );
     }
 
+    /// Relocated read-only data (RELRO) whose private pages are in swap shows no resident
+    /// anonymous page: dropping it would bring back the file's unrelocated bytes (a crash on
+    /// the next use of a vtable), so its `Swap:` keeps it, in either order of the fields.
+    #[test]
+    fn a_mapping_with_pages_in_swap_is_not_taken() {
+        for fields in [
+            "Anonymous: 0 kB\nSwap: 8 kB\n",
+            "Swap: 8 kB\nAnonymous: 0 kB\n",
+            "Anonymous: 4 kB\nSwap: 0 kB\n",
+        ] {
+            let smaps =
+                format!("7f0000000000-7f0000010000 r--p 00000000 fe:01 99 /lib.so\n{fields}");
+            assert!(clean_file_mappings(&smaps).is_empty(), "{fields:?}");
+        }
+        let clean = "7f0000000000-7f0000010000 r--p 00000000 fe:01 99 /lib.so\n\
+                     Swap: 0 kB\nAnonymous: 0 kB\n";
+        assert_eq!(
+            clean_file_mappings(clean),
+            vec![(0x7f0000000000, 0x7f0000010000)]
+        );
+    }
+
     #[test]
     fn a_mapping_whose_fields_are_cut_off_is_not_taken() {
         let cut = "7f0000000000-7f0000010000 r-xp 00000000 fe:01 99 /lib.so\nRss: 4 kB\n\
-                   7f0000010000-7f0000020000 r-xp 00000000 fe:01 99 /lib.so\n";
+                   7f0000010000-7f0000020000 r-xp 00000000 fe:01 99 /lib.so\n\
+                   Anonymous: 0 kB\n\
+                   7f0000020000-7f0000030000 r-xp 00000000 fe:01 99 /lib.so\nSwap: 0 kB\n";
         assert!(clean_file_mappings(cut).is_empty());
         for garbage in [
             "",
