@@ -16,8 +16,8 @@ pub enum Error {
     },
     /// A flag or argument that cannot be honoured.
     Usage(String),
-    /// The running stack refused a request (`no process named "x"`, `the stack is stopping`),
-    /// or did not answer in time.
+    /// The running stack refused a request (`the stack is stopping`), or did not answer in
+    /// time. (A name that matches no instance is the user's mistake: `Usage`.)
     Refused(String),
     /// The operating system refused something procmux needs (poll, signals, stdout).
     Os {

@@ -304,7 +304,9 @@ a process was not ready in time, stdout could not be written (a full disk), or t
 system refused something procmux needs
 .TP
 \fB2\fR
-a usage or input error; nothing was started
+a usage or input error; nothing was started (\fBstart\fR), or a NAME given to a control
+command (\fBrestart\fR, \fBstop\fR, \fBlogs\fR, \fBattach\fR, \fBwait\fR) matches no
+instance of the running stack (all but \fBwait\fR: or no stack runs)
 .SH ENVIRONMENT
 \fBPROCMUX_*\fR variables stand for \fBstart\fR's options (\fBPROCMUX_PORT\fR,
 \fBPROCMUX_TIMEOUT\fR, ...). \fBNO_COLOR\fR, \fBCLICOLOR\fR and \fBCLICOLOR_FORCE\fR decide

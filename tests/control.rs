@@ -109,10 +109,24 @@ fn restart_one_instance_and_stop_another() {
     assert_eq!(code, 0);
     wait_until("worker.1 running again", || status(&app)[1].2 == "running");
 
-    // An unknown name is an error, and changes nothing.
-    let (code, _, stderr) = client(&app, &["restart", "nope"]);
-    assert_eq!(code, 1);
-    assert!(stderr.contains("no process named \"nope\""), "{stderr}");
+    // An unknown name is the user's mistake (exit 2, as `wait` and `start` say of one) with
+    // every command that takes names, and changes nothing.
+    for command in [
+        &["restart", "nope"][..],
+        &["stop", "nope"],
+        &["logs", "nope"],
+        &["logs", "-n", "5", "nope"],
+        &["attach", "nope"],
+        &["wait", "nope"],
+    ] {
+        let (code, _, stderr) = client(&app, command);
+        assert_eq!(code, 2, "{command:?}: {stderr}");
+        assert!(
+            stderr.contains("no process named \"nope\""),
+            "{command:?}: {stderr}"
+        );
+    }
+    assert_eq!(status(&app)[1].2, "running");
 
     // procmux stop: the whole stack, as SIGTERM would.
     let (code, text, _) = client(&app, &["stop"]);

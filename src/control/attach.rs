@@ -144,7 +144,7 @@ pub fn attach(
         .map_err(|e| Error::os("talking to procmux", e))?;
     let pty = match header {
         Header::Ok(kind) => kind == "pty",
-        Header::Error(message) => return Err(Error::Refused(message)),
+        Header::Error(message) => return Err(super::commands::refusal(message)),
     };
     // The session lasts as long as the user wants: only writes keep their timeout.
     stream

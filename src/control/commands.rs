@@ -5,7 +5,7 @@ use std::io::{self, Read};
 use std::os::unix::net::UnixStream;
 
 use super::client::{Header, explain};
-use super::{Request, Row, connect};
+use super::{Request, Row, connect, protocol};
 use crate::error::Error;
 use crate::output::{print_document, visible};
 
@@ -131,7 +131,17 @@ pub(super) fn ask_with_header(
     })?;
     match header {
         Header::Ok(words) => Ok((words, body, pid)),
-        Header::Error(message) => Err(Error::Refused(message)),
+        Header::Error(message) => Err(refusal(message)),
+    }
+}
+
+/// The stack's refusal as an error: a name that matches no instance is the user's mistake
+/// (exit 2, as `wait` and `start` say of one); anything else is the stack's answer (exit 1).
+pub(super) fn refusal(message: String) -> Error {
+    if message.starts_with(protocol::NO_SUCH_NAME) {
+        Error::Usage(message)
+    } else {
+        Error::Refused(message)
     }
 }
 

@@ -188,6 +188,10 @@ fn is_pattern(name: &str) -> bool {
 ///
 /// Globs are compiled to automata (`globset`), so matching takes time linear in the name
 /// whatever the pattern: `***…x` cannot stall the stack.
+/// How a refusal of a name that matches no instance begins: the client tells the user's
+/// mistake (exit 2) from the stack's refusal (exit 1) by it.
+pub const NO_SUCH_NAME: &str = "no process named";
+
 pub fn select(names: &[String], instances: &[(&str, usize)]) -> Result<Vec<usize>, String> {
     let mut selected = Vec::new();
     for name in names {
@@ -210,7 +214,7 @@ pub fn select(names: &[String], instances: &[(&str, usize)]) -> Result<Vec<usize
             }
         }
         if selected.len() == before && !instances.iter().any(|(k, _)| glob.is_match(k)) {
-            return Err(format!("no process named {name:?}"));
+            return Err(format!("{NO_SUCH_NAME} {name:?}"));
         }
     }
     selected.sort_unstable();
