@@ -225,13 +225,28 @@ fn names_that_make_one_port_variable_are_refused() {
     for command in ["check", "start"] {
         let done = app.procmux(&[command]).run();
         done.exits_with(2);
-        assert!(
-            done.stderr
-                .contains("\"my-svc\" and \"my_svc\" would both be given PORT_MY_SVC"),
-            "{command}: {}",
-            done.stderr
+        assert_eq!(
+            done.stderr.trim_end(),
+            "procmux: error: Procfile:2: \"my_svc\" would be given PORT_MY_SVC, as \"my-svc\" \
+             (Procfile:1) is: rename one",
+            "{command}"
         );
     }
+    // An included entry is named with its own Procfile and line.
+    let app = App::new("web: sleep 100\nmy_svc: sleep 100\n");
+    std::fs::create_dir(app.path().join("sub")).unwrap();
+    app.write("sub/Procfile", "# its services\nsvc: sleep 100\n");
+    app.write(
+        "procmux.toml",
+        "[include.my]\nprocfile = \"sub/Procfile\"\n",
+    );
+    let done = app.procmux(&["check"]).run();
+    done.exits_with(2);
+    assert_eq!(
+        done.stderr.trim_end(),
+        "procmux: error: sub/Procfile:2: \"my.svc\" would be given PORT_MY_SVC, as \"my_svc\" \
+         (Procfile:2) is: rename one"
+    );
 }
 
 /// `procmux run` while this checkout's stack runs gives the ports that stack uses: with

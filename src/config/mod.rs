@@ -600,14 +600,20 @@ fn resolve_base(
 /// mislead). Two names that make one variable (`my-svc`, `my_svc`) are an error: one would
 /// silently get the other's port.
 fn port_variables(project: &Project, base: u32) -> Result<Vec<(String, String)>> {
-    let mut taken: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+    let mut taken: std::collections::HashMap<String, &procfile::Entry> =
+        std::collections::HashMap::new();
     let mut variables = Vec::new();
     for (index, entry) in project.procfile.entries.iter().enumerate() {
         let variable = ports::variable(&entry.name);
-        if let Some(first) = taken.insert(variable.clone(), &entry.name) {
+        if let Some(first) = taken.insert(variable.clone(), entry) {
             return Err(Error::Usage(format!(
-                "{}: {first:?} and {:?} would both be given {variable}: rename one",
-                project.procfile_name, entry.name
+                "{}:{}: {:?} would be given {variable}, as {:?} ({}:{}) is: rename one",
+                project.entry_file(&entry.name),
+                entry.line,
+                entry.name,
+                first.name,
+                project.entry_file(&first.name),
+                first.line
             )));
         }
         let port = base + 100 * index as u32;

@@ -193,6 +193,20 @@ impl ConfigFile {
 }
 
 impl Project {
+    /// The file an entry of the Procfile was read from, as the user named it: an included
+    /// Procfile for `NAME.entry`, else the project's.
+    pub fn entry_file(&self, entry: &str) -> &str {
+        let included = |source: &&Source| source.said.iter().any(|said| said == entry);
+        match entry.split_once('.') {
+            Some((prefix, _)) if self.includes.iter().any(|i| i.name == prefix) => self
+                .sources
+                .iter()
+                .find(included)
+                .map_or(&self.procfile_name, |source| &source.file),
+            _ => &self.procfile_name,
+        }
+    }
+
     /// Reads the config file, the Procfile and the env files. `run` works without a Procfile
     /// (`procfile_required` false) unless one was named.
     pub fn load(args: &ProjectArgs, procfile_required: bool, host: &Host<'_>) -> Result<Project> {
