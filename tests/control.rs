@@ -447,3 +447,53 @@ if not ok or seen.count(b"waiting for input") != 2 or b"spin.1 is waiting" in se
     );
     result.unwrap();
 }
+
+/// KiB of `pid`'s code resident: its file mappings that can be run (its own, libc's).
+fn resident_code_kib(pid: nix::unistd::Pid) -> u64 {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
+    let mut code = false;
+    let mut total = 0;
+    for line in smaps.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        match fields.as_slice() {
+            ["Rss:", kib, ..] if code => total += kib.parse::<u64>().unwrap(),
+            [range, perms, _, _, _, path, ..] if range.contains('-') => {
+                code = perms.contains('x') && path.starts_with('/');
+            }
+            _ => {}
+        }
+    }
+    total
+}
+
+/// The code that requests ran (parsing, the status table, the tail's reading) is let go of
+/// once the channel has been quiet for 10 s: a stack queried once does not keep it resident
+/// all day, and it serves the next request as before.
+#[test]
+fn the_code_requests_ran_is_let_go_of_once_the_channel_is_quiet() {
+    // Quiet children: the loop itself runs next to no code meanwhile.
+    let app = App::new(
+        "web: echo \"pid $$\"; exec sleep 1000\nworker: echo \"pid $$\"; exec sleep 1000\n",
+    );
+    let running = started(&app);
+    for args in [&["status"][..], &["logs", "-n", "5"], &["ps", "--json"]] {
+        let (code, _, stderr) = client(&app, args);
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+    }
+    let served = resident_code_kib(running.pid());
+    let start = Instant::now();
+    loop {
+        let now = resident_code_kib(running.pid());
+        if now * 2 < served {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{now} KiB of code resident, {served} KiB right after the requests"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(status(&app).len(), 2);
+    running.signal(Signal::SIGTERM);
+    running.wait().exits_with(143);
+}

@@ -176,6 +176,7 @@ pub fn supervise(stack: Stack, mut output: Output<Stdout>) -> Result<i32> {
         watcher,
         reaped: false,
         held_since: None,
+        release_at: None,
         exits: std::collections::VecDeque::new(),
         stack,
         output,
@@ -249,7 +250,15 @@ struct EventLoop {
     /// Since when stdout's queue has been full (the children's output held), as of the last
     /// turn: the readiness clocks stop meanwhile.
     held_since: Option<Instant>,
+    /// When the code that served the control channel's last requests is let go of, once
+    /// no request has come for [`RELEASE_AFTER`].
+    release_at: Option<Instant>,
 }
+
+/// How long the control channel stays quiet before the code its requests ran is let go of
+/// (`platform::memory`): `wait` asks every 100 ms, a person now and then; a stack queried
+/// once should not keep that code resident all day.
+const RELEASE_AFTER: Duration = Duration::from_secs(10);
 
 impl EventLoop {
     /// Runs until the stack is down and its output drained; when procmux stops waiting for a
@@ -277,7 +286,10 @@ impl EventLoop {
                             control.accept(self.poll.registry(), Instant::now());
                         }
                     }
-                    Token::Client(slot) => self.serve(slot, event.is_write_closed()),
+                    Token::Client(slot) => {
+                        self.serve(slot, event.is_write_closed());
+                        self.release_at = Some(Instant::now() + RELEASE_AFTER);
+                    }
                     Token::Watch => {
                         let problems = match &mut self.watcher {
                             Some(watcher) => watcher.read(Instant::now()),
@@ -401,6 +413,7 @@ impl EventLoop {
             .chain(self.escapes.next_due())
             .chain(self.watcher.as_ref().and_then(Watcher::next_due))
             .chain(self.control.as_ref().and_then(Control::next_due))
+            .chain(self.release_at)
             .min()
             .map(|due| due.saturating_duration_since(now))
     }
@@ -530,6 +543,10 @@ impl EventLoop {
                 self.output
                     .notice(&Notice::WaitingForInput { instance, name });
             }
+        }
+        if self.release_at.is_some_and(|due| due <= now) {
+            self.release_at = None;
+            crate::platform::memory::release_code();
         }
         if self.supervisor.deadline().is_some_and(|due| due <= now) {
             let actions = self.supervisor.on_tick(now);
