@@ -234,7 +234,6 @@ fn names_that_make_one_port_variable_are_refused() {
     }
     // An included entry is named with its own Procfile and line.
     let app = App::new("web: sleep 100\nmy_svc: sleep 100\n");
-    std::fs::create_dir(app.path().join("sub")).unwrap();
     app.write("sub/Procfile", "# its services\nsvc: sleep 100\n");
     app.write(
         "procmux.toml",

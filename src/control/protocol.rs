@@ -180,6 +180,10 @@ fn is_pattern(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"_-.*?[]!{},".contains(&b))
 }
 
+/// How a refusal of a name that matches no instance begins: the client tells the user's
+/// mistake (exit 2) from the stack's refusal (exit 1) by it.
+pub const NO_SUCH_NAME: &str = "no process named";
+
 /// The instances (indices into `instances`, each `(type, number)`) that `names` select: a type
 /// name selects all its instances, `web.2` one, a glob (`*`, `?`, `[a-z]`, `[!x]`,
 /// `{web,worker}`) every instance whose label or type matches, an include's name (`api`) every
@@ -188,10 +192,6 @@ fn is_pattern(name: &str) -> bool {
 ///
 /// Globs are compiled to automata (`globset`), so matching takes time linear in the name
 /// whatever the pattern: `***…x` cannot stall the stack.
-/// How a refusal of a name that matches no instance begins: the client tells the user's
-/// mistake (exit 2) from the stack's refusal (exit 1) by it.
-pub const NO_SUCH_NAME: &str = "no process named";
-
 pub fn select(names: &[String], instances: &[(&str, usize)]) -> Result<Vec<usize>, String> {
     let mut selected = Vec::new();
     for name in names {

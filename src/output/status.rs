@@ -121,10 +121,7 @@ impl StatusLine {
             out = self.clear();
         }
         let was_shown = self.shown;
-        self.rows = rows;
-        self.cols = cols;
-        self.shown = fits(rows, cols);
-        self.forget();
+        self.set_size(rows, cols);
         match (was_shown, self.shown) {
             (true, true) => out.extend_from_slice(&self.region()),
             (false, true) => out.extend_from_slice(&self.begin()),
@@ -134,8 +131,8 @@ impl StatusLine {
         out
     }
 
-    /// The terminal's size while the line is away (Ctrl-Z: [`StatusLine::end`] was written):
-    /// kept, with nothing to write, for [`StatusLine::begin`] to use on the way back.
+    /// The terminal's new size, with nothing to write: while the line is away (Ctrl-Z:
+    /// [`StatusLine::end`] was written) it is kept for [`StatusLine::begin`] on the way back.
     pub fn set_size(&mut self, rows: u16, cols: u16) {
         self.rows = rows;
         self.cols = cols;

@@ -250,8 +250,9 @@ struct EventLoop {
     /// Since when stdout's queue has been full (the children's output held), as of the last
     /// turn: the readiness clocks stop meanwhile.
     held_since: Option<Instant>,
-    /// When the code that served the control channel's last requests is let go of, once
-    /// no request has come for [`RELEASE_AFTER`].
+    /// When the code that served the control channel's last requests is let go of: pushed
+    /// back by every event of a client (a request, a follower's writes), so it comes once
+    /// the channel has been quiet for [`RELEASE_AFTER`].
     release_at: Option<Instant>,
 }
 

@@ -38,8 +38,13 @@ impl App {
         app
     }
 
+    /// Writes `name` (a path under the app's directory; missing directories are made).
     pub fn write(&self, name: &str, content: impl AsRef<[u8]>) -> &App {
-        fs::write(self.dir.path().join(name), content).expect("write test file");
+        let path = self.dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).expect("make test file's directory");
+        }
+        fs::write(path, content).expect("write test file");
         self
     }
 

@@ -29,7 +29,8 @@ pub fn write_nowait(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usiz
 /// process's page tables; a later touch maps them again from the file.
 ///
 /// The caller passes only mappings of files that are not writable and hold no page of
-/// their own (`Anonymous: 0` in smaps), whose contents a touch brings back unchanged.
+/// their own, resident or swapped out (`Anonymous: 0` and `Swap: 0` in smaps), whose
+/// contents a touch brings back unchanged.
 pub fn unmap_clean(start: usize, len: usize) -> io::Result<()> {
     // SAFETY: MADV_DONTNEED changes no mapping, only which of its pages are present; on a
     // read-only file mapping with no private page, a page brought back by a touch holds what
