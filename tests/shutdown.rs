@@ -168,21 +168,50 @@ fn second_interrupt_kills_at_once() {
     assert_all_gone(&pids);
 }
 
-#[test]
-fn daemon_that_left_its_group_is_still_stopped() {
-    let app = App::new(
-        "web: setsid sh -c 'echo \"daemon $$\"; exec sleep 1000' & sleep 1000 & echo \"ready $$ $!\"; wait\n",
-    );
+/// Starts `app`, whose process prints `daemon PID` and `ready PID PID`: those three pids.
+fn started_with_a_daemon(app: &App) -> (support::Running, Vec<nix::unistd::Pid>) {
     let mut running = app.procmux(&["start", "--no-timestamp"]).spawn();
     running.wait_for("daemon ");
     running.wait_for("ready ");
     let mut pids = running.pids_after("daemon");
     pids.extend(running.pids_after("ready"));
     assert_eq!(pids.len(), 3);
+    (running, pids)
+}
+
+#[test]
+fn daemon_that_left_its_group_is_still_stopped() {
+    let app = App::new(
+        "web: setsid sh -c 'echo \"daemon $$\"; exec sleep 1000' & sleep 1000 & echo \"ready $$ $!\"; wait\n",
+    );
+    let (mut running, pids) = started_with_a_daemon(&app);
     running.signal(Signal::SIGTERM);
     let done = running.wait();
     assert_eq!(done.code, Some(143));
     assert_all_gone(&pids);
+}
+
+#[test]
+fn a_daemon_whose_name_is_not_utf8_is_still_stopped() {
+    // Its command name in /proc/PID/stat is the program's file name, bytes as they are: a
+    // scan that wanted UTF-8 did not see it, and it outlived the stack.
+    let app = App::new(
+        "web: n=\"$(printf 'odd\\377\\376)')\"; cp /bin/sleep \"./$n\"; \
+         setsid sh -c 'echo \"daemon $$\"; exec \"$0\" 1000' \"./$n\" & \
+         sleep 1000 & echo \"ready $$ $!\"; wait\n",
+    );
+    let (mut running, pids) = started_with_a_daemon(&app);
+    let start = Instant::now();
+    running.signal(Signal::SIGTERM);
+    let done = running.wait();
+    assert_eq!(done.code, Some(143));
+    assert_all_gone(&pids);
+    assert!(
+        !done.text().contains("survived"),
+        "stopped only by force, after {:?}: {}",
+        start.elapsed(),
+        done.text()
+    );
 }
 
 #[test]

@@ -102,6 +102,7 @@ impl Children {
     /// end of its stdin pipe, if it has one.
     pub fn add(&mut self, instance: usize, pid: Pid, stdin: Option<OwnedFd>) {
         self.by_pid.insert(pid, instance);
+        self.children_left = true;
         let groups = &mut self.groups[instance];
         groups.current = Some(pid);
         groups.stdin = stdin;
@@ -137,6 +138,7 @@ impl Children {
     /// A readiness check `pid` started, leading a group of its own.
     pub fn add_check(&mut self, pid: Pid) {
         self.checks.insert(pid);
+        self.children_left = true;
     }
 
     /// The checks reaped since the last call, with how they ended.
@@ -174,6 +176,18 @@ impl Children {
         self.children_left
     }
 
+    /// procmux's live descendants, read from `/proc`; none, without reading it, once
+    /// `waitpid` said no child is left (a descendant is a child's, or an orphan adopted by
+    /// procmux as subreaper: its child). A shutdown asks several times after the last exit,
+    /// and a scan reads every process's `stat` on the machine.
+    pub fn snapshot(&self) -> Vec<Proc> {
+        if self.children_left {
+            procfs::descendants(Pid::this())
+        } else {
+            Vec::new()
+        }
+    }
+
     /// Forgets groups that became empty (after reaping); returns every group found empty
     /// since the last call, for the watchdog.
     pub fn take_emptied(&mut self) -> Vec<Pid> {
@@ -183,7 +197,7 @@ impl Children {
             .filter_map(|g| g.current)
             .any(|pgid| !self.by_pid.contains_key(&pgid));
         if leaderless {
-            let snapshot = procfs::descendants(Pid::this());
+            let snapshot = self.snapshot();
             for groups in &mut self.groups {
                 if let Some(pgid) = groups.current
                     && !is_ours(pgid, &self.by_pid, Some(&snapshot))
@@ -201,7 +215,7 @@ impl Children {
         let Some(pgid) = self.groups[instance].current else {
             return;
         };
-        let snapshot = (!self.by_pid.contains_key(&pgid)).then(|| procfs::descendants(Pid::this()));
+        let snapshot = (!self.by_pid.contains_key(&pgid)).then(|| self.snapshot());
         if is_ours(pgid, &self.by_pid, snapshot.as_deref()) {
             sys::signal_group(pgid, signal);
         }
@@ -221,7 +235,7 @@ impl Children {
             return;
         }
         let queued = std::mem::take(&mut self.queued);
-        let snapshot = procfs::descendants(Pid::this());
+        let snapshot = self.snapshot();
         let escaped = self.escaped(&snapshot);
         for (instance, signal) in queued {
             for (proc, owner) in &escaped {
@@ -249,7 +263,7 @@ impl Children {
         if candidates.is_empty() {
             return candidates;
         }
-        let snapshot = procfs::descendants(Pid::this());
+        let snapshot = self.snapshot();
         let escaped = self.escaped(&snapshot);
         candidates
             .into_iter()
@@ -275,7 +289,7 @@ impl Children {
     /// Sends `signal` to every group and to every descendant outside them.
     pub fn signal_everything(&mut self, signal: Signal) {
         self.signal_groups(signal);
-        let snapshot = procfs::descendants(Pid::this());
+        let snapshot = self.snapshot();
         for (proc, _) in self.escaped(&snapshot) {
             sys::signal_process(proc.pid, signal);
         }
@@ -290,14 +304,14 @@ impl Children {
     /// The live processes of `instance`'s tree: its group's members and its escaped
     /// descendants.
     pub fn tree_pids(&mut self, instance: usize) -> Vec<Pid> {
-        let snapshot = procfs::descendants(Pid::this());
+        let snapshot = self.snapshot();
         self.tree_pids_in(&snapshot, instance)
     }
 
     /// Every instance's tree at once (`procmux status`): one read of `/proc` and one
     /// attribution of escaped descendants, not one per instance.
     pub fn all_trees(&mut self) -> Vec<Vec<Pid>> {
-        let snapshot = procfs::descendants(Pid::this());
+        let snapshot = self.snapshot();
         let mut trees = vec![Vec::new(); self.groups.len()];
         for process in &snapshot {
             if let Some(instance) = self
@@ -335,7 +349,7 @@ impl Children {
 
     /// How many descendants are alive.
     pub fn remaining(&self) -> usize {
-        procfs::descendants(Pid::this()).len()
+        self.snapshot().len()
     }
 
     /// Every descendant in `snapshot` outside the instances' groups, with the instance it
@@ -371,7 +385,7 @@ impl Children {
     /// Remembers which instance each escaped descendant belongs to, while their ancestry
     /// still shows it (before a stop makes their parents exit).
     pub fn note_escaped(&mut self) {
-        self.note_escaped_in(&procfs::descendants(Pid::this()));
+        self.note_escaped_in(&self.snapshot());
     }
 
     /// As [`Children::note_escaped`], with a snapshot already taken.
@@ -391,7 +405,7 @@ impl Children {
     fn snapshot_if_needed(&self) -> Option<Vec<Proc>> {
         self.all_groups()
             .any(|pgid| !self.by_pid.contains_key(&pgid))
-            .then(|| procfs::descendants(Pid::this()))
+            .then(|| self.snapshot())
     }
 
     /// Every group procmux created and has not found empty, including those of earlier runs

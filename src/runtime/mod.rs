@@ -586,7 +586,7 @@ impl EventLoop {
             }
         }
         if self.escapes.scan_due(now) && !self.supervisor.is_stopping() {
-            let mut descendants = procfs::descendants(Pid::this());
+            let mut descendants = self.children.snapshot();
             self.children.note_escaped_in(&descendants);
             // A readiness check's group is gone in a moment, its id free for a stranger: the
             // watchdog finds checks by their PROCMUX_TREE instead.

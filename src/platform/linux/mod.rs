@@ -5,6 +5,7 @@ pub mod memory;
 pub mod orphans;
 pub mod process;
 pub mod prompt;
+mod sock_diag;
 pub mod socket;
 #[allow(unsafe_code)]
 mod sys;

@@ -2,7 +2,8 @@
 //! time), a process's environment and working directory, and the processes of one user.
 //! Empty answers where `/proc` is not available.
 
-use std::fs;
+use std::fs::{self, File};
+use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
@@ -27,15 +28,22 @@ pub fn environ_value(pid: Pid, key: &str) -> Option<String> {
 /// The inodes of the sockets listening on TCP `port`, IPv4 or IPv6, in procmux's network
 /// namespace (which its children share).
 pub fn listening(port: u16) -> Vec<u64> {
-    ["/proc/net/tcp", "/proc/net/tcp6"]
-        .iter()
-        .filter_map(|table| fs::read_to_string(table).ok())
-        .flat_map(|text| listening_in(&text, port))
+    listening_sockets()
+        .into_iter()
+        .filter(|&(_, p)| p == port)
+        .map(|(inode, _)| inode)
         .collect()
 }
 
 /// Every listening TCP socket, IPv4 or IPv6, in procmux's network namespace: (inode, port).
+/// Asked of the kernel (`sock_diag`), or read from `/proc/net/tcp{,6}` where it cannot
+/// answer.
 pub fn listening_sockets() -> Vec<(u64, u16)> {
+    super::sock_diag::listening().unwrap_or_else(listening_in_proc_net)
+}
+
+/// [`listening_sockets`] as `/proc/net/tcp{,6}` list them.
+pub(super) fn listening_in_proc_net() -> Vec<(u64, u16)> {
     ["/proc/net/tcp", "/proc/net/tcp6"]
         .iter()
         .filter_map(|table| fs::read_to_string(table).ok())
@@ -44,6 +52,7 @@ pub fn listening_sockets() -> Vec<(u64, u16)> {
 }
 
 /// The listening sockets on `port` in one `/proc/net/tcp{,6}` table.
+#[cfg(test)]
 fn listening_in(table: &str, port: u16) -> Vec<u64> {
     listening_table(table)
         .into_iter()
@@ -120,15 +129,36 @@ fn pids() -> impl Iterator<Item = Pid> {
         .map(Pid::from_raw)
 }
 
-/// Parses `/proc/PID/stat`: the command name may contain spaces and parentheses, so the
-/// fields are read after the last `)`.
+/// Reads `/proc/PID/stat` with one `open`, one `read` into a buffer on the stack and one
+/// `close`: a scan reads every process's, and `fs::read_to_string` spent four more calls on
+/// each (a `statx` for a size `/proc` does not give, then reads growing from 32 bytes).
 fn read_stat(pid: Pid) -> Option<(char, Proc)> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(pid, &text)
+    let mut file = File::open(format!("/proc/{pid}/stat")).ok()?;
+    let mut buf = [0u8; 1024];
+    let mut len = 0;
+    // The kernel writes the whole line at once; it ends with a newline.
+    while len < buf.len() && (len == 0 || buf[len - 1] != b'\n') {
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    if len == buf.len() && buf[len - 1] != b'\n' {
+        // Longer than any line seen: read it all.
+        let mut rest = buf.to_vec();
+        file.read_to_end(&mut rest).ok()?;
+        return parse_stat(pid, &rest);
+    }
+    parse_stat(pid, &buf[..len])
 }
 
-fn parse_stat(pid: Pid, text: &str) -> Option<(char, Proc)> {
-    let after = &text[text.rfind(')')? + 1..];
+/// Parses `/proc/PID/stat`: the command name may hold any byte but NUL and newline (spaces,
+/// parentheses, invalid UTF-8), so the fields are read after the last `)`.
+fn parse_stat(pid: Pid, bytes: &[u8]) -> Option<(char, Proc)> {
+    let after = &bytes[bytes.iter().rposition(|&b| b == b')')? + 1..];
+    let after = std::str::from_utf8(after).ok()?;
     let mut fields = after.split_ascii_whitespace();
     let state = fields.next()?.chars().next()?;
     let ppid = Pid::from_raw(fields.next()?.parse().ok()?);
@@ -174,12 +204,42 @@ mod tests {
     #[test]
     fn stat_fields_after_a_strange_name() {
         let text = "42 (a) b (c) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
-        let (state, proc) = parse_stat(Pid::from_raw(42), text).unwrap();
+        let (state, proc) = parse_stat(Pid::from_raw(42), text.as_bytes()).unwrap();
         assert_eq!(state, 'S');
         assert_eq!(
             (proc.ppid.as_raw(), proc.pgid.as_raw(), proc.start),
             (1, 42, 987654)
         );
+    }
+
+    #[test]
+    fn a_descendant_whose_name_is_not_utf8_is_still_found() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        // Its name, the first 15 bytes of the file's, becomes the command name in `stat`.
+        let program = dir.path().join(OsStr::from_bytes(b"\xff\xfe) (x"));
+        fs::copy("/bin/sleep", &program).unwrap();
+        fs::set_permissions(&program, fs::Permissions::from_mode(0o755)).unwrap();
+        let mut child = Command::new(&program).arg("30").spawn().unwrap();
+        let pid = Pid::from_raw(child.id() as i32);
+        let start = std::time::Instant::now();
+        // Until the child has exec'd, /proc shows procmux's test binary's name: wait (bounded).
+        while fs::read(format!("/proc/{pid}/comm")).is_ok_and(|name| !name.starts_with(b"\xff"))
+            && start.elapsed() < std::time::Duration::from_secs(5)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(
+            fs::read(format!("/proc/{pid}/comm"))
+                .unwrap()
+                .starts_with(b"\xff")
+        );
+        let found = descendants(Pid::this()).iter().any(|d| d.pid == pid);
+        kill(pid, Signal::SIGKILL).unwrap();
+        child.wait().unwrap();
+        assert!(found, "a command name that is not UTF-8 hid the process");
     }
 
     #[test]
