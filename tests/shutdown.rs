@@ -184,7 +184,7 @@ fn daemon_that_left_its_group_is_still_stopped() {
     let app = App::new(
         "web: setsid sh -c 'echo \"daemon $$\"; exec sleep 1000' & sleep 1000 & echo \"ready $$ $!\"; wait\n",
     );
-    let (mut running, pids) = started_with_a_daemon(&app);
+    let (running, pids) = started_with_a_daemon(&app);
     running.signal(Signal::SIGTERM);
     let done = running.wait();
     assert_eq!(done.code, Some(143));
@@ -200,7 +200,7 @@ fn a_daemon_whose_name_is_not_utf8_is_still_stopped() {
          setsid sh -c 'echo \"daemon $$\"; exec \"$0\" 1000' \"./$n\" & \
          sleep 1000 & echo \"ready $$ $!\"; wait\n",
     );
-    let (mut running, pids) = started_with_a_daemon(&app);
+    let (running, pids) = started_with_a_daemon(&app);
     let start = Instant::now();
     running.signal(Signal::SIGTERM);
     let done = running.wait();
