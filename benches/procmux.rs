@@ -31,6 +31,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 
+// The tests' helpers the benchmark has no use for (`pipe_size`) are left unused.
+#[allow(dead_code)]
 #[path = "../tests/support/platform.rs"]
 mod platform;
 // Used by platform.rs's Linux side only.

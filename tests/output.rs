@@ -373,3 +373,23 @@ fn a_long_progress_bar_in_a_pipe_shows_progress_once_a_second() {
     assert_eq!(pieces.last(), Some(&100));
     assert!(!done.stdout.contains(&b'\r'), "{}", done.text());
 }
+
+/// A pipe as stdout is grown (Linux: to 1 MiB where allowed, a quarter of that at least), so
+/// that a reader that reads in bursts finds room for whole batches; what goes through it is
+/// unchanged.
+#[test]
+fn a_pipe_as_stdout_is_grown_where_the_os_allows() {
+    use std::io::Read;
+    let app = App::new("a: echo one; echo two\n");
+    let (mut child, mut stdout) = app.procmux(&["start", "--no-timestamp"]).spawn_raw();
+    let (text, size) = support::within_deadline(&mut child, move || {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).unwrap();
+        (text, support::platform::pipe_size(&stdout))
+    });
+    support::wait_raw(&mut child);
+    if let Some(size) = size {
+        assert!(size >= 256 * 1024, "stdout's pipe holds {size} bytes");
+    }
+    assert!(text.contains("a.1    | one\na.1    | two\n"), "{text}");
+}

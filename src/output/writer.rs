@@ -19,7 +19,9 @@
 //! into the queue and no wake-up of the thread; one that does not is served by the thread as
 //! before. Nothing can overtake: the direct write is tried only when the queue is empty and
 //! the thread holds nothing. A terminal cannot do it (`Unsupported`), nor macOS: the thread
-//! writes everything there.
+//! writes everything there. A pipe is also grown to 1 MiB where the system allows
+//! (`platform::fds::grow_pipe`, which says why), so that a reader that reads in bursts finds
+//! a whole batch's room at most writes.
 
 use std::io::{self, IoSlice, Write};
 use std::os::fd::AsFd;
@@ -90,6 +92,8 @@ impl Stdout {
             .spawn(move || theirs.run())?;
         self.queue = Some(shared);
         self.direct = true;
+        // A pipe's reader may take its bytes in bursts: room for several batches.
+        crate::platform::fds::grow_pipe(io::stdout().as_fd());
         Ok(())
     }
 

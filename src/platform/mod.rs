@@ -13,8 +13,9 @@
 //! - [`watch`] — file events under a tree, for restarts on change (the rules are the
 //!   runtime's).
 //!
-//! - [`fds`] — pipes not inherited by children, and a write that never waits (a pipe's
-//!   `pwritev2(RWF_NOWAIT)` on Linux; none on macOS).
+//! - [`fds`] — pipes not inherited by children, a write that never waits (a pipe's
+//!   `pwritev2(RWF_NOWAIT)` on Linux; none on macOS), and stdout's pipe grown (Linux's
+//!   `F_SETPIPE_SZ`; nothing on macOS).
 //! - [`memory`] — the code only start-up ran, let go of (`MADV_DONTNEED` on Linux; nothing
 //!   on macOS).
 //! - [`bytes`] — a block of bytes copied and its newlines found, with the processor's vector

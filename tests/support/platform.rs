@@ -55,3 +55,16 @@ pub fn wait_exited_unreaped(pid: Pid) {
         }
     }
 }
+
+/// How many bytes the pipe `end` is an end of holds, where the OS says (Linux).
+#[cfg(target_os = "linux")]
+pub fn pipe_size(end: &impl std::os::fd::AsFd) -> Option<usize> {
+    let size = nix::fcntl::fcntl(end.as_fd(), nix::fcntl::FcntlArg::F_GETPIPE_SZ).ok()?;
+    usize::try_from(size).ok()
+}
+
+/// macOS does not say how many bytes a pipe holds.
+#[cfg(target_os = "macos")]
+pub fn pipe_size(_end: &impl std::os::fd::AsFd) -> Option<usize> {
+    None
+}

@@ -1,9 +1,14 @@
-//! Pipes whose ends are not inherited by children, and writes that never wait.
+//! Pipes whose ends are not inherited by children, writes that never wait, and the pipe
+//! procmux writes into grown.
 
 use std::io::{self, IoSlice};
 use std::os::fd::{BorrowedFd, OwnedFd};
 
-use nix::fcntl::OFlag;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+
+/// The size [`grow_pipe`] asks for: what an unprivileged process may ask for by default
+/// (`/proc/sys/fs/pipe-max-size`). A quarter of it is asked for where that is refused.
+pub const GROWN_PIPE: usize = 1024 * 1024;
 
 /// A pipe (read end, write end), both ends `O_CLOEXEC` from the start.
 pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
@@ -20,6 +25,31 @@ pub fn write_nowait(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usiz
         }
         _ => e,
     })
+}
+
+/// Grows the pipe `fd` is an end of to [`GROWN_PIPE`] bytes, where the system allows; never
+/// shrinks it. Its size after, or `None` when `fd` is not a pipe.
+///
+/// Why: a pipe holds 64 KiB by default, one batch of procmux's. A reader that takes a pipe's
+/// bytes in bursts (`cat`, a log router; each wakes, reads all there is, sleeps) left
+/// procmux, with stdout on a pipe, writing part of a batch, handing the rest to its writer
+/// thread, and that one waiting, at every batch: 4 writers of 100-byte lines through
+/// `| cat` took 1.77x the relay limit with a 64 KiB pipe, 1.52x with 1 MiB. The kernel
+/// allocates a pipe's pages as they fill, so a reader that keeps up costs no more memory;
+/// one that falls behind holds at most this much more in the kernel before procmux holds
+/// the children (its budget, `output::writer::BUDGET`, comes on top).
+pub fn grow_pipe(fd: BorrowedFd<'_>) -> Option<usize> {
+    let size = usize::try_from(fcntl(fd, FcntlArg::F_GETPIPE_SZ).ok()?).ok()?;
+    if size >= GROWN_PIPE {
+        return Some(size);
+    }
+    for want in [GROWN_PIPE, GROWN_PIPE / 4] {
+        // Refused past the user's limits (EPERM) or for a size the system does not allow.
+        if let Ok(now) = fcntl(fd, FcntlArg::F_SETPIPE_SZ(want as nix::libc::c_int)) {
+            return usize::try_from(now).ok();
+        }
+    }
+    Some(size)
 }
 
 #[cfg(test)]
@@ -49,6 +79,21 @@ mod tests {
         let mut got = vec![0; 100 + taken];
         std::fs::File::from(reader).read_exact(&mut got).unwrap();
         assert_eq!(got, bytes[..100 + taken]);
+    }
+
+    /// A pipe grows once, is never shrunk, and only a pipe is touched.
+    #[test]
+    fn a_pipe_grows_and_nothing_else_is_touched() {
+        let (_reader, writer) = pipe().unwrap();
+        let grown = grow_pipe(writer.as_fd()).unwrap();
+        assert!(grown >= GROWN_PIPE / 4, "{grown}");
+        let size = fcntl(&writer, FcntlArg::F_GETPIPE_SZ).unwrap();
+        assert_eq!(usize::try_from(size).unwrap(), grown);
+        assert_eq!(grow_pipe(writer.as_fd()), Some(grown));
+        let file = tempfile::tempfile().unwrap();
+        assert_eq!(grow_pipe(file.as_fd()), None);
+        let pty = nix::pty::openpty(None, None).unwrap();
+        assert_eq!(grow_pipe(pty.slave.as_fd()), None);
     }
 
     /// A file that cannot promise not to wait says so, and the caller writes another way.

@@ -21,3 +21,9 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 pub fn write_nowait(_fd: BorrowedFd<'_>, _bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     Err(io::ErrorKind::Unsupported.into())
 }
+
+/// Pipes on macOS grow by themselves as they fill (up to 64 KiB) and cannot be asked to:
+/// nothing to do. `None`, as for a file that is not a pipe.
+pub fn grow_pipe(_fd: BorrowedFd<'_>) -> Option<usize> {
+    None
+}
