@@ -374,7 +374,7 @@ fn a_long_progress_bar_in_a_pipe_shows_progress_once_a_second() {
     assert!(!done.stdout.contains(&b'\r'), "{}", done.text());
 }
 
-/// A pipe as stdout is grown (Linux: to 1 MiB where allowed, a quarter of that at least), so
+/// A pipe as stdout is grown (Linux: to 256 KiB), so
 /// that a reader that reads in bursts finds room for whole batches; what goes through it is
 /// unchanged.
 #[test]

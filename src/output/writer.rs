@@ -19,7 +19,7 @@
 //! into the queue and no wake-up of the thread; one that does not is served by the thread as
 //! before. Nothing can overtake: the direct write is tried only when the queue is empty and
 //! the thread holds nothing. A terminal cannot do it (`Unsupported`), nor macOS: the thread
-//! writes everything there. A pipe is also grown to 1 MiB where the system allows
+//! writes everything there. A pipe is also grown to 256 KiB where the system allows
 //! (`platform::fds::grow_pipe`, which says why), so that a reader that reads in bursts finds
 //! a whole batch's room at most writes.
 
