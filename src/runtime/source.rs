@@ -51,6 +51,8 @@ pub struct Source {
     overwritten: bool,
     /// Raw bytes read, kept for a client attached to the instance (`procmux attach`).
     pub mirror: Option<Vec<u8>>,
+    /// Reads per turn while it has more (the read queue's share; fewer for a pty).
+    pub reads_per_wake: usize,
 }
 
 impl Source {
@@ -69,6 +71,7 @@ impl Source {
             queued: false,
             overwritten: false,
             mirror: None,
+            reads_per_wake: 1,
         }
     }
 
