@@ -11,7 +11,7 @@
 //! forbids netlink, an answer that does not parse): the caller reads `/proc/net/tcp` then.
 //! Encoding the request and reading the answer are pure, apart from the one exchange.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::socket::{
     AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, recv, send, setsockopt, socket,
@@ -39,7 +39,8 @@ const SOCKET_ID: usize = 48;
 const MESSAGE: usize = 4 + SOCKET_ID + 20;
 /// The kernel fills a dump's datagrams up to 32 KiB (`SKB_WITH_OVERHEAD(32768)`).
 const DATAGRAM: usize = 32 * 1024;
-/// The kernel answers at once; this bounds the wait should it not.
+/// The kernel answers at once; this bounds the whole exchange should it not (each wait, and
+/// all of them: datagrams that never end the dump are no answer).
 const ANSWER_WAIT: Duration = Duration::from_secs(1);
 
 /// Every listening TCP socket, IPv4 and IPv6, in procmux's network namespace: (inode, port).
@@ -53,6 +54,7 @@ pub fn listening() -> Option<Vec<(u64, u16)>> {
     .ok()?;
     let wait = TimeVal::new(ANSWER_WAIT.as_secs() as _, ANSWER_WAIT.subsec_micros() as _);
     setsockopt(&fd, sockopt::ReceiveTimeout, &wait).ok()?;
+    let deadline = Instant::now() + ANSWER_WAIT;
     let mut found = Vec::new();
     let mut datagram = vec![0u8; DATAGRAM];
     for (seq, family) in [(1, nix::libc::AF_INET), (2, nix::libc::AF_INET6)] {
@@ -61,6 +63,9 @@ pub fn listening() -> Option<Vec<(u64, u16)>> {
             return None;
         }
         loop {
+            if Instant::now() > deadline {
+                return None;
+            }
             let n = recv(fd.as_raw_fd(), &mut datagram, MsgFlags::empty()).ok()?;
             if n == 0 || n == datagram.len() {
                 // Nothing, or possibly cut: not an answer to trust.
