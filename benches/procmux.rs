@@ -187,6 +187,9 @@ struct Sample {
     cpu: Option<Duration>,
     /// procmux's peak RSS in KiB, when procmux ran.
     rss_kib: Option<u64>,
+    /// The time procmux's main thread (the loop) spent on a CPU, in nanoseconds
+    /// (`/proc/PID/schedstat`): the precise figure `cpu`'s 10 ms ticks are not.
+    loop_cpu: Option<Duration>,
 }
 
 fn main() {
@@ -546,6 +549,28 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
         over(&untailed, &vec![Some(poll_pipe); untailed.len()]),
     )
     .unwrap();
+    let tail_cost: Vec<String> = to_pipe
+        .iter()
+        .zip(&untailed)
+        .map(
+            |(kept, none)| match (kept.and_then(|s| s.loop_cpu), none.and_then(|s| s.loop_cpu)) {
+                (Some(kept), Some(none)) => format!(
+                    "{:.1} / {:.1} ms, {:+.1} %",
+                    kept.as_secs_f64() * 1e3,
+                    none.as_secs_f64() * 1e3,
+                    (kept.as_secs_f64() / none.as_secs_f64() - 1.0) * 100.0
+                ),
+                _ => "—".into(),
+            },
+        )
+        .collect();
+    writeln!(
+        table,
+        "The tail's cost on the pipe path, as procmux's main thread's time on a CPU (median of \
+         the runs; `/proc/PID/schedstat`), kept / `--tail-kib 0`: {} (this build / baseline).",
+        tail_cost.join("; ")
+    )
+    .unwrap();
     table.push('\n');
 }
 
@@ -672,8 +697,13 @@ fn median(runs: usize, mut f: impl FnMut() -> Sample) -> Sample {
 fn median_of_some(runs: usize, mut f: impl FnMut() -> Option<Sample>) -> Option<Sample> {
     let samples: Option<Vec<Sample>> = (0..runs.max(1)).map(|_| f()).collect();
     let mut samples = samples?;
+    // The loop's CPU time is its own median, not the median-wall run's.
+    let mut loop_cpu: Vec<Duration> = samples.iter().filter_map(|s| s.loop_cpu).collect();
+    loop_cpu.sort();
     samples.sort_by_key(|s| s.wall);
-    Some(samples[samples.len() / 2])
+    let mut median = samples[samples.len() / 2];
+    median.loop_cpu = loop_cpu.get(loop_cpu.len() / 2).copied();
+    Some(median)
 }
 
 fn time_shell(script: &str) -> Sample {
@@ -725,13 +755,14 @@ fn run_on_terminal(mut command: Command, start: Instant) -> Option<Sample> {
             }
         }
     });
-    let (cpu, rss) = watch(&child);
+    let (cpu, rss, loop_cpu) = watch(&child);
     let status = child.wait().unwrap();
     reader.join().unwrap();
     status.success().then(|| Sample {
         wall: start.elapsed(),
         cpu: Some(cpu),
         rss_kib: Some(rss),
+        loop_cpu: Some(loop_cpu),
     })
 }
 
@@ -766,7 +797,7 @@ fn run_procmux(bin: &str, procfile: &Path, args: &[&str], sink: Sink) -> Option<
             (child, Some(cat))
         }
     };
-    let (cpu, rss) = watch(&child);
+    let (cpu, rss, loop_cpu) = watch(&child);
     let status = child.wait().unwrap();
     if let Some(mut cat) = consumer {
         cat.wait().unwrap();
@@ -775,6 +806,7 @@ fn run_procmux(bin: &str, procfile: &Path, args: &[&str], sink: Sink) -> Option<
         wall: start.elapsed(),
         cpu: Some(cpu),
         rss_kib: Some(rss),
+        loop_cpu: Some(loop_cpu),
     })
 }
 
@@ -837,7 +869,7 @@ fn run_followed(
     }
     let start = Instant::now();
     fs::write(gate, "").unwrap();
-    let (cpu, rss) = watch(&child);
+    let (cpu, rss, loop_cpu) = watch(&child);
     let status = child.wait().unwrap();
     cat.wait().unwrap();
     let wall = start.elapsed();
@@ -849,11 +881,12 @@ fn run_followed(
         wall,
         cpu: Some(cpu),
         rss_kib: Some(rss),
+        loop_cpu: Some(loop_cpu),
     })
 }
 
 /// Samples `VmHWM` until `child` exits, then reads its CPU time from the unreaped zombie.
-fn watch(child: &Child) -> (Duration, u64) {
+fn watch(child: &Child) -> (Duration, u64, Duration) {
     let pid = Pid::from_raw(child.id() as i32);
     let exited = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&exited);
@@ -861,15 +894,28 @@ fn watch(child: &Child) -> (Duration, u64) {
         platform::wait_exited_unreaped(pid);
         flag.store(true, Ordering::SeqCst);
     });
-    let (mut peak, mut cpu) = (0, Duration::ZERO);
+    let (mut peak, mut cpu, mut loop_cpu) = (0, Duration::ZERO, Duration::ZERO);
     while !exited.load(Ordering::SeqCst) {
         peak = peak.max(vm_hwm(pid).unwrap_or(0));
         // Sampled while running: a zombie's /proc/PID/stat no longer shows all of its time.
         cpu = cpu.max(cpu_time(pid));
+        loop_cpu = loop_cpu.max(loop_time(pid));
         thread::sleep(Duration::from_millis(2));
     }
     waiter.join().unwrap();
-    (cpu.max(cpu_time(pid)), peak)
+    (cpu.max(cpu_time(pid)), peak, loop_cpu.max(loop_time(pid)))
+}
+
+/// The time `pid`'s main thread has spent on a CPU, to the nanosecond (`/proc/PID/schedstat`,
+/// its first field; the thread leader's own, so procmux's loop without its writer thread).
+fn loop_time(pid: Pid) -> Duration {
+    let stat = fs::read_to_string(format!("/proc/{pid}/schedstat")).unwrap_or_default();
+    let nanos = stat
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    Duration::from_nanos(nanos)
 }
 
 fn vm_hwm(pid: Pid) -> Option<u64> {
