@@ -11,6 +11,7 @@
 //! forbids netlink, an answer that does not parse): the caller reads `/proc/net/tcp` then.
 //! Encoding the request and reading the answer are pure, apart from the one exchange.
 
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use nix::sys::socket::{
@@ -18,7 +19,6 @@ use nix::sys::socket::{
     sockopt,
 };
 use nix::sys::time::TimeVal;
-use std::os::fd::AsRawFd;
 
 /// `SOCK_DIAG_BY_FAMILY`: the request type of `inet_diag_req_v2`.
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
