@@ -39,8 +39,8 @@ const SOCKET_ID: usize = 48;
 const MESSAGE: usize = 4 + SOCKET_ID + 20;
 /// The kernel fills a dump's datagrams up to 32 KiB (`SKB_WITH_OVERHEAD(32768)`).
 const DATAGRAM: usize = 32 * 1024;
-/// The kernel answers at once; this bounds the whole exchange should it not (each wait, and
-/// all of them: datagrams that never end the dump are no answer).
+/// The kernel answers at once; this bounds the whole exchange should it not (every wait
+/// together: datagrams that never end the dump are no answer).
 const ANSWER_WAIT: Duration = Duration::from_secs(1);
 
 /// Every listening TCP socket, IPv4 and IPv6, in procmux's network namespace: (inode, port).
@@ -52,8 +52,6 @@ pub fn listening() -> Option<Vec<(u64, u16)>> {
         SockProtocol::NetlinkSockDiag,
     )
     .ok()?;
-    let wait = TimeVal::new(ANSWER_WAIT.as_secs() as _, ANSWER_WAIT.subsec_micros() as _);
-    setsockopt(&fd, sockopt::ReceiveTimeout, &wait).ok()?;
     let deadline = Instant::now() + ANSWER_WAIT;
     let mut found = Vec::new();
     let mut datagram = vec![0u8; DATAGRAM];
@@ -63,10 +61,17 @@ pub fn listening() -> Option<Vec<(u64, u16)>> {
             return None;
         }
         loop {
-            if Instant::now() > deadline {
-                return None;
-            }
-            let n = recv(fd.as_raw_fd(), &mut datagram, MsgFlags::empty()).ok()?;
+            // Each wait gets what is left of the second, so the whole exchange is bounded.
+            let left = deadline.checked_duration_since(Instant::now())?;
+            let left = TimeVal::new(left.as_secs() as _, left.subsec_micros().max(1) as _);
+            setsockopt(&fd, sockopt::ReceiveTimeout, &left).ok()?;
+            let n = match recv(fd.as_raw_fd(), &mut datagram, MsgFlags::empty()) {
+                Ok(n) => n,
+                // A socket with a receive timeout is not restarted after a signal
+                // (SA_RESTART or not): wait again, within the deadline.
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => return None,
+            };
             if n == 0 || n == datagram.len() {
                 // Nothing, or possibly cut: not an answer to trust.
                 return None;
