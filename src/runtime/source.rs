@@ -52,11 +52,18 @@ pub struct Source {
     /// Raw bytes read, kept for a client attached to the instance (`procmux attach`).
     pub mirror: Option<Vec<u8>>,
     /// Reads per turn while it has more (the read queue's share; fewer for a pty).
-    pub reads_per_wake: usize,
+    reads_per_wake: usize,
 }
 
 impl Source {
-    pub fn new(instance: usize, pipe: Receiver, prefix: Prefix, quiet: bool) -> Source {
+    /// `reads_per_wake`: its share of the read queue's reads per turn.
+    pub fn new(
+        instance: usize,
+        pipe: Receiver,
+        prefix: Prefix,
+        quiet: bool,
+        reads_per_wake: usize,
+    ) -> Source {
         Source {
             instance,
             watch: None,
@@ -71,8 +78,13 @@ impl Source {
             queued: false,
             overwritten: false,
             mirror: None,
-            reads_per_wake: 1,
+            reads_per_wake,
         }
+    }
+
+    /// Its share of the read queue's reads per turn.
+    pub fn reads_per_wake(&self) -> usize {
+        self.reads_per_wake
     }
 
     /// Looks for `pattern` in every line from now on, until a line matches.
@@ -253,7 +265,7 @@ mod tests {
         sys::set_nonblocking(&reader).unwrap();
         let prefix = Prefix::text("w.1", 6, Some(Color::Cyan), TimestampFormat::Local, '|');
         (
-            Source::new(0, Receiver::from(reader), prefix, false),
+            Source::new(0, Receiver::from(reader), prefix, false, 4),
             writer,
         )
     }
@@ -300,7 +312,7 @@ mod tests {
             nix::unistd::Pid::this(),
             crate::output::Stream::Stdout,
         );
-        let mut source = Source::new(0, Receiver::from(reader), prefix, false);
+        let mut source = Source::new(0, Receiver::from(reader), prefix, false, 4);
         let mut scratch = ReadBuffer::new(READ_SIZE, MAX_LINE);
         let clock = Clock::frozen(TimestampFormat::Iso, 0, TimeZone::UTC);
         let mut output = Output::new(Counter(0), clock, &style(true), &[]);

@@ -108,12 +108,12 @@ impl Streams {
             .unwrap_or(self.sources.len());
         let mut pipe = Receiver::from(fd);
         registry.register(&mut pipe, Token::Stream(index).into(), Interest::READABLE)?;
-        let mut source = Source::new(instance, pipe, prefix, quiet);
-        source.reads_per_wake = if is_pty {
+        let reads = if is_pty {
             PTY_READS_PER_WAKE
         } else {
             READS_PER_WAKE
         };
+        let mut source = Source::new(instance, pipe, prefix, quiet, reads);
         if self.mirrored[instance] {
             source.mirror = Some(Vec::new());
         }
@@ -167,7 +167,7 @@ impl Streams {
             let reads = if output.filling() {
                 1
             } else {
-                source.reads_per_wake
+                source.reads_per_wake()
             };
             match source.pump(&mut self.scratch, output, reads) {
                 Pump::More => {
@@ -265,7 +265,7 @@ impl Streams {
             // often it is redrawn.
             let before = source.bytes_read();
             let progress = output.shows_progress();
-            match source.pump(&mut self.scratch, output, source.reads_per_wake) {
+            match source.pump(&mut self.scratch, output, source.reads_per_wake()) {
                 Pump::Closed => source.close(registry, output),
                 Pump::Drained if source.is_overwritten() => source.show_progress(output),
                 Pump::More if source.is_overwritten() => {

@@ -51,16 +51,6 @@ pub(super) fn listening_in_proc_net() -> Vec<(u64, u16)> {
         .collect()
 }
 
-/// The listening sockets on `port` in one `/proc/net/tcp{,6}` table.
-#[cfg(test)]
-fn listening_in(table: &str, port: u16) -> Vec<u64> {
-    listening_table(table)
-        .into_iter()
-        .filter(|&(_, p)| p == port)
-        .map(|(inode, _)| inode)
-        .collect()
-}
-
 /// The listening sockets of one `/proc/net/tcp{,6}` table: (inode, port).
 fn listening_table(table: &str) -> Vec<(u64, u16)> {
     const LISTEN: &str = "0A";
@@ -248,9 +238,8 @@ mod tests {
            0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1076 1 0 100 0 0 10 0\n\
            1: 0100007F:1F90 0100007F:4737 01 00000000:00000000 03:000011F6 00000000     0        0 2000 3 0\n\
            2: 0100007F:1F91 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 3000 1 0\n";
-        assert_eq!(listening_in(table, 8080), [1076]);
-        assert_eq!(listening_in(table, 8081), [3000]);
-        assert_eq!(listening_in(table, 9), Vec::<u64>::new());
+        // Only the listening ones (state 0A), both on 8080 and 8081; the connection is left out.
+        assert_eq!(listening_table(table), [(1076, 8080), (3000, 8081)]);
     }
 
     #[test]
