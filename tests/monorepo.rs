@@ -614,7 +614,7 @@ fn mistakes_in_includes_are_errors_naming_both_files() {
         (
             "[include.\"a.b\"]\nprocfile = \"web/Procfile\"\n",
             &[],
-            "procmux: error: procmux.toml:1:10: include.a.b: use letters, digits, '_' and '-'",
+            "procmux: error: procmux.toml:1:10: include.a.b: use letters, digits, '_' and '-' (at most 100 of them)",
         ),
         (
             "[include.bad]\nprocfile = \"bad/Procfile\"\n",

@@ -146,9 +146,13 @@ fn content_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
         })
 }
 
-/// A process name: `[A-Za-z0-9_-]+`.
+/// The longest process name: room for it in every prefix, unit name and file name it makes.
+pub const MAX_NAME: usize = 100;
+
+/// A process name: `[A-Za-z0-9_-]+`, at most [`MAX_NAME`] bytes.
 pub fn is_name(name: &str) -> bool {
     !name.is_empty()
+        && name.len() <= MAX_NAME
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
@@ -157,6 +161,16 @@ pub fn is_name(name: &str) -> bool {
 fn parse_entry(content: &str, line: usize) -> Result<Entry, LineError> {
     let expected = || LineError::at(line, "expected \"name: command\"");
     let (name, rest) = content.split_once(':').ok_or_else(expected)?;
+    if name.len() > MAX_NAME && is_name(&name[..MAX_NAME]) {
+        return Err(LineError::at(
+            line,
+            format!(
+                "process name \"{}…\" is {} bytes long: at most {MAX_NAME}",
+                &name[..20],
+                name.len()
+            ),
+        ));
+    }
     if !is_name(name) {
         return Err(expected());
     }
@@ -273,6 +287,11 @@ mod tests {
             ("we b: a\n", Some(1), "expected \"name: command\""),
             (": a\n", Some(1), "expected \"name: command\""),
             ("web:\n", Some(1), "process \"web\" has no command"),
+            (
+                &format!("{}: a\n", "w".repeat(101)),
+                Some(1),
+                "process name \"wwwwwwwwwwwwwwwwwwww…\" is 101 bytes long: at most 100",
+            ),
             ("web:   \r\n", Some(1), "process \"web\" has no command"),
             (
                 "web: a\n\nweb: b\n",
@@ -282,6 +301,8 @@ mod tests {
             ("", None, "no processes defined"),
             ("# only a comment\n\n", None, "no processes defined"),
         ];
+        let longest = format!("{}: a\n", "w".repeat(MAX_NAME));
+        assert_eq!(Procfile::parse(&longest).unwrap().entries.len(), 1);
         for (text, line, message) in cases {
             let err = Procfile::parse(text).unwrap_err();
             assert_eq!(

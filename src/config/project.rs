@@ -707,7 +707,10 @@ fn include(
         if !procfile::is_name(name) {
             return Err(file.error_at(
                 key.span(),
-                format!("include.{name}: use letters, digits, '_' and '-'"),
+                format!(
+                    "include.{name}: use letters, digits, '_' and '-' (at most {} of them)",
+                    procfile::MAX_NAME
+                ),
             ));
         }
         if let Some(entry) = procfile.entries.iter().find(|e| e.name == *name) {
