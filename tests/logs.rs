@@ -247,3 +247,22 @@ fn logs_grep_is_bounded_by_pattern_size_and_line_length() {
     );
     stop(running, &pids);
 }
+
+/// A partial line shown on its own (a prompt with no newline, written once its process has
+/// been quiet a while) is kept as its own process's, not as the one that wrote last.
+#[test]
+fn a_prompt_without_a_newline_is_kept_as_its_process_s() {
+    let app = App::new(
+        "web: echo \"child $$ .\"; sleep 1; printf 'prompt> '; exec sleep 1000\n\
+         worker: echo \"child $$ .\"; while :; do echo tick; sleep 0.02; done\n",
+    );
+    let mut running = app.start(&["--no-timestamp", "--pty", "never"]);
+    running.wait_for("prompt> ");
+    let pids = running.pids_after("child");
+    let (code, out, err) = client(&app, &["logs", "web"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("web.1    | prompt> "), "{out}");
+    let (_, out, _) = client(&app, &["logs", "worker"]);
+    assert!(!out.contains("prompt"), "{out}");
+    stop(running, &pids);
+}

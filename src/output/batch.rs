@@ -1,4 +1,4 @@
-//! The batch: the bytes of one `write`, gathered in one reused buffer, and the relay's fast
+//! The batch: the bytes of one `write`, gathered in a buffer it is lent (the tail's ring, or a spare one), and the relay's fast
 //! lane that fills it with lines.
 //!
 //! Short copies are done as whole blocks: a prefix is copied as 32 or 128 bytes from a padded copy,
@@ -33,11 +33,23 @@ const END_BLOCK: usize = 16;
 const BLOCK: usize = 32;
 /// Blocks without a newline that make a line longer than [`COPY_LIMIT`].
 const LONG_BLOCKS: usize = COPY_LIMIT / BLOCK + 1;
+/// The most bytes the block copies write past a batch's length (always within
+/// [`CAPACITY`]): a line's prefix block, the blocks of a line one block longer than
+/// [`COPY_LIMIT`], and the end's block. What holds a batch lets them be overwritten.
+pub const OVERSHOOT: usize = PREFIX_BLOCK + LONG_BLOCKS * BLOCK + END_BLOCK;
 
-pub struct Batch {
+/// The batch being built, in whichever buffer holds it: the tail's free space or a spare
+/// buffer (see `Sink::batch` in `mod.rs`).
+pub struct Batch<'a> {
     /// `CAPACITY` bytes; those past `len` mean nothing.
-    buf: Box<[u8]>,
-    len: usize,
+    buf: &'a mut [u8],
+    len: &'a mut usize,
+}
+
+/// A buffer of [`CAPACITY`] bytes for batches the tail has no room for.
+pub fn spare() -> Box<[u8]> {
+    // Zeroed pages cost no memory until written.
+    vec![0; CAPACITY].into_boxed_slice()
 }
 
 /// A prefix and a line end, padded for block copies.
@@ -78,37 +90,19 @@ pub enum Stop {
     Aside(usize, usize),
 }
 
-impl Batch {
-    pub fn new() -> Batch {
-        Batch {
-            // Zeroed pages cost no memory until written.
-            buf: vec![0; CAPACITY].into_boxed_slice(),
-            len: 0,
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    pub fn clear(&mut self) {
-        self.len = 0;
-    }
-
-    pub fn as_slice(&self) -> &[u8] {
-        &self.buf[..self.len]
+impl<'a> Batch<'a> {
+    /// The batch of `len` bytes at the start of `buf`, which holds [`CAPACITY`].
+    pub fn new(buf: &'a mut [u8], len: &'a mut usize) -> Batch<'a> {
+        assert_eq!(buf.len(), CAPACITY, "a batch is built in {CAPACITY} bytes");
+        Batch { buf, len }
     }
 
     /// Appends `bytes`; the caller has made sure they fit ([`CAPACITY`]).
     pub fn extend_from_slice(&mut self, bytes: &[u8]) {
-        let end = self.len + bytes.len();
+        let end = *self.len + bytes.len();
         assert!(end <= CAPACITY, "a batch holds at most {CAPACITY} bytes");
-        self.buf[self.len..end].copy_from_slice(bytes);
-        self.len = end;
+        self.buf[*self.len..end].copy_from_slice(bytes);
+        *self.len = end;
     }
 
     /// Appends the lines of `lines` from `from` on (every line ends with `\n`), each behind
@@ -117,14 +111,12 @@ impl Batch {
     /// (longer than that; with `json`, a line whose bytes are not all plain ASCII that a JSON
     /// string takes as it is).
     pub fn copy_lines(&mut self, framing: &Framing, lines: &[u8], from: usize, json: bool) -> Stop {
-        // The most a line may write: its prefix block, the blocks of a line one block longer
-        // than COPY_LIMIT, and the end's block.
-        let room = PREFIX_BLOCK + LONG_BLOCKS * BLOCK + END_BLOCK;
-        let mut pos = self.len;
+        let mut pos = *self.len;
         let mut at = from;
         while at < lines.len() {
-            if pos + room > CAPACITY {
-                self.len = pos;
+            // A line starts only where all it may write fits.
+            if pos + OVERSHOOT > CAPACITY {
+                *self.len = pos;
                 return Stop::Full(at);
             }
             let line_pos = pos;
@@ -178,7 +170,7 @@ impl Batch {
             at += taken;
             // Without its newline, the line is `start..at - 1` once the newline is found.
             if aside || at - start > COPY_LIMIT + 1 || lines[at - 1] != b'\n' {
-                self.len = line_pos;
+                *self.len = line_pos;
                 let newline = memchr(b'\n', &lines[start..]).map_or(lines.len(), |i| start + i);
                 return Stop::Aside(start, newline);
             }
@@ -187,7 +179,7 @@ impl Batch {
             self.buf[pos..pos + END_BLOCK].copy_from_slice(&framing.end);
             pos += framing.end_len;
         }
-        self.len = pos;
+        *self.len = pos;
         Stop::Done
     }
 }
@@ -217,17 +209,17 @@ mod tests {
     /// Runs the lane as `Output::lines` does: flushing when full, skipping the caller's lines.
     fn relay(prefix: &[u8], end: &[u8], lines: &[u8], json: bool) -> (Vec<u8>, usize) {
         let framing = Framing::new(prefix, end).unwrap();
-        let mut batch = Batch::new();
+        let (mut buf, mut len) = (spare(), 0);
         let mut out = Vec::new();
         let mut writes = 0;
         let mut from = 0;
         loop {
-            match batch.copy_lines(&framing, lines, from, json) {
+            match Batch::new(&mut buf, &mut len).copy_lines(&framing, lines, from, json) {
                 Stop::Done => break,
                 Stop::Full(at) => {
-                    assert!(at > from || !batch.is_empty(), "no progress");
-                    out.extend_from_slice(batch.as_slice());
-                    batch.clear();
+                    assert!(at > from || len > 0, "no progress");
+                    out.extend_from_slice(&buf[..len]);
+                    len = 0;
                     writes += 1;
                     from = at;
                 }
@@ -241,8 +233,8 @@ mod tests {
                 }
             }
         }
-        out.extend_from_slice(batch.as_slice());
-        assert!(batch.len() <= CAPACITY);
+        out.extend_from_slice(&buf[..len]);
+        assert!(len <= CAPACITY);
         (out, writes)
     }
 

@@ -6,9 +6,10 @@
 //! written. The prefix is precomputed per output stream of a process, its timestamp patched in
 //! place only when the clock's text changes.
 //!
-//! Text lines take a fast path: short lines are gathered, each behind its prefix, in one reused
-//! 64 KiB buffer (`batch.rs`, which copies them in 32-byte blocks and finds their newlines in
-//! the blocks it copies) and written with one `write`. Measured against `writev` of prefix and line
+//! Text lines take a fast path: short lines are gathered, each behind its prefix, in a 64 KiB
+//! batch (`batch.rs`, which copies them in 32-byte blocks and finds their newlines in the
+//! blocks it copies) and written with one `write`. The batch is built in the tail's ring where
+//! the next bytes go (`tail.rs`), so keeping it for `procmux logs` costs no second copy. Measured against `writev` of prefix and line
 //! slices, this moves the same lines into a pipe at a quarter of the CPU (the kernel's
 //! per-iovec cost dominates for 100-byte lines). Lines over 2 KiB are not copied: they go out
 //! with `writev` straight from the read buffer. JSON lines and `--strip-ansi` must transform
@@ -126,8 +127,6 @@ pub struct Output<W: Write = Stdout> {
     type_indices: Vec<usize>,
     /// The label of `system` lines.
     system: Prefix,
-    /// Lines gathered for one `write`; reused, never grown past its capacity.
-    batch: Batch,
     /// Reused to format procmux's own notices.
     scratch: Vec<u8>,
     /// The stream whose progress line is on screen, not yet ended by a newline.
@@ -171,10 +170,10 @@ impl Output<Stdout> {
 
     /// Notices a write error of the writer thread (a reader gone), as a direct write would.
     pub fn check_writer(&mut self) {
-        if !self.sink.closed
+        if !self.sink.closed()
             && let Some(error) = self.sink.inner.failure()
         {
-            self.sink.fail(error);
+            fail(&mut self.sink.why, error);
         }
     }
 
@@ -208,13 +207,7 @@ impl<W: Write> Output<W> {
             Prefix::text(text, style.width, color, style.timestamp, '|')
         };
         Output {
-            sink: Sink {
-                inner: sink,
-                closed: false,
-                why: None,
-                tail: Tail::new(0),
-                owner: Some(None),
-            },
+            sink: Sink::new(sink),
             clock,
             labels: instances
                 .iter()
@@ -234,7 +227,6 @@ impl<W: Write> Output<W> {
                 .collect(),
             system: label("system", color::SYSTEM),
             style: style.clone(),
-            batch: Batch::new(),
             scratch: Vec::new(),
             live: None,
             status: None,
@@ -366,6 +358,7 @@ impl<W: Write> Output<W> {
 
     /// Keeps the last `bytes` of output in memory, for `procmux logs`.
     pub fn keep_tail(&mut self, bytes: usize) {
+        self.flush_batch();
         self.sink.tail = Tail::new(bytes);
     }
 
@@ -391,7 +384,7 @@ impl<W: Write> Output<W> {
 
     /// Writes each `\n`-terminated line of `lines` behind `prefix`.
     pub fn lines(&mut self, prefix: &mut Prefix, lines: &[u8]) {
-        if self.sink.closed || lines.is_empty() {
+        if self.sink.closed() || lines.is_empty() {
             return;
         }
         self.end_progress(Some(prefix.id));
@@ -421,14 +414,15 @@ impl<W: Write> Output<W> {
                 self.flush_batch();
                 self.write_plain(prefix, line);
             } else {
-                if self.batch.len() + prefix.bytes.len() + line.len() + prefix.line_end.len()
+                if self.sink.batch_len + prefix.bytes.len() + line.len() + prefix.line_end.len()
                     > BATCH_CAPACITY
                 {
                     self.flush_batch();
                 }
-                self.batch.extend_from_slice(&prefix.bytes);
-                self.batch.extend_from_slice(line);
-                self.batch.extend_from_slice(prefix.line_end);
+                let mut batch = self.sink.batch();
+                batch.extend_from_slice(&prefix.bytes);
+                batch.extend_from_slice(line);
+                batch.extend_from_slice(prefix.line_end);
             }
         }
         debug_assert_eq!(from, lines.len(), "lines() takes only complete lines");
@@ -443,7 +437,7 @@ impl<W: Write> Output<W> {
         let json = self.style.json;
         let mut from = 0;
         loop {
-            match self.batch.copy_lines(framing, lines, from, json) {
+            match self.sink.batch().copy_lines(framing, lines, from, json) {
                 Stop::Done => break,
                 Stop::Full(at) => {
                     self.flush_batch();
@@ -460,7 +454,7 @@ impl<W: Write> Output<W> {
                     from = newline + 1;
                 }
             }
-            if self.sink.closed {
+            if self.sink.closed() {
                 return;
             }
         }
@@ -469,10 +463,11 @@ impl<W: Write> Output<W> {
 
     /// Writes `bytes` (no newline of its own) as one line behind `prefix`.
     pub fn piece(&mut self, prefix: &mut Prefix, bytes: &[u8]) {
-        if self.sink.closed {
+        if self.sink.closed() {
             return;
         }
         self.end_progress(Some(prefix.id));
+        self.sink.owner = Some(prefix.instance());
         let bytes = if self.settles() {
             redraw::settled(bytes)
         } else {
@@ -506,7 +501,7 @@ impl<W: Write> Output<W> {
     /// line, without a newline; the next write ends it (see [`Output::end_progress`]).
     /// Elsewhere (a pipe, JSON), its last state as a line of its own.
     pub fn progress(&mut self, prefix: &mut Prefix, partial: &[u8]) {
-        if self.sink.closed {
+        if self.sink.closed() {
             return;
         }
         let text = redraw::settled_partial(partial);
@@ -557,7 +552,7 @@ impl<W: Write> Output<W> {
     /// Reports a notice: a text line behind the instance's label or `system`'s, or a JSON
     /// object, any length, through the batch buffer.
     pub fn notice(&mut self, notice: &Notice) {
-        if self.sink.closed {
+        if self.sink.closed() {
             return;
         }
         self.end_progress(None);
@@ -614,8 +609,8 @@ impl<W: Write> Output<W> {
         } else {
             // Lossless: the exact bytes the child wrote, next to the readable string.
             self.put(b"\",\"line_base64\":\"");
-            let (sink, batch) = (&mut self.sink, &mut self.batch);
-            json::base64(line, &mut |bytes| put(sink, batch, bytes));
+            let sink = &mut self.sink;
+            json::base64(line, &mut |bytes| sink.put(bytes));
             self.put(JSON_END);
         }
     }
@@ -632,12 +627,12 @@ impl<W: Write> Output<W> {
     }
 
     fn escape(&mut self, text: &[u8]) -> bool {
-        let (sink, batch) = (&mut self.sink, &mut self.batch);
-        json::escape(text, &mut |bytes| put(sink, batch, bytes))
+        let sink = &mut self.sink;
+        json::escape(text, &mut |bytes| sink.put(bytes))
     }
 
     fn put(&mut self, bytes: &[u8]) {
-        put(&mut self.sink, &mut self.batch, bytes);
+        self.sink.put(bytes);
     }
 
     /// Reads the clock once for a batch; the tail keeps its time.
@@ -647,11 +642,7 @@ impl<W: Write> Output<W> {
     }
 
     fn flush_batch(&mut self) {
-        if !self.batch.is_empty() {
-            self.sink
-                .write_all(&mut [IoSlice::new(self.batch.as_slice())]);
-            self.batch.clear();
-        }
+        self.sink.flush_batch();
     }
 
     #[cfg(test)]
@@ -660,60 +651,131 @@ impl<W: Write> Output<W> {
     }
 }
 
-/// Appends `bytes` to `batch`, writing the batch out first when they would not fit; bytes
-/// larger than the whole batch go straight to the sink.
-fn put<W: Write>(sink: &mut Sink<W>, batch: &mut Batch, bytes: &[u8]) {
-    if batch.len() + bytes.len() > BATCH_CAPACITY {
-        sink.write_all(&mut [IoSlice::new(batch.as_slice())]);
-        batch.clear();
-    }
-    if bytes.len() > BATCH_CAPACITY {
-        sink.write_all(&mut [IoSlice::new(bytes)]);
-    } else {
-        batch.extend_from_slice(bytes);
-    }
-}
-
-/// The writer and whether it failed.
+/// The writer, whether it failed, the tail that records what it writes, and the batch of
+/// the next write.
 struct Sink<W> {
     inner: W,
-    closed: bool,
+    /// Why writing stopped, once it did: every later write is discarded.
     why: Option<Closed>,
     /// Recent writes, for `procmux logs`.
     tail: Tail,
     /// The instance what is being written is about (`None`: the stack); `Some(None)` is
     /// the stack, `None` means "do not keep" (a progress line redrawn in place).
     owner: Option<Option<usize>>,
+    /// The bytes gathered for the next `write` (see [`Sink::batch`]).
+    batch_len: usize,
+    /// The batch is built in the tail's free space ([`Tail::space`]), not in `spare`.
+    batch_in_tail: bool,
+    /// Where a batch is built when the tail keeps nothing or has no room for it at once.
+    spare: Box<[u8]>,
 }
 
 impl<W: Write> Sink<W> {
-    /// Writes every byte of `iov`, finishing short writes, unless the sink fails.
-    fn write_all(&mut self, mut iov: &mut [IoSlice<'_>]) {
-        if let Some(owner) = self.owner {
-            self.tail.record(owner, iov);
-        }
-        // Nothing left to write is done, not a write of zero bytes (which a terminal answers
-        // with 0, read as "stdout is gone": a status line with no room drew nothing, and
-        // the whole stack was stopped).
-        while iov.iter().any(|s| !s.is_empty()) && !self.closed {
-            match self.inner.write_vectored(iov) {
-                Ok(0) => self.fail(io::ErrorKind::WriteZero.into()),
-                Ok(n) => IoSlice::advance_slices(&mut iov, n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => self.fail(e),
-            }
+    /// Writes to `inner`, keeping no tail, about the whole stack until told otherwise.
+    fn new(inner: W) -> Sink<W> {
+        Sink {
+            inner,
+            why: None,
+            tail: Tail::new(0),
+            owner: Some(None),
+            batch_len: 0,
+            batch_in_tail: false,
+            spare: batch::spare(),
         }
     }
 
-    fn fail(&mut self, error: io::Error) {
-        let why = Closed::of(&error);
-        if why == Closed::Failed {
-            // stderr may be gone too: never panic over a message.
-            let _ = writeln!(io::stderr(), "procmux: error: writing to stdout: {error}");
-        }
-        self.closed = true;
-        self.why = Some(why);
+    fn closed(&self) -> bool {
+        self.why.is_some()
     }
+
+    /// The batch, built where the tail will keep it when it can: recording it is then no
+    /// copy (each byte written is otherwise copied once more, into the tail's ring). Not for
+    /// bytes the tail must not keep: those would overwrite bytes it keeps.
+    fn batch(&mut self) -> Batch<'_> {
+        if self.batch_len == 0 {
+            self.batch_in_tail = self.owner.is_some() && self.tail.space().is_some();
+        }
+        let buf = match self.tail.space() {
+            Some(space) if self.batch_in_tail => space,
+            _ => {
+                // Nothing is recorded while a batch is open (`write_all` writes it out first),
+                // so a batch begun in the tail's space finds it where it was.
+                debug_assert!(!self.batch_in_tail, "the tail's space moved under a batch");
+                &mut self.spare[..]
+            }
+        };
+        Batch::new(buf, &mut self.batch_len)
+    }
+
+    /// Writes the batch out.
+    fn flush_batch(&mut self) {
+        let len = std::mem::take(&mut self.batch_len);
+        if len == 0 {
+            return;
+        }
+        if self.batch_in_tail {
+            // The owner is set before a batch begins and kept until it is written out; were it
+            // taken away meanwhile, the batch is kept as the stack's: its bytes have replaced
+            // kept ones, which must be forgotten.
+            let bytes = self.tail.commit(self.owner.unwrap_or(None), len);
+            send(&mut self.inner, &mut self.why, &mut [IoSlice::new(bytes)]);
+        } else {
+            let (owner, tail) = (self.owner, &mut self.tail);
+            let bytes = &self.spare[..len];
+            if let Some(owner) = owner {
+                tail.record(owner, &[IoSlice::new(bytes)]);
+            }
+            send(&mut self.inner, &mut self.why, &mut [IoSlice::new(bytes)]);
+        }
+    }
+
+    /// Appends `bytes` to the batch, writing the batch out first when they would not fit;
+    /// bytes larger than a whole batch are written as they are.
+    fn put(&mut self, bytes: &[u8]) {
+        if self.batch_len + bytes.len() > BATCH_CAPACITY {
+            self.flush_batch();
+        }
+        if bytes.len() > BATCH_CAPACITY {
+            self.write_all(&mut [IoSlice::new(bytes)]);
+        } else {
+            self.batch().extend_from_slice(bytes);
+        }
+    }
+
+    /// Writes every byte of `iov` after the batch, finishing short writes, unless the sink
+    /// fails.
+    fn write_all(&mut self, iov: &mut [IoSlice<'_>]) {
+        self.flush_batch();
+        if let Some(owner) = self.owner {
+            self.tail.record(owner, iov);
+        }
+        send(&mut self.inner, &mut self.why, iov);
+    }
+}
+
+/// Writes every byte of `iov` to `inner`, finishing short writes, unless it fails (`why`).
+fn send<W: Write>(inner: &mut W, why: &mut Option<Closed>, mut iov: &mut [IoSlice<'_>]) {
+    // Nothing left to write is done, not a write of zero bytes (which a terminal answers
+    // with 0, read as "stdout is gone": a status line with no room drew nothing, and
+    // the whole stack was stopped).
+    while iov.iter().any(|s| !s.is_empty()) && why.is_none() {
+        match inner.write_vectored(iov) {
+            Ok(0) => fail(why, io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut iov, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => fail(why, e),
+        }
+    }
+}
+
+/// Writing failed: said on stderr unless the reader or the terminal went away.
+fn fail(why: &mut Option<Closed>, error: io::Error) {
+    let closed = Closed::of(&error);
+    if closed == Closed::Failed {
+        // stderr may be gone too: never panic over a message.
+        let _ = writeln!(io::stderr(), "procmux: error: writing to stdout: {error}");
+    }
+    *why = Some(closed);
 }
 
 #[cfg(test)]

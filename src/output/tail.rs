@@ -9,6 +9,16 @@
 //! starts at the beginning of a line. Readers (`logs`, `logs -f`) hold an offset: a slow one
 //! never slows the main stream, it only finds its offset forgotten, and is told so.
 //!
+//! The output builds its batches in the ring itself, where the next bytes go
+//! ([`Tail::space`]), so recording a batch costs no copy ([`Tail::commit`]); only a batch
+//! that would cross the ring's end, and writes made of other slices (a long line, a notice),
+//! are copied in. A batch built there overwrites, as it grows, the oldest bytes kept: those
+//! its commit forgets (the ring forgets a byte for each new one). Its block copies also write
+//! up to [`OVERSHOOT`] bytes past its length, which the ring's [`OVERSHOOT`] spare bytes past
+//! the budget take, so they never reach a byte still kept. Nothing reads the tail while a batch
+//! is built: both happen on the loop's thread, and a batch is written out within the call that
+//! began it.
+//!
 //! Each run also carries the time of the write that began it (`procmux logs --since`): a new
 //! run begins when the owner changes or the clock (read once per batch by the writer, see
 //! [`Tail::stamp`]) moved on. Runs that only mark a new time are capped at one per
@@ -22,6 +32,7 @@ use std::io::IoSlice;
 const MAX_TAIL_BYTES: usize = crate::config::MAX_TAIL_KIB * 1024;
 /// Budget bytes per run that only marks a new time (a run takes 40 bytes).
 const BYTES_PER_TIME: usize = 40;
+use super::batch::{CAPACITY, OVERSHOOT};
 
 /// Where a run begins, what it is about, and when it was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,8 +59,8 @@ pub struct Tail {
     /// Bytes kept at most (0: none).
     budget: usize,
     /// The ring, one byte longer than the budget (so the byte before the oldest kept one
-    /// tells whether a line starts there), allocated at the first write (zeroed pages cost no
-    /// memory until written).
+    /// tells whether a line starts there) and [`OVERSHOOT`] more, allocated at the first
+    /// write (zeroed pages cost no memory until written).
     ring: Vec<u8>,
     /// Offsets of the oldest byte kept and of the next byte to be written.
     start: u64,
@@ -109,9 +120,52 @@ impl Tail {
         if len == 0 {
             return;
         }
-        if self.ring.is_empty() {
-            self.ring = vec![0; self.budget + 1];
+        self.allocate();
+        self.begin_run(owner);
+        for slice in iov {
+            self.append(slice);
         }
+        self.forget_old();
+    }
+
+    /// The [`CAPACITY`] bytes of the ring where the next write goes, to build a batch in
+    /// and then [`Tail::commit`] it; `None` when nothing is kept or they would cross the
+    /// ring's end. Every byte of them may be overwritten, but only the batch's length and
+    /// [`OVERSHOOT`] more may be before the commit (see the module's doc).
+    pub fn space(&mut self) -> Option<&mut [u8]> {
+        if self.budget == 0 {
+            return None;
+        }
+        self.allocate();
+        let at = (self.end % self.ring.len() as u64) as usize;
+        self.ring.get_mut(at..at + CAPACITY)
+    }
+
+    /// Keeps the first `len` bytes of [`Tail::space`] as a write about `owner` (`None`: the
+    /// whole stack), as [`Tail::record`] would, and returns them.
+    pub fn commit(&mut self, owner: Option<usize>, len: usize) -> &[u8] {
+        assert!(
+            len <= CAPACITY && self.budget > 0,
+            "a batch is built in the space"
+        );
+        let at = (self.end % self.ring.len() as u64) as usize;
+        if len > 0 {
+            self.begin_run(owner);
+            self.end += len as u64;
+            self.forget_old();
+        }
+        &self.ring[at..at + len]
+    }
+
+    fn allocate(&mut self) {
+        if self.ring.is_empty() {
+            self.ring = vec![0; self.budget + 1 + OVERSHOOT];
+        }
+    }
+
+    /// Begins a run for a write about `owner` at the current time, unless the last run
+    /// is already it.
+    fn begin_run(&mut self, owner: Option<usize>) {
         let (now, own) = (self.now, self.own);
         let new_run = match self.runs.back() {
             None => true,
@@ -126,9 +180,10 @@ impl Tail {
                 own,
             });
         }
-        for slice in iov {
-            self.append(slice);
-        }
+    }
+
+    /// Forgets the oldest bytes past the budget, by whole lines where a newline allows.
+    fn forget_old(&mut self) {
         let size = self.budget as u64;
         if self.end - self.start > size {
             self.start = self.end - size;
@@ -428,6 +483,37 @@ mod tests {
         tail.stamp(500, false);
         record(&mut tail, 1, "o\n");
         assert_eq!(pieces(&tail, usize::MAX, 0).last().unwrap().0, Some(1));
+    }
+
+    /// A batch built in the space overwrites no byte still kept after its commit, even with
+    /// the most its block copies may write past its length; batches and copied writes mix.
+    #[test]
+    fn batches_built_in_the_ring_leave_the_kept_bytes_whole() {
+        // Lines of 10 bytes and a budget of whole lines: the oldest kept byte always begins
+        // a line, so a stray write over it would be kept, not cut away.
+        let line = b"abcdefghi\n";
+        let budget = 200_000;
+        let mut tail = Tail::new(budget);
+        let mut everything: Vec<u8> = Vec::new();
+        let mut in_space = 0;
+        for round in 0..200 {
+            let lines = [7, 6_300, 6_553, 50, 1][round % 5];
+            let bytes = line.repeat(lines);
+            match tail.space() {
+                Some(space) if round % 3 != 0 => {
+                    space[..bytes.len()].copy_from_slice(&bytes);
+                    let junk = (bytes.len() + OVERSHOOT).min(CAPACITY);
+                    space[bytes.len()..junk].fill(b'#');
+                    assert_eq!(tail.commit(Some(0), bytes.len()), bytes.as_slice());
+                    in_space += 1;
+                }
+                _ => tail.record(Some(0), &[IoSlice::new(&bytes)]),
+            }
+            everything.extend_from_slice(&bytes);
+            let kept = &everything[everything.len() - budget.min(everything.len())..];
+            assert!(all(&tail).as_bytes() == kept, "round {round}");
+        }
+        assert!(in_space > 50, "{in_space} batches built in the ring");
     }
 
     /// Compared with a naive tail (every byte kept, then the last `budget` cut at a line).
