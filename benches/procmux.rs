@@ -207,6 +207,7 @@ fn main() {
     let mut table = String::new();
     throughput(&opts, dir, 100, opts.lines, &mut table);
     throughput(&opts, dir, 1024, opts.lines / 10, &mut table);
+    fixed_cost(&opts, dir, &mut table);
     println!("{table}");
     if opts.throughput_only {
         return;
@@ -549,29 +550,87 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
         over(&untailed, &vec![Some(poll_pipe); untailed.len()]),
     )
     .unwrap();
-    let tail_cost: Vec<String> = to_pipe
+    let tail_cost: Vec<String> = bins
         .iter()
-        .zip(&untailed)
-        .map(
-            |(kept, none)| match (kept.and_then(|s| s.loop_cpu), none.and_then(|s| s.loop_cpu)) {
-                (Some(kept), Some(none)) => format!(
-                    "{:.1} / {:.1} ms, {:+.1} %",
-                    kept.as_secs_f64() * 1e3,
-                    none.as_secs_f64() * 1e3,
-                    (kept.as_secs_f64() / none.as_secs_f64() - 1.0) * 100.0
-                ),
-                _ => "—".into(),
-            },
-        )
+        .map(|bin| {
+            tail_cost(
+                opts.runs * 3,
+                || run_procmux(bin, &procfile, &["--color", "never"], Sink::Pipe),
+                || {
+                    run_procmux(
+                        bin,
+                        &procfile,
+                        &["--color", "never", "--tail-kib", "0"],
+                        Sink::Pipe,
+                    )
+                },
+            )
+        })
         .collect();
     writeln!(
         table,
-        "The tail's cost on the pipe path, as procmux's main thread's time on a CPU (median of \
-         the runs; `/proc/PID/schedstat`), kept / `--tail-kib 0`: {} (this build / baseline).",
+        "The tail's cost on the pipe path, as procmux's main thread's time on a CPU \
+         (`/proc/PID/schedstat`), kept / `--tail-kib 0`, in {} alternating pairs of runs: {} \
+         (this build / baseline; medians, then the median of each pair's ratio).",
+        opts.runs * 3,
         tail_cost.join("; ")
     )
     .unwrap();
     table.push('\n');
+}
+
+/// What every throughput row spends besides moving the bytes: the same Procfile with writers
+/// that have nothing to write. procmux's rows pay for starting and stopping the stack, and
+/// for each writer's shell, FIFO signal and `exec sleep`, which the relay limit's bare `cat`s
+/// do not; a shell that runs the same commands shows which part is the writers'.
+fn fixed_cost(opts: &Opts, dir: &Path, table: &mut String) {
+    let empty = dir.join("empty");
+    fs::write(&empty, "").unwrap();
+    let p = opts.writers;
+    let procfile = writer_procfile(dir, "fixed", p, |_| format!("cat '{}'", empty.display()));
+    let runs = opts.runs * 3;
+    let relay = median(runs, || {
+        time_shell(&format!(
+            "(for i in $(seq {p}); do cat '{}' & done; wait) | cat > /dev/null",
+            empty.display()
+        ))
+    });
+    let fifo = dir.join("fixed-shell.fifo");
+    let _ = fs::remove_file(&fifo);
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let shell = median(runs, || {
+        time_shell(&format!(
+            "(P=''; for i in $(seq {p}); do sh -c \"cat '{empty}'; printf x > '{fifo}'; \
+             exec sleep 100000\" & P=\"$P $!\"; done; \
+             sh -c \"exec 3<>'{fifo}'; head -c {p} <&3 > /dev/null\"; kill $P; wait) \
+             | cat > /dev/null",
+            empty = empty.display(),
+            fifo = fifo.display()
+        ))
+    });
+    let procmux: Vec<String> = binaries(opts)
+        .iter()
+        .map(|bin| {
+            median_of_some(runs, || {
+                run_procmux(bin, &procfile, &["--color", "never"], Sink::DevNull)
+            })
+            .map_or("—".into(), |s| {
+                format!("{:.1} ms", s.wall.as_secs_f64() * 1e3)
+            })
+        })
+        .collect();
+    writeln!(
+        table,
+        "## Fixed cost: the same Procfile, writers with nothing to write (median of {runs})\n\n\
+         procmux → /dev/null {} (this build / baseline); the relay limit's bare `cat`s {:.1} ms; \
+         a shell running the Procfile's {} commands into one pipe {:.1} ms. Every throughput \
+         row above includes its fixed cost.\n",
+        procmux.join(" / "),
+        relay.wall.as_secs_f64() * 1e3,
+        p + 1,
+        shell.wall.as_secs_f64() * 1e3,
+    )
+    .unwrap();
 }
 
 /// What the writers of a relay are on.
@@ -704,6 +763,45 @@ fn median_of_some(runs: usize, mut f: impl FnMut() -> Option<Sample>) -> Option<
     let mut median = samples[samples.len() / 2];
     median.loop_cpu = loop_cpu.get(loop_cpu.len() / 2).copied();
     Some(median)
+}
+
+/// The loop's CPU time with the tail kept (`kept`) and without (`none`), run in `pairs`
+/// alternating pairs (each pair's order swapped with the next), so that the host's drift
+/// during the runs falls on both alike: each one's median, and the median of the pairs'
+/// ratios.
+fn tail_cost(
+    pairs: usize,
+    mut kept: impl FnMut() -> Option<Sample>,
+    mut none: impl FnMut() -> Option<Sample>,
+) -> String {
+    let cpu = |f: &mut dyn FnMut() -> Option<Sample>| f().and_then(|s| s.loop_cpu);
+    let mut runs: Vec<(Duration, Duration)> = Vec::new();
+    for i in 0..pairs {
+        let pair = if i % 2 == 0 {
+            (cpu(&mut kept), cpu(&mut none))
+        } else {
+            let none = cpu(&mut none);
+            (cpu(&mut kept), none)
+        };
+        if let (Some(k), Some(n)) = pair {
+            runs.push((k, n));
+        }
+    }
+    if runs.is_empty() {
+        return "—".into();
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let kept = median(runs.iter().map(|r| ms(r.0)).collect());
+    let none = median(runs.iter().map(|r| ms(r.1)).collect());
+    let ratio = median(runs.iter().map(|r| ms(r.0) / ms(r.1)).collect());
+    format!(
+        "{kept:.1} / {none:.1} ms, pairs {:+.1} %",
+        (ratio - 1.0) * 100.0
+    )
 }
 
 fn time_shell(script: &str) -> Sample {
