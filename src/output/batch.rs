@@ -1,5 +1,5 @@
-//! The batch: the bytes of one `write`, gathered in a buffer it is lent (the tail's ring, or a spare one), and the relay's fast
-//! lane that fills it with lines.
+//! The batch: the bytes of one `write`, gathered in the buffer it is lent (the tail's ring,
+//! or a spare one), and the relay's fast lane that fills it with lines.
 //!
 //! Short copies are done as whole blocks: a prefix is copied as 32 or 128 bytes from a padded copy,
 //! a line 32 bytes at a time, each block's newlines found in the block just copied
