@@ -75,8 +75,11 @@ fn parse_when(text: &str, now: Timestamp, zone: &TimeZone) -> std::result::Resul
         Some(Err(long)) if long.contains("longer than") => return Err(long),
         _ => {}
     }
-    if let Ok(time) = text.parse::<Timestamp>() {
-        return Ok(time.as_millisecond());
+    match text.parse::<Timestamp>() {
+        Ok(time) => return Ok(time.as_millisecond()),
+        // A date, but one that cannot be (a 31st of February, past the year 9999): why.
+        Err(e) if starts_with_a_year(text) => return Err(format!("{text:?}: {e}")),
+        Err(_) => {}
     }
     if text.contains(':')
         && text.len() <= 8
@@ -89,6 +92,11 @@ fn parse_when(text: &str, now: Timestamp, zone: &TimeZone) -> std::result::Resul
         return Ok(at.as_millisecond());
     }
     Err(expected())
+}
+
+/// `2026-…`: meant as a date.
+fn starts_with_a_year(text: &str) -> bool {
+    matches!(text.as_bytes(), [a, b, c, d, b'-', ..] if [a, b, c, d].iter().all(|x| x.is_ascii_digit()))
 }
 
 /// A duration ago in the one grammar, with a unit (a bare number is not a time), in
@@ -137,10 +145,27 @@ mod tests {
             "yesterday",
             "5 m",
             "99999999999999d",
-            "2026-13-01T00:00:00Z",
         ] {
             let error = at(bad).unwrap_err();
             assert!(error.contains("expected a duration ago"), "{bad}: {error}");
+        }
+        // A date that cannot be says why.
+        for (bad, why) in [
+            (
+                "2026-13-01T00:00:00Z",
+                "'month' is not in the required range",
+            ),
+            ("2026-02-31T00:00:00Z", "'day' for `2026-02` is invalid"),
+            (
+                "9999-12-31T23:59:59Z",
+                "'Unix timestamp seconds' is not in the required range",
+            ),
+            ("2026-11-30 14:05", "failed to find offset component"),
+            ("2026-é", "expected"),
+        ] {
+            let error = at(bad).unwrap_err();
+            assert!(error.starts_with(&format!("{bad:?}: ")), "{error}");
+            assert!(error.contains(why), "{bad}: {error}");
         }
         for long in ["101d", "2401h", "99999999999d"] {
             let error = at(long).unwrap_err();
