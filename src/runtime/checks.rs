@@ -239,7 +239,13 @@ fn start(
     let reader = spawned.outputs.into_iter().next().map(|(_, fd)| fd);
     if let Some(fd) = &reader {
         let token = Token::Probe(instance).into();
-        registry.register(&mut SourceFd(&fd.as_raw_fd()), token, Interest::READABLE)?;
+        if let Err(error) =
+            registry.register(&mut SourceFd(&fd.as_raw_fd()), token, Interest::READABLE)
+        {
+            // Unwatched, it would run on unseen: its group goes, and the reap takes it.
+            spawn::kill_unwatched(spawned.pid);
+            return Err(error);
+        }
     }
     Ok(Attempt {
         pid: spawned.pid,

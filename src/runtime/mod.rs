@@ -729,14 +729,19 @@ impl EventLoop {
         for (stream, fd) in spawned.outputs {
             let prefix = self.output.stream_prefix(instance, spawned.pid, stream);
             let is_pty = spawned.pty == Some(stream);
-            self.streams.add(
+            let added = self.streams.add(
                 self.poll.registry(),
                 instance,
                 fd,
                 prefix,
                 kind.quiet,
                 is_pty,
-            )?;
+            );
+            if let Err(error) = added {
+                // Untracked, it would run on unseen: its group goes, and the reap takes it.
+                spawn::kill_unwatched(spawned.pid);
+                return Err(error);
+            }
         }
         self.children.add(instance, spawned.pid, spawned.stdin);
         self.escapes.started(spawned.pid, Instant::now());

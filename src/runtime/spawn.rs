@@ -139,6 +139,12 @@ pub fn spawn(command: &str, launch: &Launch<'_>, wiring: Wiring) -> io::Result<S
     })
 }
 
+/// Kills the group `pid` leads (its own, from [`spawn`]): a child just started whose output
+/// could not be watched. The reap (`waitpid(-1)`) then takes it like any untracked child.
+pub fn kill_unwatched(pid: Pid) {
+    let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
+}
+
 /// A pipe whose read end is non-blocking and neither end leaks into other children.
 fn output_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let (reader, writer) = platform::fds::pipe()?;
