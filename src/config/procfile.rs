@@ -108,6 +108,9 @@ pub fn parse_changes(text: &str) -> Result<Vec<Change>, LineError> {
             Some(rest) => {
                 let expected = || LineError::at(line, "expected \"!name:\" (it removes name)");
                 let (name, after) = rest.split_once(':').ok_or_else(expected)?;
+                if let Some(error) = too_long(name, line) {
+                    return Err(error);
+                }
                 if !is_name(name) || !after.trim().is_empty() {
                     return Err(expected());
                 }
@@ -146,30 +149,41 @@ fn content_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
         })
 }
 
-/// The longest process name: room for it in every prefix, unit name and file name it makes.
+/// The longest name of a Procfile entry or an include (an included entry is named
+/// `INCLUDE.entry`, so its name may be twice this and a dot): a longer one once overflowed the
+/// prefix's formatting, and no unit or file name made of it could be written.
 pub const MAX_NAME: usize = 100;
 
 /// A process name: `[A-Za-z0-9_-]+`, at most [`MAX_NAME`] bytes.
 pub fn is_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_NAME
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !name.is_empty() && name.len() <= MAX_NAME && has_name_bytes(name)
+}
+
+fn has_name_bytes(name: &str) -> bool {
+    name.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// `Some` error when `name` would be a name but for its length.
+fn too_long(name: &str, line: usize) -> Option<LineError> {
+    (name.len() > MAX_NAME && has_name_bytes(name)).then(|| {
+        LineError::at(
+            line,
+            format!(
+                // Its bytes are all ASCII: any cut is a character boundary.
+                "process name \"{}…\" is {} bytes long: at most {MAX_NAME}",
+                &name[..20],
+                name.len()
+            ),
+        )
+    })
 }
 
 fn parse_entry(content: &str, line: usize) -> Result<Entry, LineError> {
     let expected = || LineError::at(line, "expected \"name: command\"");
     let (name, rest) = content.split_once(':').ok_or_else(expected)?;
-    if name.len() > MAX_NAME && is_name(&name[..MAX_NAME]) {
-        return Err(LineError::at(
-            line,
-            format!(
-                "process name \"{}…\" is {} bytes long: at most {MAX_NAME}",
-                &name[..20],
-                name.len()
-            ),
-        ));
+    if let Some(error) = too_long(name, line) {
+        return Err(error);
     }
     if !is_name(name) {
         return Err(expected());
@@ -258,6 +272,11 @@ mod tests {
                 "\"web\" again (first changed on line 1)",
             ),
             ("x\n", 1, "expected \"name: command\""),
+            (
+                &format!("!{}:\n", "r".repeat(101)),
+                1,
+                "process name \"rrrrrrrrrrrrrrrrrrrr…\" is 101 bytes long: at most 100",
+            ),
         ];
         for (text, line, message) in cases {
             assert_eq!(
@@ -301,6 +320,14 @@ mod tests {
             ("", None, "no processes defined"),
             ("# only a comment\n\n", None, "no processes defined"),
         ];
+        // A character cut at the bound, and a bad byte past it: not a name, whatever its length.
+        for name in [
+            format!("{}é", "a".repeat(99)),
+            format!("{}!", "a".repeat(100)),
+        ] {
+            let err = Procfile::parse(&format!("{name}: a\n")).unwrap_err();
+            assert_eq!(err, LineError::at(1, "expected \"name: command\""));
+        }
         let longest = format!("{}: a\n", "w".repeat(MAX_NAME));
         assert_eq!(Procfile::parse(&longest).unwrap().entries.len(), 1);
         for (text, line, message) in cases {
