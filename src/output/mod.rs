@@ -690,14 +690,21 @@ impl<W: Write> Sink<W> {
 
     /// The batch, built where the tail will keep it when it can: recording it is then no
     /// copy (each byte written is otherwise copied once more, into the tail's ring). Not for
-    /// bytes the tail must not keep: those would overwrite bytes it keeps.
+    /// bytes the tail must not keep, nor once writing failed: those batches may never be
+    /// written out, and one left open in the ring would have overwritten kept bytes.
     fn batch(&mut self) -> Batch<'_> {
         if self.batch_len == 0 {
-            self.batch_in_tail = self.owner.is_some() && self.tail.space().is_some();
+            self.batch_in_tail =
+                self.owner.is_some() && !self.closed() && self.tail.space().is_some();
         }
-        let buf = match self.tail.space() {
-            Some(space) if self.batch_in_tail => space,
-            _ => {
+        let space = if self.batch_in_tail {
+            self.tail.space()
+        } else {
+            None
+        };
+        let buf = match space {
+            Some(space) => space,
+            None => {
                 // Nothing is recorded while a batch is open (`write_all` writes it out first),
                 // so a batch begun in the tail's space finds it where it was.
                 debug_assert!(!self.batch_in_tail, "the tail's space moved under a batch");

@@ -521,3 +521,59 @@ fn the_tail_keeps_the_newest_whole_lines_of_what_was_written() {
         }
     }
 }
+
+/// Once stdout failed in the middle of a JSON line being escaped into a batch, what was left
+/// of that line must not land in the tail's ring over kept bytes: `procmux logs`, still
+/// served while the stack stops, shows whole lines only.
+#[test]
+fn a_failed_write_leaves_the_tail_whole() {
+    /// Takes every byte until `budget` is spent, then fails as a closed pipe does.
+    struct Breaks {
+        budget: usize,
+    }
+    impl Write for Breaks {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.budget == 0 {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
+            let n = buf.len().min(self.budget);
+            self.budget -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    // Lines with bytes to escape: the lane leaves each to the escaper, which fills the batch
+    // piece by piece, so a batch fills (and is written) in the middle of a line.
+    let mut chunk = Vec::new();
+    for i in 0..40 {
+        chunk.extend_from_slice(&b"0123456789\x01".repeat(150 + i * 37));
+        chunk.push(b'\n');
+    }
+    for budget in (0..40).map(|i| 300_000 + i * 7_919) {
+        let mut out = output(Breaks { budget }, TimestampFormat::None, true, false);
+        out.keep_tail(200_000);
+        let mut prefix = out.stream_prefix(0, Pid::from_raw(7), Stream::Stdout);
+        for _ in 0..100 {
+            out.lines(&mut prefix, &chunk);
+        }
+        assert_eq!(out.closed(), Some(Closed::Reader));
+        let mut kept = Vec::new();
+        out.tail()
+            .copy(0, u64::MAX, usize::MAX, |_| true, &mut |b| {
+                kept.extend_from_slice(b)
+            });
+        assert!(!kept.is_empty());
+        // Whole lines, but for the last one when the failed write cut it (it is kept as far as
+        // it went, as written).
+        for line in kept.split_inclusive(|&b| b == b'\n') {
+            let whole = line.ends_with(b"}\n") || !line.ends_with(b"\n");
+            assert!(
+                line.starts_with(b"{\"ts\":") && whole,
+                "budget {budget}: a cut line in the tail: {:?}…",
+                String::from_utf8_lossy(&line[..line.len().min(60)])
+            );
+        }
+    }
+}
