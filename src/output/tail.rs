@@ -11,8 +11,9 @@
 //!
 //! The output builds its batches in the ring itself, where the next bytes go
 //! ([`Tail::space`]), so recording a batch costs no copy ([`Tail::commit`]); only a batch
-//! that would cross the ring's end, and writes made of other slices (a long line, a notice),
-//! are copied in. A batch built there overwrites, as it grows, the oldest bytes kept: those
+//! that would cross the ring's end, every batch once a write to stdout failed (one may then
+//! be left open, never written), and writes made of other slices (a long line, a notice), are
+//! copied in. A batch built there overwrites, as it grows, the oldest bytes kept: those
 //! its commit forgets (the ring forgets a byte for each new one). Its block copies also write
 //! up to [`OVERSHOOT`] bytes past its length, which the ring's [`OVERSHOOT`] spare bytes past
 //! the budget take, so they never reach a byte still kept. Nothing reads the tail while a batch
