@@ -9,9 +9,9 @@
 //! Text lines take a fast path: short lines are gathered, each behind its prefix, in a 64 KiB
 //! batch (`batch.rs`, which copies them in 32-byte blocks and finds their newlines in the
 //! blocks it copies) and written with one `write`. The batch is built in the tail's ring where
-//! the next bytes go (`tail.rs`), so keeping it for `procmux logs` costs no second copy. Measured against `writev` of prefix and line
-//! slices, this moves the same lines into a pipe at a quarter of the CPU (the kernel's
-//! per-iovec cost dominates for 100-byte lines). Lines over 2 KiB are not copied: they go out
+//! the next bytes go (`tail.rs`), so keeping it for `procmux logs` costs no second copy.
+//! Measured against `writev` of prefix and line slices, this moves the same lines into a pipe
+//! at a quarter of the CPU (the kernel's per-iovec cost dominates for 100-byte lines). Lines over 2 KiB are not copied: they go out
 //! with `writev` straight from the read buffer. JSON lines and `--strip-ansi` must transform
 //! the bytes, so they stream through the same buffer, flushed whenever it fills: a 1 MiB line
 //! needs no more memory. Nothing is allocated per line or per batch.
@@ -664,9 +664,10 @@ struct Sink<W> {
     owner: Option<Option<usize>>,
     /// The bytes gathered for the next `write` (see [`Sink::batch`]).
     batch_len: usize,
-    /// The batch is built in the tail's free space ([`Tail::space`]), not in `spare`.
+    /// The batch is built in the tail's space ([`Tail::space`]), not in `spare`.
     batch_in_tail: bool,
-    /// Where a batch is built when the tail keeps nothing or has no room for it at once.
+    /// Where a batch is built when the tail keeps nothing, has no room for it at once, or
+    /// writing failed.
     spare: Box<[u8]>,
 }
 
