@@ -46,7 +46,12 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     let args: Vec<OsString> = args.into_iter().collect();
     // Hidden helpers procmux runs itself, before clap sees anything.
     match args.get(1) {
-        Some(a) if a == runtime::watchdog::SUBCOMMAND => return runtime::watchdog::serve(),
+        Some(a) if a == runtime::watchdog::SUBCOMMAND => {
+            let detached = args
+                .get(2)
+                .is_some_and(|a| a == runtime::watchdog::DETACHED);
+            return runtime::watchdog::serve(detached);
+        }
         Some(a) if a == runtime::shell::RESTORE_SUBCOMMAND => {
             return runtime::shell::exec_restored(&args[2..]);
         }

@@ -114,6 +114,17 @@ pub fn fork_detached() -> io::Result<bool> {
     }
 }
 
+/// Makes `command`'s program nobody's child: its first process forks and exits between fork
+/// and exec (`platform::orphans::leave_parent`), so `spawn` returns once the program is
+/// exec'd, and `wait` reaps that first process at once.
+pub fn leave_parent_on_spawn(command: &mut Command) {
+    // SAFETY: the closure runs in the child between fork and exec and makes one raw system
+    // call (fork), then either `_exit`s or returns to exec; it allocates nothing.
+    unsafe {
+        command.pre_exec(platform::orphans::leave_parent);
+    }
+}
+
 /// Sets `FD_CLOEXEC`, so the fd does not leak into other children.
 pub fn set_cloexec(fd: impl AsFd) -> io::Result<()> {
     use nix::fcntl::FdFlag;

@@ -4,8 +4,9 @@
 //! and writes into that pipe its cookie (the value every child carries in `PROCMUX_TREE`),
 //! the id of every process group it creates (`+PGID`), and of every group it found empty
 //! (`-PGID`: its id may be reused by a stranger, so the watchdog forgets it). The watchdog detaches
-//! (it forks, and its parent exits at once, so it is neither procmux's child nor in its
-//! process group, and a terminal's Ctrl-C does not reach it), ignores the usual termination
+//! (a first process forks it and exits at once, so it is neither procmux's child nor in its
+//! process group, and a terminal's Ctrl-C does not reach it; on Linux that fork happens between
+//! fork and exec, so procmux waits only for the watchdog's `exec`), ignores the usual termination
 //! signals, and waits. When procmux ends normally it writes `done` first and the watchdog
 //! just exits; when the pipe reaches EOF without `done`, procmux died without cleaning up, and
 //! the watchdog sends SIGKILL to every group it was told about, then to every process of the
@@ -39,6 +40,8 @@ const LEFTOVER_GRACE: Duration = Duration::from_secs(5);
 
 /// The hidden subcommand that runs the watchdog.
 pub const SUBCOMMAND: &str = "__watchdog";
+/// Its argument when it was detached as it was spawned (it then does not fork itself).
+pub const DETACHED: &str = "detached";
 
 /// procmux's end of the pipe.
 pub struct Watchdog {
@@ -49,15 +52,21 @@ impl Watchdog {
     /// Starts the watchdog, tells it this procmux's `cookie`, and waits until it has detached.
     pub fn start(cookie: &str) -> io::Result<Watchdog> {
         let exe = std::env::current_exe()?;
-        let mut child = Command::new(exe)
+        let mut command = Command::new(exe);
+        command
             .arg(SUBCOMMAND)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             // It never writes; holding procmux's stderr would keep a reader of procmux's
             // stderr waiting after procmux exited.
             .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()?;
+            .process_group(0);
+        if platform::orphans::DETACH_IN_SPAWN {
+            // Detached between fork and exec: no first procmux to start, fork and exit.
+            sys::leave_parent_on_spawn(&mut command);
+            command.arg(DETACHED);
+        }
+        let mut child = command.spawn()?;
         let pipe = child.stdin.take();
         // The first process forks the real watchdog and exits at once.
         child.wait()?;
@@ -142,13 +151,16 @@ impl Message {
     }
 }
 
-/// The watchdog's own `main`: `procmux __watchdog`.
-pub fn serve() -> i32 {
-    match sys::fork_detached() {
-        Ok(true) => return 0,
-        Ok(false) => {}
-        // Without a detached watchdog procmux still works; it only loses the SIGKILL guard.
-        Err(_) => return 1,
+/// The watchdog's own `main`: `procmux __watchdog [detached]` (`detached`: it was detached as
+/// it was spawned, and does not fork again).
+pub fn serve(detached: bool) -> i32 {
+    if !detached {
+        match sys::fork_detached() {
+            Ok(true) => return 0,
+            Ok(false) => {}
+            // Without a detached watchdog procmux still works; it only loses the SIGKILL guard.
+            Err(_) => return 1,
+        }
     }
     let ignored = Arc::new(AtomicBool::new(false));
     for signal in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] {

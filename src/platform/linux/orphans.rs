@@ -21,3 +21,13 @@ pub fn die_with_parent() -> io::Result<()> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
     Ok(())
 }
+
+/// The watchdog is detached as it is spawned ([`leave_parent`] in its `pre_exec`), so procmux
+/// waits only for its `exec`, not for a first process to start, fork and exit.
+pub const DETACH_IN_SPAWN: bool = true;
+
+/// Between fork and exec: the child forks again and its first process exits, so the program
+/// it execs is nobody's child (see `sys::fork_and_leave`).
+pub fn leave_parent() -> io::Result<()> {
+    super::sys::fork_and_leave()
+}

@@ -1,5 +1,5 @@
 //! Linux's only `unsafe` (`#[allow(unsafe_code)]` on its `mod` line): `pwritev2`, which nix
-//! does not wrap, and `madvise`, which takes an address.
+//! does not wrap, `madvise`, which takes an address, and a raw `fork` between fork and exec.
 
 use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -40,5 +40,33 @@ pub fn unmap_clean(start: usize, len: usize) -> io::Result<()> {
         Ok(())
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+/// Between fork and exec: forks again, the calling process exits at once (`_exit(0)`) and the
+/// new one returns, to go on to exec. What it execs is then nobody's child but init's (or
+/// the nearest subreaper's), and the caller that spawned it waits only for its `exec`.
+/// The raw system call, not libc's `fork`: after a fork of a process with threads only
+/// async-signal-safe calls may follow, and libc's runs its at-fork handlers.
+pub fn fork_and_leave() -> io::Result<()> {
+    // SAFETY: `clone` with only SIGCHLD is a plain fork: it shares nothing with the caller and
+    // touches no memory of this process; in the child, which returns 0, the caller only
+    // execs (std's spawn after its pre_exec closures); the parent calls only `_exit(2)`,
+    // async-signal-safe, which runs no destructor nor at-exit handler.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            libc::c_long::from(libc::SIGCHLD),
+            0 as libc::c_long,
+            0 as libc::c_long,
+            0 as libc::c_long,
+            0 as libc::c_long,
+        )
+    };
+    match pid {
+        0 => Ok(()),
+        -1 => Err(io::Error::last_os_error()),
+        // SAFETY: see above.
+        _ => unsafe { libc::_exit(0) },
     }
 }

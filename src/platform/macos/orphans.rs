@@ -32,3 +32,12 @@ pub fn become_subreaper() -> io::Result<()> {
 pub fn die_with_parent() -> io::Result<()> {
     Ok(())
 }
+
+/// The watchdog detaches itself once it runs (`fork` there, with no thread yet): a raw fork
+/// between fork and exec is Linux's.
+pub const DETACH_IN_SPAWN: bool = false;
+
+/// Not used on macOS ([`DETACH_IN_SPAWN`] is false).
+pub fn leave_parent() -> io::Result<()> {
+    Ok(())
+}
