@@ -227,7 +227,7 @@ fn orphaned_daemon_of_an_exited_process_is_stopped() {
     let done = running.wait();
     assert_eq!(done.code, Some(0));
     assert!(
-        done.text().contains("web.1   | exited with code 0"),
+        done.text().contains("| exited with code 0"),
         "{}",
         done.text()
     );
@@ -424,4 +424,56 @@ fn kill_9_of_procmux_also_stops_a_detached_daemon() {
     running.signal(Signal::SIGKILL);
     let _ = running.wait();
     assert_all_gone(&pids);
+}
+
+/// SIGCHLD ignored by whatever started procmux (kept across `exec`): the watchdog's first
+/// process is then reaped by the kernel, and waiting for it fails. The watchdog must still
+/// guard the stack: a detached daemon dies when procmux is SIGKILLed.
+#[test]
+fn the_watchdog_guards_when_sigchld_was_ignored() {
+    let app = App::new(
+        "web: setsid sh -c 'echo \"daemon $$\"; exec sleep 1000' & echo \"ready $$\"; exec sleep 1000\n",
+    );
+    let mut running = app
+        .shell(
+            "exec python3 -c 'import os, signal; signal.signal(signal.SIGCHLD, signal.SIG_IGN); \
+             os.execv(os.environ[\"PROCMUX\"], [\"procmux\", \"start\", \"--no-timestamp\"])'",
+        )
+        .spawn();
+    running.wait_for("daemon ");
+    running.wait_for("ready ");
+    let mut pids = running.pids_after("daemon");
+    pids.extend(running.pids_after("ready"));
+    // procmux looks for detached descendants 0.5 s after a start, rounded up to a 0.5 s grid.
+    std::thread::sleep(Duration::from_millis(1300));
+    running.signal(Signal::SIGKILL);
+    let done = running.wait();
+    assert!(!done.stderr.contains("watchdog"), "{}", done.stderr);
+    assert_all_gone(&pids);
+}
+
+/// procmux as its PID namespace's init (a container's entry point with no init of its own):
+/// the kernel kills the whole namespace when it dies, so no watchdog is started. One would be
+/// orphaned to procmux itself, taken for a leftover at every stop, and waited out (it ignores
+/// SIGTERM) until the stop timeout.
+#[test]
+#[ignore = "needs root for unshare -p (a PID namespace): run .ci/run"]
+fn procmux_as_init_stops_at_once() {
+    let app = App::new("web: exec sleep 0.2\n");
+    let start = Instant::now();
+    let done = app
+        .shell("exec unshare --fork --pid --mount-proc sh -c 'exec \"$PROCMUX\" start --no-timestamp -t 10'")
+        .run();
+    assert!(
+        done.text().contains("| exited with code 0"),
+        "{}",
+        done.text()
+    );
+    assert!(!done.text().contains("SIGKILL"), "{}", done.text());
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "took {:?}: {}",
+        start.elapsed(),
+        done.text()
+    );
 }

@@ -87,7 +87,6 @@ use self::spawn::{Launch, Wiring};
 use self::streams::Streams;
 use self::token::Token;
 use self::watch::Watcher;
-use self::watchdog::Watchdog;
 use crate::config::{Ready, Stack};
 use crate::error::{Error, Result};
 use crate::output::{Closed, ExitText, Output, Stdout};
@@ -143,7 +142,7 @@ pub fn supervise(stack: Stack, mut output: Output<Stdout>) -> Result<i32> {
     let fd_limit = sys::raise_fd_limit();
     let cookie = tree::new_cookie();
     // Before procmux becomes a subreaper, so the detached watchdog is not adopted back.
-    let watchdog = Watchdog::start(&cookie).ok();
+    let watchdog = watchdog::guard(&cookie);
     sys::become_subreaper().map_err(|e| Error::os("becoming a child subreaper", e))?;
     let mut handled = vec![
         SIGINT, SIGTERM, SIGCHLD, SIGUSR1, SIGUSR2, SIGWINCH, SIGTSTP, SIGCONT,

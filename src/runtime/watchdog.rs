@@ -43,6 +43,27 @@ pub const SUBCOMMAND: &str = "__watchdog";
 /// Its argument when it was detached as it was spawned (it then does not fork itself).
 pub const DETACHED: &str = "detached";
 
+/// The watchdog for this stack, or `None`: none is needed when procmux is its PID
+/// namespace's init (the kernel kills every process of the namespace when its init dies,
+/// and an orphaned watchdog would be procmux's own, waited for at every stop), and none could
+/// start, which is said on stderr: a SIGKILL of procmux would then leave processes running.
+pub fn guard(cookie: &str) -> Option<Watchdog> {
+    if nix::unistd::getpid().as_raw() == 1 {
+        return None;
+    }
+    match Watchdog::start(cookie) {
+        Ok(watchdog) => Some(watchdog),
+        Err(error) => {
+            let _ = writeln!(
+                io::stderr(),
+                "procmux: warning: the watchdog did not start ({error}): if procmux is killed \
+                 with SIGKILL, its processes keep running"
+            );
+            None
+        }
+    }
+}
+
 /// procmux's end of the pipe.
 pub struct Watchdog {
     pipe: Option<ChildStdin>,
@@ -68,8 +89,15 @@ impl Watchdog {
         }
         let mut child = command.spawn()?;
         let pipe = child.stdin.take();
-        // The first process forks the real watchdog and exits at once.
-        child.wait()?;
+        // The first process forks the real watchdog and exits at once. ECHILD: it was reaped
+        // already, for SIGCHLD was ignored by whoever started procmux (inherited across exec):
+        // gone either way.
+        match child.wait() {
+            Err(e) if e.raw_os_error() == Some(nix::libc::ECHILD) => {}
+            other => {
+                other?;
+            }
+        }
         let mut watchdog = Watchdog { pipe };
         watchdog.send(&Message::Cookie(cookie.to_owned()));
         Ok(watchdog)

@@ -49,6 +49,14 @@ pub fn unmap_clean(start: usize, len: usize) -> io::Result<()> {
 /// The raw system call, not libc's `fork`: after a fork of a process with threads only
 /// async-signal-safe calls may follow, and libc's runs its at-fork handlers.
 pub fn fork_and_leave() -> io::Result<()> {
+    let flags = libc::c_long::from(libc::SIGCHLD);
+    // The flags come first but on s390, where the new stack (none: 0) does; the arguments after
+    // these two are all 0 whatever their order.
+    let (first, second) = if cfg!(target_arch = "s390x") {
+        (0, flags)
+    } else {
+        (flags, 0)
+    };
     // SAFETY: `clone` with only SIGCHLD is a plain fork: it shares nothing with the caller and
     // touches no memory of this process; in the child, which returns 0, the caller only
     // execs (std's spawn after its pre_exec closures); the parent calls only `_exit(2)`,
@@ -56,8 +64,8 @@ pub fn fork_and_leave() -> io::Result<()> {
     let pid = unsafe {
         libc::syscall(
             libc::SYS_clone,
-            libc::c_long::from(libc::SIGCHLD),
-            0 as libc::c_long,
+            first,
+            second,
             0 as libc::c_long,
             0 as libc::c_long,
             0 as libc::c_long,
