@@ -448,8 +448,8 @@ fn the_watchdog_guards_when_sigchld_was_ignored() {
     std::thread::sleep(Duration::from_millis(1300));
     running.signal(Signal::SIGKILL);
     let done = running.wait();
-    assert!(!done.stderr.contains("watchdog"), "{}", done.stderr);
     assert_all_gone(&pids);
+    assert!(!done.stderr.contains("watchdog"), "{}", done.stderr);
 }
 
 /// procmux as its PID namespace's init (a container's entry point with no init of its own):
