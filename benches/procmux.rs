@@ -262,9 +262,7 @@ fn writer_procfile(
     writers: usize,
     writer: impl Fn(usize) -> String,
 ) -> PathBuf {
-    let fifo = dir.join(format!("{name}.fifo"));
-    let _ = fs::remove_file(&fifo);
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let fifo = fresh_fifo(dir, name);
     let mut text = String::new();
     for i in 0..writers.min(MAX_TYPES) {
         writeln!(
@@ -284,6 +282,14 @@ fn writer_procfile(
     let path = dir.join(format!("{name}.Procfile"));
     fs::write(&path, text).unwrap();
     path
+}
+
+/// A new FIFO `NAME.fifo` in `dir`, in place of any earlier one.
+fn fresh_fifo(dir: &Path, name: &str) -> PathBuf {
+    let fifo = dir.join(format!("{name}.fifo"));
+    let _ = fs::remove_file(&fifo);
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    fifo
 }
 
 fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut String) {
@@ -595,9 +601,7 @@ fn fixed_cost(opts: &Opts, dir: &Path, table: &mut String) {
             empty.display()
         ))
     });
-    let fifo = dir.join("fixed-shell.fifo");
-    let _ = fs::remove_file(&fifo);
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let fifo = fresh_fifo(dir, "fixed-shell");
     let shell = median(runs, || {
         time_shell(&format!(
             "(P=''; for i in $(seq {p}); do sh -c \"cat '{empty}'; printf x > '{fifo}'; \
@@ -756,13 +760,8 @@ fn median(runs: usize, mut f: impl FnMut() -> Sample) -> Sample {
 fn median_of_some(runs: usize, mut f: impl FnMut() -> Option<Sample>) -> Option<Sample> {
     let samples: Option<Vec<Sample>> = (0..runs.max(1)).map(|_| f()).collect();
     let mut samples = samples?;
-    // The loop's CPU time is its own median, not the median-wall run's.
-    let mut loop_cpu: Vec<Duration> = samples.iter().filter_map(|s| s.loop_cpu).collect();
-    loop_cpu.sort();
     samples.sort_by_key(|s| s.wall);
-    let mut median = samples[samples.len() / 2];
-    median.loop_cpu = loop_cpu.get(loop_cpu.len() / 2).copied();
-    Some(median)
+    Some(samples[samples.len() / 2])
 }
 
 /// The loop's CPU time with the tail kept (`kept`) and without (`none`), run in `pairs`

@@ -198,7 +198,8 @@ fn roff_text(text: &str) -> String {
 }
 
 const SECTIONS: &str = r#".SH PROCFILE
-One process type per line, \fBname: command\fR, the name made of \fBA\-Z a\-z 0\-9 _ \-\fR (at most 100 of them).
+One process type per line, \fBname: command\fR, the name made of \fBA\-Z a\-z 0\-9 _ \-\fR
+(at most 100 of them).
 Blank lines and lines starting with \fB#\fR are skipped; CRLF line ends and a byte\-order mark
 are accepted. Any other line, a duplicate name, an empty Procfile or a NUL byte is an error
 naming the file and line. Each instance runs as \fB/bin/sh \-c COMMAND\fR (as \fBexec

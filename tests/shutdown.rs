@@ -411,35 +411,17 @@ fn the_watchdog_leaves_after_a_clean_exit() {
 /// handed to the watchdog, so it dies too when procmux is SIGKILLed.
 #[test]
 fn kill_9_of_procmux_also_stops_a_detached_daemon() {
-    let app = App::new(
-        "web: setsid sh -c 'echo \"daemon $$\"; exec sleep 1000' & echo \"ready $$\"; exec sleep 1000\n",
-    );
-    let mut running = app.procmux(&["start", "--no-timestamp"]).spawn();
-    running.wait_for("daemon ");
-    running.wait_for("ready ");
-    let mut pids = running.pids_after("daemon");
-    pids.extend(running.pids_after("ready"));
-    // procmux looks for detached descendants 0.5 s after a start, rounded up to a 0.5 s grid.
-    std::thread::sleep(Duration::from_millis(1300));
-    running.signal(Signal::SIGKILL);
-    let _ = running.wait();
-    assert_all_gone(&pids);
+    let app = App::new(DETACHING);
+    let running = app.procmux(&["start", "--no-timestamp"]).spawn();
+    kill_9_once_the_daemon_is_seen(running);
 }
 
-/// SIGCHLD ignored by whatever started procmux (kept across `exec`): the watchdog's first
-/// process is then reaped by the kernel, and waiting for it fails. The watchdog must still
-/// guard the stack: a detached daemon dies when procmux is SIGKILLed.
-#[test]
-fn the_watchdog_guards_when_sigchld_was_ignored() {
-    let app = App::new(
-        "web: setsid sh -c 'echo \"daemon $$\"; exec sleep 1000' & echo \"ready $$\"; exec sleep 1000\n",
-    );
-    let mut running = app
-        .shell(
-            "exec python3 -c 'import os, signal; signal.signal(signal.SIGCHLD, signal.SIG_IGN); \
-             os.execv(os.environ[\"PROCMUX\"], [\"procmux\", \"start\", \"--no-timestamp\"])'",
-        )
-        .spawn();
+/// A server and a daemon that detaches into its own session.
+const DETACHING: &str = "web: setsid sh -c 'echo \"daemon $$\"; exec sleep 1000' & echo \"ready $$\"; exec sleep 1000\n";
+
+/// SIGKILLs `running` (a stack of [`DETACHING`]) once it has had time to hand the daemon to
+/// the watchdog, and checks that the server and the daemon are gone; procmux's end.
+fn kill_9_once_the_daemon_is_seen(mut running: support::Running) -> support::Finished {
     running.wait_for("daemon ");
     running.wait_for("ready ");
     let mut pids = running.pids_after("daemon");
@@ -449,6 +431,22 @@ fn the_watchdog_guards_when_sigchld_was_ignored() {
     running.signal(Signal::SIGKILL);
     let done = running.wait();
     assert_all_gone(&pids);
+    done
+}
+
+/// SIGCHLD ignored by whatever started procmux (kept across `exec`): the watchdog's first
+/// process is then reaped by the kernel, and waiting for it fails. The watchdog must still
+/// guard the stack: a detached daemon dies when procmux is SIGKILLed.
+#[test]
+fn the_watchdog_guards_when_sigchld_was_ignored() {
+    let app = App::new(DETACHING);
+    let running = app
+        .shell(
+            "exec python3 -c 'import os, signal; signal.signal(signal.SIGCHLD, signal.SIG_IGN); \
+             os.execv(os.environ[\"PROCMUX\"], [\"procmux\", \"start\", \"--no-timestamp\"])'",
+        )
+        .spawn();
+    let done = kill_9_once_the_daemon_is_seen(running);
     assert!(!done.stderr.contains("watchdog"), "{}", done.stderr);
 }
 

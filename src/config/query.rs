@@ -96,7 +96,8 @@ fn parse_when(text: &str, now: Timestamp, zone: &TimeZone) -> std::result::Resul
 
 /// `2026-…`: meant as a date.
 fn starts_with_a_year(text: &str) -> bool {
-    matches!(text.as_bytes(), [a, b, c, d, b'-', ..] if [a, b, c, d].iter().all(|x| x.is_ascii_digit()))
+    let bytes = text.as_bytes();
+    bytes.len() > 4 && bytes[4] == b'-' && bytes[..4].iter().all(u8::is_ascii_digit)
 }
 
 /// A duration ago in the one grammar, with a unit (a bare number is not a time), in

@@ -11,10 +11,11 @@
 //! blocks it copies) and written with one `write`. The batch is built in the tail's ring where
 //! the next bytes go (`tail.rs`), so keeping it for `procmux logs` costs no second copy.
 //! Measured against `writev` of prefix and line slices, this moves the same lines into a pipe
-//! at a quarter of the CPU (the kernel's per-iovec cost dominates for 100-byte lines). Lines over 2 KiB are not copied: they go out
-//! with `writev` straight from the read buffer. JSON lines and `--strip-ansi` must transform
-//! the bytes, so they stream through the same buffer, flushed whenever it fills: a 1 MiB line
-//! needs no more memory. Nothing is allocated per line or per batch.
+//! at a quarter of the CPU (the kernel's per-iovec cost dominates for 100-byte lines). Lines
+//! over 2 KiB are not copied: they go out with `writev` straight from the read buffer. JSON
+//! lines and `--strip-ansi` must transform the bytes, so they stream through the same buffer,
+//! flushed whenever it fills: a 1 MiB line needs no more memory. Nothing is allocated per line
+//! or per batch.
 //!
 //! For `start`, bytes go to stdout through a writer thread behind a bounded queue
 //! (`writer.rs`): a stdout nobody reads never blocks the loop, and once the queue holds its
@@ -664,8 +665,8 @@ struct Sink<W> {
     owner: Option<Option<usize>>,
     /// The bytes gathered for the next `write` (see [`Sink::batch`]).
     batch_len: usize,
-    /// The batch is built in the tail's space ([`Tail::space`]), not in `spare`.
-    batch_in_tail: bool,
+    /// Where in the tail's ring the batch is built ([`Tail::space`]); `None`: in `spare`.
+    batch_at: Option<usize>,
     /// Where a batch is built when the tail keeps nothing, has no room for it at once, or
     /// writing failed.
     spare: Box<[u8]>,
@@ -680,7 +681,7 @@ impl<W: Write> Sink<W> {
             tail: Tail::new(0),
             owner: Some(None),
             batch_len: 0,
-            batch_in_tail: false,
+            batch_at: None,
             spare: batch::spare(),
         }
     }
@@ -695,22 +696,14 @@ impl<W: Write> Sink<W> {
     /// written out, and one left open in the ring would have overwritten kept bytes.
     fn batch(&mut self) -> Batch<'_> {
         if self.batch_len == 0 {
-            self.batch_in_tail =
-                self.owner.is_some() && !self.closed() && self.tail.space().is_some();
+            let keeps = self.owner.is_some() && !self.closed();
+            self.batch_at = if keeps { self.tail.space() } else { None };
         }
-        let space = if self.batch_in_tail {
-            self.tail.space()
-        } else {
-            None
-        };
-        let buf = match space {
-            Some(space) => space,
-            None => {
-                // Nothing is recorded while a batch is open (`write_all` writes it out first),
-                // so a batch begun in the tail's space finds it where it was.
-                debug_assert!(!self.batch_in_tail, "the tail's space moved under a batch");
-                &mut self.spare[..]
-            }
+        // Nothing is recorded while a batch is open (`write_all` writes it out first), so a
+        // batch begun in the tail's space finds it where it was.
+        let buf = match self.batch_at {
+            Some(at) => self.tail.space_at(at),
+            None => &mut self.spare[..],
         };
         Batch::new(buf, &mut self.batch_len)
     }
@@ -721,20 +714,19 @@ impl<W: Write> Sink<W> {
         if len == 0 {
             return;
         }
-        if self.batch_in_tail {
+        let bytes = if self.batch_at.is_some() {
             // The owner is set before a batch begins and kept until it is written out; were it
             // taken away meanwhile, the batch is kept as the stack's: its bytes have replaced
             // kept ones, which must be forgotten.
-            let bytes = self.tail.commit(self.owner.unwrap_or(None), len);
-            send(&mut self.inner, &mut self.why, &mut [IoSlice::new(bytes)]);
+            self.tail.commit(self.owner.unwrap_or(None), len)
         } else {
-            let (owner, tail) = (self.owner, &mut self.tail);
             let bytes = &self.spare[..len];
-            if let Some(owner) = owner {
-                tail.record(owner, &[IoSlice::new(bytes)]);
+            if let Some(owner) = self.owner {
+                self.tail.record(owner, &[IoSlice::new(bytes)]);
             }
-            send(&mut self.inner, &mut self.why, &mut [IoSlice::new(bytes)]);
-        }
+            bytes
+        };
+        send(&mut self.inner, &mut self.why, &mut [IoSlice::new(bytes)]);
     }
 
     /// Appends `bytes` to the batch, writing the batch out first when they would not fit;

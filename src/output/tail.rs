@@ -29,11 +29,12 @@
 use std::collections::VecDeque;
 use std::io::IoSlice;
 
+use super::batch::{CAPACITY, OVERSHOOT};
+
 /// The most bytes a tail may keep.
 const MAX_TAIL_BYTES: usize = crate::config::MAX_TAIL_KIB * 1024;
 /// Budget bytes per run that only marks a new time (a run takes 40 bytes).
 const BYTES_PER_TIME: usize = 40;
-use super::batch::{CAPACITY, OVERSHOOT};
 
 /// Where a run begins, what it is about, and when it was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,17 +130,29 @@ impl Tail {
         self.forget_old();
     }
 
-    /// The [`CAPACITY`] bytes of the ring where the next write goes, to build a batch in
-    /// and then [`Tail::commit`] it; `None` when nothing is kept or they would cross the
-    /// ring's end. Every byte of them may be overwritten, but only the batch's length and
-    /// [`OVERSHOOT`] more may be before the commit (see the module's doc).
-    pub fn space(&mut self) -> Option<&mut [u8]> {
+    /// Where in the ring the next write goes, when a batch can be built there: the start
+    /// of [`CAPACITY`] bytes ([`Tail::space_at`]) to build it in and then [`Tail::commit`]
+    /// it; `None` when nothing is kept or they would cross the ring's end.
+    pub fn space(&mut self) -> Option<usize> {
         if self.budget == 0 {
             return None;
         }
         self.allocate();
-        let at = (self.end % self.ring.len() as u64) as usize;
-        self.ring.get_mut(at..at + CAPACITY)
+        let at = self.next_at();
+        (at + CAPACITY <= self.ring.len()).then_some(at)
+    }
+
+    /// The [`CAPACITY`] bytes at `at`, from [`Tail::space`] with nothing recorded since.
+    /// Every byte of them may be overwritten, but only the batch's length and [`OVERSHOOT`]
+    /// more may be before the commit (see the module's doc).
+    pub fn space_at(&mut self, at: usize) -> &mut [u8] {
+        debug_assert_eq!(at, self.next_at(), "the tail's space moved under a batch");
+        &mut self.ring[at..at + CAPACITY]
+    }
+
+    /// Where the byte at offset `end` goes in the ring.
+    fn next_at(&self) -> usize {
+        (self.end % self.ring.len() as u64) as usize
     }
 
     /// Keeps the first `len` bytes of [`Tail::space`] as a write about `owner` (`None`: the
@@ -149,7 +162,7 @@ impl Tail {
             len <= CAPACITY && self.budget > 0,
             "a batch is built in the space"
         );
-        let at = (self.end % self.ring.len() as u64) as usize;
+        let at = self.next_at();
         if len > 0 {
             self.begin_run(owner);
             self.end += len as u64;
@@ -501,7 +514,8 @@ mod tests {
             let lines = [7, 6_300, 6_553, 50, 1][round % 5];
             let bytes = line.repeat(lines);
             match tail.space() {
-                Some(space) if round % 3 != 0 => {
+                Some(at) if round % 3 != 0 => {
+                    let space = tail.space_at(at);
                     space[..bytes.len()].copy_from_slice(&bytes);
                     let junk = (bytes.len() + OVERSHOOT).min(CAPACITY);
                     space[bytes.len()..junk].fill(b'#');

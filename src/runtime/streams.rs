@@ -3,8 +3,8 @@
 //!
 //! mio is edge-triggered: after an event a stream must be read until `WouldBlock`, but a
 //! chatty child read to exhaustion would starve the others. So each stream gets at most
-//! [`READS_PER_WAKE`] reads per turn (a pty [`PTY_READS_PER_WAKE`]), and a stream cut off by that budget stays in the read
-//! queue (`readable`), which makes the next poll return at once.
+//! [`READS_PER_WAKE`] reads per turn (a pty [`PTY_READS_PER_WAKE`]), and a stream cut off by
+//! that budget stays in the read queue (`readable`), which makes the next poll return at once.
 //!
 //! Invariants between turns: the queue lists each stream at most once (`Source::queued`); a
 //! stream holds no complete line (lines are written as soon as they are read), only a partial
