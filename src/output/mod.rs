@@ -8,7 +8,8 @@
 //!
 //! Text lines take a fast path: short lines are gathered, each behind its prefix, in a 64 KiB
 //! batch (`batch.rs`, which copies them in 32-byte blocks and finds their newlines in the
-//! blocks it copies) and written with one `write`. The batch is built in the tail's ring where
+//! blocks it copies) and written with one `write`; the reads of one stream in one wake share
+//! batches (`gather_lines`, then `end_lines`). The batch is built in the tail's ring where
 //! the next bytes go (`tail.rs`), so keeping it for `procmux logs` costs no second copy.
 //! Measured against `writev` of prefix and line slices, this moves the same lines into a pipe
 //! at a quarter of the CPU (the kernel's per-iovec cost dominates for 100-byte lines). Lines
@@ -138,6 +139,8 @@ pub struct Output<W: Write = Stdout> {
     status_due: bool,
     /// Ctrl-Z removed it; SIGCONT brings it back.
     status_paused: bool,
+    /// The stream ([`Prefix::id`]) whose lines [`Output::gather_lines`] left in an open batch.
+    open_for: Option<u32>,
 }
 
 impl Output<Stdout> {
@@ -233,6 +236,7 @@ impl<W: Write> Output<W> {
             status: None,
             status_due: false,
             status_paused: false,
+            open_for: None,
         }
     }
 
@@ -365,6 +369,7 @@ impl<W: Write> Output<W> {
 
     /// Recent output, for `procmux logs`.
     pub fn tail(&self) -> &Tail {
+        debug_assert_eq!(self.sink.batch_len, 0, "the tail read with a batch open");
         &self.sink.tail
     }
 
@@ -383,13 +388,29 @@ impl<W: Write> Output<W> {
         self.sink.why
     }
 
-    /// Writes each `\n`-terminated line of `lines` behind `prefix`.
-    pub fn lines(&mut self, prefix: &mut Prefix, lines: &[u8]) {
+    /// Writes each `\n`-terminated line of `lines` behind `prefix`, leaving the last batch
+    /// open for the lines of the same stream's next read to fill: a stream read 64 KiB at a time then costs one `write` per
+    /// full batch, not one more per read (its lines with their prefixes are more than a
+    /// batch holds, so each read's lines ended in a short batch of their own). The caller
+    /// ends with [`Output::end_lines`] before it returns to anything else: an open batch may
+    /// be built in the tail's ring, over bytes a reader of the tail would find there, and
+    /// its lines are not out until then. Lines of another stream end the open batch first.
+    pub fn gather_lines(&mut self, prefix: &mut Prefix, lines: &[u8]) {
         if self.sink.closed() || lines.is_empty() {
             return;
         }
+        if self.open_for != Some(prefix.id) {
+            self.flush_batch();
+        }
         self.end_progress(Some(prefix.id));
         self.sink.owner = Some(prefix.instance());
+        self.put_lines(prefix, lines);
+        // Set last: a batch written out meanwhile (a full one) ended the last open one.
+        self.open_for = Some(prefix.id);
+    }
+
+    /// [`Output::gather_lines`]' lines into batches, the last one left open.
+    fn put_lines(&mut self, prefix: &mut Prefix, lines: &[u8]) {
         self.refresh_clock();
         prefix.sync(&self.clock);
         let plain = !self.style.json && !self.style.strip_ansi;
@@ -427,6 +448,10 @@ impl<W: Write> Output<W> {
             }
         }
         debug_assert_eq!(from, lines.len(), "lines() takes only complete lines");
+    }
+
+    /// Writes out the batch [`Output::gather_lines`] left open.
+    pub fn end_lines(&mut self) {
         self.flush_batch();
     }
 
@@ -459,7 +484,6 @@ impl<W: Write> Output<W> {
                 return;
             }
         }
-        self.flush_batch();
     }
 
     /// Writes `bytes` (no newline of its own) as one line behind `prefix`.
@@ -468,7 +492,7 @@ impl<W: Write> Output<W> {
             return;
         }
         self.end_progress(Some(prefix.id));
-        self.sink.owner = Some(prefix.instance());
+        self.own(Some(prefix.instance()));
         let bytes = if self.settles() {
             redraw::settled(bytes)
         } else {
@@ -516,7 +540,7 @@ impl<W: Write> Output<W> {
         prefix.sync(&self.clock);
         let reset: &[u8] = if self.style.color { b"\x1b[0m" } else { b"" };
         // Redrawn in place: not a line for `procmux logs`.
-        self.sink.owner = None;
+        self.own(None);
         self.sink.write_all(&mut [
             IoSlice::new(b"\r"),
             IoSlice::new(&prefix.bytes),
@@ -556,6 +580,9 @@ impl<W: Write> Output<W> {
         if self.sink.closed() {
             return;
         }
+        // A batch left open is child lines: written out before the tail is told that what
+        // comes is procmux's own.
+        self.flush_batch();
         self.end_progress(None);
         self.status_due = true;
         self.sink.owner = Some(notice.instance());
@@ -643,7 +670,17 @@ impl<W: Write> Output<W> {
     }
 
     fn flush_batch(&mut self) {
+        self.open_for = None;
         self.sink.flush_batch();
+    }
+
+    /// Says whom the next writes are about, writing out first a batch left open about
+    /// another: the tail keeps each batch under one owner.
+    fn own(&mut self, owner: Option<Option<usize>>) {
+        if self.sink.owner != owner {
+            self.flush_batch();
+        }
+        self.sink.owner = owner;
     }
 
     #[cfg(test)]

@@ -47,6 +47,15 @@ fn output<W: Write>(sink: W, stamp: TimestampFormat, json: bool, strip: bool) ->
     )
 }
 
+impl<W: Write> Output<W> {
+    /// One read's lines as the runtime writes them when it reads no more: gathered, then
+    /// written out.
+    fn lines(&mut self, prefix: &mut Prefix, lines: &[u8]) {
+        self.gather_lines(prefix, lines);
+        self.end_lines();
+    }
+}
+
 fn render(
     color: bool,
     stamp: TimestampFormat,
@@ -116,6 +125,113 @@ fn events_and_many_lines_in_several_batches() {
     assert_eq!(lines[0], "web.1  | started with pid 42");
     assert_eq!(lines.len(), 3001);
     assert_eq!(lines[3000], "web.1  | 2999");
+}
+
+/// Each write, as the sink was handed it.
+#[derive(Default)]
+struct Writes(Vec<Vec<u8>>);
+
+impl Write for Writes {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.push(buf.to_vec());
+        Ok(buf.len())
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let bytes: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+        self.write(&bytes)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The reads of one wake fill whole batches: each read of 64 KiB of lines is more than a
+/// batch once prefixed, so written one read at a time it made a full batch and a short one;
+/// gathered, every write but the last is full, and the bytes are the same.
+#[test]
+fn the_reads_of_one_stream_fill_whole_batches() {
+    let read: Vec<u8> = (0..650)
+        .flat_map(|i| format!("{i:03} {}\n", "x".repeat(96)).into_bytes())
+        .collect();
+    let line = 101 + "web.1  | ".len();
+    let mut separate = output(Writes::default(), TimestampFormat::None, false, false);
+    let mut gathered = output(Writes::default(), TimestampFormat::None, false, false);
+    let mut prefix = gathered.stream_prefix(0, Pid::from_raw(7), Stream::Stdout);
+    for _ in 0..10 {
+        separate.lines(&mut prefix, &read);
+        gathered.gather_lines(&mut prefix, &read);
+    }
+    gathered.end_lines();
+    let (separate, gathered) = (separate.into_sink().0, gathered.into_sink().0);
+    assert_eq!(separate.len(), 20, "a full batch and a short one per read");
+    assert_eq!(gathered.len(), 12);
+    let full = BATCH_CAPACITY - batch::OVERSHOOT - line;
+    assert!(
+        gathered[..11]
+            .iter()
+            .all(|w| (full..=BATCH_CAPACITY).contains(&w.len()))
+    );
+    assert_eq!(gathered.concat(), separate.concat());
+}
+
+/// A batch left open is written out, under its own process, before anything about another:
+/// another stream's lines, a notice (the tail marks procmux's own lines), a partial line.
+#[test]
+fn an_open_batch_is_written_out_before_anything_else() {
+    let mut out = Output::new(
+        Writes::default(),
+        clock(TimestampFormat::None),
+        &style(false, TimestampFormat::None, false, false),
+        &[web("web", 1), web("worker", 1)],
+    );
+    out.keep_tail(100_000);
+    let mut web = out.stream_prefix(0, Pid::from_raw(7), Stream::Stdout);
+    let mut worker = out.stream_prefix(1, Pid::from_raw(8), Stream::Stdout);
+    out.gather_lines(&mut web, b"w1\n");
+    out.gather_lines(&mut web, b"w2\n");
+    out.gather_lines(&mut worker, b"k1\n");
+    out.notice(&Notice::Started {
+        instance: 1,
+        pid: Pid::from_raw(8),
+    });
+    out.gather_lines(&mut worker, b"k2\n");
+    out.piece(&mut web, b"prompt> ");
+    out.gather_lines(&mut web, b"w3\n");
+    out.end_lines();
+    let kept = |out: &Output<Writes>, who: usize, own: bool| {
+        let mut got = Vec::new();
+        let wants = |o: Option<usize>| o == Some(who);
+        out.tail()
+            .copy_pieces(0, u64::MAX, usize::MAX, 0, wants, &mut |piece, bytes| {
+                if piece.own == own {
+                    got.extend_from_slice(bytes);
+                }
+            });
+        String::from_utf8(got).unwrap()
+    };
+    assert_eq!(
+        kept(&out, 0, false),
+        "web.1  | w1\nweb.1  | w2\nweb.1  | prompt> \nweb.1  | w3\n"
+    );
+    assert_eq!(kept(&out, 1, false), "worker.1 | k1\nworker.1 | k2\n");
+    assert_eq!(kept(&out, 1, true), "worker.1 | started with pid 8\n");
+    let writes: Vec<String> = out
+        .into_sink()
+        .0
+        .into_iter()
+        .map(|w| String::from_utf8(w).unwrap())
+        .collect();
+    assert_eq!(
+        writes,
+        [
+            "web.1  | w1\nweb.1  | w2\n",
+            "worker.1 | k1\n",
+            "worker.1 | started with pid 8\n",
+            "worker.1 | k2\n",
+            "web.1  | prompt> \n",
+            "web.1  | w3\n",
+        ]
+    );
 }
 
 #[test]
@@ -449,8 +565,11 @@ fn the_tail_keeps_the_newest_whole_lines_of_what_was_written() {
         let mut prefixes = [0, 1].map(|i| out.stream_prefix(i, Pid::from_raw(7), Stream::Stdout));
         // Per byte of the stream: its owner (2: the stack).
         let mut owners: Vec<u8> = Vec::new();
+        // The owner of the batch `gather_lines` left open, while one is.
+        let mut open_owner = 2;
         for op in 0..40 {
             let before = out.sink.inner.len();
+            let open_before = out.sink.batch_len;
             let owner = match rng.below(12) {
                 0 => {
                     out.notice(&Notice::Started {
@@ -480,12 +599,30 @@ fn the_tail_keeps_the_newest_whole_lines_of_what_was_written() {
                         lines.push(b'\n');
                     }
                     let who = n % 2;
-                    out.lines(&mut prefixes[who], &lines);
+                    // Left open, as between two reads of one stream, or written out.
+                    out.gather_lines(&mut prefixes[who], &lines);
+                    if rng.below(2) == 0 {
+                        out.end_lines();
+                    }
                     who as u8
                 }
             };
             let written = out.sink.inner.len() - before;
-            owners.resize(owners.len() + written, owner);
+            // A batch left open about another is written out first, whole.
+            let earlier = if open_owner != owner { open_before } else { 0 };
+            owners.resize(owners.len() + earlier.min(written), open_owner);
+            owners.resize(owners.len() + written.saturating_sub(earlier), owner);
+            if op == 39 {
+                // The round ends as a wake does: the open batch written out, all checked.
+                let before = out.sink.inner.len();
+                out.end_lines();
+                owners.resize(owners.len() + out.sink.inner.len() - before, owner);
+            }
+            if out.sink.batch_len > 0 {
+                open_owner = owner;
+                // Nothing reads the tail while a batch is open.
+                continue;
+            }
             let stream = &out.sink.inner;
             let tail = out.tail();
             assert_eq!(tail.end(), stream.len() as u64, "round {round}");

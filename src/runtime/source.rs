@@ -114,7 +114,21 @@ impl Source {
 
     /// Reads at most `max_reads` times into the shared `scratch`, writing every complete line
     /// straight from it. A line that reaches [`MAX_LINE`] is written as a piece of its own.
+    /// The reads' lines share batches; all are written out when it returns.
     pub fn pump<W: io::Write>(
+        &mut self,
+        scratch: &mut ReadBuffer,
+        output: &mut Output<W>,
+        max_reads: usize,
+    ) -> Pump {
+        let pumped = self.read_lines(scratch, output, max_reads);
+        output.end_lines();
+        pumped
+    }
+
+    /// [`Source::pump`]'s reads, whose lines may be left in an open batch: the reads of one
+    /// wake fill whole batches (see [`Output::gather_lines`]).
+    fn read_lines<W: io::Write>(
         &mut self,
         scratch: &mut ReadBuffer,
         output: &mut Output<W>,
@@ -154,7 +168,7 @@ impl Source {
                         self.watch = None;
                     }
                     if !self.quiet {
-                        output.lines(&mut self.prefix, &scratch[lines]);
+                        output.gather_lines(&mut self.prefix, &scratch[lines]);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Pump::Drained,
