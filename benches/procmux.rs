@@ -307,33 +307,12 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
     let total_bytes = (p * lines * size) as f64;
     let bins = binaries(opts);
 
-    let direct = median(opts.runs, || time_shell(&cats(" > /dev/null")));
-    let relay = median(opts.runs, || {
-        time_shell(&format!("({}) | cat > /dev/null", cats("")))
-    });
-    let pty_relay = median(opts.runs, || {
-        poll_relay(&data, p, Channel::Pty, Sink::DevNull)
-    });
-    let poll_null = median(opts.runs, || {
-        poll_relay(&data, p, Channel::Pipe, Sink::DevNull)
-    });
-    let poll_pipe = median(opts.runs, || {
-        poll_relay(&data, p, Channel::Pipe, Sink::Pipe)
-    });
-    // Each procmux row, for each binary.
-    let each = |args: &[&str], sink: Sink| -> Vec<Option<Sample>> {
-        bins.iter()
-            .map(|bin| median_of_some(opts.runs, || run_procmux(bin, &procfile, args, sink)))
-            .collect()
-    };
-    let to_null = each(&["--color", "never"], Sink::DevNull);
-    let to_pipe = each(&["--color", "never"], Sink::Pipe);
-    let untailed = each(&["--color", "never", "--tail-kib", "0"], Sink::Pipe);
-    let json = each(&["--format", "json"], Sink::DevNull);
-    let pty = each(&["--color", "never", "--pty", "always"], Sink::DevNull);
-    let status_line = each(&["--color", "never"], Sink::Terminal);
-    let no_status_line = each(&["--color", "never", "--no-status-line"], Sink::Terminal);
-
+    let shell_fifo = fresh_fifo(dir, "tp-shell");
+    let scripts = [
+        cats(" > /dev/null"),
+        format!("({}) | cat > /dev/null", cats("")),
+        procfile_in_shell(p, &data, &shell_fifo),
+    ];
     // The same writers held until procmux is up (and until its followers are connected): what
     // a `logs -f` that reads, and followers that never read, cost the main stream.
     let gate = dir.join("go");
@@ -344,18 +323,78 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
             data.display()
         )
     });
-    let followed = |followers: Followers| -> Vec<Option<Sample>> {
-        bins.iter()
-            .map(|bin| {
-                median_of_some(opts.runs, || {
-                    run_followed(bin, &gated, &gate, &["--color", "never"], followers)
-                })
-            })
-            .collect()
+
+    // Every row is a job; all are run in rounds (see `interleaved`).
+    let mut jobs: Vec<Box<dyn FnMut() -> Option<Sample> + '_>> = Vec::new();
+    for script in &scripts {
+        jobs.push(Box::new(move || Some(time_shell(script))));
+    }
+    for (channel, sink, work) in [
+        (Channel::Pty, Sink::DevNull, Work::Copy),
+        (Channel::Pipe, Sink::DevNull, Work::Copy),
+        (Channel::Pipe, Sink::Pipe, Work::Copy),
+        (Channel::Pipe, Sink::DevNull, Work::Prefix),
+        (Channel::Pipe, Sink::Pipe, Work::Prefix),
+    ] {
+        let data = &data;
+        jobs.push(Box::new(move || {
+            Some(poll_relay(data, p, channel, sink, work))
+        }));
+    }
+    let limits = jobs.len();
+    // Each procmux row, for each binary.
+    let procmux_rows: [(&[&str], Sink); 7] = [
+        (&["--color", "never"], Sink::DevNull),
+        (&["--color", "never"], Sink::Pipe),
+        (&["--color", "never", "--tail-kib", "0"], Sink::Pipe),
+        (&["--format", "json"], Sink::DevNull),
+        (&["--color", "never", "--pty", "always"], Sink::DevNull),
+        (&["--color", "never"], Sink::Terminal),
+        (&["--color", "never", "--no-status-line"], Sink::Terminal),
+    ];
+    for (args, sink) in procmux_rows {
+        for bin in &bins {
+            let procfile = &procfile;
+            jobs.push(Box::new(move || run_procmux(bin, procfile, args, sink)));
+        }
+    }
+    let mut followed = vec![Followers::Stalled(0), Followers::Reading];
+    if opts.followers > 0 {
+        followed.push(Followers::Stalled(opts.followers));
+    }
+    for &followers in &followed {
+        for bin in &bins {
+            let (gated, gate) = (&gated, &gate);
+            jobs.push(Box::new(move || {
+                run_followed(bin, gated, gate, &["--color", "never"], followers)
+            }));
+        }
+    }
+    let samples = interleaved(opts.runs, &mut jobs);
+    drop(jobs);
+    let limit_samples: Vec<Sample> = samples[..limits]
+        .iter()
+        .map(|s| s.expect("the limits do not fail"))
+        .collect();
+    let [
+        direct,
+        relay,
+        shell_relay,
+        pty_relay,
+        poll_null,
+        poll_pipe,
+        prefix_null,
+        prefix_pipe,
+    ] = limit_samples[..]
+    else {
+        unreachable!("eight limits")
     };
-    let unfollowed = followed(Followers::Stalled(0));
-    let reading = followed(Followers::Reading);
-    let stalled = (opts.followers > 0).then(|| followed(Followers::Stalled(opts.followers)));
+    let mut rows = samples[limits..].chunks(bins.len()).map(<[_]>::to_vec);
+    let mut next = || rows.next().expect("a row per job group");
+    let (to_null, to_pipe, untailed, json) = (next(), next(), next(), next());
+    let (pty, status_line, no_status_line) = (next(), next(), next());
+    let (unfollowed, reading) = (next(), next());
+    let stalled = (opts.followers > 0).then(&mut next);
 
     writeln!(
         table,
@@ -430,6 +469,12 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
         None,
     );
     row(
+        "the Procfile's commands (`sh -c`, FIFO, `exec sleep`) → one pipe → cat (**relay \
+         limit, same commands**)",
+        &[Some(shell_relay)],
+        limit,
+    );
+    row(
         "writers on pipes → one poll relay → /dev/null (**poll relay**)",
         &[Some(poll_null)],
         limit,
@@ -437,6 +482,18 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
     row(
         "writers on pipes → one poll relay → pipe → cat (**two-hop relay**)",
         &[Some(poll_pipe)],
+        limit,
+    );
+    row(
+        "writers on pipes → one poll relay that prefixes lines → /dev/null (**prefixing \
+         relay**)",
+        &[Some(prefix_null)],
+        limit,
+    );
+    row(
+        "writers on pipes → one poll relay that prefixes lines → pipe → cat (**two-hop \
+         prefixing relay**)",
+        &[Some(prefix_pipe)],
         limit,
     );
     row("procmux → /dev/null", &to_null, limit);
@@ -547,13 +604,25 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
          relay limit's)."
     )
     .unwrap();
+    let all = |s: Sample| vec![Some(s); bins.len()];
     writeln!(
         table,
         "Over the poll relay: procmux → /dev/null {}; over the two-hop relay: procmux → pipe → \
          cat {}, `--tail-kib 0` {} (this build / baseline).",
-        over(&to_null, &vec![Some(poll_null); to_null.len()]),
-        over(&to_pipe, &vec![Some(poll_pipe); to_pipe.len()]),
-        over(&untailed, &vec![Some(poll_pipe); untailed.len()]),
+        over(&to_null, &all(poll_null)),
+        over(&to_pipe, &all(poll_pipe)),
+        over(&untailed, &all(poll_pipe)),
+    )
+    .unwrap();
+    writeln!(
+        table,
+        "Over the prefixing relays: procmux → /dev/null {}, → pipe → cat {}; over the relay \
+         limit with the same commands: procmux → /dev/null {}, → pipe → cat {} (this build / \
+         baseline).",
+        over(&to_null, &all(prefix_null)),
+        over(&to_pipe, &all(prefix_pipe)),
+        over(&to_null, &all(shell_relay)),
+        over(&to_pipe, &all(shell_relay)),
     )
     .unwrap();
     let tail_cost: Vec<String> = bins
@@ -602,16 +671,7 @@ fn fixed_cost(opts: &Opts, dir: &Path, table: &mut String) {
         ))
     });
     let fifo = fresh_fifo(dir, "fixed-shell");
-    let shell = median(runs, || {
-        time_shell(&format!(
-            "(P=''; for i in $(seq {p}); do sh -c \"cat '{empty}'; printf x > '{fifo}'; \
-             exec sleep 100000\" & P=\"$P $!\"; done; \
-             sh -c \"exec 3<>'{fifo}'; head -c {p} <&3 > /dev/null\"; kill $P; wait) \
-             | cat > /dev/null",
-            empty = empty.display(),
-            fifo = fifo.display()
-        ))
-    });
+    let shell = median(runs, || time_shell(&procfile_in_shell(p, &empty, &fifo)));
     let procmux: Vec<String> = binaries(opts)
         .iter()
         .map(|bin| {
@@ -637,6 +697,21 @@ fn fixed_cost(opts: &Opts, dir: &Path, table: &mut String) {
     .unwrap();
 }
 
+/// A shell script that runs the commands of [`writer_procfile`]'s Procfile (`cat DATA`, each
+/// writer's FIFO signal and `exec sleep`, and the `done` entry), all with one pipe to
+/// `cat > /dev/null` as their stdout, and stops the sleepers once `done` is: the relay limit
+/// with procmux's writers, wrappers and all, in place of bare `cat`s.
+fn procfile_in_shell(writers: usize, data: &Path, fifo: &Path) -> String {
+    format!(
+        "(P=''; for i in $(seq {writers}); do sh -c \"cat '{data}'; printf x > '{fifo}'; \
+         exec sleep 100000\" & P=\"$P $!\"; done; \
+         sh -c \"exec 3<>'{fifo}'; head -c {writers} <&3 > /dev/null\"; kill $P; wait) \
+         | cat > /dev/null",
+        data = data.display(),
+        fifo = fifo.display()
+    )
+}
+
 /// What the writers of a relay are on.
 #[derive(Clone, Copy)]
 enum Channel {
@@ -646,11 +721,23 @@ enum Channel {
     Pty,
 }
 
+/// What a relay does to the bytes it reads.
+#[derive(Clone, Copy, PartialEq)]
+enum Work {
+    /// Nothing: written as read.
+    Copy,
+    /// The least a supervisor that prefixes must do: each line found (`memchr`) and copied
+    /// behind a 16-byte prefix (`12:00:00 w0   | `, as procmux's with `--color never`) into
+    /// one 64 KiB buffer, written when the next line would not fit; a partial line kept per
+    /// writer until its end comes.
+    Prefix,
+}
+
 /// The least any supervisor must do: `writers` copies of `cat DATA`, each on a pipe or pty of
-/// its own, read 64 KiB at a time by one `poll` loop in this harness and written, unchanged,
-/// into `/dev/null` or into a pipe read by `cat > /dev/null`. No prefixes, no lines: what is
-/// left of a supervisor once its own work is taken away.
-fn poll_relay(data: &Path, writers: usize, channel: Channel, sink: Sink) -> Sample {
+/// its own, read 64 KiB at a time by one `poll` loop in this harness and written, unchanged
+/// ([`Work::Copy`]) or as prefixed lines ([`Work::Prefix`]), into `/dev/null` or into a pipe
+/// read by `cat > /dev/null`. What is left of a supervisor once its own work is taken away.
+fn poll_relay(data: &Path, writers: usize, channel: Channel, sink: Sink, work: Work) -> Sample {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     use nix::sys::termios::{OutputFlags, SetArg, tcgetattr, tcsetattr};
     use std::os::fd::AsFd;
@@ -697,6 +784,8 @@ fn poll_relay(data: &Path, writers: usize, channel: Channel, sink: Sink) -> Samp
         }
     };
     let mut buf = vec![0u8; 64 * 1024];
+    let mut batch: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut partial: Vec<Vec<u8>> = vec![Vec::new(); writers];
     let mut open: Vec<bool> = vec![true; writers];
     while open.iter().any(|&o| o) {
         let mut fds: Vec<PollFd> = readers
@@ -712,17 +801,19 @@ fn poll_relay(data: &Path, writers: usize, channel: Channel, sink: Sink) -> Samp
             .collect();
         drop(fds);
         let mut ready = ready.into_iter();
-        for (reader, open) in readers.iter_mut().zip(open.iter_mut()) {
+        for (i, (reader, open)) in readers.iter_mut().zip(open.iter_mut()).enumerate() {
             if !*open || !ready.next().unwrap_or(false) {
                 continue;
             }
             // End of file (a pipe) or EIO (a pty) once its writer is gone: that one is done.
             match std::io::Read::read(reader, &mut buf) {
                 Ok(0) | Err(_) => *open = false,
-                Ok(n) => out.write_all(&buf[..n]).unwrap(),
+                Ok(n) if work == Work::Copy => out.write_all(&buf[..n]).unwrap(),
+                Ok(n) => prefix_lines(&buf[..n], i, &mut partial[i], &mut batch, &mut out),
             }
         }
     }
+    out.write_all(&batch).unwrap();
     drop(out);
     for mut cat in cats.into_iter().chain(last) {
         cat.wait().unwrap();
@@ -731,6 +822,33 @@ fn poll_relay(data: &Path, writers: usize, channel: Channel, sink: Sink) -> Samp
         wall: start.elapsed(),
         ..Sample::default()
     }
+}
+
+/// [`Work::Prefix`] for one read `chunk` of writer `writer`: whole lines, each behind its
+/// prefix, into `batch` (written to `out` when the next would not fit); the rest into
+/// `partial`, which goes before the writer's next line.
+fn prefix_lines(
+    mut chunk: &[u8],
+    writer: usize,
+    partial: &mut Vec<u8>,
+    batch: &mut Vec<u8>,
+    out: &mut dyn Write,
+) {
+    let mut prefix = *b"12:00:00 w0   | ";
+    prefix[10] = b'0' + (writer % 10) as u8;
+    while let Some(end) = memchr::memchr(b'\n', chunk) {
+        let line = &chunk[..=end];
+        if batch.len() + prefix.len() + partial.len() + line.len() > batch.capacity() {
+            out.write_all(batch).unwrap();
+            batch.clear();
+        }
+        batch.extend_from_slice(&prefix);
+        batch.extend_from_slice(partial);
+        batch.extend_from_slice(line);
+        partial.clear();
+        chunk = &chunk[end + 1..];
+    }
+    partial.extend_from_slice(chunk);
 }
 
 /// `23.04 M` or `43.7 k`.
@@ -748,6 +866,36 @@ fn which(program: &str) -> bool {
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// Each job's median over `runs` runs (`None` when one of its runs failed), run in rounds:
+/// every job once per round, each round begun one job later than the last. The host's drift
+/// during the minutes this takes then falls on every row alike; rows run one after the
+/// other, `runs` times each, had moved against each other by up to ±10 % between runs.
+fn interleaved(
+    runs: usize,
+    jobs: &mut [Box<dyn FnMut() -> Option<Sample> + '_>],
+) -> Vec<Option<Sample>> {
+    let n = jobs.len();
+    let mut samples: Vec<Option<Vec<Sample>>> = vec![Some(Vec::new()); n];
+    for round in 0..runs.max(1) {
+        for k in 0..n {
+            let job = (round + k) % n;
+            let sample = jobs[job]();
+            match (&mut samples[job], sample) {
+                (Some(list), Some(sample)) => list.push(sample),
+                (slot, _) => *slot = None,
+            }
+        }
+    }
+    samples
+        .into_iter()
+        .map(|list| {
+            let mut list = list?;
+            list.sort_by_key(|s| s.wall);
+            Some(list[list.len() / 2])
+        })
+        .collect()
 }
 
 fn median(runs: usize, mut f: impl FnMut() -> Sample) -> Sample {
