@@ -2,20 +2,75 @@
 //! time), a process's environment and working directory, and the processes of one user.
 //! Empty answers where `/proc` is not available.
 
+use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use nix::unistd::Pid;
 
 pub use crate::platform::table::Proc;
 use crate::platform::table::{descendants_in, value_in};
 
-/// Every live (non-zombie) descendant of `ancestor`.
+/// Every live (non-zombie) descendant of `ancestor`: walked down from it through each
+/// thread's list of children where the kernel keeps one (`/proc/PID/task/TID/children`,
+/// `CONFIG_PROC_CHILDREN`, which the major distributions' kernels have), else from every
+/// process's `stat`. A shutdown asks after each exit, and on a workstation with 1,100
+/// processes the scan of them all made a one-process stack's start and stop 25 ms, not 6.
 pub fn descendants(ancestor: Pid) -> Vec<Proc> {
+    static CHILDREN_LISTED: OnceLock<bool> = OnceLock::new();
+    if *CHILDREN_LISTED.get_or_init(|| Path::new("/proc/thread-self/children").exists()) {
+        return walk_children(ancestor);
+    }
     let live = pids().filter_map(|pid| read_stat(pid).filter(|(state, _)| *state != 'Z'));
     descendants_in(ancestor, live.map(|(_, proc)| proc))
+}
+
+/// [`descendants`] through the `children` lists: only the tree's processes are read. A
+/// process is taken when its `stat` still names as parent the one it was listed under, or
+/// one found before it (it was reparented meanwhile to procmux, a subreaper): a pid that
+/// exited and was reused between the two reads names some other process.
+fn walk_children(ancestor: Pid) -> Vec<Proc> {
+    let mut found: Vec<Proc> = Vec::new();
+    let mut seen = HashSet::from([ancestor]);
+    let mut queue: Vec<(Pid, Pid)> = children(ancestor).map(|c| (c, ancestor)).collect();
+    while let Some((pid, parent)) = queue.pop() {
+        if seen.contains(&pid) {
+            continue;
+        }
+        let Some((state, proc)) = read_stat(pid) else {
+            continue;
+        };
+        if proc.ppid != parent && !seen.contains(&proc.ppid) {
+            continue;
+        }
+        seen.insert(pid);
+        // A zombie's children were reparented when it exited: it lists none.
+        if state != 'Z' {
+            found.push(proc);
+            queue.extend(children(pid).map(|c| (c, pid)));
+        }
+    }
+    found
+}
+
+/// The children of `pid`, from each of its threads' `children` list (a child is listed
+/// under the thread that forked it); none once it is gone.
+fn children(pid: Pid) -> impl Iterator<Item = Pid> {
+    let tasks = fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten();
+    tasks
+        .flatten()
+        .filter_map(|task| fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|list| {
+            list.split_ascii_whitespace()
+                .filter_map(|pid| pid.parse().ok())
+                .map(Pid::from_raw)
+                .collect::<Vec<_>>()
+        })
 }
 
 /// The value of `key` in `pid`'s environment (as it was at its `exec`, or as the program
@@ -256,6 +311,57 @@ mod tests {
         assert_eq!(inodes.len(), 1);
         assert!(socket_inodes(Pid::this()).contains(&inodes[0]));
         assert_eq!(holder(&inodes).map(|(pid, _)| pid), Some(Pid::this()));
+    }
+
+    /// The walk through the `children` lists finds what the scan of every process finds: a
+    /// child forked by another thread than the main one (listed under that thread) and its
+    /// children, with the same parents, groups and start times.
+    #[test]
+    fn the_walk_through_children_lists_finds_what_the_full_scan_finds() {
+        // The thread lives on while the tree is looked for: at its exit its children would
+        // be handed to another thread.
+        let (started, done) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+        let thread = std::thread::spawn(move || {
+            let mut child = Command::new("sh")
+                .args(["-c", "sleep 30 & sleep 30 & wait"])
+                .spawn()
+                .unwrap();
+            started.0.send(child.id()).unwrap();
+            let _ = done.1.recv();
+            child.wait().unwrap();
+        });
+        let sh = Pid::from_raw(started.1.recv().unwrap() as i32);
+        assert!(
+            children(Pid::this()).any(|c| c == sh),
+            "listed under its thread"
+        );
+        let scan = || {
+            let live = pids().filter_map(|pid| read_stat(pid).filter(|(s, _)| *s != 'Z'));
+            descendants_in(Pid::this(), live.map(|(_, proc)| proc))
+        };
+        let tree = |found: Vec<Proc>| {
+            let mut tree: Vec<(i32, i32, i32, u64)> = found
+                .iter()
+                .filter(|p| p.pid == sh || p.ppid == sh)
+                .map(|p| (p.pid.as_raw(), p.ppid.as_raw(), p.pgid.as_raw(), p.start))
+                .collect();
+            tree.sort();
+            tree
+        };
+        // The shell forks its two sleeps after it started: wait for them (bounded).
+        let start = std::time::Instant::now();
+        while tree(scan()).len() < 3 && start.elapsed() < std::time::Duration::from_secs(5) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let scanned = tree(scan());
+        assert_eq!(scanned.len(), 3, "the shell and its two sleeps");
+        assert_eq!(tree(walk_children(Pid::this())), scanned);
+        assert_eq!(tree(descendants(Pid::this())), scanned);
+        for (pid, ..) in &scanned {
+            let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+        }
+        done.0.send(()).unwrap();
+        thread.join().unwrap();
     }
 
     #[test]
