@@ -115,7 +115,7 @@ impl Watchdog {
 
     fn send(&mut self, message: &Message) {
         if let Some(pipe) = &mut self.pipe
-            && writeln!(pipe, "{}", message.line()).is_err()
+            && pipe.write_all(message.line().as_bytes()).is_err()
         {
             // The watchdog is gone (someone killed it): procmux works on without it.
             self.pipe = None;
@@ -126,7 +126,7 @@ impl Watchdog {
     /// until the watchdog has closed its end, so that it is gone when procmux is.
     pub fn dismiss(&mut self) {
         if let Some(mut pipe) = self.pipe.take() {
-            if writeln!(pipe, "{}", Message::Done.line()).is_err() {
+            if pipe.write_all(Message::Done.line().as_bytes()).is_err() {
                 return;
             }
             use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -148,12 +148,14 @@ enum Message {
 }
 
 impl Message {
+    /// The line, newline included: one `write` (the pipe is not buffered), so the watchdog
+    /// never reads half a message from a procmux killed between two.
     fn line(&self) -> String {
         match self {
-            Message::Cookie(cookie) => format!("cookie {cookie}"),
-            Message::Watch(pgid) => format!("+{pgid}"),
-            Message::Forget(pgid) => format!("-{pgid}"),
-            Message::Done => "done".to_owned(),
+            Message::Cookie(cookie) => format!("cookie {cookie}\n"),
+            Message::Watch(pgid) => format!("+{pgid}\n"),
+            Message::Forget(pgid) => format!("-{pgid}\n"),
+            Message::Done => "done\n".to_owned(),
         }
     }
 
