@@ -214,6 +214,45 @@ fn a_daemon_whose_name_is_not_utf8_is_still_stopped() {
     );
 }
 
+/// A daemon whose first thread has exited (`pthread_exit` in `main`) while another runs on
+/// and forks: `/proc` says `Z` for it, and it was taken for a zombie, so neither it nor the
+/// child it forked (listed under its live thread) was found, and both outlived the stack.
+#[test]
+fn a_daemon_whose_first_thread_exited_is_still_stopped() {
+    let app = App::new("web: setsid python3 daemon.py & sleep 1000 & echo \"ready $$ $!\"; wait\n");
+    app.write(
+        "daemon.py",
+        "import ctypes, os, threading, time\n\
+         def forks():\n    \
+             time.sleep(0.2)\n    \
+             child = os.fork()\n    \
+             if child == 0:\n        \
+                 os.setsid()\n        \
+                 os.execvp('sleep', ['sleep', '1000'])\n    \
+             print('daemon', os.getpid(), child, flush=True)\n    \
+             time.sleep(1000)\n\
+         threading.Thread(target=forks).start()\n\
+         ctypes.CDLL(None).pthread_exit(None)\n",
+    );
+    let mut running = app.procmux(&["start", "--no-timestamp"]).spawn();
+    running.wait_for("daemon ");
+    running.wait_for("ready ");
+    let mut pids = running.pids_after("daemon");
+    pids.extend(running.pids_after("ready"));
+    assert_eq!(pids.len(), 4, "{}", running.text());
+    let start = Instant::now();
+    running.signal(Signal::SIGTERM);
+    let done = running.wait();
+    assert_eq!(done.code, Some(143));
+    assert!(
+        !done.text().contains("survived"),
+        "stopped only by force, after {:?}: {}",
+        start.elapsed(),
+        done.text()
+    );
+    assert_all_gone(&pids);
+}
+
 #[test]
 fn orphaned_daemon_of_an_exited_process_is_stopped() {
     // The shell exits at once; its setsid'd child is adopted by procmux (subreaper).

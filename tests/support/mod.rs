@@ -416,15 +416,18 @@ pub fn pids_after(text: &str, tag: &str) -> Vec<Pid> {
         .collect()
 }
 
-/// True while `pid` exists and is not a zombie.
+/// True while `pid` exists and is not a zombie. A process whose first thread exited while
+/// others run on says `Z` in its `stat` too, and is alive: it has threads left.
 pub fn alive(pid: Pid) -> bool {
     if kill(pid, None).is_err() {
         return false;
     }
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_none_or(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Ok(stat) => {
+            stat.rsplit_once(')')
+                .is_none_or(|(_, rest)| !rest.trim_start().starts_with('Z'))
+                || fs::read_dir(format!("/proc/{pid}/task")).is_ok_and(|t| t.count() > 1)
+        }
         Err(_) => false,
     }
 }

@@ -16,26 +16,33 @@ use crate::platform::table::{descendants_in, value_in};
 
 /// Every live (non-zombie) descendant of `ancestor`: walked down from it through each
 /// thread's list of children where the kernel keeps one (`/proc/PID/task/TID/children`,
-/// `CONFIG_PROC_CHILDREN`, which the major distributions' kernels have), else from every
-/// process's `stat`. A shutdown asks after each exit, and on a workstation with 1,100
-/// processes the scan of them all made a one-process stack's start and stop 25 ms, not 6.
+/// `CONFIG_PROC_CHILDREN`, which the major distributions' kernels have), else, or when a list
+/// could not be read whole, from every process's `stat`. A shutdown asks after each exit,
+/// and on a workstation with 1,100 processes the scan of them all made a one-process
+/// stack's start and stop 25 ms, not 6.
 pub fn descendants(ancestor: Pid) -> Vec<Proc> {
     static CHILDREN_LISTED: OnceLock<bool> = OnceLock::new();
-    if *CHILDREN_LISTED.get_or_init(|| Path::new("/proc/thread-self/children").exists()) {
-        return walk_children(ancestor);
+    if *CHILDREN_LISTED.get_or_init(|| Path::new("/proc/thread-self/children").exists())
+        && let Some(found) = walk_children(ancestor)
+    {
+        return found;
     }
-    let live = pids().filter_map(|pid| read_stat(pid).filter(|(state, _)| *state != 'Z'));
+    let live = pids().filter_map(|pid| read_stat(pid).filter(|(state, _)| runs(pid, *state)));
     descendants_in(ancestor, live.map(|(_, proc)| proc))
 }
 
 /// [`descendants`] through the `children` lists: only the tree's processes are read. A
 /// process is taken when its `stat` still names as parent the one it was listed under, or
 /// one found before it (it was reparented meanwhile to procmux, a subreaper): a pid that
-/// exited and was reused between the two reads names some other process.
-fn walk_children(ancestor: Pid) -> Vec<Proc> {
+/// exited and was reused between the two reads names some other process. `None` when a
+/// list may have left a child out (see [`children`]).
+fn walk_children(ancestor: Pid) -> Option<Vec<Proc>> {
     let mut found: Vec<Proc> = Vec::new();
     let mut seen = HashSet::from([ancestor]);
-    let mut queue: Vec<(Pid, Pid)> = children(ancestor).map(|c| (c, ancestor)).collect();
+    let mut queue: Vec<(Pid, Pid)> = children(ancestor)?
+        .into_iter()
+        .map(|c| (c, ancestor))
+        .collect();
     while let Some((pid, parent)) = queue.pop() {
         if seen.contains(&pid) {
             continue;
@@ -48,29 +55,55 @@ fn walk_children(ancestor: Pid) -> Vec<Proc> {
         }
         seen.insert(pid);
         // A zombie's children were reparented when it exited: it lists none.
-        if state != 'Z' {
+        if runs(pid, state) {
             found.push(proc);
-            queue.extend(children(pid).map(|c| (c, pid)));
+            queue.extend(children(pid)?.into_iter().map(|c| (c, pid)));
         }
     }
-    found
+    Some(found)
 }
 
 /// The children of `pid`, from each of its threads' `children` list (a child is listed
-/// under the thread that forked it); none once it is gone.
-fn children(pid: Pid) -> impl Iterator<Item = Pid> {
-    let tasks = fs::read_dir(format!("/proc/{pid}/task"))
-        .into_iter()
-        .flatten();
-    tasks
-        .flatten()
-        .filter_map(|task| fs::read_to_string(task.path().join("children")).ok())
-        .flat_map(|list| {
+/// under the thread that forked it); none once it is gone. `None` when a list may be
+/// incomplete: the kernel gives one page of it per `read` and takes up the next read by
+/// position in the list, so children that exited between two reads make it skip live
+/// ones (its own comment: "we might miss some children here"), and a thread gone between
+/// the listing of threads and the read of its list has handed its children to another.
+/// Within one `read` it follows the list itself. So each list must come in one `read`
+/// (some 500 children: more than that, and the caller scans every process instead).
+fn children(pid: Pid) -> Option<Vec<Pid>> {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Some(Vec::new());
+    };
+    let mut found = Vec::new();
+    let mut buf = [0u8; 8192];
+    for task in tasks {
+        let mut list = File::open(task.ok()?.path().join("children")).ok()?;
+        let len = loop {
+            match list.read(&mut buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                read => break read.ok()?,
+            }
+        };
+        // More than one read's worth: the rest would be read by position.
+        if len == buf.len() || !matches!(list.read(&mut [0u8; 1]), Ok(0)) {
+            return None;
+        }
+        let list = std::str::from_utf8(&buf[..len]).ok()?;
+        found.extend(
             list.split_ascii_whitespace()
                 .filter_map(|pid| pid.parse().ok())
-                .map(Pid::from_raw)
-                .collect::<Vec<_>>()
-        })
+                .map(Pid::from_raw),
+        );
+    }
+    Some(found)
+}
+
+/// True unless `pid`, in `state`, is a zombie: its `stat` says `Z` and no thread of it is
+/// left. A process whose first thread has exited (`pthread_exit` in `main`) while others
+/// run on also says `Z`, and it is alive: it runs, forks and takes signals.
+fn runs(pid: Pid, state: char) -> bool {
+    state != 'Z' || fs::read_dir(format!("/proc/{pid}/task")).is_ok_and(|tasks| tasks.count() > 1)
 }
 
 /// The value of `key` in `pid`'s environment (as it was at its `exec`, or as the program
@@ -234,7 +267,7 @@ pub fn is_runnable(pid: Pid) -> bool {
 pub fn is_alive(pid: Pid) -> bool {
     match nix::sys::signal::kill(pid, None) {
         Err(nix::errno::Errno::ESRCH) => false,
-        _ => read_stat(pid).is_none_or(|(state, _)| state != 'Z'),
+        _ => read_stat(pid).is_none_or(|(state, _)| runs(pid, state)),
     }
 }
 
@@ -332,7 +365,7 @@ mod tests {
         });
         let sh = Pid::from_raw(started.1.recv().unwrap() as i32);
         assert!(
-            children(Pid::this()).any(|c| c == sh),
+            children(Pid::this()).unwrap().contains(&sh),
             "listed under its thread"
         );
         let scan = || {
@@ -355,7 +388,7 @@ mod tests {
         }
         let scanned = tree(scan());
         assert_eq!(scanned.len(), 3, "the shell and its two sleeps");
-        assert_eq!(tree(walk_children(Pid::this())), scanned);
+        assert_eq!(tree(walk_children(Pid::this()).unwrap()), scanned);
         assert_eq!(tree(descendants(Pid::this())), scanned);
         for (pid, ..) in &scanned {
             let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
