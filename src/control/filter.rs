@@ -163,10 +163,15 @@ impl Lines {
     pub fn frame(&mut self, label: &str, millis: i64, own: bool, bytes: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         if label == NOTE {
-            // Said where the reader is told things: with the lines, as `logs` says it.
-            out.extend_from_slice(b"procmux: ");
-            out.extend_from_slice(bytes);
-            out.push(b'\n');
+            // Said where the reader is told things: with the lines, as `logs` says it; with
+            // `--json`, as an object like the lines', which a reader of objects can take.
+            if self.query.json {
+                self.note_json(bytes, &mut out);
+            } else {
+                out.extend_from_slice(b"procmux: ");
+                out.extend_from_slice(bytes);
+                out.push(b'\n');
+            }
             return out;
         }
         if label == LIVE {
@@ -261,6 +266,26 @@ impl Lines {
             }
             _ => out.extend_from_slice(&shown),
         }
+    }
+
+    /// A note from procmux (`N bytes skipped here: …`) as `--json` shows it: an object of
+    /// the `system` instance and stream, at the time it is read, with the bytes skipped as a
+    /// number (`skipped`) when the note starts with one.
+    fn note_json(&mut self, note: &[u8], out: &mut Vec<u8>) {
+        self.clock.refresh();
+        out.extend_from_slice(b"{\"time\":\"");
+        out.extend_from_slice(self.clock.text());
+        out.extend_from_slice(b"\",\"instance\":\"system\",\"stream\":\"system\",\"text\":\"");
+        json_escape(note, &mut |b| out.extend_from_slice(b));
+        out.push(b'"');
+        let number = note.split(|&b| b == b' ').next().unwrap_or_default();
+        if let Some(skipped) = std::str::from_utf8(number)
+            .ok()
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            out.extend_from_slice(format!(",\"skipped\":{skipped}").as_bytes());
+        }
+        out.extend_from_slice(b"}\n");
     }
 
     /// `{"time":…,"instance":…,"stream":…,"text":…}`, escaped as `--format json` escapes.
@@ -550,6 +575,33 @@ mod tests {
             live,
         );
         assert_eq!(out, "web.1  | new\n");
+    }
+
+    /// With `--json` every line printed is an object: the note of bytes skipped too.
+    #[test]
+    fn the_note_of_bytes_skipped_is_an_object_with_json() {
+        let frames: &[(&str, i64, &str)] = &[
+            ("web.1", 1000, "web.1  | a\n"),
+            (NOTE, 0, "12 bytes skipped here: this reader fell behind"),
+            ("web.1", 2000, "web.1  | b\n"),
+        ];
+        let out = run(&mut Lines::new(TEXT, query("json"), false, false), frames);
+        let objects: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(objects.len(), 3, "{out}");
+        let note = &objects[1];
+        assert_eq!(note["instance"], "system");
+        assert_eq!(note["stream"], "system");
+        assert_eq!(note["skipped"], 12);
+        assert_eq!(
+            note["text"],
+            "12 bytes skipped here: this reader fell behind"
+        );
+        let time = note["time"].as_str().unwrap();
+        assert!(time.parse::<jiff::Timestamp>().is_ok(), "{time}");
+        assert_eq!(objects[2]["text"], "b");
     }
 
     #[test]
