@@ -33,6 +33,10 @@ const END_BLOCK: usize = 16;
 const BLOCK: usize = 32;
 /// Blocks without a newline that make a line longer than [`COPY_LIMIT`].
 const LONG_BLOCKS: usize = COPY_LIMIT / BLOCK + 1;
+/// Blocks a text line is copied in before the rest of it is found with one `memchr` and
+/// copied with one `memcpy`: past a few blocks, those cost less than a block at a time
+/// (JSON lines stay in blocks, which also find the bytes to escape).
+const TEXT_BLOCKS: usize = 4;
 /// The most bytes the block copies write past a batch's length (always within
 /// [`CAPACITY`]): a line's prefix block, the blocks of a line one block longer than
 /// [`COPY_LIMIT`], and the end's block. What holds a batch lets them be overwritten.
@@ -134,7 +138,8 @@ impl<'a> Batch<'a> {
             let mut taken = None;
             let mut copied = 0;
             let mut aside = false;
-            for (to, from) in to_blocks.iter_mut().zip(from_blocks).take(LONG_BLOCKS) {
+            let blocks = if json { LONG_BLOCKS } else { TEXT_BLOCKS };
+            for (to, from) in to_blocks.iter_mut().zip(from_blocks).take(blocks) {
                 let (mask, special) = if json {
                     copy_block_json(to, from)
                 } else {
@@ -156,8 +161,11 @@ impl<'a> Batch<'a> {
                 Some(taken) => taken,
                 None if aside || copied >= LONG_BLOCKS * BLOCK => copied,
                 None => {
+                    // The rest: of a text line longer than its blocks, or less than a block
+                    // at the end of `lines`; never more than a line of COPY_LIMIT can hold.
                     let rest = &lines[at + copied..];
-                    let last = memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+                    let room = rest.len().min((COPY_LIMIT + 1).saturating_sub(copied));
+                    let last = memchr(b'\n', &rest[..room]).map_or(room, |i| i + 1);
                     self.buf[pos + copied..pos + copied + last].copy_from_slice(&rest[..last]);
                     aside = json
                         && rest[..last.saturating_sub(1)]
@@ -275,7 +283,22 @@ mod tests {
     #[test]
     fn empty_lines_newlines_at_block_edges_and_bytes_that_look_alike() {
         for json in [false, true] {
-            for len in [0, 1, 30, 31, 32, 33, 63, 64, 65, COPY_LIMIT, COPY_LIMIT + 1] {
+            for len in [
+                0,
+                1,
+                30,
+                31,
+                32,
+                33,
+                63,
+                64,
+                65,
+                127,
+                128,
+                129,
+                COPY_LIMIT,
+                COPY_LIMIT + 1,
+            ] {
                 for filler in [b'a', b'\x0b', b'\x20', b'\x7f'] {
                     let mut lines = vec![filler; len];
                     lines.push(b'\n');
