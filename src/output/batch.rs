@@ -2,7 +2,8 @@
 //! or a spare one), and the relay's fast lane that fills it with lines.
 //!
 //! Short copies are done as whole blocks: a prefix is copied as 32 or 128 bytes from a padded
-//! copy, a line 32 bytes at a time, each block's newlines found in the block just copied
+//! copy, a line 32 bytes at a time (a text line's first four blocks; its rest, if any, with
+//! one `memchr` and one `memcpy`), each block's newlines found in the block just copied
 //! ([`platform::bytes::copy_block`](crate::platform::bytes::copy_block)). The bytes a block
 //! copies past the end of a line are overwritten by what comes next (or never written out); a
 //! line starts only where the batch has room for the longest line the lane takes, with its
