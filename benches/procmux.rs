@@ -24,7 +24,7 @@ use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -1136,14 +1136,13 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(10);
 
 fn watch(child: &Child) -> (Duration, u64, Duration) {
     let pid = Pid::from_raw(child.id() as i32);
-    let exited = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&exited);
+    let (exited, exit) = mpsc::channel();
     let waiter = thread::spawn(move || {
         platform::wait_exited_unreaped(pid);
-        flag.store(true, Ordering::SeqCst);
+        let _ = exited.send(());
     });
     let (mut peak, mut cpu, mut loop_cpu) = (0, Duration::ZERO, Duration::ZERO);
-    while !exited.load(Ordering::SeqCst) {
+    loop {
         peak = peak.max(vm_hwm(pid).unwrap_or(0));
         // Sampled while running: a zombie's /proc/PID/stat no longer shows all of its time.
         cpu = cpu.max(cpu_time(pid));
@@ -1151,8 +1150,11 @@ fn watch(child: &Child) -> (Duration, u64, Duration) {
         // Not more often: each sample reads three files of /proc on a machine whose two
         // cores the run keeps busy, a cost the relay rows do not pay. The peak is a
         // high-water mark and the loop's time is read again once it has exited, so neither
-        // needs more.
-        thread::sleep(SAMPLE_EVERY);
+        // needs more. The exit ends the wait at once: a sleep here ran on past it, into the
+        // wall time (half a period on average).
+        if exit.recv_timeout(SAMPLE_EVERY) != Err(mpsc::RecvTimeoutError::Timeout) {
+            break;
+        }
     }
     waiter.join().unwrap();
     (cpu.max(cpu_time(pid)), peak, loop_cpu.max(loop_time(pid)))
