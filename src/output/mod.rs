@@ -389,9 +389,10 @@ impl<W: Write> Output<W> {
     }
 
     /// Writes each `\n`-terminated line of `lines` behind `prefix`, leaving the last batch
-    /// open for the lines of the same stream's next read to fill: a stream read 64 KiB at a time then costs one `write` per
-    /// full batch, not one more per read (its lines with their prefixes are more than a
-    /// batch holds, so each read's lines ended in a short batch of their own). The caller
+    /// open for the lines of the same stream's next read to fill: a stream read 64 KiB at a
+    /// time then costs one `write` per full batch, not one more per read (its lines with
+    /// their prefixes are more than a batch holds, so each read's lines ended in a short
+    /// batch of their own). The caller
     /// ends with [`Output::end_lines`] before it returns to anything else: an open batch may
     /// be built in the tail's ring, over bytes a reader of the tail would find there, and
     /// its lines are not out until then. Lines of another stream end the open batch first.
@@ -447,7 +448,11 @@ impl<W: Write> Output<W> {
                 batch.extend_from_slice(prefix.line_end);
             }
         }
-        debug_assert_eq!(from, lines.len(), "lines() takes only complete lines");
+        debug_assert_eq!(
+            from,
+            lines.len(),
+            "gather_lines() takes only complete lines"
+        );
     }
 
     /// Writes out the batch [`Output::gather_lines`] left open.
