@@ -664,35 +664,44 @@ fn fixed_cost(opts: &Opts, dir: &Path, table: &mut String) {
     let p = opts.writers;
     let procfile = writer_procfile(dir, "fixed", p, |_| format!("cat '{}'", empty.display()));
     let runs = opts.runs * 3;
-    let relay = median(runs, || {
-        time_shell(&format!(
+    let fifo = fresh_fifo(dir, "fixed-shell");
+    let scripts = [
+        format!(
             "(for i in $(seq {p}); do cat '{}' & done; wait) | cat > /dev/null",
             empty.display()
-        ))
-    });
-    let fifo = fresh_fifo(dir, "fixed-shell");
-    let shell = median(runs, || time_shell(&procfile_in_shell(p, &empty, &fifo)));
-    let procmux: Vec<String> = binaries(opts)
+        ),
+        procfile_in_shell(p, &empty, &fifo),
+    ];
+    let bins = binaries(opts);
+    let mut jobs: Vec<Box<dyn FnMut() -> Option<Sample> + '_>> = Vec::new();
+    for script in &scripts {
+        jobs.push(Box::new(move || Some(time_shell(script))));
+    }
+    for bin in &bins {
+        let procfile = &procfile;
+        jobs.push(Box::new(move || {
+            run_procmux(bin, procfile, &["--color", "never"], Sink::DevNull)
+        }));
+    }
+    let samples = interleaved(runs, &mut jobs);
+    drop(jobs);
+    let ms = |s: &Option<Sample>| s.map(|s| s.wall.as_secs_f64() * 1e3);
+    let (relay, shell) = (ms(&samples[0]), ms(&samples[1]));
+    let procmux: Vec<String> = samples[2..]
         .iter()
-        .map(|bin| {
-            median_of_some(runs, || {
-                run_procmux(bin, &procfile, &["--color", "never"], Sink::DevNull)
-            })
-            .map_or("—".into(), |s| {
-                format!("{:.1} ms", s.wall.as_secs_f64() * 1e3)
-            })
-        })
+        .map(|s| ms(s).map_or("—".into(), |ms| format!("{ms:.1} ms")))
         .collect();
     writeln!(
         table,
-        "## Fixed cost: the same Procfile, writers with nothing to write (median of {runs})\n\n\
+        "## Fixed cost: the same Procfile, writers with nothing to write (median of {runs}, in \
+         rounds)\n\n\
          procmux → /dev/null {} (this build / baseline); the relay limit's bare `cat`s {:.1} ms; \
          a shell running the Procfile's {} commands into one pipe {:.1} ms. Every throughput \
          row above includes its fixed cost.\n",
         procmux.join(" / "),
-        relay.wall.as_secs_f64() * 1e3,
+        relay.expect("a shell does not fail"),
         p + 1,
-        shell.wall.as_secs_f64() * 1e3,
+        shell.expect("a shell does not fail"),
     )
     .unwrap();
 }
@@ -896,20 +905,6 @@ fn interleaved(
             Some(list[list.len() / 2])
         })
         .collect()
-}
-
-fn median(runs: usize, mut f: impl FnMut() -> Sample) -> Sample {
-    let mut samples: Vec<Sample> = (0..runs.max(1)).map(|_| f()).collect();
-    samples.sort_by_key(|s| s.wall);
-    samples[samples.len() / 2]
-}
-
-/// The median of runs that may fail (a baseline without the flag measured): `None` if any did.
-fn median_of_some(runs: usize, mut f: impl FnMut() -> Option<Sample>) -> Option<Sample> {
-    let samples: Option<Vec<Sample>> = (0..runs.max(1)).map(|_| f()).collect();
-    let mut samples = samples?;
-    samples.sort_by_key(|s| s.wall);
-    Some(samples[samples.len() / 2])
 }
 
 /// The loop's CPU time with the tail kept (`kept`) and without (`none`), run in `pairs`

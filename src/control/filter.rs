@@ -273,28 +273,28 @@ impl Lines {
     /// number (`skipped`) when the note starts with one.
     fn note_json(&mut self, note: &[u8], out: &mut Vec<u8>) {
         self.clock.refresh();
-        out.extend_from_slice(b"{\"time\":\"");
-        out.extend_from_slice(self.clock.text());
-        out.extend_from_slice(b"\",\"instance\":\"system\",\"stream\":\"system\",\"text\":\"");
-        json_escape(note, &mut |b| out.extend_from_slice(b));
-        out.push(b'"');
         let number = note.split(|&b| b == b' ').next().unwrap_or_default();
-        if let Some(skipped) = std::str::from_utf8(number)
+        let skipped = std::str::from_utf8(number)
             .ok()
             .and_then(|n| n.parse::<u64>().ok())
-        {
-            out.extend_from_slice(format!(",\"skipped\":{skipped}").as_bytes());
-        }
-        out.extend_from_slice(b"}\n");
+            .map_or(String::new(), |n| format!(",\"skipped\":{n}"));
+        self.object(b"system", "system", note, &skipped, out);
     }
 
     /// `{"time":…,"instance":…,"stream":…,"text":…}`, escaped as `--format json` escapes.
     fn json(&mut self, line: &Line, stream: &str, text: &[u8]) -> Vec<u8> {
         self.clock.set(line.millis);
-        let mut out = b"{\"time\":\"".to_vec();
+        let mut out = Vec::new();
+        self.object(line.label.as_bytes(), stream, text, "", &mut out);
+        out
+    }
+
+    /// One `--json` object at the clock's time, `extra` (fields, each led by a comma) last.
+    fn object(&self, instance: &[u8], stream: &str, text: &[u8], extra: &str, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"time\":\"");
         out.extend_from_slice(self.clock.text());
         out.extend_from_slice(b"\",\"instance\":\"");
-        json_escape(line.label.as_bytes(), &mut |b| out.extend_from_slice(b));
+        json_escape(instance, &mut |b| out.extend_from_slice(b));
         out.extend_from_slice(format!("\",\"stream\":\"{stream}\",\"text\":\"").as_bytes());
         let valid = json_escape(text, &mut |b| out.extend_from_slice(b));
         out.push(b'"');
@@ -303,8 +303,8 @@ impl Lines {
             json_base64(text, &mut |b| out.extend_from_slice(b));
             out.push(b'"');
         }
+        out.extend_from_slice(extra.as_bytes());
         out.extend_from_slice(b"}\n");
-        out
     }
 }
 
@@ -483,6 +483,13 @@ mod tests {
         assert_eq!(none, "");
     }
 
+    /// Each line of `out`, parsed as a JSON object.
+    fn objects(out: &str) -> Vec<serde_json::Value> {
+        out.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
     #[test]
     fn json_lines_carry_time_instance_stream_and_text() {
         let frames: &[(&str, i64, &str)] = &[
@@ -496,10 +503,7 @@ mod tests {
             ("web.1", 0, "web.1  | started with pid 42\n"),
         ];
         let out = run(&mut Lines::new(TEXT, query("json"), false, false), frames);
-        let objects: Vec<serde_json::Value> = out
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let objects = objects(&out);
         assert_eq!(objects[0]["instance"], "web.1");
         assert_eq!(objects[0]["stream"], "stdout");
         assert_eq!(objects[0]["text"], "say \"hi\"\t\x1b[1m$HOME %d #");
@@ -584,13 +588,13 @@ mod tests {
             ("web.1", 1000, "web.1  | a\n"),
             (NOTE, 0, "12 bytes skipped here: this reader fell behind"),
             ("web.1", 2000, "web.1  | b\n"),
+            (NOTE, 0, "a \"note\" with no number\t$%#"),
         ];
         let out = run(&mut Lines::new(TEXT, query("json"), false, false), frames);
-        let objects: Vec<serde_json::Value> = out
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        assert_eq!(objects.len(), 3, "{out}");
+        let objects = objects(&out);
+        assert_eq!(objects.len(), 4, "{out}");
+        assert_eq!(objects[3]["text"], "a \"note\" with no number\t$%#");
+        assert!(objects[3].get("skipped").is_none());
         let note = &objects[1];
         assert_eq!(note["instance"], "system");
         assert_eq!(note["stream"], "system");

@@ -118,6 +118,7 @@ impl<'a> Batch<'a> {
     pub fn copy_lines(&mut self, framing: &Framing, lines: &[u8], from: usize, json: bool) -> Stop {
         let mut pos = *self.len;
         let mut at = from;
+        let blocks = if json { LONG_BLOCKS } else { TEXT_BLOCKS };
         while at < lines.len() {
             // A line starts only where all it may write fits.
             if pos + OVERSHOOT > CAPACITY {
@@ -139,7 +140,6 @@ impl<'a> Batch<'a> {
             let mut taken = None;
             let mut copied = 0;
             let mut aside = false;
-            let blocks = if json { LONG_BLOCKS } else { TEXT_BLOCKS };
             for (to, from) in to_blocks.iter_mut().zip(from_blocks).take(blocks) {
                 let (mask, special) = if json {
                     copy_block_json(to, from)

@@ -139,8 +139,6 @@ pub struct Output<W: Write = Stdout> {
     status_due: bool,
     /// Ctrl-Z removed it; SIGCONT brings it back.
     status_paused: bool,
-    /// The stream ([`Prefix::id`]) whose lines [`Output::gather_lines`] left in an open batch.
-    open_for: Option<u32>,
 }
 
 impl Output<Stdout> {
@@ -236,7 +234,6 @@ impl<W: Write> Output<W> {
             status: None,
             status_due: false,
             status_paused: false,
-            open_for: None,
         }
     }
 
@@ -395,19 +392,15 @@ impl<W: Write> Output<W> {
     /// batch of their own). The caller
     /// ends with [`Output::end_lines`] before it returns to anything else: an open batch may
     /// be built in the tail's ring, over bytes a reader of the tail would find there, and
-    /// its lines are not out until then. Lines of another stream end the open batch first.
+    /// its lines are not out until then. Lines of another process end the open batch first
+    /// ([`Output::own`]).
     pub fn gather_lines(&mut self, prefix: &mut Prefix, lines: &[u8]) {
         if self.sink.closed() || lines.is_empty() {
             return;
         }
-        if self.open_for != Some(prefix.id) {
-            self.flush_batch();
-        }
         self.end_progress(Some(prefix.id));
-        self.sink.owner = Some(prefix.instance());
+        self.own(Some(prefix.instance()));
         self.put_lines(prefix, lines);
-        // Set last: a batch written out meanwhile (a full one) ended the last open one.
-        self.open_for = Some(prefix.id);
     }
 
     /// [`Output::gather_lines`]' lines into batches, the last one left open.
@@ -675,7 +668,6 @@ impl<W: Write> Output<W> {
     }
 
     fn flush_batch(&mut self) {
-        self.open_for = None;
         self.sink.flush_batch();
     }
 

@@ -175,7 +175,7 @@ fn the_reads_of_one_stream_fill_whole_batches() {
 }
 
 /// A batch left open is written out, under its own process, before anything about another:
-/// another stream's lines, a notice (the tail marks procmux's own lines), a partial line.
+/// another process's lines, a notice (the tail marks procmux's own lines), a partial line.
 #[test]
 fn an_open_batch_is_written_out_before_anything_else() {
     let mut out = Output::new(
