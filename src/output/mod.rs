@@ -408,12 +408,16 @@ impl<W: Write> Output<W> {
         self.refresh_clock();
         prefix.sync(&self.clock);
         let plain = !self.style.json && !self.style.strip_ansi;
-        // One scan of the whole batch: per-line scans cost more than the rest of the relay.
-        let settle = self.settles() && redraw::any(lines);
-        if !settle
-            && !self.style.strip_ansi
-            && let Some(framing) = Framing::new(&prefix.bytes, prefix.line_end)
-        {
+        let framing = match self.style.strip_ansi {
+            true => None,
+            false => Framing::new(&prefix.bytes, prefix.line_end),
+        };
+        // JSON's lane leaves aside every line with a `\r` or an ESC, which every redraw
+        // holds, and settles it there. Text needs one scan of the whole read first: per-line
+        // scans cost more than the rest of the relay.
+        let settled_in_lane = self.style.json && framing.is_some();
+        let settle = self.settles() && !settled_in_lane && redraw::any(lines);
+        if !settle && let Some(framing) = framing {
             self.lane_lines(prefix, &framing, lines);
             return;
         }
@@ -456,7 +460,8 @@ impl<W: Write> Output<W> {
     /// The fast lane of [`Output::lines`]: text lines as they are, and JSON lines that need
     /// no escape, through the batch's block copies (`batch.rs`). The lane leaves a line aside
     /// when it is over [`COPY_LIMIT`] (text: written straight from `lines`) or, as JSON, holds
-    /// a byte to escape or check (escaped into the batch as before).
+    /// a byte to escape or check (settled, then escaped into the batch as before: a redraw's
+    /// `\r` or ESC is such a byte).
     fn lane_lines(&mut self, prefix: &Prefix, framing: &Framing, lines: &[u8]) {
         let json = self.style.json;
         let mut from = 0;
@@ -470,7 +475,7 @@ impl<W: Write> Output<W> {
                 Stop::Aside(at, newline) => {
                     let line = &lines[at..newline.min(lines.len())];
                     if json {
-                        self.transformed_line(prefix, line);
+                        self.transformed_line(prefix, redraw::settled(line));
                     } else {
                         self.flush_batch();
                         self.write_plain(prefix, line);

@@ -277,6 +277,35 @@ fn json_lines() {
 }
 
 #[test]
+fn json_lines_keep_the_settled_text_of_redrawn_lines() {
+    // In one read: plain lines around a progress bar, a spinner, an erase at the start, and
+    // CRLF; long lines too, so that the lane, not only a slow path, sees them.
+    let plain = "x".repeat(100);
+    let read = format!(
+        "{plain}\n10%\r20%\r100%\n{plain}\n\x1b[1G\x1b[0K\u{280b} build\x1b[1G\x1b[0Kbuilt\n\
+         \x1b[Kcleared\ncrlf\r\n{plain}{plain}\n"
+    );
+    let text = json_output(|o, p| o.lines(p, read.as_bytes()));
+    let shown: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let line = &l[l.find(r#""line":""#).unwrap() + 8..l.len() - 2];
+            line.replace("\\r", "\r")
+        })
+        .collect();
+    let expected = [
+        plain.clone(),
+        "100%".into(),
+        plain.clone(),
+        "built".into(),
+        "cleared".into(),
+        "crlf\r".into(),
+        format!("{plain}{plain}"),
+    ];
+    assert_eq!(shown, expected);
+}
+
+#[test]
 fn json_events() {
     let text = json_output(|o, _| {
         let pid = Pid::from_raw(7);
