@@ -190,6 +190,9 @@ struct Sample {
     /// The time procmux's main thread (the loop) spent on a CPU, in nanoseconds
     /// (`/proc/PID/schedstat`): the precise figure `cpu`'s 10 ms ticks are not.
     loop_cpu: Option<Duration>,
+    /// Of a median of runs in rounds: the median of its runs' wall times over the relay
+    /// limit's in the same round (see [`interleaved`]).
+    paired: Option<f64>,
 }
 
 fn main() {
@@ -308,6 +311,7 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
     let bins = binaries(opts);
 
     let shell_fifo = fresh_fifo(dir, "tp-shell");
+    let relay_fifo = fresh_fifo(dir, "tp-relay");
     let scripts = [
         cats(" > /dev/null"),
         format!("({}) | cat > /dev/null", cats("")),
@@ -329,16 +333,30 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
     for script in &scripts {
         jobs.push(Box::new(move || Some(time_shell(script))));
     }
-    for (channel, sink, work) in [
-        (Channel::Pty, Sink::DevNull, Work::Copy),
-        (Channel::Pipe, Sink::DevNull, Work::Copy),
-        (Channel::Pipe, Sink::Pipe, Work::Copy),
-        (Channel::Pipe, Sink::DevNull, Work::Prefix),
-        (Channel::Pipe, Sink::Pipe, Work::Prefix),
+    for (channel, sink, work, commands) in [
+        (Channel::Pty, Sink::DevNull, Work::Copy, None),
+        (Channel::Pipe, Sink::DevNull, Work::Copy, None),
+        (Channel::Pipe, Sink::Pipe, Work::Copy, None),
+        (Channel::Pipe, Sink::DevNull, Work::Prefix, None),
+        (Channel::Pipe, Sink::Pipe, Work::Prefix, None),
+        (
+            Channel::Pipe,
+            Sink::DevNull,
+            Work::Prefix,
+            Some(&relay_fifo),
+        ),
+        (Channel::Pipe, Sink::Pipe, Work::Prefix, Some(&relay_fifo)),
     ] {
         let data = &data;
         jobs.push(Box::new(move || {
-            Some(poll_relay(data, p, channel, sink, work))
+            Some(poll_relay(
+                data,
+                p,
+                channel,
+                sink,
+                work,
+                commands.map(PathBuf::as_path),
+            ))
         }));
     }
     let limits = jobs.len();
@@ -370,7 +388,8 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
             }));
         }
     }
-    let samples = interleaved(opts.runs, &mut jobs);
+    // Job 1 is the relay limit (`scripts[1]`), every row's yardstick.
+    let samples = interleaved(opts.runs, 1, &mut jobs);
     drop(jobs);
     let limit_samples: Vec<Sample> = samples[..limits]
         .iter()
@@ -385,9 +404,11 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
         poll_pipe,
         prefix_null,
         prefix_pipe,
+        commands_null,
+        commands_pipe,
     ] = limit_samples[..]
     else {
-        unreachable!("eight limits")
+        unreachable!("ten limits")
     };
     let mut rows = samples[limits..].chunks(bins.len()).map(<[_]>::to_vec);
     let mut next = || rows.next().expect("a row per job group");
@@ -414,10 +435,14 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
     .unwrap();
     let columns = if bins.len() > 1 { 10 } else { 7 };
     writeln!(table, "|{}", "---|".repeat(columns)).unwrap();
+    // Over the relay limit, the median of the rounds' ratios (see `interleaved`).
     let cells = |s: Option<Sample>, limit: Duration| match s {
         Some(s) => format!(
             " {:.2}× | {} | {} |",
-            s.wall.as_secs_f64() / limit.as_secs_f64(),
+            match s.paired {
+                Some(paired) if limit == relay.wall => paired,
+                _ => s.wall.as_secs_f64() / limit.as_secs_f64(),
+            },
             s.cpu.map_or("".into(), |c| format!("{} ms", c.as_millis())),
             s.rss_kib
                 .map_or("".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
@@ -494,6 +519,18 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
         "writers on pipes → one poll relay that prefixes lines → pipe → cat (**two-hop \
          prefixing relay**)",
         &[Some(prefix_pipe)],
+        limit,
+    );
+    row(
+        "the Procfile's commands on pipes → one poll relay that prefixes lines → /dev/null \
+         (**prefixing relay, same commands**)",
+        &[Some(commands_null)],
+        limit,
+    );
+    row(
+        "the Procfile's commands on pipes → one poll relay that prefixes lines → pipe → cat \
+         (**two-hop prefixing relay, same commands**)",
+        &[Some(commands_pipe)],
         limit,
     );
     row("procmux → /dev/null", &to_null, limit);
@@ -600,8 +637,9 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
     }
     writeln!(
         table,
-        "\n× limit: wall time over the relay limit's in the same run (the pty row: over the pty \
-         relay limit's)."
+        "\n× limit: wall time over the relay limit's in the same round, the median of the \
+         rounds' ratios (the pty row: its median over the pty relay limit's median); wall: the \
+         median."
     )
     .unwrap();
     let all = |s: Sample| vec![Some(s); bins.len()];
@@ -616,11 +654,13 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
     .unwrap();
     writeln!(
         table,
-        "Over the prefixing relays: procmux → /dev/null {}, → pipe → cat {}; over the relay \
-         limit with the same commands: procmux → /dev/null {}, → pipe → cat {} (this build / \
-         baseline).",
+        "Over the prefixing relays: procmux → /dev/null {}, → pipe → cat {}; over them with \
+         the same commands: {}, {}; over the relay limit with the same commands: procmux → \
+         /dev/null {}, → pipe → cat {} (this build / baseline).",
         over(&to_null, &all(prefix_null)),
         over(&to_pipe, &all(prefix_pipe)),
+        over(&to_null, &all(commands_null)),
+        over(&to_pipe, &all(commands_pipe)),
         over(&to_null, &all(shell_relay)),
         over(&to_pipe, &all(shell_relay)),
     )
@@ -683,7 +723,7 @@ fn fixed_cost(opts: &Opts, dir: &Path, table: &mut String) {
             run_procmux(bin, procfile, &["--color", "never"], Sink::DevNull)
         }));
     }
-    let samples = interleaved(runs, &mut jobs);
+    let samples = interleaved(runs, 0, &mut jobs);
     drop(jobs);
     let ms = |s: &Option<Sample>| s.map(|s| s.wall.as_secs_f64() * 1e3);
     let (relay, shell) = (ms(&samples[0]), ms(&samples[1]));
@@ -746,7 +786,17 @@ enum Work {
 /// its own, read 64 KiB at a time by one `poll` loop in this harness and written, unchanged
 /// ([`Work::Copy`]) or as prefixed lines ([`Work::Prefix`]), into `/dev/null` or into a pipe
 /// read by `cat > /dev/null`. What is left of a supervisor once its own work is taken away.
-fn poll_relay(data: &Path, writers: usize, channel: Channel, sink: Sink, work: Work) -> Sample {
+/// With `commands` (the FIFO), the writers are the Procfile's own commands, each in a group
+/// of its own, and its `done` entry, whose end stops them (SIGTERM to each group), as
+/// procmux runs them: the least a supervisor of that Procfile must do.
+fn poll_relay(
+    data: &Path,
+    writers: usize,
+    channel: Channel,
+    sink: Sink,
+    work: Work,
+    commands: Option<&Path>,
+) -> Sample {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     use nix::sys::termios::{OutputFlags, SetArg, tcgetattr, tcsetattr};
     use std::os::fd::AsFd;
@@ -769,15 +819,36 @@ fn poll_relay(data: &Path, writers: usize, channel: Channel, sink: Sink, work: W
                 (File::from(reader), File::from(writer))
             }
         };
-        cats.push(
-            Command::new("cat")
-                .arg(data)
-                .stdout(writer)
-                .spawn()
-                .expect("cat"),
-        );
+        let mut command = match commands {
+            None => {
+                let mut cat = Command::new("cat");
+                cat.arg(data);
+                cat
+            }
+            Some(fifo) => shell(&format!(
+                "cat '{}'; printf x > '{}'; exec sleep 100000",
+                data.display(),
+                fifo.display()
+            )),
+        };
+        cats.push(command.stdout(writer).spawn().expect("writer"));
         readers.push(reader);
     }
+    // The Procfile's `done` entry, on a pipe of its own as procmux gives it: its end is the
+    // signal to stop the writers' `sleep`s, whose pipes then end too.
+    let done = commands.map(|fifo| {
+        let (reader, writer) = nix::unistd::pipe().expect("pipe");
+        let command = shell(&format!(
+            "exec 3<>'{}'; head -c {writers} <&3 > /dev/null",
+            fifo.display()
+        ))
+        .stdout(File::from(writer))
+        .spawn()
+        .expect("done");
+        cats.push(command);
+        readers.push(File::from(reader));
+        readers.len() - 1
+    });
     let mut last = None;
     let mut out: Box<dyn Write> = match sink {
         Sink::DevNull | Sink::Terminal => Box::new(File::create("/dev/null").unwrap()),
@@ -794,8 +865,8 @@ fn poll_relay(data: &Path, writers: usize, channel: Channel, sink: Sink, work: W
     };
     let mut buf = vec![0u8; 64 * 1024];
     let mut batch: Vec<u8> = Vec::with_capacity(64 * 1024);
-    let mut partial: Vec<Vec<u8>> = vec![Vec::new(); writers];
-    let mut open: Vec<bool> = vec![true; writers];
+    let mut partial: Vec<Vec<u8>> = vec![Vec::new(); readers.len()];
+    let mut open: Vec<bool> = vec![true; readers.len()];
     while open.iter().any(|&o| o) {
         let mut fds: Vec<PollFd> = readers
             .iter()
@@ -816,6 +887,13 @@ fn poll_relay(data: &Path, writers: usize, channel: Channel, sink: Sink, work: W
             }
             // End of file (a pipe) or EIO (a pty) once its writer is gone: that one is done.
             match std::io::Read::read(reader, &mut buf) {
+                Ok(0) | Err(_) if done == Some(i) => {
+                    *open = false;
+                    for writer in &cats[..writers] {
+                        let group = Pid::from_raw(writer.id() as i32);
+                        let _ = nix::sys::signal::killpg(group, Signal::SIGTERM);
+                    }
+                }
                 Ok(0) | Err(_) => *open = false,
                 Ok(n) if work == Work::Copy => out.write_all(&buf[..n]).unwrap(),
                 Ok(n) => prefix_lines(&buf[..n], i, &mut partial[i], &mut batch, &mut out),
@@ -880,9 +958,13 @@ fn which(program: &str) -> bool {
 /// Each job's median over `runs` runs (`None` when one of its runs failed), run in rounds:
 /// every job once per round, each round begun one job later than the last. The host's drift
 /// during the minutes this takes then falls on every row alike; rows run one after the
-/// other, `runs` times each, had moved against each other by up to ±10 % between runs.
+/// other, `runs` times each, had moved against each other by up to ±10 %. Each median also
+/// carries, as `paired`, the median over the rounds of its wall time over job `reference`'s
+/// in the same round: a ratio of two medians pairs runs minutes apart, and moved by up to
+/// ±0.15× between runs of the harness.
 fn interleaved(
     runs: usize,
+    reference: usize,
     jobs: &mut [Box<dyn FnMut() -> Option<Sample> + '_>],
 ) -> Vec<Option<Sample>> {
     let n = jobs.len();
@@ -897,12 +979,28 @@ fn interleaved(
             }
         }
     }
+    let reference: Option<Vec<Duration>> = samples[reference]
+        .as_ref()
+        .map(|list| list.iter().map(|s| s.wall).collect());
     samples
         .into_iter()
         .map(|list| {
-            let mut list = list?;
-            list.sort_by_key(|s| s.wall);
-            Some(list[list.len() / 2])
+            let list = list?;
+            let paired = reference.as_ref().map(|walls| {
+                let mut ratios: Vec<f64> = list
+                    .iter()
+                    .zip(walls)
+                    .map(|(s, r)| s.wall.as_secs_f64() / r.as_secs_f64())
+                    .collect();
+                ratios.sort_by(f64::total_cmp);
+                ratios[ratios.len() / 2]
+            });
+            let mut sorted = list;
+            sorted.sort_by_key(|s| s.wall);
+            Some(Sample {
+                paired,
+                ..sorted[sorted.len() / 2]
+            })
         })
         .collect()
 }
@@ -944,6 +1042,14 @@ fn tail_cost(
         "{kept:.1} / {none:.1} ms, pairs {:+.1} %",
         (ratio - 1.0) * 100.0
     )
+}
+
+/// `sh -c SCRIPT`, leading a process group of its own, as procmux starts a Procfile's entry.
+fn shell(script: &str) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new("sh");
+    command.args(["-c", script]).process_group(0);
+    command
 }
 
 fn time_shell(script: &str) -> Sample {
@@ -1003,6 +1109,7 @@ fn run_on_terminal(mut command: Command, start: Instant) -> Option<Sample> {
         cpu: Some(cpu),
         rss_kib: Some(rss),
         loop_cpu: Some(loop_cpu),
+        paired: None,
     })
 }
 
@@ -1047,6 +1154,7 @@ fn run_procmux(bin: &str, procfile: &Path, args: &[&str], sink: Sink) -> Option<
         cpu: Some(cpu),
         rss_kib: Some(rss),
         loop_cpu: Some(loop_cpu),
+        paired: None,
     })
 }
 
@@ -1122,6 +1230,7 @@ fn run_followed(
         cpu: Some(cpu),
         rss_kib: Some(rss),
         loop_cpu: Some(loop_cpu),
+        paired: None,
     })
 }
 
