@@ -505,12 +505,14 @@ mod tests {
     fn batches_built_in_the_ring_leave_the_kept_bytes_whole() {
         // Lines of 10 bytes and a budget of whole lines: the oldest kept byte always begins
         // a line, so a stray write over it would be kept, not cut away.
-        let line = b"abcdefghi\n";
         let budget = 200_000;
         let mut tail = Tail::new(budget);
         let mut everything: Vec<u8> = Vec::new();
         let mut in_space = 0;
         for round in 0..200 {
+            // Each round's lines its own, so a byte kept in the wrong place shows.
+            let mut line = [b'a' + (round % 26) as u8; 10];
+            line[9] = b'\n';
             let lines = [7, 6_300, 6_553, 50, 1][round % 5];
             let bytes = line.repeat(lines);
             match tail.space() {
