@@ -216,16 +216,70 @@ fn main() {
         return;
     }
     check_integrity(&opts, dir);
-    for bin in binaries(&opts) {
+    let bins = binaries(&opts);
+    regressions(&bins, dir);
+    for bin in &bins {
         println!("# {bin}\n");
-        latency(&bin, dir);
-        idle(&bin, dir, opts.idle_secs);
-        for count in [100, 1000] {
-            spawn_and_shutdown(&bin, dir, count);
-        }
+        idle(bin, dir, opts.idle_secs);
+        let (spawned, shutdown, rss) = spawn_and_shutdown(bin, dir, 100);
+        println!(
+            "## 100 processes\n\nall started in {:.0} ms; SIGTERM to exit (all gone) in {:.0} \
+             ms; procmux RSS {:.1} MiB\n",
+            spawned.as_secs_f64() * 1e3,
+            shutdown.as_secs_f64() * 1e3,
+            rss as f64 / 1024.0
+        );
         for writers in [4, 64, 1000] {
-            peak_rss(&bin, dir, writers);
+            peak_rss(bin, dir, writers);
         }
+    }
+}
+
+/// Runs of latency and of 1,000 processes, the same for every binary.
+const REGRESSION_ROUNDS: usize = 3;
+
+/// The figures that must not regress (latency, the start and stop of 1,000 processes), each
+/// binary's runs alternating with the others' in rounds, each round begun with the next
+/// binary: measured one binary after the other, the host's drift between them had made the
+/// same build's p99 latency and start time move by more than the builds differ.
+fn regressions(bins: &[String], dir: &Path) {
+    let mut delays: Vec<Vec<i64>> = vec![Vec::new(); bins.len()];
+    let mut thousands: Vec<Vec<(Duration, Duration, u64)>> = vec![Vec::new(); bins.len()];
+    for round in 0..REGRESSION_ROUNDS {
+        for k in 0..bins.len() {
+            let b = (round + k) % bins.len();
+            delays[b].extend(latency(&bins[b], dir));
+            thousands[b].push(spawn_and_shutdown(&bins[b], dir, 1000));
+        }
+    }
+    for (b, bin) in bins.iter().enumerate() {
+        println!("# {bin}\n");
+        let delays = &mut delays[b];
+        delays.sort_unstable();
+        let pct = |p: f64| delays[((delays.len() as f64 - 1.0) * p) as usize] as f64 / 1e6;
+        println!(
+            "## Latency\n\n{} lines at ~1k lines/s in {REGRESSION_ROUNDS} runs, alternating \
+             with the other build's: median {:.3} ms, p99 {:.3} ms, max {:.3} ms (child write → \
+             line read from procmux's stdout)\n",
+            delays.len(),
+            pct(0.5),
+            pct(0.99),
+            pct(1.0)
+        );
+        let runs = &mut thousands[b];
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        println!(
+            "## 1000 processes\n\nmedian of {REGRESSION_ROUNDS} runs, alternating with the \
+             other build's: all started in {:.0} ms; SIGTERM to exit (all gone) in {:.0} ms; \
+             procmux RSS {:.1} MiB\n",
+            median(runs.iter().map(|r| ms(r.0)).collect()),
+            median(runs.iter().map(|r| ms(r.1)).collect()),
+            runs.iter().map(|r| r.2).max().unwrap_or(0) as f64 / 1024.0
+        );
     }
 }
 
@@ -1401,7 +1455,9 @@ fn monotonic_ns() -> i64 {
 
 /// A child prints its CLOCK_MONOTONIC time ~1000 times a second; the harness compares with the
 /// arrival time on procmux's stdout.
-fn latency(bin: &str, dir: &Path) {
+/// Each line's delay in nanoseconds, from the child's write to its arrival on procmux's
+/// stdout, for 2,000 lines at about 1,000 a second.
+fn latency(bin: &str, dir: &Path) -> Vec<i64> {
     let script = dir.join("latency.py");
     fs::write(
         &script,
@@ -1429,15 +1485,7 @@ fn latency(bin: &str, dir: &Path) {
         }
     }
     child.wait().unwrap();
-    delays.sort_unstable();
-    let pct = |p: f64| delays[((delays.len() as f64 - 1.0) * p) as usize] as f64 / 1e6;
-    println!(
-        "## Latency\n\n{} lines at ~1k lines/s: median {:.3} ms, p99 {:.3} ms, max {:.3} ms (child write → line read from procmux's stdout)\n",
-        delays.len(),
-        pct(0.5),
-        pct(0.99),
-        pct(1.0)
-    );
+    delays
 }
 
 /// Starts `procmux` on `count` sleeping processes and returns it once every one has started.
@@ -1514,7 +1562,9 @@ fn idle(bin: &str, dir: &Path, secs: u64) {
     );
 }
 
-fn spawn_and_shutdown(bin: &str, dir: &Path, count: usize) {
+/// Starts `count` sleeping processes and stops them (SIGTERM to procmux): how long each
+/// took, and procmux's peak RSS in KiB.
+fn spawn_and_shutdown(bin: &str, dir: &Path, count: usize) -> (Duration, Duration, u64) {
     let start = Instant::now();
     let (mut child, _, started, _) = start_sleepers(bin, dir, count);
     started
@@ -1527,12 +1577,7 @@ fn spawn_and_shutdown(bin: &str, dir: &Path, count: usize) {
     kill(pid, Signal::SIGTERM).unwrap();
     child.wait().unwrap();
     let shutdown = stop.elapsed();
-    println!(
-        "## {count} processes\n\nall started in {:.0} ms; SIGTERM to exit (all gone) in {:.0} ms; procmux RSS {:.1} MiB\n",
-        spawned.as_secs_f64() * 1e3,
-        shutdown.as_secs_f64() * 1e3,
-        rss as f64 / 1024.0
-    );
+    (spawned, shutdown, rss)
 }
 
 fn peak_rss(bin: &str, dir: &Path, writers: usize) {
