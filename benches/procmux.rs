@@ -400,6 +400,7 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
             Some(&relay_fifo),
         ),
         (Channel::Pipe, Sink::Pipe, Work::Prefix, Some(&relay_fifo)),
+        (Channel::Pipe, Sink::DevNull, Work::Json, Some(&relay_fifo)),
     ] {
         let data = &data;
         jobs.push(Box::new(move || {
@@ -460,9 +461,10 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
         prefix_pipe,
         commands_null,
         commands_pipe,
+        commands_json,
     ] = limit_samples[..]
     else {
-        unreachable!("ten limits")
+        unreachable!("eleven limits")
     };
     let mut rows = samples[limits..].chunks(bins.len()).map(<[_]>::to_vec);
     let mut next = || rows.next().expect("a row per job group");
@@ -594,6 +596,12 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
         &untailed,
         limit,
     );
+    row(
+        "the Procfile's commands on pipes → one poll relay that writes JSON lines → /dev/null \
+         (**JSON relay, same commands**)",
+        &[Some(commands_json)],
+        limit,
+    );
     row("procmux --format json → /dev/null", &json, limit);
     row(
         "writers on ptys → one relay → /dev/null (**pty relay limit**)",
@@ -709,12 +717,14 @@ fn throughput(opts: &Opts, dir: &Path, size: usize, lines: usize, table: &mut St
     writeln!(
         table,
         "Over the prefixing relays: procmux → /dev/null {}, → pipe → cat {}; over them with \
-         the same commands: {}, {}; over the relay limit with the same commands: procmux → \
-         /dev/null {}, → pipe → cat {} (this build / baseline).",
+         the same commands: {}, {}; `--format json` over the JSON relay: {}; over the relay \
+         limit with the same commands: procmux → /dev/null {}, → pipe → cat {} (this build / \
+         baseline).",
         over(&to_null, &all(prefix_null)),
         over(&to_pipe, &all(prefix_pipe)),
         over(&to_null, &all(commands_null)),
         over(&to_pipe, &all(commands_pipe)),
+        over(&json, &all(commands_json)),
         over(&to_null, &all(shell_relay)),
         over(&to_pipe, &all(shell_relay)),
     )
@@ -834,6 +844,11 @@ enum Work {
     /// one 64 KiB buffer, written when the next line would not fit; a partial line kept per
     /// writer until its end comes.
     Prefix,
+    /// [`Work::Prefix`] as JSON lines: each line behind a JSON head as procmux's (time to the
+    /// millisecond, name, instance, pid, stream: 102 bytes) and ending in `"}` before its
+    /// newline. No byte is checked for escaping (these lines need none): less than any JSON
+    /// writer must do.
+    Json,
 }
 
 /// The least any supervisor must do: `writers` copies of `cat DATA`, each on a pipe or pty of
@@ -950,7 +965,14 @@ fn poll_relay(
                 }
                 Ok(0) | Err(_) => *open = false,
                 Ok(n) if work == Work::Copy => out.write_all(&buf[..n]).unwrap(),
-                Ok(n) => prefix_lines(&buf[..n], i, &mut partial[i], &mut batch, &mut out),
+                Ok(n) => prefix_lines(
+                    &buf[..n],
+                    i,
+                    work == Work::Json,
+                    &mut partial[i],
+                    &mut batch,
+                    &mut out,
+                ),
             }
         }
     }
@@ -965,29 +987,38 @@ fn poll_relay(
     }
 }
 
-/// [`Work::Prefix`] for one read `chunk` of writer `writer`: whole lines, each behind its
-/// prefix, into `batch` (written to `out` when the next would not fit); the rest into
-/// `partial`, which goes before the writer's next line.
+/// [`Work::Prefix`] (or, `json`, [`Work::Json`]) for one read `chunk` of writer `writer`:
+/// whole lines, each behind its prefix, into `batch` (written to `out` when the next would not
+/// fit); the rest into `partial`, which goes before the writer's next line.
 fn prefix_lines(
     mut chunk: &[u8],
     writer: usize,
+    json: bool,
     partial: &mut Vec<u8>,
     batch: &mut Vec<u8>,
     out: &mut dyn Write,
 ) {
-    let mut prefix = *b"12:00:00 w0   | ";
-    prefix[10] = b'0' + (writer % 10) as u8;
-    while let Some(end) = memchr::memchr(b'\n', chunk) {
-        let line = &chunk[..=end];
-        if batch.len() + prefix.len() + partial.len() + line.len() > batch.capacity() {
+    let mut text = *b"12:00:00 w0   | ";
+    text[10] = b'0' + (writer % 10) as u8;
+    let mut head = *br#"{"ts":"2026-12-01T12:00:00.000+00:00","name":"w0","instance":1,"pid":123456,"stream":"stdout","line":""#;
+    head[47] = b'0' + (writer % 10) as u8;
+    let (prefix, end): (&[u8], &[u8]) = if json {
+        (&head, b"\"}\n")
+    } else {
+        (&text, b"\n")
+    };
+    while let Some(newline) = memchr::memchr(b'\n', chunk) {
+        let line = &chunk[..newline];
+        if batch.len() + prefix.len() + partial.len() + line.len() + end.len() > batch.capacity() {
             out.write_all(batch).unwrap();
             batch.clear();
         }
-        batch.extend_from_slice(&prefix);
+        batch.extend_from_slice(prefix);
         batch.extend_from_slice(partial);
         batch.extend_from_slice(line);
+        batch.extend_from_slice(end);
         partial.clear();
-        chunk = &chunk[end + 1..];
+        chunk = &chunk[newline + 1..];
     }
     partial.extend_from_slice(chunk);
 }
