@@ -252,30 +252,31 @@ fn regressions(bins: &[String], dir: &Path) {
             thousands[b].push(spawn_and_shutdown(&bins[b], dir, 1000));
         }
     }
+    let alternating = if bins.len() > 1 {
+        ", alternating with the other build's"
+    } else {
+        ""
+    };
     for (b, bin) in bins.iter().enumerate() {
         println!("# {bin}\n");
         let delays = &mut delays[b];
         delays.sort_unstable();
         let pct = |p: f64| delays[((delays.len() as f64 - 1.0) * p) as usize] as f64 / 1e6;
         println!(
-            "## Latency\n\n{} lines at ~1k lines/s in {REGRESSION_ROUNDS} runs, alternating \
-             with the other build's: median {:.3} ms, p99 {:.3} ms, max {:.3} ms (child write → \
-             line read from procmux's stdout)\n",
+            "## Latency\n\n{} lines at ~1k lines/s in {REGRESSION_ROUNDS} runs{alternating}: \
+             median {:.3} ms, p99 {:.3} ms, max {:.3} ms (child write → line read from \
+             procmux's stdout)\n",
             delays.len(),
             pct(0.5),
             pct(0.99),
             pct(1.0)
         );
-        let runs = &mut thousands[b];
+        let runs = &thousands[b];
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        let median = |mut v: Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
         println!(
-            "## 1000 processes\n\nmedian of {REGRESSION_ROUNDS} runs, alternating with the \
-             other build's: all started in {:.0} ms; SIGTERM to exit (all gone) in {:.0} ms; \
-             procmux RSS {:.1} MiB\n",
+            "## 1000 processes\n\nmedian of {REGRESSION_ROUNDS} runs{alternating}: all \
+             started in {:.0} ms; SIGTERM to exit (all gone) in {:.0} ms; procmux RSS {:.1} \
+             MiB\n",
             median(runs.iter().map(|r| ms(r.0)).collect()),
             median(runs.iter().map(|r| ms(r.1)).collect()),
             runs.iter().map(|r| r.2).max().unwrap_or(0) as f64 / 1024.0
@@ -1072,13 +1073,12 @@ fn interleaved(
         .map(|list| {
             let list = list?;
             let paired = reference.as_ref().map(|walls| {
-                let mut ratios: Vec<f64> = list
-                    .iter()
-                    .zip(walls)
-                    .map(|(s, r)| s.wall.as_secs_f64() / r.as_secs_f64())
-                    .collect();
-                ratios.sort_by(f64::total_cmp);
-                ratios[ratios.len() / 2]
+                median(
+                    list.iter()
+                        .zip(walls)
+                        .map(|(s, r)| s.wall.as_secs_f64() / r.as_secs_f64())
+                        .collect(),
+                )
             });
             let mut sorted = list;
             sorted.sort_by_key(|s| s.wall);
@@ -1088,6 +1088,12 @@ fn interleaved(
             })
         })
         .collect()
+}
+
+/// The middle of `values` (the upper one of an even count); `values` is not empty.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 /// The loop's CPU time with the tail kept (`kept`) and without (`none`), run in `pairs`
@@ -1115,10 +1121,6 @@ fn tail_cost(
     if runs.is_empty() {
         return "—".into();
     }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let kept = median(runs.iter().map(|r| ms(r.0)).collect());
     let none = median(runs.iter().map(|r| ms(r.1)).collect());
@@ -1319,10 +1321,10 @@ fn run_followed(
     })
 }
 
-/// Samples `VmHWM` until `child` exits, then reads its CPU time from the unreaped zombie.
 /// How often [`watch`] samples a running procmux.
 const SAMPLE_EVERY: Duration = Duration::from_millis(10);
 
+/// Samples `VmHWM` until `child` exits, then reads its CPU time from the unreaped zombie.
 fn watch(child: &Child) -> (Duration, u64, Duration) {
     let pid = Pid::from_raw(child.id() as i32);
     let (exited, exit) = mpsc::channel();
@@ -1484,10 +1486,9 @@ fn monotonic_ns() -> i64 {
     t.tv_sec() * 1_000_000_000 + t.tv_nsec()
 }
 
-/// A child prints its CLOCK_MONOTONIC time ~1000 times a second; the harness compares with the
-/// arrival time on procmux's stdout.
 /// Each line's delay in nanoseconds, from the child's write to its arrival on procmux's
-/// stdout, for 2,000 lines at about 1,000 a second.
+/// stdout: a child prints its `CLOCK_MONOTONIC` time 2,000 times, about 1,000 a second, and
+/// the harness compares it with the time it reads the line.
 fn latency(bin: &str, dir: &Path) -> Vec<i64> {
     let script = dir.join("latency.py");
     fs::write(

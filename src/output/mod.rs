@@ -389,11 +389,10 @@ impl<W: Write> Output<W> {
     /// open for the lines of the same stream's next read to fill: a stream read 64 KiB at a
     /// time then costs one `write` per full batch, not one more per read (its lines with
     /// their prefixes are more than a batch holds, so each read's lines ended in a short
-    /// batch of their own). The caller
-    /// ends with [`Output::end_lines`] before it returns to anything else: an open batch may
-    /// be built in the tail's ring, over bytes a reader of the tail would find there, and
-    /// its lines are not out until then. Lines of another process end the open batch first
-    /// ([`Output::own`]).
+    /// batch of their own). The caller ends with [`Output::end_lines`] before it returns to
+    /// anything else: an open batch may be built in the tail's ring, over bytes a reader of
+    /// the tail would find there, and its lines are not out until then. Lines of another
+    /// process end the open batch first ([`Output::own`]).
     pub fn gather_lines(&mut self, prefix: &mut Prefix, lines: &[u8]) {
         if self.sink.closed() || lines.is_empty() {
             return;
@@ -408,9 +407,10 @@ impl<W: Write> Output<W> {
         self.refresh_clock();
         prefix.sync(&self.clock);
         let plain = !self.style.json && !self.style.strip_ansi;
-        let framing = match self.style.strip_ansi {
-            true => None,
-            false => Framing::new(&prefix.bytes, prefix.line_end),
+        let framing = if self.style.strip_ansi {
+            None
+        } else {
+            Framing::new(&prefix.bytes, prefix.line_end)
         };
         // JSON's lane leaves aside every line with a `\r` or an ESC, which every redraw
         // holds, and settles it there. Text needs one scan of the whole read first: per-line

@@ -27,6 +27,11 @@ pub fn descendants(ancestor: Pid) -> Vec<Proc> {
     {
         return found;
     }
+    scan_descendants(ancestor)
+}
+
+/// [`descendants`] from every process's `stat`.
+fn scan_descendants(ancestor: Pid) -> Vec<Proc> {
     let live = pids().filter_map(|pid| read_stat(pid).filter(|(state, _)| runs(pid, *state)));
     descendants_in(ancestor, live.map(|(_, proc)| proc))
 }
@@ -37,9 +42,17 @@ pub fn descendants(ancestor: Pid) -> Vec<Proc> {
 /// exited and was reused between the two reads names some other process. `None` when a
 /// list may have left a child out (see [`children`]).
 fn walk_children(ancestor: Pid) -> Option<Vec<Proc>> {
+    walk_children_within(ancestor, &mut [0u8; LIST_READ])
+}
+
+/// The most bytes of one `children` list read at once: one page of the kernel's.
+const LIST_READ: usize = 8192;
+
+/// [`walk_children`], each list read into `buf`.
+fn walk_children_within(ancestor: Pid, buf: &mut [u8]) -> Option<Vec<Proc>> {
     let mut found: Vec<Proc> = Vec::new();
     let mut seen = HashSet::from([ancestor]);
-    let mut queue: Vec<(Pid, Pid)> = children(ancestor)?
+    let mut queue: Vec<(Pid, Pid)> = children(ancestor, buf)?
         .into_iter()
         .map(|c| (c, ancestor))
         .collect();
@@ -57,7 +70,7 @@ fn walk_children(ancestor: Pid) -> Option<Vec<Proc>> {
         // A zombie's children were reparented when it exited: it lists none.
         if runs(pid, state) {
             found.push(proc);
-            queue.extend(children(pid)?.into_iter().map(|c| (c, pid)));
+            queue.extend(children(pid, buf)?.into_iter().map(|c| (c, pid)));
         }
     }
     Some(found)
@@ -69,18 +82,18 @@ fn walk_children(ancestor: Pid) -> Option<Vec<Proc>> {
 /// position in the list, so children that exited between two reads make it skip live
 /// ones (its own comment: "we might miss some children here"), and a thread gone between
 /// the listing of threads and the read of its list has handed its children to another.
-/// Within one `read` it follows the list itself. So each list must come in one `read`
-/// (some 500 children: more than that, and the caller scans every process instead).
-fn children(pid: Pid) -> Option<Vec<Pid>> {
+/// Within one `read` it follows the list itself. So each list must come in one `read` into
+/// `buf` (at [`LIST_READ`], some 1,000 children: more than that, and the caller scans every
+/// process instead).
+fn children(pid: Pid, buf: &mut [u8]) -> Option<Vec<Pid>> {
     let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
         return Some(Vec::new());
     };
     let mut found = Vec::new();
-    let mut buf = [0u8; 8192];
     for task in tasks {
         let mut list = File::open(task.ok()?.path().join("children")).ok()?;
         let len = loop {
-            match list.read(&mut buf) {
+            match list.read(buf) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 read => break read.ok()?,
             }
@@ -365,13 +378,12 @@ mod tests {
         });
         let sh = Pid::from_raw(started.1.recv().unwrap() as i32);
         assert!(
-            children(Pid::this()).unwrap().contains(&sh),
+            children(Pid::this(), &mut [0; LIST_READ])
+                .unwrap()
+                .contains(&sh),
             "listed under its thread"
         );
-        let scan = || {
-            let live = pids().filter_map(|pid| read_stat(pid).filter(|(s, _)| *s != 'Z'));
-            descendants_in(Pid::this(), live.map(|(_, proc)| proc))
-        };
+        let scan = || scan_descendants(Pid::this());
         let tree = |found: Vec<Proc>| {
             let mut tree: Vec<(i32, i32, i32, u64)> = found
                 .iter()
@@ -390,6 +402,13 @@ mod tests {
         assert_eq!(scanned.len(), 3, "the shell and its two sleeps");
         assert_eq!(tree(walk_children(Pid::this()).unwrap()), scanned);
         assert_eq!(tree(descendants(Pid::this())), scanned);
+        // A list that does not come whole in one read may have skipped a child: the walk
+        // gives up, for the full scan to answer.
+        let sh_list = children(sh, &mut [0; LIST_READ]).unwrap();
+        assert_eq!(sh_list.len(), 2, "{sh_list:?}");
+        let mut short = [0u8; 8];
+        assert_eq!(children(sh, &mut short), None, "two pids in 8 bytes");
+        assert!(walk_children_within(Pid::this(), &mut short).is_none());
         for (pid, ..) in &scanned {
             let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
         }
