@@ -141,19 +141,20 @@ impl<'a> Batch<'a> {
             let mut copied = 0;
             let mut aside = false;
             for (to, from) in to_blocks.iter_mut().zip(from_blocks).take(blocks) {
-                let (mask, special) = if json {
+                // Text: the newlines. JSON: the bytes to escape or check, the newline among
+                // them, so the first one marked is either the line's end or makes it aside.
+                let mask = if json {
                     copy_block_json(to, from)
                 } else {
-                    (copy_block(to, from), 0)
+                    copy_block(to, from)
                 };
-                // The bytes before the newline (all of them when there is none).
-                let before = mask.wrapping_sub(1) & !mask;
-                if special & before != 0 {
-                    aside = true;
-                    break;
-                }
                 if mask != 0 {
-                    taken = Some(copied + mask.trailing_zeros() as usize + 1);
+                    let first = mask.trailing_zeros() as usize;
+                    if json && from[first] != b'\n' {
+                        aside = true;
+                        break;
+                    }
+                    taken = Some(copied + first + 1);
                     break;
                 }
                 copied += BLOCK;

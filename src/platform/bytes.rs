@@ -45,12 +45,13 @@ fn copy_block_sse2(to: &mut [u8; 32], from: &[u8; 32]) -> u32 {
     low | (high << 16)
 }
 
-/// [`copy_block`] for JSON lines: also says which bytes a JSON string cannot take as they
-/// are (a control character, `"`, `\\`) or must be checked as UTF-8 (past ASCII), as a second
-/// mask. The newline is among them (a control character).
+/// [`copy_block`] for JSON lines: the mask says which bytes a JSON string cannot take as they
+/// are (a control character, `"`, `\\`) or must be checked as UTF-8 (past ASCII). The newline
+/// is among them (a control character), so the caller tells the line's end from a byte to
+/// escape by looking at the first byte marked: one mask, not one for newlines beside it.
 #[cfg(target_arch = "x86_64")]
 #[inline]
-pub fn copy_block_json(to: &mut [u8; 32], from: &[u8; 32]) -> (u32, u32) {
+pub fn copy_block_json(to: &mut [u8; 32], from: &[u8; 32]) -> u32 {
     // SAFETY: `sse2` is part of every x86_64 target's baseline, so the processor has it.
     unsafe { copy_block_json_sse2(to, from) }
 }
@@ -58,10 +59,10 @@ pub fn copy_block_json(to: &mut [u8; 32], from: &[u8; 32]) -> (u32, u32) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sse2")]
 #[inline]
-fn copy_block_json_sse2(to: &mut [u8; 32], from: &[u8; 32]) -> (u32, u32) {
+fn copy_block_json_sse2(to: &mut [u8; 32], from: &[u8; 32]) -> u32 {
     use std::arch::x86_64::{
-        __m128i, _mm_and_si128, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set1_epi8, _mm_setzero_si128, _mm_storeu_si128,
+        __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8, _mm_storeu_si128,
     };
     let (from, to) = (
         from.as_ptr().cast::<__m128i>(),
@@ -75,32 +76,22 @@ fn copy_block_json_sse2(to: &mut [u8; 32], from: &[u8; 32]) -> (u32, u32) {
         _mm_storeu_si128(to.add(1), high);
         [low, high]
     };
-    let (newline, quote, backslash) = (
-        _mm_set1_epi8(b'\n' as i8),
+    let (space, quote, backslash) = (
+        _mm_set1_epi8(0x20),
         _mm_set1_epi8(b'"' as i8),
         _mm_set1_epi8(b'\\' as i8),
     );
-    let mut masks = [(0, 0); 2];
+    let mut masks = [0; 2];
     for (half, mask) in halves.into_iter().zip(&mut masks) {
-        // Below 0x20: the top three bits clear.
-        let control = _mm_cmpeq_epi8(
-            _mm_and_si128(half, _mm_set1_epi8(0xe0_u8 as i8)),
-            _mm_setzero_si128(),
-        );
+        // A signed compare: bytes past ASCII are negative, so "below 0x20" takes them with
+        // the control characters.
         let special = _mm_or_si128(
-            control,
+            _mm_cmplt_epi8(half, space),
             _mm_or_si128(_mm_cmpeq_epi8(half, quote), _mm_cmpeq_epi8(half, backslash)),
         );
-        let past_ascii = _mm_movemask_epi8(half) as u32 & 0xffff;
-        *mask = (
-            _mm_movemask_epi8(_mm_cmpeq_epi8(half, newline)) as u32 & 0xffff,
-            (_mm_movemask_epi8(special) as u32 & 0xffff) | past_ascii,
-        );
+        *mask = _mm_movemask_epi8(special) as u32 & 0xffff;
     }
-    (
-        masks[0].0 | (masks[1].0 << 16),
-        masks[0].1 | (masks[1].1 << 16),
-    )
+    masks[0] | (masks[1] << 16)
 }
 
 /// Copies `from` into `to` and says where the newlines are in it: bit `i` of the result is
@@ -114,17 +105,15 @@ pub fn copy_block(to: &mut [u8; 32], from: &[u8; 32]) -> u32 {
         .fold(0, |mask, (i, &b)| mask | (u32::from(b == b'\n') << i))
 }
 
-/// [`copy_block`] for JSON lines, with the mask of the bytes a JSON string cannot take as they
-/// are or must check (control characters, `"`, `\\`, bytes past ASCII).
+/// [`copy_block`] for JSON lines: the mask of the bytes a JSON string cannot take as they are
+/// or must check (control characters, the newline among them, `"`, `\\`, bytes past ASCII).
 #[cfg(not(target_arch = "x86_64"))]
 #[inline]
-pub fn copy_block_json(to: &mut [u8; 32], from: &[u8; 32]) -> (u32, u32) {
-    let newlines = copy_block(to, from);
-    let special = from
-        .iter()
+pub fn copy_block_json(to: &mut [u8; 32], from: &[u8; 32]) -> u32 {
+    *to = *from;
+    from.iter()
         .enumerate()
-        .fold(0, |mask, (i, &b)| mask | (u32::from(json_special(b)) << i));
-    (newlines, special)
+        .fold(0, |mask, (i, &b)| mask | (u32::from(json_special(b)) << i))
 }
 
 /// A byte a JSON string cannot take as it is, or must check as UTF-8.
@@ -166,9 +155,8 @@ mod tests {
                 let mut block = [b'x'; 32];
                 block[at] = b;
                 let mut copy = [0; 32];
-                let (newlines, special) = copy_block_json(&mut copy, &block);
+                let special = copy_block_json(&mut copy, &block);
                 assert_eq!(copy, block);
-                assert_eq!(newlines, u32::from(b == b'\n') << at, "byte {b:#x} at {at}");
                 assert_eq!(
                     special,
                     u32::from(json_special(b)) << at,
