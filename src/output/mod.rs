@@ -8,8 +8,8 @@
 //!
 //! Text lines take a fast path: short lines are gathered, each behind its prefix, in a 64 KiB
 //! batch (`batch.rs`, which copies them in 32-byte blocks and finds their newlines in the
-//! blocks it copies) and written with one `write`; the reads of one stream in one wake share
-//! batches (`gather_lines`, then `end_lines`). The batch is built in the tail's ring where
+//! blocks it copies) and written with one `write`; the reads of one turn of the loop share
+//! batches, whoever's lines they are (`gather_lines`, then `end_lines`). The batch is built in the tail's ring where
 //! the next bytes go (`tail.rs`), so keeping it for `procmux logs` costs no second copy.
 //! Measured against `writev` of prefix and line slices, this moves the same lines into a pipe
 //! at a quarter of the CPU (the kernel's per-iovec cost dominates for 100-byte lines). Lines
@@ -163,11 +163,6 @@ impl Output<Stdout> {
     /// woken.
     pub fn backlogged(&self) -> bool {
         self.sink.inner.backlogged()
-    }
-
-    /// True once the queue to stdout holds half its budget: take little more.
-    pub fn filling(&self) -> bool {
-        self.sink.inner.queued() >= writer::BUDGET / 2
     }
 
     /// Notices a write error of the writer thread (a reader gone), as a direct write would.
@@ -386,13 +381,13 @@ impl<W: Write> Output<W> {
     }
 
     /// Writes each `\n`-terminated line of `lines` behind `prefix`, leaving the last batch
-    /// open for the lines of the same stream's next read to fill: a stream read 64 KiB at a
-    /// time then costs one `write` per full batch, not one more per read (its lines with
+    /// open for the lines of the next read to fill, this stream's or another's (the tail
+    /// keeps each process's under its own, [`Output::own`]): streams read 64 KiB at a time
+    /// then cost one `write` per full batch, not one more per read (a read's lines with
     /// their prefixes are more than a batch holds, so each read's lines ended in a short
     /// batch of their own). The caller ends with [`Output::end_lines`] before it returns to
     /// anything else: an open batch may be built in the tail's ring, over bytes a reader of
-    /// the tail would find there, and its lines are not out until then. Lines of another
-    /// process end the open batch first ([`Output::own`]).
+    /// the tail would find there, and its lines are not out until then.
     pub fn gather_lines(&mut self, prefix: &mut Prefix, lines: &[u8]) {
         if self.sink.closed() || lines.is_empty() {
             return;
@@ -676,11 +671,18 @@ impl<W: Write> Output<W> {
         self.sink.flush_batch();
     }
 
-    /// Says whom the next writes are about, writing out first a batch left open about
-    /// another: the tail keeps each batch under one owner.
+    /// Says whom the next writes are about. A batch left open about another instance (or
+    /// the stack) goes on: the tail keeps its bytes so far under that one
+    /// ([`Sink::keep_part`]), so that the lines of the streams read in one turn share
+    /// full batches. One that is or will be kept by nobody (a progress line) is written out
+    /// first: such bytes must not be built in the tail's ring.
     fn own(&mut self, owner: Option<Option<usize>>) {
         if self.sink.owner != owner {
-            self.flush_batch();
+            if self.sink.owner.is_some() && owner.is_some() {
+                self.sink.keep_part();
+            } else {
+                self.flush_batch();
+            }
         }
         self.sink.owner = owner;
     }
@@ -704,6 +706,9 @@ struct Sink<W> {
     owner: Option<Option<usize>>,
     /// The bytes gathered for the next `write` (see [`Sink::batch`]).
     batch_len: usize,
+    /// How many of them the tail already keeps, under the owners they were about
+    /// ([`Sink::keep_part`]).
+    batch_kept: usize,
     /// Where in the tail's ring the batch is built ([`Tail::space`]); `None`: in `spare`.
     batch_at: Option<usize>,
     /// Where a batch is built when the tail keeps nothing, has no room for it at once, or
@@ -720,6 +725,7 @@ impl<W: Write> Sink<W> {
             tail: Tail::new(0),
             owner: Some(None),
             batch_len: 0,
+            batch_kept: 0,
             batch_at: None,
             spare: batch::spare(),
         }
@@ -747,23 +753,36 @@ impl<W: Write> Sink<W> {
         Batch::new(buf, &mut self.batch_len)
     }
 
-    /// Writes the batch out.
-    fn flush_batch(&mut self) {
-        let len = std::mem::take(&mut self.batch_len);
-        if len == 0 {
+    /// Keeps the bytes of the open batch not yet kept under the owner they are about: in
+    /// the ring, where the batch is built, no copy. The batch may then go on about another.
+    fn keep_part(&mut self) {
+        let (from, to) = (self.batch_kept, self.batch_len);
+        if from == to {
             return;
         }
-        let bytes = if self.batch_at.is_some() {
+        self.batch_kept = to;
+        if self.batch_at.is_some() {
             // The owner is set before a batch begins and kept until it is written out; were it
             // taken away meanwhile, the batch is kept as the stack's: its bytes have replaced
             // kept ones, which must be forgotten.
-            self.tail.commit(self.owner.unwrap_or(None), len)
-        } else {
-            let bytes = &self.spare[..len];
-            if let Some(owner) = self.owner {
-                self.tail.record(owner, &[IoSlice::new(bytes)]);
-            }
-            bytes
+            self.tail.commit(self.owner.unwrap_or(None), to - from);
+        } else if let Some(owner) = self.owner {
+            self.tail
+                .record(owner, &[IoSlice::new(&self.spare[from..to])]);
+        }
+    }
+
+    /// Writes the batch out.
+    fn flush_batch(&mut self) {
+        self.keep_part();
+        let len = std::mem::take(&mut self.batch_len);
+        self.batch_kept = 0;
+        if len == 0 {
+            return;
+        }
+        let bytes = match self.batch_at {
+            Some(at) => self.tail.kept_at(at, len),
+            None => &self.spare[..len],
         };
         send(&mut self.inner, &mut self.why, &mut [IoSlice::new(bytes)]);
     }

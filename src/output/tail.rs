@@ -142,12 +142,21 @@ impl Tail {
         (at + CAPACITY <= self.ring.len()).then_some(at)
     }
 
-    /// The [`CAPACITY`] bytes at `at`, from [`Tail::space`] with nothing recorded since.
-    /// Every byte of them may be overwritten, but only the batch's length and [`OVERSHOOT`]
-    /// more may be before the commit (see the module's doc).
+    /// The [`CAPACITY`] bytes at `at`, from [`Tail::space`] with nothing recorded since
+    /// but the batch's own parts ([`Tail::commit`]). Every byte of them may be overwritten,
+    /// but only the batch's length and [`OVERSHOOT`] more may be before the commit (see the
+    /// module's doc).
     pub fn space_at(&mut self, at: usize) -> &mut [u8] {
-        debug_assert_eq!(at, self.next_at(), "the tail's space moved under a batch");
+        debug_assert!(
+            (at..=at + CAPACITY).contains(&self.next_at()),
+            "the tail's space moved under a batch"
+        );
         &mut self.ring[at..at + CAPACITY]
+    }
+
+    /// The `len` bytes at `at`: a batch built from [`Tail::space`] and committed.
+    pub fn kept_at(&self, at: usize, len: usize) -> &[u8] {
+        &self.ring[at..at + len]
     }
 
     /// Where the byte at offset `end` goes in the ring.
@@ -155,20 +164,19 @@ impl Tail {
         (self.end % self.ring.len() as u64) as usize
     }
 
-    /// Keeps the first `len` bytes of [`Tail::space`] as a write about `owner` (`None`: the
-    /// whole stack), as [`Tail::record`] would, and returns them.
-    pub fn commit(&mut self, owner: Option<usize>, len: usize) -> &[u8] {
+    /// Keeps the next `len` bytes of a batch built from [`Tail::space`] (the first, or
+    /// those after its parts already committed) as a write about `owner` (`None`: the
+    /// whole stack), as [`Tail::record`] would.
+    pub fn commit(&mut self, owner: Option<usize>, len: usize) {
         assert!(
             len <= CAPACITY && self.budget > 0,
             "a batch is built in the space"
         );
-        let at = self.next_at();
         if len > 0 {
             self.begin_run(owner);
             self.end += len as u64;
             self.forget_old();
         }
-        &self.ring[at..at + len]
     }
 
     fn allocate(&mut self) {
@@ -521,7 +529,16 @@ mod tests {
                     space[..bytes.len()].copy_from_slice(&bytes);
                     let junk = (bytes.len() + OVERSHOOT).min(CAPACITY);
                     space[bytes.len()..junk].fill(b'#');
-                    assert_eq!(tail.commit(Some(0), bytes.len()), bytes.as_slice());
+                    // Now and then in two parts, as a batch about two instances is kept.
+                    let part = if round % 2 == 0 { bytes.len() / 3 } else { 0 };
+                    tail.commit(Some(0), part);
+                    if round % 4 == 0 {
+                        // A part's bytes may be read only once the batch is out, but they are
+                        // kept from the commit on: the batch's rest is built past them.
+                        assert_eq!(tail.kept_at(at, part), &bytes[..part]);
+                    }
+                    tail.commit(Some(0), bytes.len() - part);
+                    assert_eq!(tail.kept_at(at, bytes.len()), bytes.as_slice());
                     in_space += 1;
                 }
                 _ => tail.record(Some(0), &[IoSlice::new(&bytes)]),

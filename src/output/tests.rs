@@ -174,10 +174,11 @@ fn the_reads_of_one_stream_fill_whole_batches() {
     assert_eq!(gathered.concat(), separate.concat());
 }
 
-/// A batch left open is written out, under its own process, before anything about another:
-/// another process's lines, a notice (the tail marks procmux's own lines), a partial line.
+/// A batch left open takes another process's lines, the tail keeping each process's under
+/// its own, and is written out before anything else: a notice (the tail marks procmux's own
+/// lines), a partial line.
 #[test]
-fn an_open_batch_is_written_out_before_anything_else() {
+fn an_open_batch_takes_other_lines_and_is_written_out_before_anything_else() {
     let mut out = Output::new(
         Writes::default(),
         clock(TimestampFormat::None),
@@ -224,8 +225,7 @@ fn an_open_batch_is_written_out_before_anything_else() {
     assert_eq!(
         writes,
         [
-            "web.1  | w1\nweb.1  | w2\n",
-            "worker.1 | k1\n",
+            "web.1  | w1\nweb.1  | w2\nworker.1 | k1\n",
             "worker.1 | started with pid 8\n",
             "worker.1 | k2\n",
             "web.1  | prompt> \n",
@@ -592,13 +592,9 @@ fn the_tail_keeps_the_newest_whole_lines_of_what_was_written() {
         );
         out.keep_tail(budget);
         let mut prefixes = [0, 1].map(|i| out.stream_prefix(i, Pid::from_raw(7), Stream::Stdout));
-        // Per byte of the stream: its owner (2: the stack).
+        // Per byte of the stream, those of a batch still open included: its owner.
         let mut owners: Vec<u8> = Vec::new();
-        // The owner of the batch `gather_lines` left open, while one is.
-        let mut open_owner = 2;
         for op in 0..40 {
-            let before = out.sink.inner.len();
-            let open_before = out.sink.batch_len;
             let owner = match rng.below(12) {
                 0 => {
                     out.notice(&Notice::Started {
@@ -636,19 +632,14 @@ fn the_tail_keeps_the_newest_whole_lines_of_what_was_written() {
                     who as u8
                 }
             };
-            let written = out.sink.inner.len() - before;
-            // A batch left open about another is written out first, whole.
-            let earlier = if open_owner != owner { open_before } else { 0 };
-            owners.resize(owners.len() + earlier.min(written), open_owner);
-            owners.resize(owners.len() + written.saturating_sub(earlier), owner);
+            // Every byte this call added, written or in the open batch, is its owner's: a
+            // batch left open goes on under another owner, or is written out first.
+            owners.resize(out.sink.inner.len() + out.sink.batch_len, owner);
             if op == 39 {
                 // The round ends as a wake does: the open batch written out, all checked.
-                let before = out.sink.inner.len();
                 out.end_lines();
-                owners.resize(owners.len() + out.sink.inner.len() - before, owner);
             }
             if out.sink.batch_len > 0 {
-                open_owner = owner;
                 // Nothing reads the tail while a batch is open.
                 continue;
             }

@@ -109,13 +109,6 @@ impl Stdout {
         full
     }
 
-    /// Bytes waiting for the thread to take them.
-    pub fn queued(&self) -> usize {
-        self.queue
-            .as_ref()
-            .map_or(0, |shared| shared.lock().bytes.len())
-    }
-
     /// The thread's write error, once one happened.
     pub fn failure(&self) -> Option<io::Error> {
         let shared = self.queue.as_ref()?;

@@ -51,19 +51,10 @@ pub struct Source {
     overwritten: bool,
     /// Raw bytes read, kept for a client attached to the instance (`procmux attach`).
     pub mirror: Option<Vec<u8>>,
-    /// Reads per turn while it has more (the read queue's share; fewer for a pty).
-    reads_per_wake: usize,
 }
 
 impl Source {
-    /// `reads_per_wake`: its share of the read queue's reads per turn.
-    pub fn new(
-        instance: usize,
-        pipe: Receiver,
-        prefix: Prefix,
-        quiet: bool,
-        reads_per_wake: usize,
-    ) -> Source {
+    pub fn new(instance: usize, pipe: Receiver, prefix: Prefix, quiet: bool) -> Source {
         Source {
             instance,
             watch: None,
@@ -78,13 +69,7 @@ impl Source {
             queued: false,
             overwritten: false,
             mirror: None,
-            reads_per_wake,
         }
-    }
-
-    /// Its share of the read queue's reads per turn.
-    pub fn reads_per_wake(&self) -> usize {
-        self.reads_per_wake
     }
 
     /// Looks for `pattern` in every line from now on, until a line matches.
@@ -121,14 +106,15 @@ impl Source {
         output: &mut Output<W>,
         max_reads: usize,
     ) -> Pump {
-        let pumped = self.read_lines(scratch, output, max_reads);
+        let pumped = self.gather(scratch, output, max_reads);
         output.end_lines();
         pumped
     }
 
-    /// [`Source::pump`]'s reads, whose lines may be left in an open batch: the reads of one
-    /// wake fill whole batches (see [`Output::gather_lines`]).
-    fn read_lines<W: io::Write>(
+    /// [`Source::pump`]'s reads, whose lines may be left in an open batch for the lines of
+    /// the next reads, this stream's or another's, to fill (see [`Output::gather_lines`]).
+    /// The caller ends with [`Output::end_lines`].
+    pub fn gather<W: io::Write>(
         &mut self,
         scratch: &mut ReadBuffer,
         output: &mut Output<W>,
@@ -279,7 +265,7 @@ mod tests {
         sys::set_nonblocking(&reader).unwrap();
         let prefix = Prefix::text("w.1", 6, Some(Color::Cyan), TimestampFormat::Local, '|');
         (
-            Source::new(0, Receiver::from(reader), prefix, false, 4),
+            Source::new(0, Receiver::from(reader), prefix, false),
             writer,
         )
     }
@@ -326,7 +312,7 @@ mod tests {
             nix::unistd::Pid::this(),
             crate::output::Stream::Stdout,
         );
-        let mut source = Source::new(0, Receiver::from(reader), prefix, false, 4);
+        let mut source = Source::new(0, Receiver::from(reader), prefix, false);
         let mut scratch = ReadBuffer::new(READ_SIZE, MAX_LINE);
         let clock = Clock::frozen(TimestampFormat::Iso, 0, TimeZone::UTC);
         let mut output = Output::new(Counter(0), clock, &style(true), &[]);
