@@ -9,8 +9,9 @@
 //! Text lines take a fast path: short lines are gathered, each behind its prefix, in a 64 KiB
 //! batch (`batch.rs`, which copies them in 32-byte blocks and finds their newlines in the
 //! blocks it copies) and written with one `write`; the reads of one turn of the loop share
-//! batches, whoever's lines they are (`gather_lines`, then `end_lines`). The batch is built in the tail's ring where
-//! the next bytes go (`tail.rs`), so keeping it for `procmux logs` costs no second copy.
+//! batches, whoever's lines they are (`gather_lines`, then `end_lines`). The batch is built
+//! in the tail's ring where the next bytes go (`tail.rs`), so keeping it for `procmux logs`
+//! costs no second copy.
 //! Measured against `writev` of prefix and line slices, this moves the same lines into a pipe
 //! at a quarter of the CPU (the kernel's per-iovec cost dominates for 100-byte lines). Lines
 //! over 2 KiB are not copied: they go out with `writev` straight from the read buffer. JSON
