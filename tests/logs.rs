@@ -266,3 +266,34 @@ fn a_prompt_without_a_newline_is_kept_as_its_process_s() {
     assert!(!out.contains("prompt"), "{out}");
     stop(running, &pids);
 }
+
+/// Lines of processes writing at once share procmux's writes; `logs NAME` still shows each
+/// process's own lines only, every one, in order.
+#[test]
+fn logs_of_processes_writing_at_once_are_each_their_own() {
+    let app = App::new(
+        "a: echo \"child $$ .\"; seq -f 'a %g' 50000; echo 'a done'; exec sleep 1000\n\
+         b: echo \"child $$ .\"; seq -f 'b %g' 50000; echo 'b done'; exec sleep 1000\n\
+         c: echo \"child $$ .\"; seq -f 'c %g' 50000; echo 'c done'; exec sleep 1000\n",
+    );
+    // A tail that keeps all of it (about 2.4 MB).
+    let mut running = app.start(&["--no-timestamp", "--pty", "never", "--tail-kib", "8192"]);
+    for name in ["a", "b", "c"] {
+        running.wait_for(&format!("{name} done"));
+    }
+    let pids = running.pids_after("child");
+    assert_eq!(pids.len(), 3);
+    for name in ["a", "b", "c"] {
+        let (code, out, err) = client(&app, &["logs", name]);
+        assert_eq!(code, 0, "{err}");
+        // Its lines, after its `child` line and procmux's notice that it started.
+        let got: Vec<String> = texts(&out)
+            .into_iter()
+            .filter(|l| !l.starts_with("child ") && !l.starts_with("started with pid "))
+            .collect();
+        let mut expected: Vec<String> = (1..=50_000).map(|n| format!("{name} {n}")).collect();
+        expected.push(format!("{name} done"));
+        assert!(got == expected, "logs {name}: {} lines", got.len());
+    }
+    stop(running, &pids);
+}
