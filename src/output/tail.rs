@@ -147,10 +147,10 @@ impl Tail {
     /// but only the batch's length and [`OVERSHOOT`] more may be before the commit (see the
     /// module's doc).
     pub fn space_at(&mut self, at: usize) -> &mut [u8] {
-        debug_assert!(
-            (at..=at + CAPACITY).contains(&self.next_at()),
-            "the tail's space moved under a batch"
-        );
+        // How far the batch's committed parts moved the next byte's place: to the ring's
+        // end, and so to its start, when a part ended there.
+        let moved = (self.next_at() + self.ring.len() - at) % self.ring.len();
+        debug_assert!(moved <= CAPACITY, "the tail's space moved under a batch");
         &mut self.ring[at..at + CAPACITY]
     }
 
@@ -548,6 +548,31 @@ mod tests {
             assert!(all(&tail).as_bytes() == kept, "round {round}");
         }
         assert!(in_space > 50, "{in_space} batches built in the ring");
+    }
+
+    /// A batch that fills the space up to the ring's very end, kept in parts: the next
+    /// byte's place wraps to the ring's start, and the batch is still where it was.
+    #[test]
+    fn a_batch_kept_in_parts_up_to_the_rings_end_stays_in_place() {
+        let budget = 200_000;
+        let mut tail = Tail::new(budget);
+        let ring = budget + 1 + OVERSHOOT;
+        let mut filler = b"0123456789".repeat((ring - CAPACITY) / 10 + 1);
+        filler.truncate(ring - CAPACITY - 1);
+        filler.push(b'\n');
+        tail.record(Some(0), &[IoSlice::new(&filler)]);
+        let at = tail.space().unwrap();
+        assert_eq!(at + CAPACITY, ring);
+        let bytes: Vec<u8> = (0..CAPACITY)
+            .map(|i| if i % 64 == 63 { b'\n' } else { b'b' })
+            .collect();
+        tail.space_at(at).copy_from_slice(&bytes);
+        tail.commit(Some(1), CAPACITY / 2);
+        tail.commit(Some(2), CAPACITY / 2);
+        // As the sink asks for the batch again before writing it out.
+        assert_eq!(tail.space_at(at).len(), CAPACITY);
+        assert_eq!(tail.kept_at(at, CAPACITY), bytes.as_slice());
+        assert_eq!(of(&tail, 2).as_bytes(), &bytes[CAPACITY / 2..]);
     }
 
     /// Compared with a naive tail (every byte kept, then the last `budget` cut at a line).

@@ -159,7 +159,13 @@ impl Streams {
         let mut now = None;
         for (at, &index) in batch.iter().enumerate() {
             if output.backlogged() {
+                // Those not reached go first next turn, before those read in this one (queued
+                // again as they were read, having more). Behind them, the same streams would
+                // come first every turn while stdout is slow, and a stream behind them never
+                // be read: a process printing now and then, behind four that flood.
+                let served = self.readable.len();
                 self.readable.extend_from_slice(&batch[at..]);
+                self.readable.rotate_left(served);
                 break;
             }
             let source = &mut self.sources[index];
