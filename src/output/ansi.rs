@@ -3,7 +3,10 @@
 //! Removed: CSI sequences (`ESC [` parameters, intermediates, a final byte: colours, cursor
 //! moves), OSC sequences (`ESC ]` … up to BEL or `ESC \`: titles, hyperlinks), other `ESC X`
 //! pairs, and a lone trailing `ESC`. Everything else passes unchanged, including `\r` and
-//! invalid UTF-8. The iterator borrows the line: stripping copies nothing by itself.
+//! invalid UTF-8. A sequence never takes a newline: one cut off at a line's end (a lone
+//! `ESC`, an OSC without its end) ends there, so bytes of many lines can be stripped at once
+//! (`procmux logs` into a pipe). The iterator borrows the line: stripping copies nothing by
+//! itself.
 
 use memchr::memchr;
 
@@ -36,8 +39,15 @@ impl<'a> Iterator for Visible<'a> {
     }
 }
 
-/// Length of the escape sequence at the start of `bytes` (which starts with ESC).
+/// Length of the escape sequence at the start of `bytes` (which starts with ESC), up to the
+/// first newline.
 fn sequence_len(bytes: &[u8]) -> usize {
+    let len = sequence_to_end(bytes);
+    memchr(b'\n', &bytes[..len]).unwrap_or(len)
+}
+
+/// Length of the escape sequence at the start of `bytes`, newlines not considered.
+fn sequence_to_end(bytes: &[u8]) -> usize {
     match bytes.get(1) {
         None => 1,
         Some(b'[') => {
@@ -81,7 +91,7 @@ mod tests {
 
     #[test]
     fn removes_escape_sequences_only() {
-        let cases: [(&[u8], &[u8]); 9] = [
+        let cases: [(&[u8], &[u8]); 13] = [
             (b"plain", b"plain"),
             (b"\x1b[31mred\x1b[0m", b"red"),
             (b"a\x1b[1;38;5;208mb\x1b[Kc", b"abc"),
@@ -91,6 +101,11 @@ mod tests {
             (b"end\x1b", b"end"),
             (b"\x1b[", b""),
             (b"\xff\r\x1b[2Jz", b"\xff\rz"),
+            // Cut off at a line's end: the newline stays, and the next line with it.
+            (b"abc\x1b\nnext\n", b"abc\nnext\n"),
+            (b"a\x1b]0;title\nb\n", b"a\nb\n"),
+            (b"a\x1b(\nb", b"a\nb"),
+            (b"a\x1b[1;3\nb", b"a\nb"),
         ];
         for (input, expected) in cases {
             assert_eq!(
