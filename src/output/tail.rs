@@ -148,9 +148,12 @@ impl Tail {
     /// module's doc).
     pub fn space_at(&mut self, at: usize) -> &mut [u8] {
         // How far the batch's committed parts moved the next byte's place: to the ring's
-        // end, and so to its start, when a part ended there.
-        let moved = (self.next_at() + self.ring.len() - at) % self.ring.len();
-        debug_assert!(moved <= CAPACITY, "the tail's space moved under a batch");
+        // end, and so to its start, when a part ended there. Inside the assertion: release
+        // builds, which call this once per line on the slow paths, pay no division.
+        debug_assert!(
+            (self.next_at() + self.ring.len() - at) % self.ring.len() <= CAPACITY,
+            "the tail's space moved under a batch"
+        );
         &mut self.ring[at..at + CAPACITY]
     }
 
