@@ -271,6 +271,38 @@ fn progress_bars_in_a_pipe_keep_only_their_last_state() {
     assert_eq!(shown, [b"100%".to_vec()], "{text}");
 }
 
+/// `--no-prefix` writes lines as they are: a redrawn line keeps every state, however many
+/// reads it came in, as it does when it comes in one; and a long one is written in pieces
+/// about once a second, each with the bytes since the last, none dropped.
+#[test]
+fn no_prefix_keeps_every_state_of_a_redrawn_line() {
+    let app = App::new("prog: python3 script.py; sleep 10\nlong: python3 slow.py\n");
+    app.write("script.py", PROGRESS);
+    app.write(
+        "slow.py",
+        "import sys, time\nfor p in range(0, 60, 2):\n    sys.stdout.write('%d%%\\r' % p)\n    sys.stdout.flush()\n    time.sleep(0.08)\nprint('end')\n",
+    );
+    let done = app.procmux(&["start", "--no-prefix"]).run();
+    assert!(
+        done.stdout.windows(16).any(|w| w == b"10%\r20%\r50%\r100%"),
+        "{}",
+        done.text()
+    );
+    let long: Vec<u8> = done
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| l.ends_with(b"%\r") || l.ends_with(b"end"))
+        .flat_map(|l| l.iter().copied())
+        .collect();
+    let expected: String = (0..60).step_by(2).map(|p| format!("{p}%\r")).collect();
+    assert_eq!(
+        String::from_utf8_lossy(&long),
+        format!("{expected}end"),
+        "{}",
+        done.text()
+    );
+}
+
 /// Runs `NAME: python3 script.py` in a pipe: the lines shown under `NAME.1` between its start
 /// and its exit, and all the text.
 fn shown_in_a_pipe(name: &str, script: &str) -> (Vec<Vec<u8>>, String) {

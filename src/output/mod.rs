@@ -510,7 +510,7 @@ impl<W: Write> Output<W> {
     /// True when a redrawn line (a progress bar's `\r`, a spinner's `ESC[1G ESC[0K`: see
     /// [`redraw`]) keeps only its last state, so the prefix is never overwritten: with a
     /// prefix or as JSON (`--no-prefix` writes lines as they are).
-    fn settles(&self) -> bool {
+    pub fn settles(&self) -> bool {
         self.style.prefix || self.style.json
     }
 

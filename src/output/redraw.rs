@@ -17,6 +17,9 @@ use memchr::{memchr2, memchr3_iter};
 
 const ESC: u8 = 0x1b;
 
+/// The longest redraw, in bytes (`ESC[1G`, `ESC[2K`).
+pub const LONGEST: usize = 4;
+
 /// What an escape at the start of some bytes does to the line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Escape {

@@ -48,6 +48,8 @@ pub struct LineBuffer {
     tail: Vec<u8>,
     /// The last piece was cut because it reached `max`; a newline arriving next ends it.
     after_cut: bool,
+    /// The partial line has been redrawn since it began (see `compact_overwritten`).
+    redrawn: bool,
     max: usize,
 }
 
@@ -57,6 +59,7 @@ impl LineBuffer {
         LineBuffer {
             tail: Vec::new(),
             after_cut: false,
+            redrawn: false,
             max,
         }
     }
@@ -104,13 +107,26 @@ impl LineBuffer {
         &self.tail
     }
 
-    /// Drops what a redraw already overwrote in the partial line (a progress bar's
-    /// `10%\r20%\r`, a spinner's `ESC[1G ESC[0K`: see [`redraw`]), keeping the last update
-    /// and a redraw that ends it, so a bar that redraws for an hour holds a few bytes. Returns
-    /// true when the partial line holds a redraw: it is being redrawn in place.
-    pub fn compact_overwritten(&mut self) -> bool {
+    /// Notes whether the `fresh` bytes just read brought a redraw into the partial line (a
+    /// progress bar's `10%\r20%\r`, a spinner's `ESC[1G ESC[0K`: see [`redraw`]), and returns
+    /// true while it holds one: it is being redrawn in place, not waiting for input. Until
+    /// then only the fresh bytes, and an escape they may end, are looked at, so a long line
+    /// without a redraw costs one look at each byte, however many reads it comes in.
+    ///
+    /// When `settles` (the line will be written settled: with a prefix, as JSON), it also
+    /// drops what a redraw already overwrote, keeping the last update and a redraw that ends
+    /// it, so a bar that redraws for an hour holds a few bytes. Written as it is
+    /// (`--no-prefix`), every state is kept, as when the line comes in one read.
+    pub fn compact_overwritten(&mut self, fresh: usize, settles: bool) -> bool {
+        if !self.redrawn {
+            let from = self.tail.len().saturating_sub(fresh + redraw::LONGEST - 1);
+            self.redrawn = redraw::last(&self.tail[from..]).is_some();
+        }
+        if !self.redrawn || !settles {
+            return self.redrawn;
+        }
         let Some(last) = redraw::last(&self.tail) else {
-            return false;
+            return true;
         };
         // A redraw at the very end starts an update still to come: keep the one before it.
         let body = if last.end == self.tail.len() {
@@ -122,6 +138,12 @@ impl LineBuffer {
             self.tail.drain(..cut.end);
         }
         true
+    }
+
+    /// True when the partial line has been redrawn since it began (as last noted by
+    /// [`LineBuffer::compact_overwritten`]).
+    pub fn is_redrawn(&self) -> bool {
+        self.redrawn
     }
 
     /// True when the partial line reached `max`: the caller must write it as a piece.
@@ -146,6 +168,7 @@ impl LineBuffer {
         }
         self.tail.clear();
         self.tail.extend_from_slice(bytes);
+        self.redrawn = false;
     }
 
     /// Bytes held for the partial line, for memory accounting in tests.
@@ -168,7 +191,7 @@ mod tests {
             let (held, _) = buffer.load(&mut scratch, 64);
             scratch[held..held + bytes.len()].copy_from_slice(bytes);
             buffer.split(&scratch, held, bytes.len());
-            buffer.compact_overwritten()
+            buffer.compact_overwritten(bytes.len(), true)
         };
         assert!(!feed(&mut buffer, b"Downloading"));
         assert!(feed(&mut buffer, b" 10%\r"));
@@ -190,6 +213,35 @@ mod tests {
         assert!(feed(&mut buffer, b"\x1b[0Kdone\x1b["));
         assert!(feed(&mut buffer, b"2Kagain"));
         assert_eq!(buffer.partial(), b"again");
+    }
+
+    /// Written as they are (`--no-prefix`), redrawn lines keep every state, and a redraw is
+    /// still seen when its escape comes in two reads, or far into a long line.
+    #[test]
+    fn redraws_are_noted_without_compacting_when_lines_do_not_settle() {
+        let mut buffer = LineBuffer::new(64);
+        let mut scratch = vec![0u8; 256];
+        let mut feed = |buffer: &mut LineBuffer, bytes: &[u8]| {
+            let (held, _) = buffer.load(&mut scratch, 64);
+            scratch[held..held + bytes.len()].copy_from_slice(bytes);
+            buffer.split(&scratch, held, bytes.len());
+            buffer.compact_overwritten(bytes.len(), false)
+        };
+        assert!(!feed(&mut buffer, b"10%"));
+        assert!(feed(&mut buffer, b"\r20%\r30"));
+        assert!(feed(&mut buffer, b"%"));
+        assert_eq!(buffer.partial(), b"10%\r20%\r30%");
+        assert!(!feed(&mut buffer, b"\nplain "));
+        assert!(!feed(&mut buffer, b"text \x1b["));
+        assert!(feed(&mut buffer, b"1G"));
+        assert_eq!(buffer.partial(), b"plain text \x1b[1G");
+        buffer.consume_partial();
+        assert!(!buffer.is_redrawn());
+        for _ in 0..8 {
+            assert!(!feed(&mut buffer, b"abcd"));
+        }
+        assert!(feed(&mut buffer, b"\x1b[2Kx"));
+        assert_eq!(buffer.partial().len(), 37);
     }
 
     /// Feeds `input` in reads of the given sizes (cycled, each capped by the room offered) and

@@ -47,8 +47,6 @@ pub struct Source {
     pub flush_at: Option<Instant>,
     /// Queued in the event loop's list of pipes with data possibly left.
     pub queued: bool,
-    /// The partial line is being redrawn with `\r` (a progress bar).
-    overwritten: bool,
     /// Raw bytes read, kept for a client attached to the instance (`procmux attach`).
     pub mirror: Option<Vec<u8>>,
 }
@@ -67,7 +65,6 @@ impl Source {
             last_read: 0,
             flush_at: None,
             queued: false,
-            overwritten: false,
             mirror: None,
         }
     }
@@ -141,10 +138,7 @@ impl Source {
                         mirror.extend_from_slice(&scratch[held..held + n]);
                     }
                     let lines = self.buffer.split(scratch, held, n);
-                    if !lines.is_empty() {
-                        self.overwritten = false;
-                    }
-                    self.overwritten |= self.buffer.compact_overwritten();
+                    self.buffer.compact_overwritten(n, output.settles());
                     if let Some(pattern) = &self.watch
                         && scratch[lines.clone()]
                             .split(|&b| b == b'\n')
@@ -183,12 +177,16 @@ impl Source {
     /// True while the partial line is being redrawn with `\r` (a progress bar): it is not
     /// an idle prompt, and in a pipe only its final state is written.
     pub fn is_overwritten(&self) -> bool {
-        self.overwritten && self.partial_len() > 0
+        self.buffer.is_redrawn() && self.partial_len() > 0
     }
 
     /// Shows the partial line's current state (a progress bar): in place on a terminal, as a
-    /// line of its own in a pipe; it stays the partial line.
+    /// line of its own in a pipe; it stays the partial line. Written as it is
+    /// (`--no-prefix`), it is written whole, as a piece: its states are not settled.
     pub fn show_progress<W: io::Write>(&mut self, output: &mut Output<W>) {
+        if !output.settles() {
+            return self.flush_partial(output);
+        }
         if !self.quiet {
             output.progress(&mut self.prefix, self.buffer.partial());
         }
@@ -203,7 +201,6 @@ impl Source {
             }
             self.buffer.consume_partial();
         }
-        self.overwritten = false;
         self.flush_at = None;
     }
 
