@@ -61,7 +61,7 @@ use crate::supervisor::{Notice, State};
 
 use self::status::StatusLine;
 
-use self::batch::{Batch, CAPACITY as BATCH_CAPACITY, COPY_LIMIT, Framing, Stop};
+use self::batch::{Batch, CAPACITY as BATCH_CAPACITY, COPY_LIMIT, Framing, Lane, Stop};
 
 /// Writes a whole document (a man page, a status table, an exported file) to stdout, for the
 /// commands that print one thing and end. `Ok(false)` when the reader went away (`| head`): a
@@ -408,15 +408,14 @@ impl<W: Write> Output<W> {
         } else {
             Framing::new(&prefix.bytes, prefix.line_end)
         };
-        // JSON's lane leaves aside every line with a `\r` or an ESC, which every redraw
-        // holds, and settles it there. Text needs one scan of the whole read first: per-line
-        // scans cost more than the rest of the relay.
-        let settled_in_lane = self.style.json && framing.is_some();
-        let settle = self.settles() && !settled_in_lane && redraw::any(lines);
-        if !settle && let Some(framing) = framing {
+        // The lanes leave aside every line with a redraw, and it is settled there. Without a
+        // lane, one scan of the whole read first: per-line scans cost more than the rest of
+        // the relay.
+        if let Some(framing) = framing {
             self.lane_lines(prefix, &framing, lines);
             return;
         }
+        let settle = self.settles() && redraw::any(lines);
         let mut from = 0;
         for newline in memchr_iter(b'\n', lines) {
             let mut line = &lines[from..newline];
@@ -453,16 +452,21 @@ impl<W: Write> Output<W> {
         self.flush_batch();
     }
 
-    /// The fast lane of [`Output::lines`]: text lines as they are, and JSON lines that need
-    /// no escape, through the batch's block copies (`batch.rs`). The lane leaves a line aside
-    /// when it is over [`COPY_LIMIT`] (text: written straight from `lines`) or, as JSON, holds
-    /// a byte to escape or check (settled, then escaped into the batch as before: a redraw's
-    /// `\r` or ESC is such a byte).
+    /// The fast lane of [`Output::lines`]: text lines that are their own settled text (or
+    /// as they are, `--no-prefix`), and JSON lines that need no escape, through the batch's
+    /// block copies (`batch.rs`). The lane leaves a line aside when it is over [`COPY_LIMIT`]
+    /// (text: settled and written straight from `lines`), holds a redraw (settled here), or,
+    /// as JSON, holds a byte to escape or check (settled, then escaped into the batch as
+    /// before: a redraw's `\r` or ESC is such a byte).
     fn lane_lines(&mut self, prefix: &Prefix, framing: &Framing, lines: &[u8]) {
-        let json = self.style.json;
+        let lane = match (self.style.json, self.settles()) {
+            (true, _) => Lane::Json,
+            (false, true) => Lane::Settled,
+            (false, false) => Lane::Text,
+        };
         let mut from = 0;
         loop {
-            match self.sink.batch().copy_lines(framing, lines, from, json) {
+            match self.sink.batch().copy_lines(framing, lines, from, lane) {
                 Stop::Done => break,
                 Stop::Full(at) => {
                     self.flush_batch();
@@ -470,8 +474,13 @@ impl<W: Write> Output<W> {
                 }
                 Stop::Aside(at, newline) => {
                     let line = &lines[at..newline.min(lines.len())];
-                    if json {
-                        self.transformed_line(prefix, redraw::settled(line));
+                    let line = if lane == Lane::Text {
+                        line
+                    } else {
+                        redraw::settled(line)
+                    };
+                    if lane == Lane::Json {
+                        self.transformed_line(prefix, line);
                     } else {
                         self.flush_batch();
                         self.write_plain(prefix, line);

@@ -41,7 +41,9 @@ fn escape(bytes: &[u8]) -> Option<(Escape, usize)> {
 }
 
 /// True when `bytes` holds a redraw (a `\r` or a line-redrawing escape): one scan of a
-/// whole batch, so that batches without one (nearly all) cost no per-line work. It looks for
+/// whole read, so that reads without one (nearly all) cost no per-line work, where lines
+/// do not take the relay's lane (`--strip-ansi`, a prefix too long for it), which finds
+/// redraws itself. It looks for
 /// the escapes' last bytes (`G`, `K`), not for ESC: coloured output holds an ESC every few
 /// bytes, and stopping at each cost more than the rest of the relay.
 pub fn any(bytes: &[u8]) -> bool {
@@ -52,6 +54,18 @@ pub fn any(bytes: &[u8]) -> bool {
 fn ends_escape(bytes: &[u8], at: usize) -> bool {
     (at.saturating_sub(3)..at.saturating_sub(1))
         .any(|start| escape(&bytes[start..]).is_some_and(|(_, len)| start + len == at + 1))
+}
+
+/// True when `bytes` start with what makes a line's settled text differ from the line (see
+/// [`settled`]): a `\r` that does not end it (CRLF's does not count), or a line-redrawing or
+/// erasing escape. The relay asks at each `\r` and ESC its block copies find; a line with
+/// none is its own settled text.
+pub fn starts(bytes: &[u8]) -> bool {
+    match bytes {
+        [b'\r', b'\n', ..] => false,
+        [b'\r', ..] => true,
+        _ => escape(bytes).is_some(),
+    }
 }
 
 /// Where the last redraw in `bytes` is: the range of its `\r` or escape.
@@ -127,6 +141,39 @@ mod tests {
         for (line, text) in cases {
             assert_eq!(settled(line), text, "{:?}", String::from_utf8_lossy(line));
         }
+    }
+
+    /// A line where `starts` holds at none of its `\r`s and ESCs is its own settled text:
+    /// random lines of the bytes redraws are made of.
+    #[test]
+    fn a_line_without_a_redraw_start_is_its_own_settled_text() {
+        let alphabet = b"a\r\x1b[012GKm";
+        let mut rng = crate::test_support::XorShift(0x2545_f491_4f6c_dd1d);
+        let mut unchanged = 0;
+        for _ in 0..20_000 {
+            let len = rng.below(9);
+            let line: Vec<u8> = (0..=len)
+                .map(|i| {
+                    if i == len {
+                        b'\n'
+                    } else {
+                        alphabet[rng.below(alphabet.len() as u64)]
+                    }
+                })
+                .collect();
+            let text = &line[..line.len() - 1];
+            let marked =
+                (0..text.len()).any(|i| matches!(text[i], b'\r' | ESC) && starts(&line[i..]));
+            if !marked {
+                assert_eq!(settled(text), text, "{:?}", String::from_utf8_lossy(text));
+                unchanged += 1;
+            }
+        }
+        assert!(unchanged > 1000, "{unchanged}");
+        assert!(!starts(b"\r\n"));
+        assert!(starts(b"\r\r\n"));
+        assert!(starts(b"\x1b[K\n"));
+        assert!(!starts(b"\x1b[31m\n"));
     }
 
     #[test]

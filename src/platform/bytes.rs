@@ -1,5 +1,6 @@
 //! The one copy of the hot loop that is worth the processor's own instructions: a block of 32
-//! bytes copied, and where its newlines are, as a bit mask (bit `i` set when byte `i` is `\n`).
+//! bytes copied, and where its newlines (or control characters, or bytes JSON escapes) are,
+//! as a bit mask (bit `i` set when byte `i` is one).
 //!
 //! The relay copies each line into the batch 32 bytes at a time and asks, for each block it
 //! copies, whether a newline is in it (`output/batch.rs`). `memchr` per line costs about 70
@@ -43,6 +44,47 @@ fn copy_block_sse2(to: &mut [u8; 32], from: &[u8; 32]) -> u32 {
     let low = _mm_movemask_epi8(_mm_cmpeq_epi8(low, newline)) as u32 & 0xffff;
     let high = _mm_movemask_epi8(_mm_cmpeq_epi8(high, newline)) as u32 & 0xffff;
     low | (high << 16)
+}
+
+/// [`copy_block`] for text lines whose redraws are settled: the mask says which bytes are
+/// control characters (below 0x20): the newline, and the `\r` or ESC every redraw starts
+/// with, among them. One compare more than the newlines alone, and the relay needs no scan
+/// of its own for redraws.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub fn copy_block_control(to: &mut [u8; 32], from: &[u8; 32]) -> u32 {
+    // SAFETY: `sse2` is part of every x86_64 target's baseline, so the processor has it.
+    unsafe { copy_block_control_sse2(to, from) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+#[inline]
+fn copy_block_control_sse2(to: &mut [u8; 32], from: &[u8; 32]) -> u32 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_set1_epi8,
+        _mm_storeu_si128,
+    };
+    let (from, to) = (
+        from.as_ptr().cast::<__m128i>(),
+        to.as_mut_ptr().cast::<__m128i>(),
+    );
+    // SAFETY: as in `copy_block_sse2`: two 16-byte halves of 32-byte arrays, not overlapping.
+    let halves = unsafe {
+        let low = _mm_loadu_si128(from);
+        let high = _mm_loadu_si128(from.add(1));
+        _mm_storeu_si128(to, low);
+        _mm_storeu_si128(to.add(1), high);
+        [low, high]
+    };
+    let below_space = _mm_set1_epi8(0x1f);
+    let mut masks = [0; 2];
+    for (half, mask) in halves.into_iter().zip(&mut masks) {
+        // An unsigned "at most 0x1f": the byte is its minimum with 0x1f.
+        let control = _mm_cmpeq_epi8(_mm_min_epu8(half, below_space), half);
+        *mask = _mm_movemask_epi8(control) as u32 & 0xffff;
+    }
+    masks[0] | (masks[1] << 16)
 }
 
 /// [`copy_block`] for JSON lines: the mask says which bytes a JSON string cannot take as they
@@ -105,6 +147,17 @@ pub fn copy_block(to: &mut [u8; 32], from: &[u8; 32]) -> u32 {
         .fold(0, |mask, (i, &b)| mask | (u32::from(b == b'\n') << i))
 }
 
+/// [`copy_block`] for text lines whose redraws are settled: the mask of the control
+/// characters (below 0x20).
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+pub fn copy_block_control(to: &mut [u8; 32], from: &[u8; 32]) -> u32 {
+    *to = *from;
+    from.iter()
+        .enumerate()
+        .fold(0, |mask, (i, &b)| mask | (u32::from(b < 0x20) << i))
+}
+
 /// [`copy_block`] for JSON lines: the mask of the bytes a JSON string cannot take as they are
 /// or must check (control characters, the newline among them, `"`, `\\`, bytes past ASCII).
 #[cfg(not(target_arch = "x86_64"))]
@@ -146,6 +199,21 @@ mod tests {
         }
         assert_eq!(newlines(&[b'\n'; 32]), u32::MAX);
         assert_eq!(newlines(&[0; 32]), 0);
+    }
+
+    #[test]
+    fn every_control_byte_is_found_wherever_it_is() {
+        for b in 0..=255_u8 {
+            for at in [0, 15, 16, 31] {
+                let mut block = [b'x'; 32];
+                block[at] = b;
+                let mut copy = [0; 32];
+                let control = copy_block_control(&mut copy, &block);
+                assert_eq!(copy, block);
+                assert_eq!(control, u32::from(b < 0x20) << at, "byte {b:#x} at {at}");
+            }
+        }
+        assert_eq!(copy_block_control(&mut [0; 32], &[0x1f; 32]), u32::MAX);
     }
 
     #[test]
