@@ -9,6 +9,36 @@
 //! x86_64 has SSE2 in its baseline, so the instructions are always there; other processors
 //! (Apple's arm64) get the plain loop, which the compiler vectorises as well as it can.
 
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::{
+    __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8,
+    _mm_or_si128, _mm_set1_epi8, _mm_storeu_si128,
+};
+
+/// Copies `from` into `to` as two 16-byte halves, and gives the bit mask of the bytes `mark`
+/// sets (to 0xff) in each half.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+#[inline]
+fn copy_and_mark(to: &mut [u8; 32], from: &[u8; 32], mark: impl Fn(__m128i) -> __m128i) -> u32 {
+    let (from, to) = (
+        from.as_ptr().cast::<__m128i>(),
+        to.as_mut_ptr().cast::<__m128i>(),
+    );
+    // SAFETY: both arrays are 32 bytes long, so each pointer and the one 16 bytes on are
+    // valid for a 16-byte unaligned read (`from`) or write (`to`); they cannot overlap, as
+    // one is borrowed mutably.
+    let halves = unsafe {
+        let low = _mm_loadu_si128(from);
+        let high = _mm_loadu_si128(from.add(1));
+        _mm_storeu_si128(to, low);
+        _mm_storeu_si128(to.add(1), high);
+        [low, high]
+    };
+    let [low, high] = halves.map(|half| _mm_movemask_epi8(mark(half)) as u32 & 0xffff);
+    low | (high << 16)
+}
+
 /// Copies `from` into `to` and says where the newlines are in it: bit `i` of the result is
 /// set when `from[i]` is `\n`. One load serves the copy and the search.
 #[cfg(target_arch = "x86_64")]
@@ -22,28 +52,8 @@ pub fn copy_block(to: &mut [u8; 32], from: &[u8; 32]) -> u32 {
 #[target_feature(enable = "sse2")]
 #[inline]
 fn copy_block_sse2(to: &mut [u8; 32], from: &[u8; 32]) -> u32 {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
-        _mm_storeu_si128,
-    };
-    let (from, to) = (
-        from.as_ptr().cast::<__m128i>(),
-        to.as_mut_ptr().cast::<__m128i>(),
-    );
-    // SAFETY: both arrays are 32 bytes long, so each pointer and the one 16 bytes on are
-    // valid for a 16-byte unaligned read (`from`) or write (`to`); they cannot overlap, as
-    // one is borrowed mutably.
-    let (low, high) = unsafe {
-        let low = _mm_loadu_si128(from);
-        let high = _mm_loadu_si128(from.add(1));
-        _mm_storeu_si128(to, low);
-        _mm_storeu_si128(to.add(1), high);
-        (low, high)
-    };
     let newline = _mm_set1_epi8(b'\n' as i8);
-    let low = _mm_movemask_epi8(_mm_cmpeq_epi8(low, newline)) as u32 & 0xffff;
-    let high = _mm_movemask_epi8(_mm_cmpeq_epi8(high, newline)) as u32 & 0xffff;
-    low | (high << 16)
+    copy_and_mark(to, from, |half| _mm_cmpeq_epi8(half, newline))
 }
 
 /// [`copy_block`] for text lines whose redraws are settled: the mask says which bytes are
@@ -61,30 +71,11 @@ pub fn copy_block_control(to: &mut [u8; 32], from: &[u8; 32]) -> u32 {
 #[target_feature(enable = "sse2")]
 #[inline]
 fn copy_block_control_sse2(to: &mut [u8; 32], from: &[u8; 32]) -> u32 {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_set1_epi8,
-        _mm_storeu_si128,
-    };
-    let (from, to) = (
-        from.as_ptr().cast::<__m128i>(),
-        to.as_mut_ptr().cast::<__m128i>(),
-    );
-    // SAFETY: as in `copy_block_sse2`: two 16-byte halves of 32-byte arrays, not overlapping.
-    let halves = unsafe {
-        let low = _mm_loadu_si128(from);
-        let high = _mm_loadu_si128(from.add(1));
-        _mm_storeu_si128(to, low);
-        _mm_storeu_si128(to.add(1), high);
-        [low, high]
-    };
     let below_space = _mm_set1_epi8(0x1f);
-    let mut masks = [0; 2];
-    for (half, mask) in halves.into_iter().zip(&mut masks) {
-        // An unsigned "at most 0x1f": the byte is its minimum with 0x1f.
-        let control = _mm_cmpeq_epi8(_mm_min_epu8(half, below_space), half);
-        *mask = _mm_movemask_epi8(control) as u32 & 0xffff;
-    }
-    masks[0] | (masks[1] << 16)
+    // An unsigned "at most 0x1f": the byte is its minimum with 0x1f.
+    copy_and_mark(to, from, |half| {
+        _mm_cmpeq_epi8(_mm_min_epu8(half, below_space), half)
+    })
 }
 
 /// [`copy_block`] for JSON lines: the mask says which bytes a JSON string cannot take as they
@@ -102,38 +93,19 @@ pub fn copy_block_json(to: &mut [u8; 32], from: &[u8; 32]) -> u32 {
 #[target_feature(enable = "sse2")]
 #[inline]
 fn copy_block_json_sse2(to: &mut [u8; 32], from: &[u8; 32]) -> u32 {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set1_epi8, _mm_storeu_si128,
-    };
-    let (from, to) = (
-        from.as_ptr().cast::<__m128i>(),
-        to.as_mut_ptr().cast::<__m128i>(),
-    );
-    // SAFETY: as in `copy_block_sse2`: two 16-byte halves of 32-byte arrays, not overlapping.
-    let halves = unsafe {
-        let low = _mm_loadu_si128(from);
-        let high = _mm_loadu_si128(from.add(1));
-        _mm_storeu_si128(to, low);
-        _mm_storeu_si128(to.add(1), high);
-        [low, high]
-    };
     let (space, quote, backslash) = (
         _mm_set1_epi8(0x20),
         _mm_set1_epi8(b'"' as i8),
         _mm_set1_epi8(b'\\' as i8),
     );
-    let mut masks = [0; 2];
-    for (half, mask) in halves.into_iter().zip(&mut masks) {
-        // A signed compare: bytes past ASCII are negative, so "below 0x20" takes them with
-        // the control characters.
-        let special = _mm_or_si128(
+    // A signed compare: bytes past ASCII are negative, so "below 0x20" takes them with the
+    // control characters.
+    copy_and_mark(to, from, |half| {
+        _mm_or_si128(
             _mm_cmplt_epi8(half, space),
             _mm_or_si128(_mm_cmpeq_epi8(half, quote), _mm_cmpeq_epi8(half, backslash)),
-        );
-        *mask = _mm_movemask_epi8(special) as u32 & 0xffff;
-    }
-    masks[0] | (masks[1] << 16)
+        )
+    })
 }
 
 /// Copies `from` into `to` and says where the newlines are in it: bit `i` of the result is
