@@ -27,6 +27,9 @@ use crate::platform::bytes::{copy_block, copy_block_control, copy_block_json, js
 
 /// Bytes gathered before a `write`: the size of a default pipe.
 pub const CAPACITY: usize = 64 * 1024;
+/// The least a batch is built in: the tail's ring lends what is left up to its end, when it
+/// is this much (see `Tail::space`). Room for [`OVERSHOOT`] and many lines more.
+pub const MIN_CAPACITY: usize = 16 * 1024;
 /// Lines up to this length are copied into the batch; longer ones are written from the read
 /// buffer with `writev`, where the copy would cost more than the extra iovecs.
 pub const COPY_LIMIT: usize = 2048;
@@ -53,7 +56,7 @@ pub const OVERSHOOT: usize = PREFIX_BLOCK + LONG_BLOCKS * BLOCK + END_BLOCK;
 /// The batch being built, in whichever buffer holds it: the tail's free space or a spare
 /// buffer (see `Sink::batch` in `mod.rs`).
 pub struct Batch<'a> {
-    /// `CAPACITY` bytes; those past `len` mean nothing.
+    /// [`MIN_CAPACITY`] to [`CAPACITY`] bytes; those past `len` mean nothing.
     buf: &'a mut [u8],
     len: &'a mut usize,
 }
@@ -129,16 +132,20 @@ pub enum Stop {
 }
 
 impl<'a> Batch<'a> {
-    /// The batch of `len` bytes at the start of `buf`, which holds [`CAPACITY`].
+    /// The batch of `len` bytes at the start of `buf`, which holds [`MIN_CAPACITY`] to
+    /// [`CAPACITY`] bytes: its capacity.
     pub fn new(buf: &'a mut [u8], len: &'a mut usize) -> Batch<'a> {
-        assert_eq!(buf.len(), CAPACITY, "a batch is built in {CAPACITY} bytes");
+        assert!(
+            (MIN_CAPACITY..=CAPACITY).contains(&buf.len()),
+            "a batch is built in {MIN_CAPACITY} to {CAPACITY} bytes"
+        );
         Batch { buf, len }
     }
 
-    /// Appends `bytes`; the caller has made sure they fit ([`CAPACITY`]).
+    /// Appends `bytes`; the caller has made sure they fit (the capacity `new` was given).
     pub fn extend_from_slice(&mut self, bytes: &[u8]) {
         let end = *self.len + bytes.len();
-        assert!(end <= CAPACITY, "a batch holds at most {CAPACITY} bytes");
+        assert!(end <= self.buf.len(), "a batch holds at most its capacity");
         self.buf[*self.len..end].copy_from_slice(bytes);
         *self.len = end;
     }
@@ -176,7 +183,7 @@ impl<'a> Batch<'a> {
         };
         while at < lines.len() {
             // A line starts only where all it may write fits.
-            if pos + OVERSHOOT > CAPACITY {
+            if pos + OVERSHOOT > self.buf.len() {
                 *self.len = pos;
                 return Stop::Full(at);
             }

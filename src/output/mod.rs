@@ -61,7 +61,7 @@ use crate::supervisor::{Notice, State};
 
 use self::status::StatusLine;
 
-use self::batch::{Batch, CAPACITY as BATCH_CAPACITY, COPY_LIMIT, Framing, Lane, Stop};
+use self::batch::{Batch, COPY_LIMIT, Framing, Lane, MIN_CAPACITY, Stop};
 
 /// Writes a whole document (a man page, a status table, an exported file) to stdout, for the
 /// commands that print one thing and end. `Ok(false)` when the reader went away (`| head`): a
@@ -423,15 +423,14 @@ impl<W: Write> Output<W> {
             if settle {
                 line = redraw::settled(line);
             }
+            let framed = prefix.bytes.len() + line.len() + prefix.line_end.len();
             if !plain {
                 self.transformed_line(prefix, line);
-            } else if line.len() > COPY_LIMIT {
+            } else if line.len() > COPY_LIMIT || framed > MIN_CAPACITY {
                 self.flush_batch();
                 self.write_plain(prefix, line);
             } else {
-                if self.sink.batch_len + prefix.bytes.len() + line.len() + prefix.line_end.len()
-                    > BATCH_CAPACITY
-                {
+                if self.sink.batch_len + framed > self.sink.capacity() {
                     self.flush_batch();
                 }
                 let mut batch = self.sink.batch();
@@ -721,6 +720,8 @@ struct Sink<W> {
     batch_kept: usize,
     /// Where in the tail's ring the batch is built ([`Tail::space`]); `None`: in `spare`.
     batch_at: Option<usize>,
+    /// How many bytes the batch holds at most ([`Sink::capacity`]).
+    batch_capacity: usize,
     /// Where a batch is built when the tail keeps nothing, has no room for it at once, or
     /// writing failed.
     spare: Box<[u8]>,
@@ -737,6 +738,7 @@ impl<W: Write> Sink<W> {
             batch_len: 0,
             batch_kept: 0,
             batch_at: None,
+            batch_capacity: batch::CAPACITY,
             spare: batch::spare(),
         }
     }
@@ -750,17 +752,37 @@ impl<W: Write> Sink<W> {
     /// bytes the tail must not keep, nor once writing failed: those batches may never be
     /// written out, and one left open in the ring would have overwritten kept bytes.
     fn batch(&mut self) -> Batch<'_> {
-        if self.batch_len == 0 {
-            let keeps = self.owner.is_some() && !self.closed();
-            self.batch_at = if keeps { self.tail.space() } else { None };
-        }
+        self.begin();
         // Nothing is recorded while a batch is open (`write_all` writes it out first), so a
         // batch begun in the tail's space finds it where it was.
         let buf = match self.batch_at {
-            Some(at) => self.tail.space_at(at),
-            None => &mut self.spare[..],
+            Some(at) => &mut self.tail.space_at(at)[..self.batch_capacity],
+            None => &mut self.spare[..self.batch_capacity],
         };
         Batch::new(buf, &mut self.batch_len)
+    }
+
+    /// How many bytes the batch holds at most: [`batch::CAPACITY`], or fewer near the end
+    /// of the tail's ring (see [`Tail::space`]). With no batch open, of the one begun now.
+    fn capacity(&mut self) -> usize {
+        self.begin();
+        self.batch_capacity
+    }
+
+    /// With no batch open, chooses where the next one is built, and so its capacity. One
+    /// the tail keeps but has no room for in place is built in the spare buffer, and copied
+    /// in: in the least, so as to copy little.
+    fn begin(&mut self) {
+        if self.batch_len > 0 {
+            return;
+        }
+        let keeps = self.owner.is_some() && !self.closed();
+        self.batch_at = if keeps { self.tail.space() } else { None };
+        self.batch_capacity = match self.batch_at {
+            Some(at) => self.tail.space_at(at).len(),
+            None if keeps && !self.tail.is_off() => MIN_CAPACITY,
+            None => batch::CAPACITY,
+        };
     }
 
     /// Keeps the bytes of the open batch not yet kept under the owner they are about: in
@@ -800,10 +822,10 @@ impl<W: Write> Sink<W> {
     /// Appends `bytes` to the batch, writing the batch out first when they would not fit;
     /// bytes larger than a whole batch are written as they are.
     fn put(&mut self, bytes: &[u8]) {
-        if self.batch_len + bytes.len() > BATCH_CAPACITY {
+        if self.batch_len + bytes.len() > self.capacity() {
             self.flush_batch();
         }
-        if bytes.len() > BATCH_CAPACITY {
+        if bytes.len() > self.capacity() {
             self.write_all(&mut [IoSlice::new(bytes)]);
         } else {
             self.batch().extend_from_slice(bytes);

@@ -165,11 +165,11 @@ fn the_reads_of_one_stream_fill_whole_batches() {
     let (separate, gathered) = (separate.into_sink().0, gathered.into_sink().0);
     assert_eq!(separate.len(), 20, "a full batch and a short one per read");
     assert_eq!(gathered.len(), 12);
-    let full = BATCH_CAPACITY - batch::OVERSHOOT - line;
+    let full = batch::CAPACITY - batch::OVERSHOOT - line;
     assert!(
         gathered[..11]
             .iter()
-            .all(|w| (full..=BATCH_CAPACITY).contains(&w.len()))
+            .all(|w| (full..=batch::CAPACITY).contains(&w.len()))
     );
     assert_eq!(gathered.concat(), separate.concat());
 }
@@ -459,7 +459,7 @@ fn supervisor_notices_are_system_lines_and_lifecycle_lines_are_the_instance_s() 
 
 #[test]
 fn a_json_line_longer_than_the_batch_streams_through_it() {
-    let long = vec![b'"'; 3 * BATCH_CAPACITY];
+    let long = vec![b'"'; 3 * batch::CAPACITY];
     let mut input = long.clone();
     input.push(b'\n');
     let text = json_output(|o, p| o.lines(p, &input));
