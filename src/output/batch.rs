@@ -217,7 +217,8 @@ impl<'a> Batch<'a> {
                         taken = Some(copied + first + 1);
                         break;
                     }
-                    if lane == Lane::Json || redraw::starts(&lines[at + copied + first..]) {
+                    let here = copied + first;
+                    if lane == Lane::Json || redraw::starts(&lines[at + here..], here == 0) {
                         aside = true;
                         break;
                     }
@@ -237,7 +238,7 @@ impl<'a> Batch<'a> {
                     let rest = &lines[at + copied..];
                     let room = rest.len().min((COPY_LIMIT + 1).saturating_sub(copied));
                     let last = if lane == Lane::Settled {
-                        end_or_redraw(rest, room)
+                        end_or_redraw(rest, room, copied == 0)
                     } else {
                         memchr(b'\n', &rest[..room]).map_or(room, |i| i + 1)
                     };
@@ -271,12 +272,13 @@ impl<'a> Batch<'a> {
     }
 }
 
-/// How much of `bytes` up to `room` a line takes: up to and including its first newline, or
-/// its first redraw's first byte (`redraw::starts`), or `room` with neither. One `memchr3`
-/// for the rest of a long line: a block at a time costs more past a few blocks.
-fn end_or_redraw(bytes: &[u8], room: usize) -> usize {
+/// How much of `bytes` (the rest of a line; all of it when `line_start`) up to `room` a
+/// line takes: up to and including its first newline, or its first redraw's first byte
+/// (`redraw::starts`), or `room` with neither. One `memchr3` for the rest of a long line: a
+/// block at a time costs more past a few blocks.
+fn end_or_redraw(bytes: &[u8], room: usize, line_start: bool) -> usize {
     for at in memchr3_iter(b'\n', b'\r', 0x1b, &bytes[..room]) {
-        if bytes[at] == b'\n' || redraw::starts(&bytes[at..]) {
+        if bytes[at] == b'\n' || redraw::starts(&bytes[at..], line_start && at == 0) {
             return at + 1;
         }
     }
@@ -425,6 +427,41 @@ mod tests {
                     assert_eq!(out, expected, "len {len}, filler {filler:#x}, {lane:?}");
                 }
             }
+        }
+    }
+
+    /// `grep --color` and gcc end each coloured run with `ESC[K`, an erase that erases
+    /// nothing kept: such lines stay in the settled lane (each was once left aside, and
+    /// written on its own), in its blocks and past them; a line that begins with an erase,
+    /// or holds a redraw, is left aside.
+    #[test]
+    fn erases_after_the_text_stay_in_the_lane() {
+        let framing = Framing::new(b"w.1 | ", b"\n").unwrap();
+        let mut buf = spare();
+        let grep = b"src/f.rs:12: let \x1b[01;31m\x1b[Kneedle\x1b[m\x1b[K = v;\n".repeat(100);
+        let long = [b"x".repeat(300), b"\x1b[m\x1b[K end\n".to_vec()].concat();
+        for lines in [grep, long] {
+            let mut len = 0;
+            let stop =
+                Batch::new(&mut buf, &mut len).copy_lines(&framing, &lines, 0, Lane::Settled);
+            assert_eq!(stop, Stop::Done);
+        }
+        let begins = [b"x".repeat(300), b"\n\x1b[Kdone\n".to_vec()].concat();
+        let redrawn = [b"x".repeat(300), b"\x1b[2Kdone\n".to_vec()].concat();
+        for (lines, at) in [
+            (&b"\x1b[Kdone\n"[..], 0),
+            (b"ab\x1b[2Kc\n", 0),
+            (&begins, 301),
+            (&redrawn, 0),
+        ] {
+            let mut len = 0;
+            let stop = Batch::new(&mut buf, &mut len).copy_lines(&framing, lines, 0, Lane::Settled);
+            assert_eq!(
+                stop,
+                Stop::Aside(at, lines.len() - 1),
+                "{:?}",
+                String::from_utf8_lossy(lines)
+            );
         }
     }
 

@@ -57,14 +57,20 @@ fn ends_escape(bytes: &[u8], at: usize) -> bool {
 }
 
 /// True when `bytes` start with what makes a line's settled text differ from the line (see
-/// [`settled`]): a `\r` that does not end it (CRLF's does not count), or a line-redrawing or
-/// erasing escape. The relay asks at each `\r` and ESC its block copies find; a line with
-/// none is its own settled text.
-pub fn starts(bytes: &[u8]) -> bool {
+/// [`settled`]): a `\r` that does not end it (CRLF's does not count), a line-redrawing
+/// escape, or, at the line's start (`line_start`), an erasing one. The relay asks at each
+/// `\r` and ESC its block copies find; a line with none is its own settled text. An erase
+/// elsewhere (`grep --color` and gcc end every coloured run with `ESC[K`) is kept by
+/// [`settled`], unless a redraw came before it, which this finds first.
+pub fn starts(bytes: &[u8], line_start: bool) -> bool {
     match bytes {
         [b'\r', b'\n', ..] => false,
         [b'\r', ..] => true,
-        _ => escape(bytes).is_some(),
+        _ => match escape(bytes) {
+            Some((Escape::Redraw, _)) => true,
+            Some((Escape::EraseRest, _)) => line_start,
+            None => false,
+        },
     }
 }
 
@@ -162,18 +168,23 @@ mod tests {
                 })
                 .collect();
             let text = &line[..line.len() - 1];
-            let marked =
-                (0..text.len()).any(|i| matches!(text[i], b'\r' | ESC) && starts(&line[i..]));
+            let marked = (0..text.len())
+                .any(|i| matches!(text[i], b'\r' | ESC) && starts(&line[i..], i == 0));
             if !marked {
                 assert_eq!(settled(text), text, "{:?}", String::from_utf8_lossy(text));
                 unchanged += 1;
             }
         }
         assert!(unchanged > 1000, "{unchanged}");
-        assert!(!starts(b"\r\n"));
-        assert!(starts(b"\r\r\n"));
-        assert!(starts(b"\x1b[K\n"));
-        assert!(!starts(b"\x1b[31m\n"));
+        assert!(!starts(b"\r\n", false));
+        assert!(starts(b"\r\r\n", false));
+        assert!(starts(b"\x1b[K\n", true));
+        assert!(starts(b"\x1b[1G\n", false));
+        assert!(!starts(b"\x1b[31m\n", true));
+        // grep --color: an erase after the text erases nothing kept; the line is its own.
+        let grep = b"f.rs:12: \x1b[01;31m\x1b[Kneedle\x1b[m\x1b[K = v;";
+        assert!(!starts(&grep[15..], false));
+        assert_eq!(settled(grep), grep);
     }
 
     #[test]
