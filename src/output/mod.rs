@@ -423,20 +423,10 @@ impl<W: Write> Output<W> {
             if settle {
                 line = redraw::settled(line);
             }
-            let framed = prefix.bytes.len() + line.len() + prefix.line_end.len();
-            if !plain {
-                self.transformed_line(prefix, line);
-            } else if line.len() > COPY_LIMIT || framed > MIN_CAPACITY {
-                self.flush_batch();
-                self.write_plain(prefix, line);
+            if plain {
+                self.plain_line(prefix, line);
             } else {
-                if self.sink.batch_len + framed > self.sink.capacity() {
-                    self.flush_batch();
-                }
-                let mut batch = self.sink.batch();
-                batch.extend_from_slice(&prefix.bytes);
-                batch.extend_from_slice(line);
-                batch.extend_from_slice(prefix.line_end);
+                self.transformed_line(prefix, line);
             }
         }
         debug_assert_eq!(
@@ -454,9 +444,10 @@ impl<W: Write> Output<W> {
     /// The fast lane of [`Output::lines`]: text lines that are their own settled text (or
     /// as they are, `--no-prefix`), and JSON lines that need no escape, through the batch's
     /// block copies (`batch.rs`). The lane leaves a line aside when it is over [`COPY_LIMIT`]
-    /// (text: settled and written straight from `lines`), holds a redraw (settled here), or,
-    /// as JSON, holds a byte to escape or check (settled, then escaped into the batch as
-    /// before: a redraw's `\r` or ESC is such a byte).
+    /// (text: settled and written straight from `lines`), holds a redraw (settled here, into
+    /// the batch: lines redrawn one by one make no write each), or, as JSON, holds a byte
+    /// to escape or check (settled, then escaped into the batch as before: a redraw's `\r`
+    /// or ESC is such a byte).
     fn lane_lines(&mut self, prefix: &Prefix, framing: &Framing, lines: &[u8]) {
         let lane = match (self.style.json, self.settles()) {
             (true, _) => Lane::Json,
@@ -481,8 +472,7 @@ impl<W: Write> Output<W> {
                     if lane == Lane::Json {
                         self.transformed_line(prefix, line);
                     } else {
-                        self.flush_batch();
-                        self.write_plain(prefix, line);
+                        self.plain_line(prefix, line);
                     }
                     from = newline + 1;
                 }
@@ -491,6 +481,24 @@ impl<W: Write> Output<W> {
                 return;
             }
         }
+    }
+
+    /// One text line (without its newline) behind `prefix`, into the batch; a long one
+    /// (over [`COPY_LIMIT`]) is written from where it is, with `writev`, after the batch.
+    fn plain_line(&mut self, prefix: &Prefix, line: &[u8]) {
+        let framed = prefix.bytes.len() + line.len() + prefix.line_end.len();
+        if line.len() > COPY_LIMIT || framed > MIN_CAPACITY {
+            self.flush_batch();
+            self.write_plain(prefix, line);
+            return;
+        }
+        if self.sink.batch_len + framed > self.sink.capacity() {
+            self.flush_batch();
+        }
+        let mut batch = self.sink.batch();
+        batch.extend_from_slice(&prefix.bytes);
+        batch.extend_from_slice(line);
+        batch.extend_from_slice(prefix.line_end);
     }
 
     /// Writes `bytes` (no newline of its own) as one line behind `prefix`.

@@ -176,24 +176,30 @@ fn the_reads_of_one_stream_fill_whole_batches() {
 
 /// Coloured `grep` or gcc output, an `ESC[K` after each coloured run, is written in whole
 /// batches, as it is: such an erase is its own settled text (once, each line was settled on
-/// its own, a write per line).
+/// its own, a write per line). Lines that are each redrawn are settled into the batch too.
 #[test]
-fn lines_with_an_erase_after_their_text_fill_whole_batches() {
-    let read: Vec<u8> = (0..600)
-        .flat_map(|i| {
-            format!("src/f{i}.rs:1: \x1b[01;31m\x1b[Kneedle\x1b[m\x1b[K = v;\n").into_bytes()
-        })
-        .collect();
-    let mut out = output(Writes::default(), TimestampFormat::None, false, false);
-    let mut prefix = out.stream_prefix(0, Pid::from_raw(7), Stream::Stdout);
-    out.lines(&mut prefix, &read);
-    let writes = out.into_sink().0;
-    assert_eq!(writes.len(), 1, "{} writes", writes.len());
-    let expected: Vec<u8> = read
-        .split_inclusive(|&b| b == b'\n')
-        .flat_map(|line| [&b"web.1  | "[..], line].concat())
-        .collect();
-    assert_eq!(writes.concat(), expected);
+fn lines_with_an_erase_or_a_redraw_each_fill_whole_batches() {
+    for redrawn in [false, true] {
+        // Each line as read, and as shown.
+        let (read, expected): (String, String) = (0..600)
+            .map(|i| match redrawn {
+                false => {
+                    let line = format!("src/f{i}.rs:1: \x1b[01;31m\x1b[Kneedle\x1b[m\x1b[K = v;\n");
+                    (line.clone(), format!("web.1  | {line}"))
+                }
+                true => (
+                    format!("step {i}: 10%\r\x1b[2Kstep {i}: done\n"),
+                    format!("web.1  | step {i}: done\n"),
+                ),
+            })
+            .unzip();
+        let mut out = output(Writes::default(), TimestampFormat::None, false, false);
+        let mut prefix = out.stream_prefix(0, Pid::from_raw(7), Stream::Stdout);
+        out.lines(&mut prefix, read.as_bytes());
+        let writes = out.into_sink().0;
+        assert_eq!(writes.len(), 1, "{} writes", writes.len());
+        assert_eq!(String::from_utf8_lossy(&writes.concat()), expected);
+    }
 }
 
 /// A batch left open takes another process's lines, the tail keeping each process's under
