@@ -277,7 +277,7 @@ impl<'a> Batch<'a> {
 /// (`redraw::starts`), or `room` with neither. One `memchr3` for the rest of a long line: a
 /// block at a time costs more past a few blocks.
 fn end_or_redraw(bytes: &[u8], room: usize, line_start: bool) -> usize {
-    for at in memchr3_iter(b'\n', b'\r', 0x1b, &bytes[..room]) {
+    for at in memchr3_iter(b'\n', b'\r', redraw::ESC, &bytes[..room]) {
         if bytes[at] == b'\n' || redraw::starts(&bytes[at..], line_start && at == 0) {
             return at + 1;
         }
@@ -334,7 +334,7 @@ mod tests {
                     let line = &lines[at..newline];
                     let special = match lane {
                         Lane::Text => false,
-                        Lane::Settled => line.iter().any(|&b| b == b'\r' || b == 0x1b),
+                        Lane::Settled => line.iter().any(|&b| b == b'\r' || b == redraw::ESC),
                         Lane::Json => line.iter().any(|&b| json_special(b)),
                     };
                     assert!(line.len() > COPY_LIMIT || special);

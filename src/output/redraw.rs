@@ -15,7 +15,8 @@ use std::ops::Range;
 
 use memchr::{memchr2, memchr3_iter};
 
-const ESC: u8 = 0x1b;
+/// The escape character every redrawing escape begins with.
+pub const ESC: u8 = 0x1b;
 
 /// The longest redraw, in bytes (`ESC[1G`, `ESC[2K`).
 pub const LONGEST: usize = 4;

@@ -183,16 +183,20 @@ mod tests {
     use super::*;
     use crate::test_support::XorShift;
 
+    /// Reads `bytes` into `buffer` as the source does, and notes their redraws: whether the
+    /// partial line is being redrawn.
+    fn feed(buffer: &mut LineBuffer, bytes: &[u8], settles: bool) -> bool {
+        let mut scratch = vec![0u8; 256];
+        let (held, _) = buffer.load(&mut scratch, 64);
+        scratch[held..held + bytes.len()].copy_from_slice(bytes);
+        buffer.split(&scratch, held, bytes.len());
+        buffer.compact_overwritten(bytes.len(), settles)
+    }
+
     #[test]
     fn overwritten_progress_is_compacted() {
         let mut buffer = LineBuffer::new(64);
-        let mut scratch = vec![0u8; 256];
-        let mut feed = |buffer: &mut LineBuffer, bytes: &[u8]| {
-            let (held, _) = buffer.load(&mut scratch, 64);
-            scratch[held..held + bytes.len()].copy_from_slice(bytes);
-            buffer.split(&scratch, held, bytes.len());
-            buffer.compact_overwritten(bytes.len(), true)
-        };
+        let feed = |buffer: &mut LineBuffer, bytes: &[u8]| feed(buffer, bytes, true);
         assert!(!feed(&mut buffer, b"Downloading"));
         assert!(feed(&mut buffer, b" 10%\r"));
         assert_eq!(buffer.partial(), b"Downloading 10%\r");
@@ -220,13 +224,7 @@ mod tests {
     #[test]
     fn redraws_are_noted_without_compacting_when_lines_do_not_settle() {
         let mut buffer = LineBuffer::new(64);
-        let mut scratch = vec![0u8; 256];
-        let mut feed = |buffer: &mut LineBuffer, bytes: &[u8]| {
-            let (held, _) = buffer.load(&mut scratch, 64);
-            scratch[held..held + bytes.len()].copy_from_slice(bytes);
-            buffer.split(&scratch, held, bytes.len());
-            buffer.compact_overwritten(bytes.len(), false)
-        };
+        let feed = |buffer: &mut LineBuffer, bytes: &[u8]| feed(buffer, bytes, false);
         assert!(!feed(&mut buffer, b"10%"));
         assert!(feed(&mut buffer, b"\r20%\r30"));
         assert!(feed(&mut buffer, b"%"));

@@ -3,10 +3,10 @@
 //!
 //! mio is edge-triggered: after an event a stream must be read until `WouldBlock`, but a
 //! chatty child read to exhaustion would starve the others. So each stream gets one read per
-//! turn ([`READS_PER_WAKE`]), and a stream cut off by that budget stays in the read queue
-//! (`readable`), which makes the next poll return at once. The lines of all the streams read
-//! in one turn share batches (`Output::gather_lines`): one `write` per full batch, whoever's
-//! lines are in it.
+//! turn (`Source::gather`, which says why one), and a stream with more stays in the read
+//! queue (`readable`), which makes the next poll return at once. The lines of all the streams
+//! read in one turn share batches (`Output::gather_lines`): one `write` per full batch,
+//! whoever's lines are in it.
 //!
 //! Invariants between turns: the queue lists each stream at most once (`Source::queued`); a
 //! stream holds no complete line (lines are written as soon as they are read), only a partial
@@ -25,16 +25,6 @@ use super::token::Token;
 use crate::config::LinePattern;
 use crate::output::{Output, Prefix, Stdout};
 
-/// Reads per stream per wake-up before the other streams get their turn: one, as a plain
-/// relay does. A read right after another finds the pipe being refilled: a writer copying
-/// into it holds the pipe's lock, and the reader spins on it (`mutex_spin_on_owner`, 6.5 %
-/// of the machine's samples with four reads a wake, writers of 1 KiB lines). procmux's own
-/// CPU with 4 writers into `/dev/null` went down 14 % (1 KiB lines) and 7 % (100 B) with one.
-/// A pty is read once too: a read from its master takes at most what its line discipline
-/// holds (4095 bytes) and sends the kernel's worker to refill it, so a read right after finds
-/// little or nothing yet (4 writers × 500,000 lines of 100 B on ptys took 1,096 ms with four
-/// reads a wake, 823 ms with one, 1,180 ms with sixteen, medians of 8).
-const READS_PER_WAKE: usize = 1;
 /// Reads allowed when draining the streams of a process that just exited (bounded: a
 /// grandchild may keep writing).
 pub const READS_AT_EXIT: usize = 64;
@@ -169,7 +159,7 @@ impl Streams {
                 break;
             }
             let source = &mut self.sources[index];
-            match source.gather(&mut self.scratch, output, READS_PER_WAKE) {
+            match source.gather(&mut self.scratch, output) {
                 Pump::More => {
                     self.readable.push(index);
                     continue;
@@ -217,7 +207,7 @@ impl Streams {
                     }
                     continue;
                 }
-                match source.pump(&mut self.scratch, output, 1) {
+                match source.pump(&mut self.scratch, output) {
                     Pump::More => *reads -= 1,
                     Pump::Drained => break,
                     Pump::Closed => {
@@ -266,7 +256,7 @@ impl Streams {
             // often it is redrawn.
             let before = source.bytes_read();
             let progress = output.shows_progress();
-            match source.pump(&mut self.scratch, output, READS_PER_WAKE) {
+            match source.pump(&mut self.scratch, output) {
                 Pump::Closed => source.close(registry, output),
                 Pump::Drained if source.is_overwritten() => source.show_progress(output),
                 Pump::More if source.is_overwritten() => {
@@ -363,7 +353,7 @@ impl Streams {
                 if output.backlogged() && !output.wait_for_room(deadline) {
                     break;
                 }
-                match source.pump(&mut self.scratch, output, 1) {
+                match source.pump(&mut self.scratch, output) {
                     Pump::More => reads -= 1,
                     Pump::Drained | Pump::Closed => break,
                 }
